@@ -1,0 +1,180 @@
+import ArgumentParser
+import Foundation
+import SyncCore
+import SyncEngine
+import SyncGit
+
+/// A folder and a path in it, from the arguments `[FOLDER] [PATH]` as people write them.
+func folderAndPath(_ first: String?, _ second: String?, state: StateDirectory) throws -> (Folder, RelativePath?) {
+    func inFolder(_ f: Folder, _ p: String) throws -> RelativePath? {
+        let abs = p.hasPrefix("/") ? p : FileManager.default.currentDirectoryPath + "/" + p
+        if let (owner, rel) = try state.folder(containing: abs), owner.id == f.id { return rel }
+        if !p.hasPrefix("/"), (try? state.folder(containing: FileManager.default.currentDirectoryPath))??.0.id != f.id {
+            return try RelativePath(p) // relative to the folder root when the working directory is elsewhere
+        }
+        throw SyncError.invalidPath(p, reason: "not in folder \(f.id)")
+    }
+    if let first, let second { let f = try state.folder(first); return (f, try inFolder(f, second)) }
+    if let first {
+        if let f = try? state.folder(first) { return (f, nil) }
+        let abs = first.hasPrefix("/") ? first : FileManager.default.currentDirectoryPath + "/" + first
+        if let (f, rel) = try state.folder(containing: abs) { return (f, rel) }
+        throw SyncError.unknownFolder(first)
+    }
+    return (try resolveFolder(nil, state: state), nil)
+}
+
+public struct LogCommand: ToolCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "sync-log",
+        abstract: "List the changes recorded in a folder's history.",
+        discussion: """
+            Newest first, one line per recorded change (commit). FOLDER defaults to the folder around the \
+            working directory, or the only folder; a PATH limits the list to changes of that path or below it. \
+            A single argument that is not a folder is taken as a PATH.
+            """)
+    public static let manual = Manual(
+        output: """
+            One line per commit, tab-separated: time (ISO 8601, UTC), sequence, commit id, and the first \
+            changes (`A` added, `M` modified, `D` deleted, then the quoted path) with `(+N more)`. With --json, \
+            an array of objects with the keys commit, sequence, time, node, changes (status and path) and \
+            changeCount.
+            """,
+        files: stateFiles + " The history stays readable by git: git --git-dir=SYNC_DIR/folders/<id>/history.git log.",
+        examples: [("sync log", "the history of the folder around the working directory"),
+                   ("sync log ~/Documents notes/todo.txt", "the changes of one file"),
+                   ("sync log --json -n 5 ~/Documents", "the last five changes, for scripts")],
+        seeAlso: ["sync-show", "sync-restore", "sync-commit"])
+
+    @Argument(help: "The folder: its id, path or name.", completion: .directory)
+    var folder: String?
+
+    @Argument(help: "A path in the folder.", completion: .file())
+    var path: String?
+
+    @Option(name: [.short, .customLong("max-count")], help: "Show at most this many changes.")
+    var count: Int?
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    public init() {}
+
+    public mutating func validate() throws {
+        if let count, count < 1 { throw ValidationError("--max-count must be at least 1") }
+    }
+
+    public func run() throws {
+        try reporting("sync-log") {
+            let state = StateDirectory.fromEnvironment()
+            let (f, rel) = try folderAndPath(folder, path, state: state)
+            let entries = try HistoryQueries(FolderContext(f, state: state)).log(path: rel, limit: count)
+            if json { emit(try SyncCommands.json(entries)) } else { entries.forEach { emit($0.line) } }
+        }
+    }
+}
+
+public struct ShowCommand: ToolCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "sync-show",
+        abstract: "Show a recorded change, or a file as it was.",
+        discussion: """
+            REVISION is a commit id (or a unique prefix), `HEAD` for the newest, or `HEAD~N`. With `:PATH` \
+            it prints that file's content as it was in that commit (a directory is listed instead).
+            """)
+    public static let manual = Manual(
+        output: """
+            For a commit: `commit`, `parent`, `date`, `node` and `sequence` lines, a blank line, then one \
+            line per change. For a file: its bytes. For a directory: `<mode> <object id>\\t<path>` lines.
+            """,
+        exitStatus: "0 on success; 1 when the commit or path is not in history, or a large file's content is "
+            + "kept only as a pointer; 2 on a usage error.",
+        files: stateFiles,
+        examples: [("sync show HEAD", "the newest change of the folder around the working directory"),
+                   ("sync show --folder ~/Documents HEAD~3:notes/todo.txt > old.txt", "an old version of a file")],
+        seeAlso: ["sync-log", "sync-restore"])
+
+    @Argument(help: "REVISION or REVISION:PATH.")
+    var object: String
+
+    @Option(help: "The folder: its id, path or name (default: the folder around the working directory).",
+            completion: .directory)
+    var folder: String?
+
+    public init() {}
+
+    public func run() throws {
+        try reporting("sync-show") {
+            let state = StateDirectory.fromEnvironment()
+            let f = try resolveFolder(folder, state: state)
+            let queries = HistoryQueries(try FolderContext(f, state: state))
+            let parts = object.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            let commit = try queries.resolve(String(parts[0]))
+            guard parts.count == 2 else { writeAll(try queries.describe(commit)); return }
+            let path = try RelativePath(String(parts[1]))
+            guard let entry = try queries.entry(commit, path: path) else {
+                throw SyncError.notFound("folder \(f.id): \(path) in commit \(commit.short)")
+            }
+            if entry.mode == .directory {
+                try queries.listing(entry.id, prefix: path.rawValue).forEach { emit($0) }
+            } else {
+                try queries.write(blob: entry.id, path: path, to: 1)
+            }
+        }
+    }
+}
+
+public struct RestoreCommand: ToolCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "sync-restore",
+        abstract: "Bring back an earlier version of a file or directory.",
+        discussion: """
+            Writes PATH as it was at the given commit or time, as a new change: the current version is \
+            committed first, so it stays in history, and each file is written to a temporary file, checked \
+            against its hash, synced and renamed into place, never over a file that changed meanwhile. \
+            Without --at, PATH comes back as it was before its latest change (a deleted file reappears). \
+            TIME is ISO 8601 (`2026-11-24T10:00:00Z`, `2026-11-24 10:00`), `@EPOCH`, or `N{s,m,h,d,w} ago`.
+            """)
+    public static let manual = Manual(
+        output: "The commit line of the restoring change, `<folder-id> <sequence> <commit>`, or nothing when "
+            + "PATH already is as it was.",
+        exitStatus: "0 on success; 1 when PATH is not in the folder or not in that commit, or could not be written "
+            + "safely; 2 on a usage error.",
+        files: stateFiles,
+        examples: [("sync restore ~/Documents/notes/todo.txt", "undo the latest change of a file"),
+                   ("sync restore --at '2 d ago' ~/Documents/report", "a directory as it was two days ago"),
+                   ("sync restore --at 3f2a1c9 ~/Documents/a.txt", "a file as it was in a commit")],
+        seeAlso: ["sync-log", "sync-show"])
+
+    @Argument(help: "The file or directory, as a path on this machine.", completion: .file())
+    var path: String
+
+    @Option(help: "A commit (id, prefix, HEAD~N) or a time.")
+    var at: String?
+
+    public init() {}
+
+    public func run() throws {
+        try reporting("sync-restore") {
+            let state = StateDirectory.fromEnvironment()
+            guard let (f, maybeRel) = try state.folder(containing: path) else {
+                throw SyncError.invalidPath(path, reason: "in no folder")
+            }
+            guard let rel = maybeRel else { throw SyncError.invalidPath(path, reason: "a folder root; name a path in it") }
+            let context = try FolderContext(f, state: state)
+            let queries = HistoryQueries(context)
+            let commit: ObjectID
+            if let at {
+                if let time = parseTime(at) { commit = try queries.commit(atOrBefore: time) } else { commit = try queries.resolve(at) }
+            } else {
+                _ = try Committer(context).commit(paths: [rel])
+                guard let latest = try queries.log(path: rel, limit: 1).first,
+                      let parent = try context.history.commit(ObjectID(hex: latest.commit)).parents.first else {
+                    throw SyncError.notFound("\(path): an earlier version")
+                }
+                commit = parent
+            }
+            if let result = try Restorer(context).restore(rel, at: commit) { emit(result.line) }
+        }
+    }
+}

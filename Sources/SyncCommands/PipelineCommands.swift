@@ -1,0 +1,134 @@
+import ArgumentParser
+import Foundation
+import SyncCore
+import SyncEngine
+
+public struct WatchCommand: ToolCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "sync-watch",
+        abstract: "Print a line for every change in a folder (inotify).",
+        discussion: """
+            Watches the folder recursively, directories that appear included, and prints one line per \
+            changed path, to be read by sync-commit. Ignored paths are not reported. It prints `rescan` \
+            once everything is watched, and again when the kernel's event queue overflows or the watch \
+            limit is reached, so that the reader looks at the whole folder. It runs until the folder goes \
+            away, or its output is closed.
+            """)
+    public static let manual = Manual(
+        output: """
+            `rescan`, or `change PATH` with PATH relative to the folder root. A path with a newline, tab, \
+            double quote, backslash or control character, or with a leading or trailing space, is written \
+            in double quotes with C escapes (\\n, \\t, \\", \\\\, \\ooo), as git quotes paths.
+            """,
+        exitStatus: "1 when the folder cannot be watched or its root goes away; 2 on a usage error.",
+        files: stateFiles + " The kernel limit on watches is fs.inotify.max_user_watches.",
+        examples: [("sync-watch ~/Documents | sync-commit ~/Documents", "record every change as it happens")],
+        seeAlso: ["sync-commit"])
+
+    @Argument(help: "The folder: its id, path or name.", completion: .directory)
+    var folder: String
+
+    public init() {}
+
+    public func run() throws {
+        try reporting("sync-watch") {
+            signal(SIGPIPE, SIG_DFL)
+            let state = StateDirectory.fromEnvironment()
+            let f = try state.folder(folder)
+            let context = try FolderContext(f, state: state)
+            let watcher = try Watcher(scanner: context.scanner())
+            watcher.warn = { warn("sync-watch: \($0)") }
+            try watcher.run { events in
+                writeAll(events.map { $0.line + "\n" }.joined())
+            }
+        }
+    }
+}
+
+public struct CommitCommand: ToolCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "sync-commit",
+        abstract: "Record a folder's changes in its index and history.",
+        discussion: """
+            Finds what changed from the size, modification time, change time and inode of each path (as \
+            git's index does), hashes only those files (git blob ids), records them in the index in one \
+            transaction (this node's counter bumped in each changed file's version vector, the folder's \
+            sequence number advanced) and writes one history commit.
+
+            Run alone it scans the whole folder, or only the PATHs given. When standard input is a pipe (or \
+            with --stdin) it reads sync-watch lines instead, waits for a quiet period (debounce.quiet) but \
+            no longer than debounce.max after the first change, and commits, until its input ends. Ignore \
+            patterns come from the folder's `ignore` settings and from .syncignore at the folder root, in \
+            gitignore syntax. An unreadable file is reported and skipped; a file that changes while it is \
+            read is retried.
+            """)
+    public static let manual = Manual(
+        output: """
+            One line per commit: `<folder-id> <sequence> <commit>`. Nothing when nothing changed. Problems \
+            (unreadable files, names that cannot be synchronized) go to standard error as \
+            `sync-commit: folder <id>: <path>: <reason>`. With a terminal on standard error, a long commit \
+            shows its progress there.
+            """,
+        files: stateFiles,
+        examples: [("sync commit ~/Documents", "record everything that changed"),
+                   ("sync-commit ~/Documents notes/todo.txt", "record one path"),
+                   ("sync-watch ~/Documents | sync-commit ~/Documents", "record changes as they happen")],
+        seeAlso: ["sync-watch", "sync-log", "sync-status", "sync-config"])
+
+    @Argument(help: "The folder: its id, path or name.", completion: .directory)
+    var folder: String
+
+    @Argument(help: "Paths to look at, relative to the folder root (default: all).", completion: .file())
+    var paths: [String] = []
+
+    @Flag(help: "Read sync-watch lines from standard input even when it is not a pipe.")
+    var stdin = false
+
+    @Flag(help: "Scan once even when standard input is a pipe.")
+    var scan = false
+
+    public init() {}
+
+    public mutating func validate() throws {
+        if stdin && scan { throw ValidationError("--stdin and --scan exclude each other") }
+        if stdin && !paths.isEmpty { throw ValidationError("PATH arguments and --stdin exclude each other") }
+    }
+
+    public func run() throws {
+        try reporting("sync-commit") {
+            let state = StateDirectory.fromEnvironment()
+            let f = try state.folder(folder)
+            var st = stat()
+            let piped = fstat(0, &st) == 0 && ((st.st_mode & S_IFMT) == S_IFIFO || (st.st_mode & S_IFMT) == S_IFSOCK)
+            if stdin || (piped && !scan && paths.isEmpty) {
+                var loop = CommitLoop(folder: f.id, state: state)
+                loop.onCommit = { emit($0.line) }
+                loop.warn = { warn("sync-commit: folder \(f.id): \($0)") }
+                try loop.run(input: 0)
+                return
+            }
+            let rel = try paths.map { p -> RelativePath in
+                let abs = p.hasPrefix("/") ? p : f.root + "/" + p
+                guard let (owner, r) = try state.folder(containing: (abs as NSString).deletingLastPathComponent).map({ ($0.0, $0.1) }),
+                      owner.id == f.id else { throw SyncError.invalidPath(p, reason: "not in folder \(f.id)") }
+                let name = (abs as NSString).lastPathComponent
+                return try r.map { try $0.appending(name) } ?? RelativePath(name)
+            }
+            var committer = Committer(try FolderContext(f, state: state))
+            if isatty(2) != 0 {
+                var lastShown = 0.0
+                committer.progress = { p in
+                    let now = Date().timeIntervalSince1970
+                    guard now - lastShown > 0.2 || p.filesHashed == p.filesToHash else { return }
+                    lastShown = now
+                    writeAll("\rsync-commit: hashing \(p.filesHashed)/\(p.filesToHash) files, "
+                          + "\(Units.formatBytes(p.bytesHashed)) of \(Units.formatBytes(p.bytesToHash))\u{1b}[K", to: 2)
+                    if p.filesHashed == p.filesToHash { writeAll("\n", to: 2) }
+                }
+            }
+            let result = try committer.commit(paths: rel.isEmpty ? nil : rel)
+            result?.problems.forEach { warn("sync-commit: folder \(f.id): \($0)") }
+            if let result, result.commit != nil || !result.changes.isEmpty { emit(result.line) }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import SyncCore
+import SyncEngine
+import SyncGit
+
+/// The extra sections of a command's manual page, beside what the argument definitions say.
+public struct Manual: Sendable {
+    public var output: String?
+    public var exitStatus: String = "0 on success, 1 when the operation failed, 2 on a usage error."
+    public var files: String?
+    public var examples: [(command: String, meaning: String)] = []
+    public var seeAlso: [String] = []
+}
+
+/// A toolkit command: an argument definition with a manual.
+public protocol ToolCommand: ParsableCommand {
+    static var manual: Manual { get }
+}
+
+/// Everything the toolkit installs, in the order the dispatcher lists them.
+public enum Toolkit {
+    public static let commands: [any ToolCommand.Type] = [
+        InitCommand.self, FoldersCommand.self, ConfigCommand.self, WatchCommand.self, CommitCommand.self,
+        LogCommand.self, ShowCommand.self, RestoreCommand.self, StatusCommand.self, KeysCommand.self,
+    ]
+    public static let version = "0.1.0"
+}
+
+let stateFiles = """
+    SYNC_DIR (default $XDG_DATA_HOME/sync, else ~/.local/share/sync) is the node's state directory: \
+    node/ holds the node key pair; folders/<id>/ holds each folder's config, index.db (SQLite) and \
+    history.git (a bare git repository).
+    """
+
+/// Writes one line to standard error.
+func warn(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+/// Writes all of `text` to a file descriptor, unbuffered; false when the reader is gone.
+@discardableResult
+func writeAll(_ text: String, to fd: Int32 = 1) -> Bool {
+    var bytes = Array(text.utf8)[...]
+    while !bytes.isEmpty {
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if n < 0 { if errno == EINTR { continue }; return false }
+        bytes = bytes.dropFirst(n)
+    }
+    return true
+}
+
+/// Standard output, line by line, unbuffered so pipes see each line at once.
+func emit(_ line: String) { writeAll(line + "\n") }
+
+/// Runs a command body: a toolkit error becomes `tool: message` on standard error and exit status 1.
+func reporting(_ tool: String, _ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let e as ExitCode {
+        throw e
+    } catch let e as SyncError {
+        warn("\(tool): \(e)")
+        throw ExitCode(1)
+    } catch let e as CleanExit {
+        throw e
+    } catch {
+        warn("\(tool): \(error)")
+        throw ExitCode(1)
+    }
+}
+
+/// Resolves the folder a command works on: the one named, else the one around the working
+/// directory, else the only one there is.
+func resolveFolder(_ reference: String?, state: StateDirectory) throws -> Folder {
+    if let reference { return try state.folder(reference) }
+    if let (f, _) = try state.folder(containing: FileManager.default.currentDirectoryPath) { return f }
+    let all = try state.folders()
+    if all.count == 1 { return all[0] }
+    throw SyncError.noFolderGiven
+}
+
+/// JSON for `--json` output: sorted keys, ISO 8601 dates.
+func json<T: Encodable>(_ value: T) throws -> String {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+    enc.dateEncodingStrategy = .iso8601
+    return String(decoding: try enc.encode(value), as: UTF8.self)
+}
+
+/// A `--at` value: a time (ISO 8601, `@EPOCH`, `N{s,m,h,d,w} ago`) or else a revision.
+func parseTime(_ s: String, now: Date = Date()) -> Date? {
+    if s.hasPrefix("@"), let t = Double(s.dropFirst()) { return Date(timeIntervalSince1970: t) }
+    if s.hasSuffix(" ago"), let d = Units.duration(String(s.dropLast(4)).trimmingCharacters(in: .whitespaces)) {
+        return now.addingTimeInterval(-d)
+    }
+    let iso = ISO8601DateFormatter()
+    if let d = iso.date(from: s) { return d }
+    for format in ["yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd HH:mm", "yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd'T'HH:mm", "yyyy-MM-dd"] {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone.current
+        f.dateFormat = format
+        if let d = f.date(from: s) { return d }
+    }
+    return nil
+}

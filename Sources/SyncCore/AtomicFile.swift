@@ -1,0 +1,82 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Small file-system helpers that keep data safe: atomic replace with fsync, and advisory locks.
+public enum FileSystem {
+    /// Writes `bytes` to `path` through a temporary file in the same directory: write, fsync, rename,
+    /// then fsync the directory, so a crash leaves either the old or the new file.
+    public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        let tmp = dir + "/.sync-tmp-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw SyncError.io(path: tmp, operation: "create", errno: errno) }
+        var ok = false
+        defer { if !ok { unlink(tmp) } }
+        try bytes.withUnsafeBytes { buf in
+            var off = 0
+            while off < buf.count {
+                let n = write(fd, buf.baseAddress! + off, buf.count - off)
+                if n < 0 { let e = errno; if e == EINTR { continue }; close(fd); throw SyncError.io(path: tmp, operation: "write", errno: e) }
+                off += n
+            }
+        }
+        fchmod(fd, mode)
+        guard fsync(fd) == 0 else { let e = errno; close(fd); throw SyncError.io(path: tmp, operation: "fsync", errno: e) }
+        close(fd)
+        guard rename(tmp, path) == 0 else { throw SyncError.io(path: path, operation: "rename", errno: errno) }
+        ok = true
+        syncDirectory(dir)
+    }
+
+    /// fsyncs a directory so that a rename in it survives a power loss.
+    public static func syncDirectory(_ dir: String) {
+        let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 { fsync(fd); close(fd) }
+    }
+
+    /// Creates `path` and missing parents with `mode`.
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: Int(mode)])
+        } catch {
+            throw SyncError.io(path: path, operation: "mkdir", errno: (error as NSError).code == 0 ? EIO : Int32((error as NSError).code))
+        }
+    }
+
+    /// An absolute, normalized path with symlinks resolved where the path exists.
+    public static func canonical(_ path: String, relativeTo cwd: String = FileManager.default.currentDirectoryPath) -> String {
+        let abs = path.hasPrefix("/") ? path : cwd + "/" + path
+        var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        if realpath(abs, &buf) != nil { return String(cString: buf) }
+        return (abs as NSString).standardizingPath
+    }
+
+    /// Whether `inner` is `outer` or lies below it (both canonical).
+    public static func isWithin(_ inner: String, _ outer: String) -> Bool {
+        inner == outer || outer == "/" || inner.hasPrefix(outer.hasSuffix("/") ? outer : outer + "/")
+    }
+}
+
+/// An exclusive advisory lock on a file (flock), released when the value is dropped or the process dies.
+public final class FileLock: @unchecked Sendable {
+    private let fd: Int32
+    public let path: String
+
+    /// Takes the lock, waiting for it when `wait` is true, else throwing `.locked` at once.
+    public init(path: String, wait: Bool = true) throws {
+        self.path = path
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SyncError.io(path: path, operation: "open lock", errno: errno) }
+        if flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0 {
+            let e = errno
+            close(fd)
+            if e == EWOULDBLOCK { throw SyncError.locked(path: path) }
+            throw SyncError.io(path: path, operation: "lock", errno: e)
+        }
+    }
+
+    deinit { flock(fd, LOCK_UN); close(fd) }
+}

@@ -1,0 +1,34 @@
+/// One row of a folder's index: what this node knows of one path.
+public struct FileEntry: Sendable, Equatable {
+    public enum Kind: String, Sendable { case file, symlink, directory }
+
+    public var path: RelativePath
+    public var kind: Kind
+    /// Git blob id (hex) of the content, or of the link target for a symlink; nil for directories and deletions.
+    public var hash: String?
+    public var size: Int64
+    public var mtimeNs: Int64
+    public var ctimeNs: Int64
+    public var inode: UInt64
+    public var executable: Bool
+    public var symlinkTarget: String?
+    public var deleted: Bool
+    public var version: VersionVector
+    /// The folder sequence number at which this row last changed.
+    public var sequence: Int64
+
+    public init(path: RelativePath, kind: Kind, hash: String? = nil, size: Int64 = 0, mtimeNs: Int64 = 0,
+                ctimeNs: Int64 = 0, inode: UInt64 = 0, executable: Bool = false, symlinkTarget: String? = nil,
+                deleted: Bool = false, version: VersionVector = VersionVector(), sequence: Int64 = 0) {
+        self.path = path; self.kind = kind; self.hash = hash; self.size = size; self.mtimeNs = mtimeNs
+        self.ctimeNs = ctimeNs; self.inode = inode; self.executable = executable
+        self.symlinkTarget = symlinkTarget; self.deleted = deleted; self.version = version
+        self.sequence = sequence
+    }
+
+    /// Whether the content (not just the stat data) of two rows is the same.
+    public func sameContent(as other: FileEntry) -> Bool {
+        kind == other.kind && deleted == other.deleted && hash == other.hash
+            && executable == other.executable && symlinkTarget == other.symlinkTarget
+    }
+}

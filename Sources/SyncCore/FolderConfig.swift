@@ -1,0 +1,109 @@
+/// A folder's own settings, kept as `key = value` lines in `SYNC_DIR/folders/<id>/config`.
+public struct FolderConfig: Sendable, Equatable {
+    /// What a key holds and how a value is checked.
+    public struct Key: Sendable {
+        public let name: String
+        public let summary: String
+        public let defaultValue: String?
+        public let multiValued: Bool
+        public let readOnly: Bool
+        let check: @Sendable (String) -> String?
+    }
+
+    public static let keys: [Key] = [
+        Key(name: "path", summary: "absolute path of the folder on this node", defaultValue: nil,
+            multiValued: false, readOnly: true, check: { _ in nil }),
+        Key(name: "name", summary: "a label for people", defaultValue: nil, multiValued: false, readOnly: false,
+            check: { $0.contains("\n") ? "must be one line" : nil }),
+        Key(name: "ignore", summary: "an ignore pattern in gitignore syntax (repeatable)", defaultValue: nil,
+            multiValued: true, readOnly: false, check: { $0.contains("\n") ? "must be one line" : nil }),
+        Key(name: "paused", summary: "true to stop recording changes", defaultValue: "false", multiValued: false,
+            readOnly: false, check: { ["true", "false"].contains($0) ? nil : "must be true or false" }),
+        Key(name: "debounce.quiet", summary: "quiet period before a commit", defaultValue: "200ms",
+            multiValued: false, readOnly: false,
+            check: { Units.duration($0) == nil ? "must be a duration such as 200ms, 2s, 1m" : nil }),
+        Key(name: "debounce.max", summary: "longest delay before a commit while changes go on", defaultValue: "2s",
+            multiValued: false, readOnly: false,
+            check: { Units.duration($0) == nil ? "must be a duration such as 200ms, 2s, 1m" : nil }),
+        Key(name: "history.max-blob", summary: "files larger than this are kept in history as pointers",
+            defaultValue: "16M", multiValued: false, readOnly: false,
+            check: { Units.size($0) == nil ? "must be a size such as 512K, 16M, 1G" : nil }),
+    ]
+
+    public static func key(_ name: String) throws -> Key {
+        guard let k = keys.first(where: { $0.name == name }) else { throw SyncError.invalidConfigKey(name) }
+        return k
+    }
+
+    public private(set) var lines: [(key: String, value: String)]
+
+    public init(path: String) { lines = [("path", path)] }
+
+    public static func == (a: FolderConfig, b: FolderConfig) -> Bool {
+        a.lines.map { "\($0.key)=\($0.value)" } == b.lines.map { "\($0.key)=\($0.value)" }
+    }
+
+    /// Parses the file's text; unknown keys are kept so a newer version's settings survive.
+    public init(parsing text: String, file: String) throws {
+        lines = []
+        for raw in text.split(separator: "\n") {
+            let line = raw.trimmingSpaces()
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            guard let eq = line.firstIndex(of: "=") else {
+                throw SyncError.corrupt(path: file, message: "line without '=': \(line)")
+            }
+            lines.append((String(line[..<eq]).trimmingSpaces(), String(line[line.index(after: eq)...]).trimmingSpaces()))
+        }
+        guard value("path") != nil else { throw SyncError.corrupt(path: file, message: "no path") }
+    }
+
+    public var text: String { lines.map { "\($0.key) = \($0.value)\n" }.joined() }
+
+    /// The value in force: the last one set, else the default.
+    public func value(_ key: String) -> String? {
+        lines.last(where: { $0.key == key })?.value ?? FolderConfig.keys.first(where: { $0.name == key })?.defaultValue
+    }
+
+    /// Every value of a multi-valued key.
+    public func values(_ key: String) -> [String] { lines.filter { $0.key == key }.map(\.value) }
+
+    /// Replaces all values of `key` by `value`, after checking both.
+    public mutating func set(_ key: String, _ value: String) throws {
+        let k = try Self.key(key)
+        if k.readOnly { throw SyncError.readOnlyConfigKey(key) }
+        if let why = k.check(value) { throw SyncError.invalidConfigValue(key: key, value: value, reason: why) }
+        lines.removeAll { $0.key == key }
+        lines.append((key, value))
+    }
+
+    /// Adds one more value to a multi-valued key.
+    public mutating func add(_ key: String, _ value: String) throws {
+        let k = try Self.key(key)
+        if !k.multiValued { try set(key, value); return }
+        if let why = k.check(value) { throw SyncError.invalidConfigValue(key: key, value: value, reason: why) }
+        lines.append((key, value))
+    }
+
+    /// Removes every value of `key` (or only `value`, when given).
+    public mutating func unset(_ key: String, value: String? = nil) throws {
+        let k = try Self.key(key)
+        if k.readOnly { throw SyncError.readOnlyConfigKey(key) }
+        lines.removeAll { $0.key == key && (value == nil || $0.value == value) }
+    }
+
+    public var path: String { value("path")! }
+    public var paused: Bool { value("paused") == "true" }
+    public var quietPeriod: Double { Units.duration(value("debounce.quiet") ?? "") ?? 0.2 }
+    public var maxDelay: Double { Units.duration(value("debounce.max") ?? "") ?? 2 }
+    public var maxBlob: Int64 { Units.size(value("history.max-blob") ?? "") ?? 16 << 20 }
+    public var ignorePatterns: [String] { values("ignore") }
+}
+
+extension StringProtocol {
+    func trimmingSpaces() -> String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" || f == "\r" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" || l == "\r" { s.removeLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import GRDB
+
+/// A folder's index: one SQLite database (WAL) with a row per path and the folder's sequence number.
+public final class FolderIndex: Sendable {
+    private let queue: DatabaseQueue
+    public let path: String
+
+    /// Opens (creating if needed) the index at `path`.
+    public init(path: String) throws {
+        self.path = path
+        var config = Configuration()
+        config.busyMode = .timeout(30)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            queue = try DatabaseQueue(path: path, configuration: config)
+            try queue.write { db in
+                try db.execute(sql: """
+                    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                    CREATE TABLE IF NOT EXISTS files (
+                        path TEXT PRIMARY KEY, kind TEXT NOT NULL, hash TEXT, size INTEGER NOT NULL,
+                        mtime INTEGER NOT NULL, ctime INTEGER NOT NULL, inode INTEGER NOT NULL,
+                        executable INTEGER NOT NULL, target TEXT, deleted INTEGER NOT NULL,
+                        version TEXT NOT NULL, sequence INTEGER NOT NULL);
+                    CREATE INDEX IF NOT EXISTS files_sequence ON files(sequence);
+                    INSERT OR IGNORE INTO meta(key, value) VALUES ('sequence', '0');
+                    """)
+            }
+        } catch let e as DatabaseError {
+            throw SyncError.database(path: path, message: e.message ?? "\(e)")
+        }
+    }
+
+    private func wrap<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as DatabaseError {
+            throw SyncError.database(path: path, message: e.message ?? "\(e)")
+        }
+    }
+
+    /// The folder's sequence number: the sequence of its last recorded change.
+    public func sequence() throws -> Int64 {
+        try wrap { try queue.read { db in try Int64(meta(db, "sequence") ?? "0") ?? 0 } }
+    }
+
+    /// A stored value of the index's own bookkeeping, such as the last recorded commit.
+    public func meta(_ key: String) throws -> String? {
+        try wrap { try queue.read { db in try meta(db, key) } }
+    }
+
+    private func meta(_ db: Database, _ key: String) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key])
+    }
+
+    /// The row for `path`, deleted or not.
+    public func entry(_ path: RelativePath) throws -> FileEntry? {
+        try wrap { try queue.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM files WHERE path = ?", arguments: [path.rawValue]).map(Self.entry)
+        } }
+    }
+
+    /// Every row, sorted by path.
+    public func allEntries() throws -> [FileEntry] {
+        try wrap { try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM files ORDER BY path").map(Self.entry)
+        } }
+    }
+
+    /// Rows at `path` and below it.
+    public func entries(under path: RelativePath) throws -> [FileEntry] {
+        try wrap { try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM files WHERE path = ? OR substr(path, 1, ?) = ? ORDER BY path",
+                             arguments: [path.rawValue, path.rawValue.utf8.count + 1, path.rawValue + "/"]).map(Self.entry)
+        } }
+    }
+
+    /// Rows that changed after sequence `seq`, in sequence order.
+    public func entries(since seq: Int64) throws -> [FileEntry] {
+        try wrap { try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM files WHERE sequence > ? ORDER BY sequence", arguments: [seq]).map(Self.entry)
+        } }
+    }
+
+    /// Live (not deleted) file count and byte total.
+    public func totals() throws -> (files: Int, bytes: Int64) {
+        try wrap { try queue.read { db in
+            let row = try Row.fetchOne(db, sql: "SELECT count(*), coalesce(sum(size), 0) FROM files WHERE deleted = 0 AND kind != 'directory'")!
+            return (row[0], row[1])
+        } }
+    }
+
+    /// Records `changes` in one transaction: each gets the next sequence number; `refreshed` rows only
+    /// update their stat data. Stores `commit` as the last recorded commit. Returns the new folder sequence.
+    @discardableResult
+    public func record(changes: [FileEntry], refreshed: [FileEntry] = [], commit: String?) throws -> Int64 {
+        try wrap { try queue.write { db in
+            var seq = try Int64(meta(db, "sequence") ?? "0") ?? 0
+            for var e in changes {
+                seq += 1
+                e.sequence = seq
+                try upsert(db, e)
+            }
+            for e in refreshed {
+                try db.execute(sql: "UPDATE files SET size = ?, mtime = ?, ctime = ?, inode = ? WHERE path = ?",
+                               arguments: [e.size, e.mtimeNs, e.ctimeNs, Int64(bitPattern: e.inode), e.path.rawValue])
+            }
+            try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'sequence'", arguments: [String(seq)])
+            if let commit {
+                try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('commit', ?)", arguments: [commit])
+            }
+            return seq
+        } }
+    }
+
+    private func upsert(_ db: Database, _ e: FileEntry) throws {
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO files(path, kind, hash, size, mtime, ctime, inode, executable, target, deleted, version, sequence)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [e.path.rawValue, e.kind.rawValue, e.hash, e.size, e.mtimeNs, e.ctimeNs,
+                             Int64(bitPattern: e.inode), e.executable, e.symlinkTarget, e.deleted,
+                             e.version.description, e.sequence])
+    }
+
+    private static func entry(_ row: Row) throws -> FileEntry {
+        let p: String = row["path"]
+        guard let path = try? RelativePath(p), let kind = FileEntry.Kind(rawValue: row["kind"]) else {
+            throw SyncError.corrupt(path: p, message: "bad index row")
+        }
+        return FileEntry(path: path, kind: kind, hash: row["hash"], size: row["size"], mtimeNs: row["mtime"],
+                         ctimeNs: row["ctime"], inode: UInt64(bitPattern: row["inode"] as Int64),
+                         executable: row["executable"], symlinkTarget: row["target"], deleted: row["deleted"],
+                         version: try VersionVector(parsing: row["version"]), sequence: row["sequence"])
+    }
+}

@@ -1,0 +1,62 @@
+/// A path inside a folder, '/'-separated, that cannot name anything outside it:
+/// no leading '/', no empty, '.' or '..' component, no NUL, valid UTF-8.
+public struct RelativePath: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let rawValue: String
+
+    public init(_ string: String) throws {
+        if let reason = RelativePath.problem(string) {
+            throw SyncError.invalidPath(string, reason: reason)
+        }
+        rawValue = string
+    }
+
+    static func problem(_ s: String) -> String? {
+        if s.isEmpty { return "empty" }
+        if s.utf8.first == UInt8(ascii: "/") { return "absolute" }
+        if s.utf8.contains(0) { return "contains NUL" }
+        if s.utf8.count > 4096 { return "longer than 4096 bytes" }
+        for part in s.split(separator: "/", omittingEmptySubsequences: false) {
+            if part.isEmpty { return "empty component" }
+            if part == "." || part == ".." { return "'\(part)' component" }
+            if part.utf8.count > 255 { return "component longer than 255 bytes" }
+        }
+        return nil
+    }
+
+    /// The last component.
+    public var name: String {
+        if let i = rawValue.lastIndex(of: "/") { return String(rawValue[rawValue.index(after: i)...]) }
+        return rawValue
+    }
+
+    /// The enclosing directory, or nil at the folder root.
+    public var parent: RelativePath? {
+        guard let i = rawValue.lastIndex(of: "/") else { return nil }
+        return RelativePath(unchecked: String(rawValue[..<i]))
+    }
+
+    /// Every enclosing directory, outermost first.
+    public var ancestors: [RelativePath] {
+        var out: [RelativePath] = []
+        var p = parent
+        while let q = p { out.append(q); p = q.parent }
+        return out.reversed()
+    }
+
+    /// `self` joined with one more component (already a valid name).
+    public func appending(_ name: String) throws -> RelativePath {
+        try RelativePath(rawValue + "/" + name)
+    }
+
+    /// Whether `self` is `other` or lies below it.
+    public func isWithin(_ other: RelativePath) -> Bool {
+        rawValue == other.rawValue || rawValue.hasPrefix(other.rawValue + "/")
+    }
+
+    init(unchecked: String) { rawValue = unchecked }
+
+    public var description: String { rawValue }
+    public static func < (a: RelativePath, b: RelativePath) -> Bool {
+        a.rawValue.utf8.lexicographicallyPrecedes(b.rawValue.utf8)
+    }
+}

@@ -1,0 +1,53 @@
+/// A version vector: for each node, how many changes of a file that node made.
+public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
+    public private(set) var counters: [String: UInt64]
+
+    public init(_ counters: [String: UInt64] = [:]) { self.counters = counters.filter { $0.value > 0 } }
+
+    public enum Ordering: Sendable, Equatable { case equal, newer, older, concurrent }
+
+    /// How `self` stands against `other`.
+    public func compare(_ other: VersionVector) -> Ordering {
+        var greater = false, smaller = false
+        for key in Set(counters.keys).union(other.counters.keys) {
+            let a = counters[key] ?? 0, b = other.counters[key] ?? 0
+            if a > b { greater = true } else if a < b { smaller = true }
+        }
+        switch (greater, smaller) {
+        case (false, false): return .equal
+        case (true, false): return .newer
+        case (false, true): return .older
+        case (true, true): return .concurrent
+        }
+    }
+
+    /// The vector after one more change by `node`.
+    public func bumped(by node: NodeID) -> VersionVector {
+        var c = counters
+        c[node.rawValue, default: 0] += 1
+        return VersionVector(c)
+    }
+
+    /// The least vector that dominates or equals both.
+    public func merged(with other: VersionVector) -> VersionVector {
+        VersionVector(counters.merging(other.counters, uniquingKeysWith: max))
+    }
+
+    /// `node:counter` pairs, sorted, comma separated; the index's storage form.
+    public var description: String {
+        counters.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ",")
+    }
+
+    /// Parses the storage form.
+    public init(parsing s: String) throws {
+        var c: [String: UInt64] = [:]
+        for pair in s.split(separator: ",") {
+            let parts = pair.split(separator: ":")
+            guard parts.count == 2, let n = UInt64(parts[1]), (try? NodeID(String(parts[0]))) != nil else {
+                throw SyncError.invalidArgument("\(s): not a version vector")
+            }
+            c[String(parts[0])] = n
+        }
+        self.init(c)
+    }
+}

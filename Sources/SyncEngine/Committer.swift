@@ -1,0 +1,303 @@
+import Foundation
+import SyncCore
+import SyncGit
+
+/// What one commit recorded.
+public struct CommitResult: Sendable {
+    public let folder: FolderID
+    public let sequence: Int64
+    public let commit: ObjectID?
+    public let changes: [Change]
+    /// Paths that changed while they were read; they are left for the next round.
+    public let retry: [RelativePath]
+    public let problems: [ScanProblem]
+
+    /// `<folder-id> <sequence> <commit>`, the plumbing output line.
+    public var line: String { "\(folder) \(sequence) \(commit?.hex ?? "-")" }
+}
+
+/// One recorded change of one path, as commit messages and `sync log` show it.
+public struct Change: Sendable, Equatable, Codable {
+    public enum Status: String, Sendable, Codable { case added = "A", modified = "M", deleted = "D" }
+    public let status: Status
+    public let path: String
+
+    public var line: String { "\(status.rawValue) \(PathQuoting.quote(path))" }
+
+    public init(status: Status, path: String) { self.status = status; self.path = path }
+
+    init?(line: Substring) {
+        guard line.count >= 3, let s = Status(rawValue: String(line.prefix(1))), line.dropFirst().first == " ",
+              let p = PathQuoting.unquote(line.dropFirst(2)) else { return nil }
+        status = s
+        path = p
+    }
+}
+
+/// Progress of a long commit, for a display.
+public struct CommitProgress: Sendable {
+    public var filesHashed: Int
+    public var filesToHash: Int
+    public var bytesHashed: Int64
+    public var bytesToHash: Int64
+}
+
+/// Records what changed in a folder: stat to find candidates, hash only those, one index transaction,
+/// one history commit.
+public struct Committer {
+    public let context: FolderContext
+    public var progress: ((CommitProgress) -> Void)?
+    /// Called after blobs are stored and before the index is written; tests use it to stop mid-commit.
+    public var beforeRecord: (() -> Void)?
+
+    static let messageLimit = 1000
+
+    public init(_ context: FolderContext) { self.context = context }
+
+    /// Commits the whole folder (`paths` nil) or only the named paths and what lies below them.
+    /// Returns nil when nothing changed.
+    public func commit(paths: [RelativePath]? = nil) throws -> CommitResult? {
+        let folder = context.folder
+        let lock = try FileLock(path: folder.lockPath)
+        defer { _ = lock }
+        guard folder.state != "missing" else { throw SyncError.noSuchPath(folder.root) }
+        let node = try context.state.identity().id
+        let scanner = context.scanner()
+        let scanStart = Int64(Date().timeIntervalSince1970 * 1e9)
+
+        let plan = try self.plan(paths: paths, scanner: scanner)
+        let (observed, known, candidates, deletions) = (plan.observed, plan.known, plan.candidates, plan.deletions)
+        var problems = plan.problems
+
+        let maxBlob = folder.config.maxBlob
+        var progressState = CommitProgress(filesHashed: 0, filesToHash: candidates.count(where: { $0.kind == .file }),
+                                           bytesHashed: 0, bytesToHash: candidates.reduce(0) { $0 + ($1.kind == .file ? $1.size : 0) })
+        var changes: [(FileEntry, Change.Status, HistoryRepository.Update?)] = []
+        var refreshed: [FileEntry] = []
+        var retry: [RelativePath] = []
+        for o in candidates {
+            let prior = known[o.path]
+            var entry = FileEntry(path: o.path, kind: o.kind, size: o.size, mtimeNs: o.mtimeNs,
+                                  ctimeNs: o.mtimeNs >= scanStart - 2_000_000_000 ? 0 : o.ctimeNs,
+                                  inode: o.inode, executable: o.executable)
+            var update: HistoryRepository.Update?
+            switch o.kind {
+            case .directory:
+                break
+            case .symlink:
+                guard let target = readLink(context.absolute(o.path)) else { retry.append(o.path); continue }
+                entry.symlinkTarget = target
+                let id = try history { try context.history.writeBlob(Array(target.utf8)) }
+                entry.hash = id.hex
+                update = .upsert(path: o.path.rawValue, id: id, mode: .symlink)
+            case .file:
+                let abs = context.absolute(o.path)
+                let id: ObjectID
+                var stored: ObjectID
+                let fd = open(abs, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+                if fd < 0 {
+                    let e = errno
+                    if e == ENOENT { continue } // vanished: the next round records the deletion
+                    problems.append(ScanProblem(path: o.path.rawValue, reason: String(cString: strerror(e)) + "; skipped"))
+                    continue
+                }
+                close(fd)
+                do {
+                    if o.size <= maxBlob {
+                        id = try context.history.writeBlob(fromFile: abs)
+                        stored = id
+                    } else {
+                        id = try HistoryRepository.hashFile(abs)
+                        stored = id
+                    }
+                } catch let e as GitError {
+                    if (try? scanner.observe(o.path)) == nil { continue }
+                    retry.append(o.path)
+                    problems.append(ScanProblem(path: o.path.rawValue, reason: "could not be read (\(e.message)); will retry"))
+                    continue
+                }
+                // A file that changed while it was hashed is left for the next round.
+                guard let after = try scanner.observe(o.path), after.size == o.size, after.mtimeNs == o.mtimeNs,
+                      after.ctimeNs == o.ctimeNs, after.inode == o.inode else {
+                    retry.append(o.path)
+                    continue
+                }
+                if o.size > maxBlob {
+                    stored = try history { try context.history.writeBlob(LargeFilePointer(id: id.hex, size: o.size).bytes) }
+                }
+                entry.hash = id.hex
+                progressState.filesHashed += 1
+                progressState.bytesHashed += o.size
+                progress?(progressState)
+                update = .upsert(path: o.path.rawValue, id: stored, mode: o.executable ? .executable : .file)
+            }
+            if let prior, !prior.deleted, prior.sameContent(as: entry) {
+                refreshed.append(entry)
+                continue
+            }
+            entry.version = (prior?.version ?? VersionVector()).bumped(by: node)
+            let status: Change.Status = (prior == nil || prior!.deleted) ? .added : .modified
+            changes.append((entry, status, update))
+        }
+        for var e in deletions.sorted(by: { $0.path < $1.path }) {
+            let path = e.path
+            e.deleted = true
+            e.hash = nil
+            e.symlinkTarget = nil
+            e.size = 0
+            e.version = e.version.bumped(by: node)
+            changes.append((e, .deleted, .remove(path: path.rawValue)))
+        }
+        if changes.isEmpty {
+            if !refreshed.isEmpty { try context.index.record(changes: [], refreshed: refreshed, commit: nil) }
+            return retry.isEmpty && problems.isEmpty ? nil
+                : CommitResult(folder: folder.id, sequence: try context.index.sequence(), commit: nil,
+                               changes: [], retry: retry, problems: problems)
+        }
+
+        // 3. The tree of the new snapshot, from the last commit's tree.
+        let head = try history { try context.history.head() }
+        let baseTree = try head.map { h in try history { try context.history.commit(h).tree } }
+        let updates = changes.compactMap(\.2)
+        var tree = try history { try context.history.tree(from: baseTree, applying: updates) }
+        var liveDirectories = Set(changes.filter { $0.0.kind == .directory && !$0.0.deleted }.map(\.0.path))
+        for (e, _, _) in changes where e.deleted {
+            if let parent = e.path.parent, observed[parent]?.kind == .directory { liveDirectories.insert(parent) }
+        }
+        var emptyDirs: [HistoryRepository.Update] = []
+        for d in liveDirectories.sorted() where try history({ try context.history.entry(inTree: tree, path: d.rawValue) }) == nil {
+            emptyDirs.append(.upsert(path: d.rawValue, id: try history { try context.history.emptyTree() }, mode: .directory))
+        }
+        if !emptyDirs.isEmpty { tree = try history { try context.history.tree(from: tree, applying: emptyDirs) } }
+
+        // 4. The commit, then the index: a crash between them is repaired by the next scan.
+        let sequence = try context.index.sequence() + Int64(changes.count)
+        var commitID = head
+        if head == nil || (try baseTree.map { $0 != tree } ?? true) {
+            let message = Self.message(changes: changes.map { Change(status: $0.1, path: $0.0.path.rawValue) },
+                                       folder: folder.id, node: node, sequence: sequence)
+            commitID = try history {
+                try context.history.commit(tree: tree, parent: head, message: message, author: node.short,
+                                           email: "\(node.short)@sync")
+            }
+        }
+        beforeRecord?()
+        try context.index.record(changes: changes.map(\.0), refreshed: refreshed, commit: commitID?.hex)
+        return CommitResult(folder: folder.id, sequence: sequence, commit: commitID,
+                            changes: changes.map { Change(status: $0.1, path: $0.0.path.rawValue) },
+                            retry: retry, problems: problems)
+    }
+
+    /// What a commit would look at: the scope's observations and index rows, the paths whose stat
+    /// data differ from the index (to be hashed), and the rows whose path is gone.
+    struct Plan {
+        var observed: [RelativePath: Observation] = [:]
+        var known: [RelativePath: FileEntry] = [:]
+        var candidates: [Observation] = []
+        var deletions: [FileEntry] = []
+        var problems: [ScanProblem] = []
+    }
+
+    func plan(paths: [RelativePath]?, scanner: Scanner) throws -> Plan {
+        var observed: [RelativePath: Observation] = [:]
+        var known: [RelativePath: FileEntry] = [:]
+        var problems: [ScanProblem] = []
+        if let paths {
+            // A path whose directory is gone widens to the outermost missing directory,
+            // so that every row below it is in scope and deleted with it.
+            let scopes = try Self.outermost(paths.map { p in
+                for a in p.ancestors where try scanner.observe(a)?.kind != .directory { return a }
+                return p
+            })
+            for p in scopes {
+                let o = try scanner.observe(p)
+                if scanner.skips(p, isDirectory: o?.kind == .directory) { continue }
+                for a in p.ancestors {
+                    if let ao = try scanner.observe(a) { observed[a] = ao }
+                    if let e = try context.index.entry(a) { known[a] = e }
+                }
+                if let o {
+                    observed[p] = o
+                    if o.kind == .directory { problems += try scanner.walk(from: p) { observed[$0.path] = $0 } }
+                }
+                for e in try context.index.entries(under: p) { known[e.path] = e }
+            }
+        } else {
+            problems += try scanner.walk { observed[$0.path] = $0 }
+            for e in try context.index.allEntries() { known[e.path] = e }
+        }
+
+        var candidates: [Observation] = []
+        var deletions: [FileEntry] = []
+        for (p, o) in observed {
+            if let e = known[p], o.matchesStat(of: e) { continue }
+            if let e = known[p], !e.deleted, e.kind == .directory, o.kind == .directory { continue }
+            candidates.append(o)
+        }
+        for (p, e) in known where !e.deleted && observed[p] == nil {
+            if scanner.skips(p, isDirectory: e.kind == .directory) { continue }
+            deletions.append(e)
+        }
+        candidates.sort { $0.path < $1.path }
+
+        return Plan(observed: observed, known: known, candidates: candidates, deletions: deletions, problems: problems)
+    }
+
+    /// Paths whose stat data differ from the index, and index rows whose path is gone: what a
+    /// commit would look at now. Reads no file contents.
+    public func pending() throws -> [RelativePath] {
+        let p = try plan(paths: nil, scanner: context.scanner())
+        return (p.candidates.map(\.path) + p.deletions.map(\.path)).sorted()
+    }
+
+    /// The commit message: a summary line, the changes (at most `messageLimit`), and trailers.
+    static func message(changes: [Change], folder: FolderID, node: NodeID, sequence: Int64) -> String {
+        var lines = ["sync: \(changes.count) change\(changes.count == 1 ? "" : "s") at sequence \(sequence)", ""]
+        lines += changes.prefix(messageLimit).map(\.line)
+        if changes.count > messageLimit { lines.append("... \(changes.count - messageLimit) more") }
+        lines += ["", "Sync-Folder: \(folder)", "Sync-Node: \(node)", "Sync-Sequence: \(sequence)"]
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Drops every path that lies below another one in the list.
+    static func outermost(_ paths: [RelativePath]) -> [RelativePath] {
+        let sorted = Set(paths).sorted()
+        var out: [RelativePath] = []
+        for p in sorted where !out.contains(where: { p.isWithin($0) }) { out.append(p) }
+        return out
+    }
+
+    private func history<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as GitError {
+            throw SyncError.history(path: context.folder.historyPath, message: e.description)
+        }
+    }
+}
+
+func readLink(_ path: String) -> String? {
+    var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    let n = readlink(path, &buf, buf.count - 1)
+    guard n >= 0 else { return nil }
+    return String(validating: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// The small blob kept in history for a file above `history.max-blob`: its id and size.
+public struct LargeFilePointer: Sendable, Equatable {
+    public let id: String
+    public let size: Int64
+    static let header = "sync-large-file v1"
+
+    public var bytes: [UInt8] { Array("\(Self.header)\nid \(id)\nsize \(size)\n".utf8) }
+
+    /// Parses a blob's bytes; nil when the blob is not a pointer.
+    public init?(_ bytes: [UInt8]) {
+        guard bytes.count < 200, let s = String(validating: bytes, as: UTF8.self) else { return nil }
+        let lines = s.split(separator: "\n")
+        guard lines.count == 3, lines[0] == Self.header, lines[1].hasPrefix("id "), lines[2].hasPrefix("size "),
+              let size = Int64(lines[2].dropFirst(5)) else { return nil }
+        id = String(lines[1].dropFirst(3))
+        self.size = size
+    }
+
+    public init(id: String, size: Int64) { self.id = id; self.size = size }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import SyncCore
+import SyncGit
+
+/// A folder opened for work: its settings, index, history and the scanner that matches its ignore rules.
+public final class FolderContext: @unchecked Sendable {
+    public let folder: Folder
+    public let state: StateDirectory
+    public let index: FolderIndex
+    public let history: HistoryRepository
+
+    public init(_ folder: Folder, state: StateDirectory) throws {
+        self.folder = folder
+        self.state = state
+        index = try FolderIndex(path: folder.indexPath)
+        do { history = try HistoryRepository(openAt: folder.historyPath) } catch let e as GitError {
+            throw SyncError.history(path: folder.historyPath, message: e.description)
+        }
+    }
+
+    /// The ignore rules in force now: the folder's `ignore` settings, then `.syncignore` at the root.
+    public func ignoreMatcher() -> IgnoreMatcher {
+        var lines = folder.config.ignorePatterns
+        if let data = FileManager.default.contents(atPath: folder.root + "/.syncignore") {
+            lines += String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        }
+        return IgnoreMatcher(lines: lines)
+    }
+
+    /// A scanner for the folder; the state directory is excluded when it lies inside the folder.
+    public func scanner() -> Scanner {
+        var excluded: Set<String> = []
+        if FileSystem.isWithin(state.root, folder.root), state.root != folder.root {
+            excluded.insert(String(state.root.dropFirst(folder.root.count + 1)))
+        }
+        return Scanner(root: folder.root, ignore: ignoreMatcher(), excluded: excluded)
+    }
+
+    /// Absolute path of a path in the folder.
+    public func absolute(_ path: RelativePath) -> String { folder.root + "/" + path.rawValue }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import SyncCore
+import SyncGit
+
+/// One commit as `sync log` shows it.
+public struct LogEntry: Sendable, Codable {
+    public let commit: String
+    public let sequence: Int64?
+    public let time: Date
+    public let node: String
+    public let changes: [Change]
+    /// How many changes the commit has in all (its message lists at most a thousand).
+    public let changeCount: Int
+
+    /// `<time>\t<sequence>\t<commit>\t<summary>`: the plumbing line.
+    public var line: String {
+        let shown = changes.prefix(3).map(\.line).joined(separator: ", ")
+        let more = changeCount > 3 ? " (+\(changeCount - 3) more)" : ""
+        return "\(ISO8601DateFormatter().string(from: time))\t\(sequence.map(String.init) ?? "-")\t\(commit)\t\(shown)\(more)"
+    }
+}
+
+/// Reading a folder's history: log, show, and finding versions by commit or time.
+public struct HistoryQueries {
+    public let context: FolderContext
+
+    public init(_ context: FolderContext) { self.context = context }
+
+    private var repo: HistoryRepository { context.history }
+
+    /// Commits newest first; with `path`, only those that changed it (or anything below it).
+    public func log(path: RelativePath? = nil, limit: Int? = nil) throws -> [LogEntry] {
+        var out: [LogEntry] = []
+        try wrap {
+            try repo.log { c in
+                let parsed = Self.parse(message: c.message)
+                var changes = parsed.changes
+                if let path {
+                    let now = try repo.entry(inTree: c.tree, path: path.rawValue)
+                    let before = try c.parents.first.flatMap { try repo.entry(inCommit: $0, path: path.rawValue) }
+                    if now?.id == before?.id && now?.mode == before?.mode { return true }
+                    changes = changes.filter { (try? RelativePath($0.path))?.isWithin(path) ?? false }
+                    if changes.isEmpty {
+                        changes = [Change(status: now == nil ? .deleted : before == nil ? .added : .modified, path: path.rawValue)]
+                    }
+                    out.append(LogEntry(commit: c.id.hex, sequence: parsed.sequence, time: c.time, node: parsed.node ?? c.author,
+                                        changes: changes, changeCount: changes.count))
+                } else {
+                    out.append(LogEntry(commit: c.id.hex, sequence: parsed.sequence, time: c.time, node: parsed.node ?? c.author,
+                                        changes: changes, changeCount: parsed.count ?? changes.count))
+                }
+                return limit.map { out.count < $0 } ?? true
+            }
+        }
+        return out
+    }
+
+    /// The parts of a commit message that `Committer` writes.
+    static func parse(message: String) -> (changes: [Change], count: Int?, sequence: Int64?, node: String?) {
+        var changes: [Change] = []
+        var sequence: Int64?, node: String?, count: Int?
+        for (i, line) in message.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            if i == 0, line.hasPrefix("sync: "), let n = Int(line.dropFirst(6).prefix(while: { $0.isNumber })) { count = n }
+            if line.hasPrefix("Sync-Sequence: ") { sequence = Int64(line.dropFirst(15)) }
+            else if line.hasPrefix("Sync-Node: ") { node = String(line.dropFirst(11)) }
+            else if let c = Change(line: line) { changes.append(c) }
+        }
+        return (changes, count, sequence, node)
+    }
+
+    /// A revision (commit id, prefix, `main~3`) to a commit id.
+    public func resolve(_ revision: String) throws -> ObjectID {
+        do { return try repo.resolve(revision == "HEAD" ? "main" : revision.replacingOccurrences(of: "HEAD", with: "main")) }
+        catch let e as GitError {
+            throw SyncError.notFound("folder \(context.folder.id): commit \(revision) (\(e.message))")
+        }
+    }
+
+    /// The newest commit made at or before `time`.
+    public func commit(atOrBefore time: Date) throws -> ObjectID {
+        var found: ObjectID?
+        try wrap { try repo.log { c in
+            if c.time <= time { found = c.id; return false }
+            return true
+        } }
+        guard let found else {
+            throw SyncError.notFound("folder \(context.folder.id): no commit at or before \(ISO8601DateFormatter().string(from: time))")
+        }
+        return found
+    }
+
+    /// Commit details and its changes, as `sync show COMMIT` prints them.
+    public func describe(_ id: ObjectID) throws -> String {
+        try wrap {
+            let c = try repo.commit(id)
+            let parsed = Self.parse(message: c.message)
+            var lines = ["commit \(c.id.hex)"]
+            if let p = c.parents.first { lines.append("parent \(p.hex)") }
+            lines.append("date \(ISO8601DateFormatter().string(from: c.time))")
+            lines.append("node \(parsed.node ?? c.author)")
+            if let s = parsed.sequence { lines.append("sequence \(s)") }
+            lines.append("")
+            lines += parsed.changes.map(\.line)
+            if let n = parsed.count, n > parsed.changes.count { lines.append("... \(n - parsed.changes.count) more") }
+            return lines.joined(separator: "\n") + "\n"
+        }
+    }
+
+    /// What `path` is in commit `id`: nil when absent.
+    public func entry(_ id: ObjectID, path: RelativePath) throws -> (id: ObjectID, mode: HistoryRepository.Mode?)? {
+        try wrap { try repo.entry(inCommit: id, path: path.rawValue) }
+    }
+
+    /// Lists a directory of a commit: `<mode> <id> <path>` lines, recursively.
+    public func listing(_ tree: ObjectID, prefix: String) throws -> [String] {
+        var out: [String] = []
+        try wrap { try repo.walk(tree: tree) { p, id, mode in
+            let m = String(mode?.rawValue ?? 0, radix: 8).leftPadded6
+            out.append("\(m) \(id.hex)\t\(PathQuoting.quote(prefix.isEmpty ? p : prefix + "/" + p))")
+        } }
+        return out
+    }
+
+    /// Writes a blob to a file descriptor; refuses a large-file pointer, whose content history does not hold.
+    public func write(blob id: ObjectID, path: RelativePath, to fd: Int32) throws {
+        try wrap {
+            if try repo.blobSize(id) < 200, let ptr = LargeFilePointer(try repo.blob(id)) {
+                throw SyncError.notFound("\(path): a large file (\(Units.formatBytes(ptr.size))) kept in history as a pointer to \(ptr.id); its content")
+            }
+            try repo.write(blob: id, to: fd)
+        }
+    }
+
+    func wrap<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as GitError {
+            throw SyncError.history(path: context.folder.historyPath, message: e.description)
+        }
+    }
+}
+
+extension String {
+    var leftPadded6: String { count >= 6 ? self : String(repeating: "0", count: 6 - count) + self }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import SyncCore
+
+/// What the file system shows for one path, from lstat alone.
+public struct Observation: Sendable, Equatable {
+    public var path: RelativePath
+    public var kind: FileEntry.Kind
+    public var size: Int64
+    public var mtimeNs: Int64
+    public var ctimeNs: Int64
+    public var inode: UInt64
+    public var executable: Bool
+
+    /// Whether the stat data matches what the index recorded, so the content need not be read.
+    public func matchesStat(of e: FileEntry) -> Bool {
+        !e.deleted && e.kind == kind && e.size == size && e.mtimeNs == mtimeNs && e.ctimeNs == ctimeNs
+            && e.inode == inode && e.executable == executable
+    }
+}
+
+/// A path the scan passed over, and why.
+public struct ScanProblem: Sendable, Equatable, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+    public var description: String { "\(PathQuoting.quote(path)): \(reason)" }
+}
+
+/// Walks a folder with lstat only: never follows a symlink, never reads contents.
+public struct Scanner: Sendable {
+    public let root: String
+    public let ignore: IgnoreMatcher
+    /// Paths inside the folder that are never recorded (the state directory when it lies inside).
+    public let excluded: Set<String>
+
+    public static let temporaryPrefix = ".sync-tmp-"
+
+    public init(root: String, ignore: IgnoreMatcher, excluded: Set<String> = []) {
+        self.root = root
+        self.ignore = ignore
+        self.excluded = excluded
+    }
+
+    /// lstat of one path, or nil when it does not exist.
+    public func observe(_ path: RelativePath) throws -> Observation? {
+        var st = stat()
+        if lstat(root + "/" + path.rawValue, &st) != 0 {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw SyncError.io(path: root + "/" + path.rawValue, operation: "lstat", errno: errno)
+        }
+        return Self.observation(path, st)
+    }
+
+    static func observation(_ path: RelativePath, _ st: stat) -> Observation? {
+        let kind: FileEntry.Kind
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: kind = .file
+        case S_IFDIR: kind = .directory
+        case S_IFLNK: kind = .symlink
+        default: return nil // sockets, fifos and devices are not synchronized
+        }
+        return Observation(path: path, kind: kind, size: kind == .directory ? 0 : Int64(st.st_size),
+                           mtimeNs: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
+                           ctimeNs: Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec),
+                           inode: UInt64(st.st_ino), executable: kind == .file && (st.st_mode & 0o100) != 0)
+    }
+
+    /// Whether the scan skips `path` (ignored, excluded, or one of our temporary files).
+    public func skips(_ path: RelativePath, isDirectory: Bool) -> Bool {
+        if path.name.hasPrefix(Self.temporaryPrefix) { return true }
+        if excluded.contains(where: { path.rawValue == $0 || path.rawValue.hasPrefix($0 + "/") }) { return true }
+        return ignore.isIgnored(path, isDirectory: isDirectory)
+    }
+
+    /// Everything below `start` (the whole folder when nil), depth first; `start` itself is not included.
+    public func walk(from start: RelativePath? = nil, _ visit: (Observation) throws -> Void) throws -> [ScanProblem] {
+        var problems: [ScanProblem] = []
+        var stack: [RelativePath?] = [start]
+        while let dir = stack.popLast() {
+            let dirPath = dir.map { root + "/" + $0.rawValue } ?? root
+            guard let d = opendir(dirPath) else {
+                problems.append(ScanProblem(path: dir?.rawValue ?? ".", reason: String(cString: strerror(errno))))
+                continue
+            }
+            defer { closedir(d) }
+            let dfd = dirfd(d)
+            var names: [(String, Observation)] = []
+            while let ent = readdir(d) {
+                let raw = withUnsafeBytes(of: ent.pointee.d_name) { buf -> [UInt8] in
+                    Array(buf.prefix(while: { $0 != 0 }))
+                }
+                if raw == [46] || raw == [46, 46] { continue }
+                guard let name = String(validating: raw, as: UTF8.self) else {
+                    problems.append(ScanProblem(path: (dir.map { $0.rawValue + "/" } ?? "") + String(decoding: raw, as: UTF8.self),
+                                                reason: "name is not valid UTF-8; skipped"))
+                    continue
+                }
+                guard let path = try? (dir.map { try $0.appending(name) } ?? RelativePath(name)) else {
+                    problems.append(ScanProblem(path: name, reason: "name cannot be synchronized; skipped"))
+                    continue
+                }
+                var st = stat()
+                guard fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
+                    if errno != ENOENT { problems.append(ScanProblem(path: path.rawValue, reason: String(cString: strerror(errno)))) }
+                    continue
+                }
+                guard let o = Self.observation(path, st) else { continue }
+                if path.name.hasPrefix(Self.temporaryPrefix) || excluded.contains(path.rawValue)
+                    || ignore.decide(path, isDirectory: o.kind == .directory) { continue }
+                names.append((name, o))
+            }
+            names.sort { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
+            for (_, o) in names {
+                try visit(o)
+                if o.kind == .directory { stack.append(o.path) }
+            }
+        }
+        return problems
+    }
+}

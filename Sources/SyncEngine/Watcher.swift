@@ -1,0 +1,132 @@
+import Foundation
+import SyncCore
+
+/// What the watcher reports: a path that changed, or a request for a full rescan.
+public enum WatchEvent: Sendable, Equatable {
+    case change(RelativePath)
+    case rescan
+
+    /// The line `sync-watch` prints and `sync-commit` reads.
+    public var line: String {
+        switch self {
+        case .rescan: return "rescan"
+        case .change(let p): return "change " + PathQuoting.quote(p.rawValue)
+        }
+    }
+
+    /// Parses one line; nil for anything else.
+    public init?(line: Substring) {
+        if line == "rescan" { self = .rescan; return }
+        guard line.hasPrefix("change "), let s = PathQuoting.unquote(line.dropFirst(7)),
+              let p = try? RelativePath(s) else { return nil }
+        self = .change(p)
+    }
+}
+
+/// A recursive inotify watcher over a folder: new directories are watched as they appear, moved
+/// directories are re-watched, and an overflowed queue or a reached watch limit asks for a rescan.
+public final class Watcher {
+    private let fd: Int32
+    private let scanner: Scanner
+    private var paths: [Int32: RelativePath?] = [:]
+    private var watches: [RelativePath?: Int32] = [:]
+    private var limitReported = false
+    /// Called once per problem worth a line on standard error.
+    public var warn: (String) -> Void = { _ in }
+
+    static let mask: UInt32 = UInt32(IN_CREATE | IN_DELETE | IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM
+        | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF) | UInt32(IN_ONLYDIR) | UInt32(IN_DONT_FOLLOW)
+
+    public init(scanner: Scanner) throws {
+        self.scanner = scanner
+        fd = inotify_init1(Int32(IN_CLOEXEC))
+        guard fd >= 0 else { throw SyncError.io(path: scanner.root, operation: "inotify_init", errno: errno) }
+    }
+
+    deinit { close(fd) }
+
+    /// Watches the folder, reports `.rescan` once everything is watched, then reports changes until
+    /// the folder's root goes away (an error) or `emit` returns false.
+    public func run(_ emit: ([WatchEvent]) -> Bool) throws {
+        var full = false
+        try watchTree(nil, overflow: &full)
+        guard emit([.rescan]) else { return }
+        var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SyncError.io(path: scanner.root, operation: "read inotify", errno: errno)
+            }
+            var events: [WatchEvent] = []
+            var seen = Set<RelativePath>()
+            var rescan = false
+            var offset = 0
+            while offset + 16 <= n {
+                let (wd, mask, len) = buffer.withUnsafeBytes { b in
+                    (b.loadUnaligned(fromByteOffset: offset, as: Int32.self),
+                     b.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self),
+                     Int(b.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self)))
+                }
+                let nameBytes = buffer[(offset + 16)..<min(offset + 16 + len, n)].prefix { $0 != 0 }
+                offset += 16 + len
+                if mask & UInt32(IN_Q_OVERFLOW) != 0 { rescan = true; continue }
+                guard let dirEntry = paths[wd] else { continue }
+                if mask & UInt32(IN_IGNORED) != 0 { forget(wd); continue }
+                if mask & UInt32(IN_DELETE_SELF | IN_MOVE_SELF) != 0 {
+                    if dirEntry == nil { throw SyncError.noSuchPath(scanner.root) }
+                    continue
+                }
+                guard !nameBytes.isEmpty else { continue }
+                guard let name = String(validating: Array(nameBytes), as: UTF8.self),
+                      let path = try? (dirEntry.map { try $0.appending(name) } ?? RelativePath(name)) else {
+                    warn("\(scanner.root): a name that is not valid UTF-8 changed; skipped")
+                    continue
+                }
+                let isDir = mask & UInt32(IN_ISDIR) != 0
+                if scanner.skips(path, isDirectory: isDir) { continue }
+                if isDir && mask & UInt32(IN_MOVED_FROM | IN_DELETE) != 0 { unwatchTree(path) }
+                if isDir && mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0 { try watchTree(path, overflow: &rescan) }
+                if seen.insert(path).inserted { events.append(.change(path)) }
+            }
+            if rescan { events = [.rescan] }
+            if !events.isEmpty && !emit(events) { return }
+        }
+    }
+
+    private func watchTree(_ start: RelativePath?, overflow: inout Bool) throws {
+        var dirs: [RelativePath?] = [start]
+        _ = try scanner.walk(from: start) { o in if o.kind == .directory { dirs.append(o.path) } }
+        for d in dirs {
+            let abs = d.map { scanner.root + "/" + $0.rawValue } ?? scanner.root
+            let wd = inotify_add_watch(fd, abs, Self.mask)
+            if wd < 0 {
+                let e = errno
+                if e == ENOSPC {
+                    overflow = true
+                    if !limitReported {
+                        warn("\(abs): inotify watch limit reached; raise fs.inotify.max_user_watches (changes below it are found by rescans)")
+                        limitReported = true
+                    }
+                    return
+                }
+                if d == nil { throw SyncError.io(path: abs, operation: "watch", errno: e) }
+                continue // gone or replaced meanwhile: its parent's event covers it
+            }
+            paths[wd] = d
+            watches[d] = wd
+        }
+    }
+
+    private func unwatchTree(_ path: RelativePath) {
+        for (p, wd) in watches {
+            guard let p, p.isWithin(path) else { continue }
+            inotify_rm_watch(fd, wd)
+            forget(wd)
+        }
+    }
+
+    private func forget(_ wd: Int32) {
+        if let p = paths.removeValue(forKey: wd), watches[p] == wd { watches.removeValue(forKey: p) }
+    }
+}

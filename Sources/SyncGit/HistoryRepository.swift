@@ -1,0 +1,321 @@
+import CGit2
+import Foundation
+
+/// A folder's history: a bare git repository whose commits are snapshots of the folder.
+/// One value owns one libgit2 handle; use it from one task at a time.
+public final class HistoryRepository: @unchecked Sendable {
+    private let repo: OpaquePointer
+    public let path: String
+
+    /// Tree entry kinds as git stores them.
+    public enum Mode: UInt32, Sendable {
+        case file = 0o100644, executable = 0o100755, symlink = 0o120000, directory = 0o040000
+    }
+
+    /// One change to the tree of the next commit.
+    public enum Update: Sendable, Equatable {
+        case upsert(path: String, id: ObjectID, mode: Mode)
+        case remove(path: String)
+    }
+
+    /// What a commit says of itself.
+    public struct Commit: Sendable {
+        public let id: ObjectID
+        public let parents: [ObjectID]
+        public let tree: ObjectID
+        public let time: Date
+        public let author: String
+        public let message: String
+    }
+
+    /// Creates a bare repository at `path` with `main` as its branch; `worktree` is recorded in its config.
+    public static func create(at path: String, worktree: String) throws -> HistoryRepository {
+        _ = Libgit2.initialized
+        var opts = git_repository_init_options()
+        try GitError.check(git_repository_init_options_init(&opts, UInt32(GIT_REPOSITORY_INIT_OPTIONS_VERSION)), "init options")
+        opts.flags = GIT_REPOSITORY_INIT_BARE.rawValue | GIT_REPOSITORY_INIT_MKPATH.rawValue
+        var repo: OpaquePointer?
+        try "main".withCString { head in
+            opts.initial_head = head
+            try GitError.check(git_repository_init_ext(&repo, path, &opts), "create history at \(path)")
+        }
+        let r = HistoryRepository(repo!, path: path)
+        try r.setConfig("sync.worktree", worktree)
+        return r
+    }
+
+    /// Opens the repository at `path`.
+    public init(openAt path: String) throws {
+        _ = Libgit2.initialized
+        var repo: OpaquePointer?
+        try GitError.check(git_repository_open_bare(&repo, path), "open history at \(path)")
+        self.repo = repo!
+        self.path = path
+    }
+
+    private init(_ repo: OpaquePointer, path: String) {
+        self.repo = repo
+        self.path = path
+    }
+
+    deinit { git_repository_free(repo) }
+
+    func setConfig(_ key: String, _ value: String) throws {
+        var cfg: OpaquePointer?
+        try GitError.check(git_repository_config(&cfg, repo), "open config")
+        defer { git_config_free(cfg) }
+        try GitError.check(git_config_set_string(cfg, key, value), "set \(key)")
+    }
+
+    // MARK: Objects
+
+    /// Stores the file at `path` as a blob, streaming; returns its id (the git blob hash of the content).
+    public func writeBlob(fromFile path: String) throws -> ObjectID {
+        var oid = git_oid()
+        try GitError.check(git_blob_create_from_disk(&oid, repo, path), "store \(path)")
+        return ObjectID(oid)
+    }
+
+    /// Stores `bytes` as a blob.
+    public func writeBlob(_ bytes: [UInt8]) throws -> ObjectID {
+        var oid = git_oid()
+        try GitError.check(bytes.withUnsafeBytes { git_blob_create_from_buffer(&oid, repo, $0.baseAddress, $0.count) }, "store blob")
+        return ObjectID(oid)
+    }
+
+    /// The git blob id of the file at `path`, streaming, without storing it.
+    public static func hashFile(_ path: String) throws -> ObjectID {
+        _ = Libgit2.initialized
+        var oid = git_oid()
+        try GitError.check(git_odb_hashfile(&oid, path, GIT_OBJECT_BLOB), "hash \(path)")
+        return ObjectID(oid)
+    }
+
+    /// The git blob id of `bytes`.
+    public static func hash(_ bytes: [UInt8]) -> ObjectID {
+        _ = Libgit2.initialized
+        var oid = git_oid()
+        _ = bytes.withUnsafeBytes { git_odb_hash(&oid, $0.baseAddress, $0.count, GIT_OBJECT_BLOB) }
+        return ObjectID(oid)
+    }
+
+    /// Whether the object is stored here.
+    public func contains(_ id: ObjectID) -> Bool {
+        var odb: OpaquePointer?
+        guard git_repository_odb(&odb, repo) == 0 else { return false }
+        defer { git_odb_free(odb) }
+        var o = id.oid
+        return git_odb_exists(odb, &o) == 1
+    }
+
+    private func withBlob<T>(_ id: ObjectID, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
+        var blob: OpaquePointer?
+        var o = id.oid
+        try GitError.check(git_blob_lookup(&blob, repo, &o), "read blob \(id.short)")
+        defer { git_blob_free(blob) }
+        let size = Int(git_blob_rawsize(blob))
+        guard size > 0, let p = git_blob_rawcontent(blob) else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return try body(UnsafeRawBufferPointer(start: p, count: size))
+    }
+
+    /// A blob's bytes.
+    public func blob(_ id: ObjectID) throws -> [UInt8] { try withBlob(id) { Array($0) } }
+
+    /// A blob's size without copying it.
+    public func blobSize(_ id: ObjectID) throws -> Int64 { try withBlob(id) { Int64($0.count) } }
+
+    /// Writes a blob to an open file descriptor.
+    public func write(blob id: ObjectID, to fd: Int32) throws {
+        try withBlob(id) { buf in
+            var off = 0
+            while off < buf.count {
+                let n = Foundation.write(fd, buf.baseAddress! + off, min(buf.count - off, 1 << 20))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw GitError(operation: "write blob \(id.short)", message: String(cString: strerror(errno)), code: -1)
+                }
+                off += n
+            }
+        }
+    }
+
+    // MARK: Commits
+
+    /// The commit `main` points at, or nil before the first commit.
+    public func head() throws -> ObjectID? {
+        var oid = git_oid()
+        let rc = git_reference_name_to_id(&oid, repo, "refs/heads/main")
+        if rc == GIT_ENOTFOUND.rawValue { return nil }
+        try GitError.check(rc, "read refs/heads/main")
+        return ObjectID(oid)
+    }
+
+    /// The id of the empty tree (stored), used for empty directories.
+    public func emptyTree() throws -> ObjectID {
+        var bld: OpaquePointer?
+        try GitError.check(git_treebuilder_new(&bld, repo, nil), "new tree")
+        defer { git_treebuilder_free(bld) }
+        var oid = git_oid()
+        try GitError.check(git_treebuilder_write(&oid, bld), "write empty tree")
+        return ObjectID(oid)
+    }
+
+    /// Builds a tree from the tree `base` (or the empty tree) with `updates` applied.
+    /// Removals of paths that are not in the tree, or that lie below another removal, are skipped.
+    public func tree(from base: ObjectID?, applying updates: [Update]) throws -> ObjectID {
+        var baseTree: OpaquePointer?
+        var o = try base?.oid ?? emptyTree().oid
+        try GitError.check(git_tree_lookup(&baseTree, repo, &o), "read tree \(base?.short ?? "empty")")
+        defer { git_tree_free(baseTree) }
+        let upsertedFiles = Set(updates.compactMap { u -> String? in
+            if case .upsert(let p, _, let m) = u, m != .directory { return p }
+            return nil
+        })
+        let removed = Set(updates.compactMap { u -> String? in
+            if case .remove(let p) = u { return p }
+            return nil
+        })
+        let effective = updates.filter { u in
+            guard case .remove(let p) = u else { return true }
+            if Self.ancestors(p).contains(where: { upsertedFiles.contains($0) || removed.contains($0) }) { return false }
+            return Self.entry(baseTree, p) != nil
+        }
+        if effective.isEmpty { return ObjectID(git_tree_id(baseTree)!.pointee) }
+        // libgit2 keeps pointers to the path strings: keep them alive for the call.
+        let cPaths = effective.map { u -> UnsafeMutablePointer<CChar> in
+            switch u {
+            case .upsert(let p, _, _), .remove(let p): return strdup(p)!
+            }
+        }
+        defer { cPaths.forEach { free($0) } }
+        var cUpdates = zip(effective, cPaths).map { (u, p) -> git_tree_update in
+            var cu = git_tree_update()
+            cu.path = UnsafePointer(p)
+            switch u {
+            case .upsert(_, let id, let mode):
+                cu.action = GIT_TREE_UPDATE_UPSERT
+                cu.id = id.oid
+                cu.filemode = git_filemode_t(mode.rawValue)
+            case .remove:
+                cu.action = GIT_TREE_UPDATE_REMOVE
+            }
+            return cu
+        }
+        var out = git_oid()
+        try GitError.check(git_tree_create_updated(&out, repo, baseTree, cUpdates.count, &cUpdates), "build tree")
+        return ObjectID(out)
+    }
+
+    static func ancestors(_ p: String) -> [String] {
+        var out: [String] = []
+        var s = Substring(p)
+        while let i = s.lastIndex(of: "/") { s = s[..<i]; out.append(String(s)) }
+        return out
+    }
+
+    private static func entry(_ tree: OpaquePointer?, _ path: String) -> (ObjectID, Mode?)? {
+        var e: OpaquePointer?
+        guard git_tree_entry_bypath(&e, tree, path) == 0 else { return nil }
+        defer { git_tree_entry_free(e) }
+        return (ObjectID(git_tree_entry_id(e)!.pointee), Mode(rawValue: git_tree_entry_filemode(e).rawValue))
+    }
+
+    /// The object id and mode at `path` in `tree`, or nil when absent.
+    public func entry(inTree tree: ObjectID, path: String) throws -> (id: ObjectID, mode: Mode?)? {
+        var t: OpaquePointer?
+        var o = tree.oid
+        try GitError.check(git_tree_lookup(&t, repo, &o), "read tree \(tree.short)")
+        defer { git_tree_free(t) }
+        return Self.entry(t, path).map { (id: $0.0, mode: $0.1) }
+    }
+
+    /// The object id and mode at `path` in `commit`'s tree, or nil when absent.
+    public func entry(inCommit commit: ObjectID, path: String) throws -> (id: ObjectID, mode: Mode?)? {
+        try entry(inTree: self.commit(commit).tree, path: path)
+    }
+
+    /// Every blob and link below `tree`, recursively, as (path, id, mode); directories that are empty too.
+    public func walk(tree: ObjectID, _ body: (String, ObjectID, Mode?) throws -> Void) throws {
+        var t: OpaquePointer?
+        var o = tree.oid
+        try GitError.check(git_tree_lookup(&t, repo, &o), "read tree \(tree.short)")
+        defer { git_tree_free(t) }
+        let count = git_tree_entrycount(t)
+        for i in 0..<count {
+            guard let e = git_tree_entry_byindex(t, i) else { continue }
+            let name = String(cString: git_tree_entry_name(e))
+            let id = ObjectID(git_tree_entry_id(e)!.pointee)
+            let mode = Mode(rawValue: git_tree_entry_filemode(e).rawValue)
+            if mode == .directory {
+                var empty = true
+                try walk(tree: id) { p, i, m in empty = false; try body(name + "/" + p, i, m) }
+                if empty { try body(name, id, .directory) }
+            } else {
+                try body(name, id, mode)
+            }
+        }
+    }
+
+    /// Writes a commit of `tree` on top of `main`, moves `main` to it and returns its id.
+    public func commit(tree: ObjectID, parent: ObjectID?, message: String, author: String, email: String,
+                       time: Date = Date()) throws -> ObjectID {
+        var sig: UnsafeMutablePointer<git_signature>?
+        try GitError.check(git_signature_new(&sig, author, email, git_time_t(time.timeIntervalSince1970), 0), "signature")
+        defer { git_signature_free(sig) }
+        var treeObj: OpaquePointer?
+        var to = tree.oid
+        try GitError.check(git_tree_lookup(&treeObj, repo, &to), "read tree \(tree.short)")
+        defer { git_tree_free(treeObj) }
+        var parentObj: OpaquePointer?
+        if let parent {
+            var po = parent.oid
+            try GitError.check(git_commit_lookup(&parentObj, repo, &po), "read commit \(parent.short)")
+        }
+        defer { if parentObj != nil { git_commit_free(parentObj) } }
+        var out = git_oid()
+        var parents: [OpaquePointer?] = parentObj == nil ? [] : [parentObj]
+        try GitError.check(parents.withUnsafeMutableBufferPointer { buf in
+            git_commit_create(&out, repo, "refs/heads/main", sig, sig, "UTF-8", message, treeObj, buf.count, buf.baseAddress)
+        }, "write commit")
+        return ObjectID(out)
+    }
+
+    /// Resolves a revision (`main`, `HEAD~2`, an abbreviated id) to a commit.
+    public func resolve(_ revision: String) throws -> ObjectID {
+        var obj: OpaquePointer?
+        try GitError.check(git_revparse_single(&obj, repo, revision), "resolve \(revision)")
+        defer { git_object_free(obj) }
+        var commit: OpaquePointer?
+        try GitError.check(git_object_peel(&commit, obj, GIT_OBJECT_COMMIT), "\(revision): not a commit")
+        defer { git_object_free(commit) }
+        return ObjectID(git_object_id(commit)!.pointee)
+    }
+
+    /// Reads one commit.
+    public func commit(_ id: ObjectID) throws -> Commit {
+        var c: OpaquePointer?
+        var o = id.oid
+        try GitError.check(git_commit_lookup(&c, repo, &o), "read commit \(id.short)")
+        defer { git_commit_free(c) }
+        let n = git_commit_parentcount(c)
+        let parents = (0..<n).compactMap { git_commit_parent_id(c, $0).map { ObjectID($0.pointee) } }
+        let author = git_commit_author(c).map { String(cString: $0.pointee.name) } ?? ""
+        return Commit(id: id, parents: parents, tree: ObjectID(git_commit_tree_id(c)!.pointee),
+                      time: Date(timeIntervalSince1970: TimeInterval(git_commit_time(c))),
+                      author: author, message: git_commit_message(c).map { String(cString: $0) } ?? "")
+    }
+
+    /// Walks commits from `main` back to the first, newest first; stop by returning false.
+    public func log(_ body: (Commit) throws -> Bool) throws {
+        guard try head() != nil else { return }
+        var walk: OpaquePointer?
+        try GitError.check(git_revwalk_new(&walk, repo), "walk history")
+        defer { git_revwalk_free(walk) }
+        try GitError.check(git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL.rawValue | GIT_SORT_TIME.rawValue), "sort history")
+        try GitError.check(git_revwalk_push_ref(walk, "refs/heads/main"), "walk main")
+        var oid = git_oid()
+        while git_revwalk_next(&oid, walk) == 0 {
+            if try !body(commit(ObjectID(oid))) { break }
+        }
+    }
+}
