@@ -167,6 +167,10 @@ public final class HistoryRepository: @unchecked Sendable {
         var o = try base?.oid ?? emptyTree().oid
         try GitError.check(git_tree_lookup(&baseTree, repo, &o), "read tree \(base?.short ?? "empty")")
         defer { git_tree_free(baseTree) }
+        let upserted = Set(updates.compactMap { u -> String? in
+            if case .upsert(let p, _, _) = u { return p }
+            return nil
+        })
         let upsertedFiles = Set(updates.compactMap { u -> String? in
             if case .upsert(let p, _, let m) = u, m != .directory { return p }
             return nil
@@ -175,11 +179,41 @@ public final class HistoryRepository: @unchecked Sendable {
             if case .remove(let p) = u { return p }
             return nil
         })
-        let effective = updates.filter { u in
-            guard case .remove(let p) = u else { return true }
-            if Self.ancestors(p).contains(where: { upsertedFiles.contains($0) || removed.contains($0) }) { return false }
-            return Self.entry(baseTree, p) != nil
+        // Paths that an upsert puts something at, or puts something below.
+        let occupied = upserted.union(upserted.flatMap(Self.ancestors))
+        var first: [Update] = [], rest: [Update] = []
+        for u in updates {
+            guard case .remove(let p) = u else { rest.append(u); continue }
+            if Self.ancestors(p).contains(where: { upsertedFiles.contains($0) || removed.contains($0) }) { continue }
+            guard Self.entry(baseTree, p) != nil else { continue }
+            // libgit2 will not replace a tree by a blob (or the reverse) in one update, nor take
+            // two updates of one path: clear such places first, then build on that.
+            if occupied.contains(p) { first.append(u) } else { rest.append(u) }
         }
+        // Implicit replacements: a blob where the base has a tree or the reverse, and a path below
+        // what the base has as a blob or link.
+        var clearing = Set(first.compactMap { u -> String? in
+            if case .remove(let p) = u { return p }
+            return nil
+        })
+        for u in updates {
+            guard case .upsert(let p, _, let mode) = u else { continue }
+            if let (_, baseMode) = Self.entry(baseTree, p), (baseMode == .directory) != (mode == .directory),
+               !clearing.contains(p) {
+                clearing.insert(p); first.append(.remove(path: p))
+            }
+            for a in Self.ancestors(p) where !clearing.contains(a) {
+                if let (_, baseMode) = Self.entry(baseTree, a), baseMode != .directory {
+                    clearing.insert(a); first.append(.remove(path: a))
+                }
+            }
+        }
+        if first.isEmpty { return try apply(rest, to: baseTree) }
+        let cleared = try apply(first, to: baseTree)
+        return try tree(from: cleared, applying: rest)
+    }
+
+    private func apply(_ effective: [Update], to baseTree: OpaquePointer?) throws -> ObjectID {
         if effective.isEmpty { return ObjectID(git_tree_id(baseTree)!.pointee) }
         // libgit2 keeps pointers to the path strings: keep them alive for the call.
         let cPaths = effective.map { u -> UnsafeMutablePointer<CChar> in

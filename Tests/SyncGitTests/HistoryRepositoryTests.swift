@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+import SyncGit
+
+@Suite struct HistoryRepositoryTests {
+    let dir = NSTemporaryDirectory() + "sync-git-" + UUID().uuidString
+
+    func repo() throws -> HistoryRepository {
+        try HistoryRepository.create(at: dir + "/h.git", worktree: dir + "/w")
+    }
+
+    @Test func commitsTreesWithFilesLinksAndEmptyDirectories() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try repo()
+        #expect(try r.head() == nil)
+        let a = try r.writeBlob(Array("hello\n".utf8))
+        #expect(a.hex == "ce013625030ba8dba906f756967f9e9ca394464a") // git hash-object of "hello\n"
+        let link = try r.writeBlob(Array("a.txt".utf8))
+        let empty = try r.emptyTree()
+        let t1 = try r.tree(from: nil, applying: [
+            .upsert(path: "d/a.txt", id: a, mode: .file),
+            .upsert(path: "run.sh", id: a, mode: .executable),
+            .upsert(path: "l", id: link, mode: .symlink),
+            .upsert(path: "e", id: empty, mode: .directory),
+        ])
+        let c1 = try r.commit(tree: t1, parent: nil, message: "one\n", author: "n", email: "n@sync")
+        #expect(try r.head() == c1)
+        #expect(try r.entry(inCommit: c1, path: "run.sh")?.mode == .executable)
+        #expect(try r.entry(inCommit: c1, path: "e")?.mode == .directory)
+        var seen: [String] = []
+        try r.walk(tree: t1) { p, _, _ in seen.append(p) }
+        #expect(seen.sorted() == ["d/a.txt", "e", "l", "run.sh"])
+
+        // Removing the last file of a directory drops it; removing what is not there is no error.
+        let t2 = try r.tree(from: t1, applying: [.remove(path: "d/a.txt"), .remove(path: "nothing/here")])
+        #expect(try r.entry(inTree: t2, path: "d") == nil)
+        // A file replaced by a directory and a directory replaced by a file.
+        let t3 = try r.tree(from: t2, applying: [.remove(path: "run.sh"), .upsert(path: "run.sh/x", id: a, mode: .file),
+                                                 .remove(path: "e"), .upsert(path: "e", id: a, mode: .file)])
+        #expect(try r.entry(inTree: t3, path: "run.sh/x") != nil)
+        #expect(try r.entry(inTree: t3, path: "e")?.mode == .file)
+        // A directory with a file in it becomes a file, given only as "remove the file, add the path".
+        let t4 = try r.tree(from: t3, applying: [.remove(path: "run.sh/x"), .upsert(path: "run.sh", id: a, mode: .file)])
+        #expect(try r.entry(inTree: t4, path: "run.sh")?.mode == .file)
+        // And a file becomes a directory, given only as "add below it".
+        let t5 = try r.tree(from: t4, applying: [.upsert(path: "run.sh/y", id: a, mode: .file)])
+        #expect(try r.entry(inTree: t5, path: "run.sh/y") != nil)
+        let c2 = try r.commit(tree: t3, parent: c1, message: "two\n", author: "n", email: "n@sync")
+        var log: [String] = []
+        try r.log { log.append($0.message); return true }
+        #expect(log == ["two\n", "one\n"])
+        #expect(try r.resolve("main~1") == c1)
+        #expect(try r.resolve(String(c2.hex.prefix(10))) == c2)
+        #expect(throws: GitError.self) { try r.resolve("nope") }
+        #expect(try r.blob(a) == Array("hello\n".utf8))
+    }
+
+    @Test func hashesFilesAsGitDoes() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try repo()
+        try Data("hello\n".utf8).write(to: URL(fileURLWithPath: dir + "/f"))
+        #expect(try HistoryRepository.hashFile(dir + "/f").hex == "ce013625030ba8dba906f756967f9e9ca394464a")
+        #expect(try r.writeBlob(fromFile: dir + "/f").hex == "ce013625030ba8dba906f756967f9e9ca394464a")
+        #expect(r.contains(try ObjectID(hex: "ce013625030ba8dba906f756967f9e9ca394464a")))
+        #expect(throws: GitError.self) { try HistoryRepository.hashFile(dir + "/missing") }
+    }
+}
