@@ -49,6 +49,8 @@ public struct Committer {
     public var progress: ((CommitProgress) -> Void)?
     /// Called after blobs are stored and before the index is written; tests use it to stop mid-commit.
     public var beforeRecord: (() -> Void)?
+    /// Called after each file is hashed and before it is checked again (a test hook).
+    public var afterHash: ((RelativePath) -> Void)?
 
     static let messageLimit = 1000
 
@@ -116,6 +118,7 @@ public struct Committer {
                     problems.append(ScanProblem(path: o.path.rawValue, reason: "could not be read (\(e.message)); will retry"))
                     continue
                 }
+                afterHash?(o.path)
                 // A file that changed while it was hashed is left for the next round.
                 guard let after = try scanner.observe(o.path), after.size == o.size, after.mtimeNs == o.mtimeNs,
                       after.ctimeNs == o.ctimeNs, after.inode == o.inode else {
@@ -136,7 +139,12 @@ public struct Committer {
                 continue
             }
             entry.version = (prior?.version ?? VersionVector()).bumped(by: node)
-            let status: Change.Status = (prior == nil || prior!.deleted) ? .added : .modified
+            var status: Change.Status = (prior == nil || prior!.deleted) ? .added : .modified
+            if let prior, !prior.deleted, prior.kind != entry.kind {
+                // A file or link replaced by a directory is, to people, a deletion (and the
+                // directory's contents additions); a directory replaced by a file, an addition.
+                status = entry.kind == .directory ? .deleted : .added
+            }
             changes.append((entry, status, update))
         }
         for var e in deletions.sorted(by: { $0.path < $1.path }) {
@@ -165,17 +173,45 @@ public struct Committer {
             if let parent = e.path.parent, observed[parent]?.kind == .directory { liveDirectories.insert(parent) }
         }
         var emptyDirs: [HistoryRepository.Update] = []
-        for d in liveDirectories.sorted() where try history({ try context.history.entry(inTree: tree, path: d.rawValue) }) == nil {
+        // Only the innermost can be empty: a directory with a live directory below it is not.
+        let parents = Set(liveDirectories.flatMap(\.ancestors))
+        for d in liveDirectories.sorted() where !parents.contains(d) {
+            guard try history({ try context.history.entry(inTree: tree, path: d.rawValue) }) == nil else { continue }
             emptyDirs.append(.upsert(path: d.rawValue, id: try history { try context.history.emptyTree() }, mode: .directory))
         }
         if !emptyDirs.isEmpty { tree = try history { try context.history.tree(from: tree, applying: emptyDirs) } }
+
+        // Directories are index entries (they carry versions to peers), but people see them only
+        // where they are empty: as an empty tree added, or an empty tree removed.
+        let emptyTree = try history { try context.history.emptyTree() }
+        let added = Set(emptyDirs.compactMap { u -> String? in
+            if case .upsert(let p, _, _) = u { return p }
+            return nil
+        })
+        var shown: [Change] = []
+        for (e, status, _) in changes {
+            if e.kind == .directory {
+                if !e.deleted, status == .deleted {
+                    shown.append(Change(status: .deleted, path: e.path.rawValue))
+                    if added.contains(e.path.rawValue) { shown.append(Change(status: .added, path: e.path.rawValue)) }
+                    continue
+                }
+                if e.deleted {
+                    guard let baseTree,
+                          try history({ try context.history.entry(inTree: baseTree, path: e.path.rawValue) })?.id == emptyTree
+                    else { continue }
+                } else if !added.contains(e.path.rawValue) {
+                    continue
+                }
+            }
+            shown.append(Change(status: status, path: e.path.rawValue))
+        }
 
         // 4. The commit, then the index: a crash between them is repaired by the next scan.
         let sequence = try context.index.sequence() + Int64(changes.count)
         var commitID = head
         if head == nil || (try baseTree.map { $0 != tree } ?? true) {
-            let message = Self.message(changes: changes.map { Change(status: $0.1, path: $0.0.path.rawValue) },
-                                       folder: folder.id, node: node, sequence: sequence)
+            let message = Self.message(changes: shown, folder: folder.id, node: node, sequence: sequence)
             commitID = try history {
                 try context.history.commit(tree: tree, parent: head, message: message, author: node.short,
                                            email: "\(node.short)@sync")
@@ -183,8 +219,7 @@ public struct Committer {
         }
         beforeRecord?()
         try context.index.record(changes: changes.map(\.0), refreshed: refreshed, commit: commitID?.hex)
-        return CommitResult(folder: folder.id, sequence: sequence, commit: commitID,
-                            changes: changes.map { Change(status: $0.1, path: $0.0.path.rawValue) },
+        return CommitResult(folder: folder.id, sequence: sequence, commit: commitID, changes: shown,
                             retry: retry, problems: problems)
     }
 
@@ -244,10 +279,18 @@ public struct Committer {
     }
 
     /// Paths whose stat data differ from the index, and index rows whose path is gone: what a
-    /// commit would look at now. Reads no file contents.
+    /// commit would look at now. Reads the contents only of files recorded as "racily clean"
+    /// (written within two seconds of the scan that recorded them), to tell whether they changed.
     public func pending() throws -> [RelativePath] {
         let p = try plan(paths: nil, scanner: context.scanner())
-        return (p.candidates.map(\.path) + p.deletions.map(\.path)).sorted()
+        let changed = p.candidates.filter { o in
+            guard o.kind == .file, let e = p.known[o.path], !e.deleted, e.kind == .file, e.ctimeNs == 0,
+                  e.size == o.size, e.mtimeNs == o.mtimeNs, e.inode == o.inode, e.executable == o.executable,
+                  o.size <= context.folder.config.maxBlob || e.hash != nil
+            else { return true }
+            return (try? HistoryRepository.hashFile(context.absolute(o.path)).hex) != e.hash
+        }
+        return (changed.map(\.path) + p.deletions.map(\.path)).sorted()
     }
 
     /// The commit message: a summary line, the changes (at most `messageLimit`), and trailers.
