@@ -1,1 +1,13 @@
 #include <git2.h>
+
+/* git_libgit2_opts is variadic and cannot be called from Swift: one fixed-argument wrapper.
+   A folder's history must not depend on the user's git configuration (nor fail when $HOME is
+   unreadable), so the system, global and XDG configuration search paths are emptied. */
+static inline int sync_git_isolate_configuration(void) {
+    int rc = 0;
+    rc |= git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_SYSTEM, "");
+    rc |= git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_XDG, "");
+    rc |= git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_GLOBAL, "");
+    rc |= git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_PROGRAMDATA, "");
+    return rc;
+}

@@ -88,7 +88,13 @@ public enum Dispatcher {
         var names = Set<String>()
         for dir in searchPath {
             for f in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where f.hasPrefix("sync-") {
-                if access(dir + "/" + f, X_OK) == 0 && f != "sync-docgen" { names.insert(String(f.dropFirst(5))) }
+                let name = f.dropFirst(5)
+                guard f != "sync-docgen", !name.isEmpty,
+                      name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) else { continue }
+                var st = stat()
+                if stat(dir + "/" + f, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, access(dir + "/" + f, X_OK) == 0 {
+                    names.insert(String(name))
+                }
             }
         }
         return names.sorted()

@@ -52,7 +52,7 @@ public struct LogCommand: ToolCommand {
     @Argument(help: "A path in the folder.", completion: .file())
     var path: String?
 
-    @Option(name: [.short, .customLong("max-count")], help: "Show at most this many changes.")
+    @Option(name: [.customShort("n"), .customLong("max-count")], help: "Show at most this many changes.")
     var count: Int?
 
     @Flag(help: "Print JSON.")
@@ -111,6 +111,12 @@ public struct ShowCommand: ToolCommand {
             let parts = object.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
             let commit = try queries.resolve(String(parts[0]))
             guard parts.count == 2 else { writeAll(try queries.describe(commit)); return }
+            if parts[1].isEmpty || parts[1] == "/" {
+                // `REV:` lists the folder's top level, as git does.
+                let tree = try queries.tree(of: commit)
+                try queries.listing(tree, prefix: "").forEach { emit($0) }
+                return
+            }
             let path = try RelativePath(String(parts[1]))
             guard let entry = try queries.entry(commit, path: path) else {
                 throw SyncError.notFound("folder \(f.id): \(path) in commit \(commit.short)")

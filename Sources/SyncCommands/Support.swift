@@ -18,6 +18,24 @@ public protocol ToolCommand: ParsableCommand {
     static var manual: Manual { get }
 }
 
+extension ToolCommand {
+    /// Parses the command line and runs the command. Usage errors exit with status 2, as STYLE.md
+    /// asks (swift-argument-parser's own default is 64).
+    public static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                _ = writeAll(fullMessage(for: error) + "\n", to: 2)
+                Glibc.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
+}
+
 /// Everything the toolkit installs, in the order the dispatcher lists them.
 public enum Toolkit {
     public static let commands: [any ToolCommand.Type] = [

@@ -111,6 +111,11 @@ public struct HistoryQueries {
         try wrap { try repo.entry(inCommit: id, path: path.rawValue) }
     }
 
+    /// The root tree of commit `id`.
+    public func tree(of id: ObjectID) throws -> ObjectID {
+        try wrap { try repo.commit(id).tree }
+    }
+
     /// Lists a directory of a commit: `<mode> <id> <path>` lines, recursively.
     public func listing(_ tree: ObjectID, prefix: String) throws -> [String] {
         var out: [String] = []

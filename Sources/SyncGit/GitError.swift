@@ -21,6 +21,7 @@ enum Libgit2 {
     /// libgit2 wants one global init before any use; Swift runs a static initializer once.
     static let initialized: Bool = {
         git_libgit2_init()
+        _ = sync_git_isolate_configuration()
         return true
     }()
 }

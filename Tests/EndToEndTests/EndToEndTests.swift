@@ -1,0 +1,399 @@
+import Foundation
+import Testing
+import SyncCommands
+
+@Suite(.serialized) struct CommandLineTests {
+    @Test func syncWithNoArgumentsFlushesSilently() throws {
+        let node = try Node()
+        let r = try node.run("sync", [])
+        #expect(r.status == 0)
+        #expect(r.stdout.isEmpty && r.stderr.isEmpty, "\(r)")
+        // coreutils forms still work too.
+        #expect(try node.run("sync", ["-f", node.base]).status == 0)
+        #expect(try node.run("sync", [node.base]).status == 0)
+    }
+
+    @Test func everyCommandHasHelpAndTheDispatcherFindsIt() throws {
+        let node = try Node()
+        for c in Toolkit.commands {
+            let name = c.configuration.commandName!
+            let r = try node.run(name, ["--help"])
+            #expect(r.status == 0 && r.stdout.contains("USAGE"), "\(name): \(r)")
+            let bad = try node.run(name, ["--no-such-option"])
+            #expect(bad.status == 2, "\(name): a usage error exits 2: \(bad)")
+        }
+        let h = try node.run("sync", ["help", "commit"], stdin: nil)
+        #expect(h.status == 0 && h.stdout.contains("sync-commit"), "\(h)")
+        let unknown = try node.run("sync", ["frobnicate"])
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("frobnicate") && unknown.stderr.contains("commit"), "\(unknown)")
+        #expect(!unknown.stderr.contains(".product"))
+        // The dispatcher passes its arguments through.
+        let v = try node.run("sync", ["folders"])
+        #expect(v.status == 0 && v.stdout.isEmpty)
+    }
+
+    @Test func badInputsGetOneLineErrorsAndWriteNothing() throws {
+        let node = try Node()
+        let (a, aid) = try node.folder("a")
+        try node.write(a + "/inner/f", "x")
+        try node.write(node.base + "/plain", "not a directory")
+        #expect(try node.run("sync-commit", [aid]).status == 0)
+        _ = try FileManager.default.createDirectory(atPath: node.stateDir + "/sub", withIntermediateDirectories: true)
+        let before = try node.stateSnapshot()
+        let bad: [(String, [String])] = [
+            ("sync-init", [node.base + "/missing"]),
+            ("sync-init", [node.base + "/plain"]),
+            ("sync-init", [a]),
+            ("sync-init", [a + "/inner"]),
+            ("sync-init", [node.base]),
+            ("sync-init", [node.stateDir]),
+            ("sync-init", [node.stateDir + "/sub"]),
+            ("sync-init", []),
+            ("sync-commit", ["nosuchfolder"]),
+            ("sync-commit", [aid, "../escape"]),
+            ("sync-config", [aid, "no.such.key"]),
+            ("sync-config", [aid, "path", "/elsewhere"]),
+            ("sync-config", [aid, "debounce.quiet", "soon"]),
+            ("sync-config", [aid, "history.max-blob", "lots"]),
+            ("sync-log", ["nosuchfolder"]),
+            ("sync-log", [aid, "../x"]),
+            ("sync-show", ["--folder", aid, "0000000000000000000000000000000000000000"]),
+            ("sync-show", ["--folder", aid, "nonsense~~"]),
+            ("sync-restore", [node.base + "/plain"]),
+            ("sync-restore", [a + "/inner/f", "--at", "the day before yesterday"]),
+            ("sync-restore", [a + "/never-existed"]),
+            ("sync-status", ["nosuchfolder"]),
+            ("sync-watch", ["nosuchfolder"]),
+            ("sync", ["--sync-dir"]),
+        ]
+        for (tool, args) in bad {
+            let r = try node.run(tool, args)
+            #expect(r.status != 0, "\(tool) \(args) should fail: \(r)")
+            let lines = r.stderr.split(separator: "\n")
+            #expect(lines.count >= 1, "\(tool) \(args): no message")
+            #expect(!r.stderr.contains("Fatal error") && !r.stderr.contains("Stack dump"), "\(tool) \(args): \(r)")
+            if tool != "sync-init" || !args.isEmpty {
+                // Usage errors print usage; every other error is exactly one line naming the problem.
+                #expect(lines.count == 1, "\(tool) \(args): \(r.stderr)")
+            }
+            #expect(r.stdout.isEmpty, "\(tool) \(args) wrote to stdout: \(r.stdout)")
+            let after = try node.stateSnapshot()
+            #expect(after == before, "\(tool) \(args) changed the state directory")
+            if after != before { break }
+        }
+        #expect(try node.run("sync-folders", []).lines.count == 1)
+    }
+
+    @Test func twoFoldersOnOneNodeAreKeptApart() throws {
+        let node = try Node()
+        let (a, aid) = try node.folder("a")
+        let (b, bid) = try node.folder("b")
+        #expect(aid != bid)
+        try node.write(a + "/only-a", "a")
+        try node.write(b + "/only-b", "b")
+        try node.write(b + "/shared-name", "b's")
+        try node.write(a + "/shared-name", "a's")
+        // A debounce setting on one folder only.
+        #expect(try node.run("sync-config", [aid, "debounce.quiet", "1s"]).status == 0)
+        #expect(try node.run("sync-config", [aid, "debounce.quiet"]).stdout == "1s\n")
+        #expect(try node.run("sync-config", [bid, "debounce.quiet"]).stdout == "200ms\n")
+        let ca = try node.run("sync-commit", [aid])
+        #expect(ca.lines.count == 1 && ca.lines[0].hasPrefix(aid + " 2 "), "\(ca)")
+        let cb = try node.run("sync-commit", [b])
+        #expect(cb.lines.count == 1 && cb.lines[0].hasPrefix(bid + " 2 "), "\(cb)")
+        let la = try node.run("sync", ["log", aid])
+        #expect(la.stdout.contains("only-a") && !la.stdout.contains("only-b"), "\(la)")
+        let lb = try node.run("sync", ["log", "b"])
+        #expect(lb.stdout.contains("only-b") && !lb.stdout.contains("only-a"), "\(lb)")
+        #expect(try node.run("sync-show", ["--folder", aid, "HEAD:shared-name"]).stdout == "a's")
+        #expect(try node.run("sync-show", ["--folder", bid, "HEAD:shared-name"]).stdout == "b's")
+
+        // Listing and status, text and JSON.
+        let folders = try node.run("sync-folders", ["--json"])
+        let list = try JSONSerialization.jsonObject(with: Data(folders.stdout.utf8)) as? [[String: Any]]
+        #expect(Set(list?.compactMap { $0["id"] as? String } ?? []) == [aid, bid])
+        let status = try node.run("sync-status", ["--json", aid])
+        let st = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [[String: Any]]
+        #expect(st?.first?["files"] as? Int == 2)
+        #expect(st?.first?["pending"] as? Int == 0)
+        try node.write(a + "/new", "n")
+        let text = try node.run("sync-status", [])
+        #expect(text.stdout.contains(a) && text.stdout.contains(b), "\(text)")
+        #expect(text.stdout.contains("pending:     1"), "\(text)")
+
+        // Plain git reads each history.
+        if have("git") {
+            let g = try node.git(aid, "log --format=%s%n%b")
+            #expect(g.status == 0 && g.stdout.contains("A only-a") && g.stdout.contains("Sync-Folder: \(aid)"), "\(g)")
+            #expect(try node.git(bid, "ls-tree -r --name-only HEAD").lines == ["only-b", "shared-name"])
+            #expect(try node.git(aid, "fsck --strict").status == 0)
+        }
+    }
+
+    @Test func recordsEveryKindOfChange() throws {
+        let node = try Node()
+        let (a, aid) = try node.folder("a")
+        try node.write(a + "/doc.txt", "one")
+        try node.write(a + "/deep/er/still/x", "x")
+        try node.write(a + "/empty-file", "")
+        try node.write(a + "/run.sh", "#!/bin/sh\n")
+        try FileManager.default.createDirectory(atPath: a + "/empty-dir", withIntermediateDirectories: true)
+        symlink("doc.txt", a + "/link")
+        #expect(try node.run("sync-commit", [aid]).status == 0)
+        try node.write(a + "/doc.txt", "two")
+        chmod(a + "/run.sh", 0o755)
+        rename(a + "/deep/er/still/x", a + "/moved")
+        unlink(a + "/empty-file")
+        #expect(try node.run("sync-commit", [aid]).status == 0)
+        let log = try node.run("sync-log", [aid, "--json"])
+        let entries = try JSONSerialization.jsonObject(with: Data(log.stdout.utf8)) as? [[String: Any]] ?? []
+        #expect(entries.count == 2)
+        let latest = (entries.first?["changes"] as? [[String: Any]] ?? []).map { "\($0["status"]!) \($0["path"]!)" }
+        #expect(latest.sorted() == ["A moved", "D deep/er/still/x", "D empty-file", "M doc.txt", "M run.sh"], "\(log)")
+        if have("git") {
+            let tree = try node.git(aid, "ls-tree -r -t HEAD").stdout
+            #expect(tree.contains("100755 blob") && tree.contains("run.sh"))
+            #expect(tree.contains("120000 blob") && tree.contains("link"))
+            #expect(tree.contains("040000 tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\tempty-dir"))
+            #expect(try node.worktreeMatchesHead(aid, a).stdout == "")
+        }
+        // Path-filtered log and show of an old version.
+        let docLog = try node.run("sync", ["log", aid, "doc.txt"])
+        #expect(docLog.lines.count == 2, "\(docLog)")
+        let old = try node.run("sync", ["show", "--folder", aid, "HEAD~1:doc.txt"])
+        #expect(old.stdout == "one", "\(old)")
+        // Restore brings the old version back as a new change; the newer one stays in history.
+        let r = try node.run("sync", ["restore", a + "/doc.txt", "--at", "HEAD~1"])
+        #expect(r.status == 0, "\(r)")
+        #expect(try String(contentsOfFile: a + "/doc.txt", encoding: .utf8) == "one")
+        #expect(try node.run("sync", ["show", "--folder", aid, "HEAD~1:doc.txt"]).stdout == "two")
+        #expect(try node.run("sync", ["log", aid, "doc.txt"]).lines.count == 3)
+    }
+
+    @Test func oddNamesAndTenThousandFiles() throws {
+        let node = try Node()
+        let (a, aid) = try node.folder("many")
+        let odd = ["with space", "new\nline", "tab\there", "ünïcödé-名前", "quote\"and\\back", " lead", "-dash", "#hash"]
+        for (i, name) in odd.enumerated() { try node.write(a + "/odd/" + name, "odd \(i)") }
+        #expect(try node.run("sync-commit", [aid]).status == 0)
+        let log = try node.run("sync-log", [aid, "--json"])
+        let changes = ((try JSONSerialization.jsonObject(with: Data(log.stdout.utf8)) as? [[String: Any]])?.first?["changes"] as? [[String: Any]]) ?? []
+        let paths = Set(changes.compactMap { $0["path"] as? String })
+        for name in odd { #expect(paths.contains("odd/" + name), "\(name)") }
+        for i in 0..<10_000 { try node.write(a + "/d\(i / 100)/f\(i)", "file \(i)\n") }
+        let r = try node.run("sync-commit", [aid])
+        #expect(r.status == 0 && r.lines.count == 1, "\(r)")
+        #expect(try node.run("sync-commit", [aid]).stdout.isEmpty, "a second scan finds nothing")
+        let status = try JSONSerialization.jsonObject(with: Data(try node.run("sync-status", ["--json", aid]).stdout.utf8)) as? [[String: Any]]
+        #expect(status?.first?["files"] as? Int == 10_000 + odd.count)
+        let big = try node.run("sync-log", [aid, "--json", "-n", "1"])
+        let first = (try JSONSerialization.jsonObject(with: Data(big.stdout.utf8)) as? [[String: Any]])?.first
+        #expect(first?["changeCount"] as? Int == 10_000)
+        // The plain log keeps one line per commit even with a newline in a name.
+        #expect(try node.run("sync-log", [aid, "odd/new\nline"]).lines.count == 1)
+        if have("git") {
+            #expect(try node.git(aid, "ls-tree -r HEAD").lines.count == 10_000 + odd.count)
+            #expect(try node.worktreeMatchesHead(aid, a).stdout == "")
+        }
+        // Delete a thousand and commit: exactly those go.
+        try FileManager.default.removeItem(atPath: a + "/d0")
+        for i in 100..<1000 { unlink(a + "/d\(i / 100)/f\(i)") }
+        #expect(try node.run("sync-commit", [aid]).status == 0)
+        if have("git") { #expect(try node.git(aid, "ls-tree -r HEAD").lines.count == 9_000 + odd.count) }
+    }
+
+    @Test func ignorePatternsFromConfigAndSyncignore() throws {
+        let node = try Node()
+        let (a, aid) = try node.folder("a")
+        #expect(try node.run("sync-config", ["--add", aid, "ignore", "*.log"]).status == 0)
+        try node.write(a + "/.syncignore", "cache/\n")
+        try node.write(a + "/keep", "k")
+        try node.write(a + "/x.log", "l")
+        try node.write(a + "/cache/big", "c")
+        try node.write(a + "/.sync-tmp-abc", "partial")
+        #expect(try node.run("sync-commit", [aid]).status == 0)
+        let files = try node.run("sync-show", ["--folder", aid, "HEAD:"]).lines.map { $0.split(separator: "\t").last! }
+        #expect(files == [".syncignore", "keep"], "\(files)")
+        #expect(try node.run("sync-config", ["--unset", aid, "ignore", "*.log"]).status == 0)
+        #expect(try node.run("sync-commit", [aid]).status == 0)
+        #expect(try node.run("sync-show", ["--folder", aid, "HEAD:"]).lines.map { $0.split(separator: "\t").last! }
+                == [".syncignore", "keep", "x.log"])
+    }
+
+    @Test func anUnreadableFileIsReportedAndTheRestCommits() throws {
+        let node = try Node()
+        let (a, aid) = try node.folder("a")
+        try node.write(a + "/fine", "ok")
+        try node.write(a + "/secret", "no")
+        chmod(a + "/secret", 0)
+        var tool = binDirectory + "/sync-commit"
+        var args = [aid]
+        if getuid() == 0 {
+            // Root reads everything: run as nobody over a tree nobody owns.
+            guard have("setpriv") else { return }
+            #expect(try node.sh("chown -R 65534:65534 '\(node.base)'").status == 0)
+            chmod(node.base, 0o755)
+            args = ["--reuid=65534", "--regid=65534", "--clear-groups", tool, aid]
+            tool = "/usr/bin/setpriv"
+        }
+        let r = try Node.execute(tool, args, environment: node.environment, stdin: nil, timeout: 120)
+        #expect(r.status == 0, "\(r)")
+        #expect(r.stderr.contains("secret") && r.stderr.contains("ermission denied"), "\(r)")
+        #expect(r.lines.count == 1, "\(r)")
+        #expect(try node.run("sync-show", ["--folder", aid, "HEAD:"]).lines.map { $0.split(separator: "\t").last! } == ["fine"])
+    }
+
+    @Test func aFileRewrittenWhileHashedIsNeverRecordedTorn() throws {
+        let node = try Node()
+        let (a, aid) = try node.folder("a")
+        let path = a + "/hot"
+        let size = 8 << 20
+        try Data(repeating: 0, count: size).write(to: URL(fileURLWithPath: path))
+        // A writer rewrites the file in place, one uniform byte value per version.
+        let stop = Flag()
+        let writer = Thread {
+            let fd = open(path, O_WRONLY)
+            var v: UInt8 = 1
+            let chunk = [UInt8](repeating: 0, count: 1 << 16)
+            while !stop.isSet {
+                var c = chunk
+                for i in c.indices { c[i] = v }
+                var off = 0
+                while off < size { off += pwrite(fd, c, c.count, off_t(off)) }
+                v = v == 255 ? 1 : v + 1
+            }
+            close(fd)
+            stop.done()
+        }
+        writer.start()
+        for _ in 0..<5 { _ = try node.run("sync-commit", [aid]) }
+        stop.set()
+        stop.waitDone()
+        _ = try node.run("sync-commit", [aid])
+        guard have("git") else { return }
+        // Every recorded version is one the writer finished, and the last is what is on disk.
+        let versions = try node.git(aid, "log --format=%H -- hot").lines
+        #expect(!versions.isEmpty)
+        for c in versions {
+            let distinct = try node.sh("git --git-dir='\(node.historyDirectory(aid))' cat-file blob \(c):hot | od -An -v -tu1 | tr -s ' ' '\\n' | sort -u | grep -c .").stdout
+            #expect(distinct.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "commit \(c) recorded a torn file")
+        }
+        let disk = try node.sh("git hash-object '\(path)'").stdout
+        let head = try node.git(aid, "rev-parse HEAD:hot").stdout
+        #expect(disk == head)
+    }
+
+    @Test func killedMidCommitThenRerunIsConsistent() throws {
+        let node = try Node()
+        let (a, aid) = try node.folder("a")
+        for i in 0..<6000 { try node.write(a + "/d\(i % 60)/f\(i)", String(repeating: "\(i)", count: 200)) }
+        for i in 0..<8 { try Data(repeating: UInt8(i), count: 4 << 20).write(to: URL(fileURLWithPath: a + "/big\(i)")) }
+        // Kill at a spread of moments; change the tree between kills.
+        for (round, delay) in [0.05, 0.2, 0.4, 0.8, 1.2].enumerated() {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: binDirectory + "/sync-commit")
+            p.arguments = [aid]
+            p.environment = node.environment
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            usleep(useconds_t(delay * 1_000_000))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            try node.write(a + "/round\(round)", "round \(round)")
+            unlink(a + "/d\(round)/f\(round)")
+        }
+        let r = try node.run("sync-commit", [aid])
+        #expect(r.status == 0, "\(r)")
+        #expect(try node.run("sync-commit", [aid]).stdout.isEmpty)
+        let status = try JSONSerialization.jsonObject(with: Data(try node.run("sync-status", ["--json", aid]).stdout.utf8)) as? [[String: Any]]
+        #expect(status?.first?["pending"] as? Int == 0)
+        #expect(status?.first?["files"] as? Int == 6000 + 8 + 5 - 5)
+        if have("git") {
+            #expect(try node.worktreeMatchesHead(aid, a).stdout == "")
+            let fsck = try node.git(aid, "fsck")
+            #expect(fsck.status == 0, "\(fsck)")
+        }
+    }
+}
+
+@Suite(.serialized) struct PipelineTests {
+    @Test func watchThenCommitRecordsChangesAsTheyHappen() throws {
+        let node = try Node()
+        let (a, aid) = try node.folder("a")
+        try node.write(a + "/before", "b")
+        let out = node.base + "/pipeline.out"
+        FileManager.default.createFile(atPath: out, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", "exec sync-watch \(aid) | sync-commit \(aid) > '\(out)'"]
+        p.environment = node.environment
+        try p.run()
+        defer { p.terminate(); _ = try? node.sh("pkill -f 'sync-watch \(aid)'") }
+        func lines() -> [String] {
+            (try? String(contentsOfFile: out, encoding: .utf8))?.split(separator: "\n").map(String.init) ?? []
+        }
+        func waitFor(_ count: Int) -> Bool {
+            for _ in 0..<200 where lines().count < count { usleep(50_000) }
+            return lines().count >= count
+        }
+        #expect(waitFor(1), "the starting rescan commits what was there")
+        try node.write(a + "/new dir/inside\nnewline", "n")
+        #expect(waitFor(2))
+        try node.write(a + "/new dir/deeper/x", "x")
+        #expect(waitFor(3))
+        let show = try node.run("sync-show", ["--folder", aid, "HEAD:new dir/deeper/x"])
+        #expect(show.stdout == "x", "\(show)")
+        for l in lines() { #expect(l.hasPrefix(aid + " "), "\(l)") }
+    }
+
+    @Test func watchPrintsOneEscapedLinePerChange() throws {
+        let node = try Node()
+        let (a, aid) = try node.folder("a")
+        let out = node.base + "/watch.out"
+        FileManager.default.createFile(atPath: out, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binDirectory + "/sync-watch")
+        p.arguments = [aid]
+        p.environment = node.environment
+        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        try p.run()
+        defer { p.terminate() }
+        func text() -> String { (try? String(contentsOfFile: out, encoding: .utf8)) ?? "" }
+        for _ in 0..<100 where !text().contains("rescan") { usleep(50_000) }
+        #expect(text().hasPrefix("rescan\n"))
+        try FileManager.default.createDirectory(atPath: a + "/sub", withIntermediateDirectories: true)
+        usleep(200_000)
+        try node.write(a + "/sub/tab\there", "t")
+        for _ in 0..<100 where !text().contains("tab") { usleep(50_000) }
+        #expect(text().contains("change \"sub/tab\\there\"\n"), "\(text())")
+        #expect(!text().contains("\t"))
+    }
+}
+
+@Suite struct DocumentationTests {
+    @Test func manPagesAndCompletionsAreCurrent() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+        let stale = DocGenerator.stale(root: root)
+        #expect(stale.isEmpty, "stale or missing; run `swift run sync-docgen`: \(stale)")
+        for (path, _) in DocGenerator.files() where path.hasPrefix("man/") {
+            if have("man") {
+                let r = try Node.shell("MANWIDTH=80 man -l '\(root)/\(path)' 2>&1 >/dev/null", environment: [:])
+                #expect(r.stdout.isEmpty, "\(path): \(r.stdout)")
+            }
+        }
+    }
+}
+
+/// A flag shared with a writer thread.
+final class Flag: @unchecked Sendable {
+    private let lock = NSCondition()
+    private var value = false
+    private var finished = false
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+    func set() { lock.lock(); value = true; lock.unlock() }
+    func done() { lock.lock(); finished = true; lock.broadcast(); lock.unlock() }
+    func waitDone() { lock.lock(); while !finished { lock.wait() }; lock.unlock() }
+}

@@ -1,0 +1,18 @@
+# fish completion for sync: completes the command, then hands over to sync-COMMAND's completion.
+function __sync_delegate
+    set -l tokens (commandline -opc)
+    complete -C "sync-$tokens[2] $tokens[3..-1] "(commandline -ct)
+end
+complete -c sync -f -n '__fish_use_subcommand' -a help -d 'show a command\'s manual'
+complete -c sync -f -n '__fish_use_subcommand' -a init -d 'Register a directory as a synchronized folder.'
+complete -c sync -f -n '__fish_use_subcommand' -a folders -d 'List the folders of this node.'
+complete -c sync -f -n '__fish_use_subcommand' -a config -d 'Read and change a folder\'s settings.'
+complete -c sync -f -n '__fish_use_subcommand' -a watch -d 'Print a line for every change in a folder (inotify).'
+complete -c sync -f -n '__fish_use_subcommand' -a commit -d 'Record a folder\'s changes in its index and history.'
+complete -c sync -f -n '__fish_use_subcommand' -a log -d 'List the changes recorded in a folder\'s history.'
+complete -c sync -f -n '__fish_use_subcommand' -a show -d 'Show a recorded change, or a file as it was.'
+complete -c sync -f -n '__fish_use_subcommand' -a restore -d 'Bring back an earlier version of a file or directory.'
+complete -c sync -f -n '__fish_use_subcommand' -a status -d 'Show the state of folders.'
+complete -c sync -f -n '__fish_use_subcommand' -a keys -d 'Show this node\'s identity.'
+complete -c sync -f -n '__fish_seen_subcommand_from help' -a 'init folders config watch commit log show restore status keys'
+complete -c sync -n 'not __fish_use_subcommand; and not __fish_seen_subcommand_from help' -a '(__sync_delegate)'
