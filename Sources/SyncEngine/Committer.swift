@@ -285,8 +285,7 @@ public struct Committer {
         let p = try plan(paths: nil, scanner: context.scanner())
         let changed = p.candidates.filter { o in
             guard o.kind == .file, let e = p.known[o.path], !e.deleted, e.kind == .file, e.ctimeNs == 0,
-                  e.size == o.size, e.mtimeNs == o.mtimeNs, e.inode == o.inode, e.executable == o.executable,
-                  o.size <= context.folder.config.maxBlob || e.hash != nil
+                  e.size == o.size, e.mtimeNs == o.mtimeNs, e.inode == o.inode, e.executable == o.executable
             else { return true }
             return (try? HistoryRepository.hashFile(context.absolute(o.path)).hex) != e.hash
         }
