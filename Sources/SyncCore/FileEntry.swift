@@ -32,3 +32,25 @@ public struct FileEntry: Sendable, Equatable {
             && executable == other.executable && symlinkTarget == other.symlinkTarget
     }
 }
+
+/// The part of an index row that a scan compares with `lstat`: enough to tell "unchanged".
+public struct IndexStat: Sendable, Equatable {
+    public var kind: FileEntry.Kind
+    public var size: Int64
+    public var mtimeNs: Int64
+    public var ctimeNs: Int64
+    public var inode: UInt64
+    public var executable: Bool
+    public var deleted: Bool
+
+    public init(kind: FileEntry.Kind, size: Int64, mtimeNs: Int64, ctimeNs: Int64, inode: UInt64,
+                executable: Bool, deleted: Bool) {
+        self.kind = kind; self.size = size; self.mtimeNs = mtimeNs; self.ctimeNs = ctimeNs
+        self.inode = inode; self.executable = executable; self.deleted = deleted
+    }
+
+    public init(_ e: FileEntry) {
+        self.init(kind: e.kind, size: e.size, mtimeNs: e.mtimeNs, ctimeNs: e.ctimeNs, inode: e.inode,
+                  executable: e.executable, deleted: e.deleted)
+    }
+}

@@ -61,6 +61,24 @@ public final class FolderIndex: Sendable {
         } }
     }
 
+    /// The stat data of every row, keyed by path: what a scan compares against, without hashes or
+    /// version vectors. Paths come from this index's own rows, validated when they were recorded.
+    public func stats() throws -> [RelativePath: IndexStat] {
+        try wrap { try queue.read { db in
+            var out: [RelativePath: IndexStat] = [:]
+            out.reserveCapacity(try Int.fetchOne(db, sql: "SELECT count(*) FROM files") ?? 0)
+            let rows = try Row.fetchCursor(db, sql: "SELECT path, kind, size, mtime, ctime, inode, executable, deleted FROM files")
+            while let row = try rows.next() {
+                let p: String = row[0]
+                guard let kind = FileEntry.Kind(rawValue: row[1]) else { throw SyncError.corrupt(path: p, message: "bad index row") }
+                out[RelativePath(unchecked: p)] = IndexStat(kind: kind, size: row[2], mtimeNs: row[3], ctimeNs: row[4],
+                                                            inode: UInt64(bitPattern: row[5] as Int64),
+                                                            executable: row[6], deleted: row[7])
+            }
+            return out
+        } }
+    }
+
     /// Every row, sorted by path.
     public func allEntries() throws -> [FileEntry] {
         try wrap { try queue.read { db in
@@ -124,13 +142,14 @@ public final class FolderIndex: Sendable {
     }
 
     private static func entry(_ row: Row) throws -> FileEntry {
-        let p: String = row["path"]
-        guard let path = try? RelativePath(p), let kind = FileEntry.Kind(rawValue: row["kind"]) else {
+        // Columns by position (the table's order): name lookups cost more than the rest of the row.
+        let p: String = row[0]
+        guard let path = try? RelativePath(p), let kind = FileEntry.Kind(rawValue: row[1]) else {
             throw SyncError.corrupt(path: p, message: "bad index row")
         }
-        return FileEntry(path: path, kind: kind, hash: row["hash"], size: row["size"], mtimeNs: row["mtime"],
-                         ctimeNs: row["ctime"], inode: UInt64(bitPattern: row["inode"] as Int64),
-                         executable: row["executable"], symlinkTarget: row["target"], deleted: row["deleted"],
-                         version: try VersionVector(parsing: row["version"]), sequence: row["sequence"])
+        return FileEntry(path: path, kind: kind, hash: row[2], size: row[3], mtimeNs: row[4],
+                         ctimeNs: row[5], inode: UInt64(bitPattern: row[6] as Int64),
+                         executable: row[7], symlinkTarget: row[8], deleted: row[9],
+                         version: try VersionVector(parsing: row[10]), sequence: row[11])
     }
 }

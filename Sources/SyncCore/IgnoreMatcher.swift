@@ -41,6 +41,7 @@ public struct IgnoreMatcher: Sendable {
 
     /// The decision for `path` alone, its directories assumed not ignored (for walkers that prune).
     public func decide(_ path: RelativePath, isDirectory: Bool) -> Bool {
+        if patterns.isEmpty { return false }
         var ignored = false
         let full = Array(path.rawValue.utf8)
         let name = Array(path.name.utf8)

@@ -43,9 +43,19 @@ public struct RelativePath: Hashable, Comparable, Sendable, CustomStringConverti
         return out.reversed()
     }
 
-    /// `self` joined with one more component (already a valid name).
+    /// `self` joined with one more component; only the new component needs checking.
     public func appending(_ name: String) throws -> RelativePath {
-        try RelativePath(rawValue + "/" + name)
+        let joined = rawValue + "/" + name
+        let u = name.utf8
+        let reason: String? =
+            u.isEmpty ? "empty component"
+            : (name == "." || name == "..") ? "'\(name)' component"
+            : u.contains(UInt8(ascii: "/")) ? "name contains '/'"
+            : u.contains(0) ? "contains NUL"
+            : u.count > 255 ? "component longer than 255 bytes"
+            : joined.utf8.count > 4096 ? "longer than 4096 bytes" : nil
+        if let reason { throw SyncError.invalidPath(joined, reason: reason) }
+        return RelativePath(unchecked: joined)
     }
 
     /// Whether `self` is `other` or lies below it.
@@ -53,6 +63,7 @@ public struct RelativePath: Hashable, Comparable, Sendable, CustomStringConverti
         rawValue == other.rawValue || rawValue.hasPrefix(other.rawValue + "/")
     }
 
+    /// For paths this node recorded itself after checking them (its own index rows).
     init(unchecked: String) { rawValue = unchecked }
 
     public var description: String { rawValue }

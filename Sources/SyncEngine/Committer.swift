@@ -170,7 +170,9 @@ public struct Committer {
         var tree = try history { try context.history.tree(from: baseTree, applying: updates) }
         var liveDirectories = Set(changes.filter { $0.0.kind == .directory && !$0.0.deleted }.map(\.0.path))
         for (e, _, _) in changes where e.deleted {
-            if let parent = e.path.parent, observed[parent]?.kind == .directory { liveDirectories.insert(parent) }
+            if let parent = e.path.parent, try (observed[parent] ?? scanner.observe(parent))?.kind == .directory {
+                liveDirectories.insert(parent)
+            }
         }
         var emptyDirs: [HistoryRepository.Update] = []
         // Only the innermost can be empty: a directory with a live directory below it is not.
@@ -223,10 +225,12 @@ public struct Committer {
                             retry: retry, problems: problems)
     }
 
-    /// What a commit would look at: the scope's observations and index rows, the paths whose stat
-    /// data differ from the index (to be hashed), and the rows whose path is gone.
+    /// What a commit would look at: the scope's observations, the paths whose stat data differ
+    /// from the index (to be hashed), the rows whose path is gone, and the full index rows of both.
     struct Plan {
         var observed: [RelativePath: Observation] = [:]
+        /// Full index rows of the candidates and deletions (only those: a full row costs far more
+        /// to read than its stat data, and most paths of a rescan are unchanged).
         var known: [RelativePath: FileEntry] = [:]
         var candidates: [Observation] = []
         var deletions: [FileEntry] = []
@@ -236,6 +240,7 @@ public struct Committer {
     func plan(paths: [RelativePath]?, scanner: Scanner) throws -> Plan {
         var observed: [RelativePath: Observation] = [:]
         var known: [RelativePath: FileEntry] = [:]
+        var stats: [RelativePath: IndexStat] = [:]
         var problems: [ScanProblem] = []
         if let paths {
             // A path whose directory is gone widens to the outermost missing directory,
@@ -257,24 +262,50 @@ public struct Committer {
                 }
                 for e in try context.index.entries(under: p) { known[e.path] = e }
             }
-        } else {
-            problems += try scanner.walk { observed[$0.path] = $0 }
-            for e in try context.index.allEntries() { known[e.path] = e }
+            stats = known.mapValues(IndexStat.init)
         }
 
         var candidates: [Observation] = []
-        var deletions: [FileEntry] = []
-        for (p, o) in observed {
-            if let e = known[p], o.matchesStat(of: e) { continue }
-            if let e = known[p], !e.deleted, e.kind == .directory, o.kind == .directory { continue }
-            candidates.append(o)
+        var deleted: [RelativePath] = []
+        func unchanged(_ o: Observation, _ e: IndexStat?) -> Bool {
+            guard let e else { return false }
+            return o.matchesStat(of: e) || (!e.deleted && e.kind == .directory && o.kind == .directory)
         }
-        for (p, e) in known where !e.deleted && observed[p] == nil {
-            if scanner.skips(p, isDirectory: e.kind == .directory) { continue }
-            deletions.append(e)
+        if paths == nil {
+            // The whole folder: each path seen is checked off the index's stat rows as the walk
+            // goes, so no second table of 100,000 paths is built; what is left was not seen.
+            // The index is read on the second core while this one walks the folder.
+            let loading = Background { [index = context.index] in try index.stats() }
+            var seen: [Observation] = []
+            problems += try scanner.walk { seen.append($0) }
+            stats = try loading.value()
+            for o in seen where !unchanged(o, stats.removeValue(forKey: o.path)) { candidates.append(o) }
+            for (p, e) in stats where !e.deleted {
+                if scanner.skips(p, isDirectory: e.kind == .directory) { continue }
+                deleted.append(p)
+            }
+            for o in candidates { observed[o.path] = o }
+        } else {
+            for (p, o) in observed where !unchanged(o, stats[p]) { candidates.append(o) }
+            for (p, e) in stats where !e.deleted && observed[p] == nil {
+                if scanner.skips(p, isDirectory: e.kind == .directory) { continue }
+                deleted.append(p)
+            }
         }
         candidates.sort { $0.path < $1.path }
 
+        if paths == nil {
+            // Rows to read in full: every candidate that may have one, and the deletions.
+            let wanted = candidates.map(\.path) + deleted
+            if wanted.count > 2000 {
+                let all = try context.index.allEntries()
+                let set = Set(wanted)
+                for e in all where set.contains(e.path) { known[e.path] = e }
+            } else {
+                for p in wanted { known[p] = try context.index.entry(p) }
+            }
+        }
+        let deletions = deleted.compactMap { known[$0] }
         return Plan(observed: observed, known: known, candidates: candidates, deletions: deletions, problems: problems)
     }
 
@@ -342,4 +373,23 @@ public struct LargeFilePointer: Sendable, Equatable {
     }
 
     public init(id: String, size: Int64) { self.id = id; self.size = size }
+}
+
+/// A value computed on another thread; `value()` waits for it.
+final class Background<T: Sendable>: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var result: Result<T, any Error>?
+
+    init(_ body: @escaping @Sendable () throws -> T) {
+        DispatchQueue.global().async {
+            self.result = Result { try body() }
+            self.done.signal()
+        }
+    }
+
+    /// Waits for the value (once; the semaphore orders the write before this read).
+    func value() throws -> T {
+        done.wait()
+        return try result!.get()
+    }
 }

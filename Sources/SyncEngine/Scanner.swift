@@ -12,7 +12,10 @@ public struct Observation: Sendable, Equatable {
     public var executable: Bool
 
     /// Whether the stat data matches what the index recorded, so the content need not be read.
-    public func matchesStat(of e: FileEntry) -> Bool {
+    public func matchesStat(of e: FileEntry) -> Bool { matchesStat(of: IndexStat(e)) }
+
+    /// Whether the stat data matches an index row's, so the content need not be read.
+    public func matchesStat(of e: IndexStat) -> Bool {
         !e.deleted && e.kind == kind && e.size == size && e.mtimeNs == mtimeNs && e.ctimeNs == ctimeNs
             && e.inode == inode && e.executable == executable
     }
@@ -71,7 +74,8 @@ public struct Scanner: Sendable {
         return ignore.isIgnored(path, isDirectory: isDirectory)
     }
 
-    /// Everything below `start` (the whole folder when nil), depth first; `start` itself is not included.
+    /// Everything below `start` (the whole folder when nil), depth first in directory order;
+    /// `start` itself is not included.
     public func walk(from start: RelativePath? = nil, _ visit: (Observation) throws -> Void) throws -> [ScanProblem] {
         var problems: [ScanProblem] = []
         var stack: [RelativePath?] = [start]
@@ -83,7 +87,7 @@ public struct Scanner: Sendable {
             }
             defer { closedir(d) }
             let dfd = dirfd(d)
-            var names: [(String, Observation)] = []
+            var found: [Observation] = []
             while let ent = readdir(d) {
                 let raw = withUnsafeBytes(of: ent.pointee.d_name) { buf -> [UInt8] in
                     Array(buf.prefix(while: { $0 != 0 }))
@@ -104,12 +108,12 @@ public struct Scanner: Sendable {
                     continue
                 }
                 guard let o = Self.observation(path, st) else { continue }
-                if path.name.hasPrefix(Self.temporaryPrefix) || excluded.contains(path.rawValue)
+                if name.hasPrefix(Self.temporaryPrefix) || (!excluded.isEmpty && excluded.contains(path.rawValue))
                     || ignore.decide(path, isDirectory: o.kind == .directory) { continue }
-                names.append((name, o))
+                found.append(o)
             }
-            names.sort { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
-            for (_, o) in names {
+            // Directory order, not sorted: callers that need an order sort what they keep.
+            for o in found {
                 try visit(o)
                 if o.kind == .directory { stack.append(o.path) }
             }
