@@ -272,9 +272,9 @@ public struct Committer {
             return o.matchesStat(of: e) || (!e.deleted && e.kind == .directory && o.kind == .directory)
         }
         if paths == nil {
-            // The whole folder: each path seen is checked off the index's stat rows as the walk
-            // goes, so no second table of 100,000 paths is built; what is left was not seen.
-            // The index is read on the second core while this one walks the folder.
+            // The whole folder: the index's stat rows are read on the second core while this one
+            // walks; each path seen is then checked off them (no second hash table of every
+            // path), and what is left was not seen.
             let loading = Background { [index = context.index] in try index.stats() }
             var seen: [Observation] = []
             problems += try scanner.walk { seen.append($0) }
