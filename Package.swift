@@ -4,7 +4,8 @@ import PackageDescription
 /// The executables the toolkit installs; each is a thin `main.swift` over `SyncCommands`.
 let tools = [
     "sync", "sync-init", "sync-folders", "sync-config", "sync-watch", "sync-commit",
-    "sync-log", "sync-show", "sync-restore", "sync-status", "sync-keys",
+    "sync-log", "sync-show", "sync-restore", "sync-status", "sync-keys", "sync-serve", "sync-pull",
+    "sync-conflicts",
 ]
 
 let package = Package(
@@ -28,12 +29,13 @@ let package = Package(
         .target(name: "SyncGit", dependencies: ["CGit2"]),
         .target(name: "SyncDelta", dependencies: ["CRsync"]),
         .target(name: "SyncSSH", dependencies: ["CSSH2"]),
+        .target(name: "SyncProtocol"),
         .target(name: "SyncEngine", dependencies: [
-            "SyncCore", "SyncGit",
+            "SyncCore", "SyncGit", "SyncDelta", "SyncProtocol",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "SyncCommands", dependencies: [
-            "SyncEngine", "SyncCore",
+            "SyncEngine", "SyncCore", "SyncSSH", "SyncProtocol",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "sync-docgen", dependencies: ["SyncCommands"]),
@@ -41,6 +43,7 @@ let package = Package(
         .testTarget(name: "SyncGitTests", dependencies: ["SyncGit"]),
         .testTarget(name: "SyncDeltaTests", dependencies: ["SyncDelta"]),
         .testTarget(name: "SyncSSHTests", dependencies: ["SyncSSH"]),
+        .testTarget(name: "SyncProtocolTests", dependencies: ["SyncProtocol"]),
         .testTarget(name: "SyncEngineTests", dependencies: ["SyncEngine", "SyncCore", "SyncGit"]),
         .testTarget(name: "EndToEndTests", dependencies: ["SyncCommands", "SyncCore"]),
     ] + tools.map { .executableTarget(name: $0, dependencies: ["SyncCommands"]) },

@@ -16,6 +16,7 @@ public struct InitCommand: ToolCommand {
         output: "The new folder id, one line.",
         files: stateFiles,
         examples: [("sync init ~/Documents", "register ~/Documents and print its folder id"),
+                   ("sync init --id 7qk2m4r9x3b5c8dt ~/Shared", "register a folder a peer shares, under its id"),
                    ("sync init --name photos /srv/photos", "register with a label")],
         seeAlso: ["sync-folders", "sync-config", "sync-commit"])
 
@@ -25,11 +26,19 @@ public struct InitCommand: ToolCommand {
     @Option(help: "A label for the folder (sync config FOLDER name).")
     var name: String?
 
+    @Option(help: "Use this folder id (the id the folder has on a peer) instead of a new one.")
+    var id: String?
+
     public init() {}
+
+    public mutating func validate() throws {
+        if let id, (try? FolderID(id)) == nil { throw ValidationError("\(id): not a folder id") }
+    }
 
     public func run() throws {
         try reporting("sync-init") {
-            let folder = try Registry.initFolder(at: path, name: name, state: .fromEnvironment())
+            let folder = try Registry.initFolder(at: path, name: name, id: id.map { try FolderID($0) },
+                                                 state: .fromEnvironment())
             emit(folder.id.rawValue)
         }
     }
@@ -175,33 +184,101 @@ public struct StatusCommand: ToolCommand {
 public struct KeysCommand: ToolCommand {
     public static let configuration = CommandConfiguration(
         commandName: "sync-keys",
-        abstract: "Show this node's identity.",
+        abstract: "Show this node's identity and manage which peers may see each folder.",
         discussion: """
-            ACTION is `id`: prints this node's id (the base32 SHA-256 of its ed25519 public key) and its \
-            public key line, creating the key pair on first use. Access control (allow, deny, invite) comes \
-            with peers.
+            `id` prints this node's id (the base32 SHA-256 of its ed25519 public key) and its public key \
+            line, creating the key pair on first use. `allow FOLDER KEY` lets the peer with KEY see FOLDER; \
+            `deny FOLDER KEY` takes that away at once (a link already open loses the folder on its next \
+            request); `list FOLDER` prints the allowed keys. KEY is an OpenSSH ssh-ed25519 public key line, \
+            a file holding one, or the node id of a key already allowed for some folder. allow and deny \
+            rewrite this node's managed block in the authorized_keys file (SYNC_AUTHORIZED_KEYS, else \
+            ~/.ssh/authorized_keys): one line per peer key allowed for any folder, restricted to the forced \
+            command sync-serve beside this program. Lines outside the block are kept as they are; the file \
+            is replaced atomically with mode 0600.
             """)
     public static let manual = Manual(
-        output: "`id`: the node id on the first line, then the OpenSSH public key line, then its SHA256 fingerprint.",
-        files: "SYNC_DIR/node/id_ed25519 (OpenSSH private key, mode 0600) and id_ed25519.pub.",
-        examples: [("sync keys id", "print this node's id and public key")],
-        seeAlso: ["sync-init"])
+        output: """
+            `id`: the node id on the first line, then the OpenSSH public key line, then its SHA256 \
+            fingerprint. `list`: one line per key, `NODE-ID ssh-ed25519 BASE64 COMMENT`. `allow`/`deny`: \
+            `allowed NODE-ID` / `denied NODE-ID`, or `unchanged NODE-ID`.
+            """,
+        files: """
+            SYNC_DIR/node/id_ed25519 (OpenSSH private key, mode 0600) and id_ed25519.pub; \
+            SYNC_DIR/folders/ID/authorized_keys (the keys allowed for a folder); the authorized_keys file \
+            named by SYNC_AUTHORIZED_KEYS, else ~/.ssh/authorized_keys.
+            """,
+        examples: [("sync keys id", "print this node's id and public key"),
+                   ("sync keys allow ~/Documents laptop.pub", "let the node whose key is in laptop.pub see ~/Documents"),
+                   ("sync keys deny ~/Documents NODE-ID", "take it away again")],
+        seeAlso: ["sync-serve", "sync-pull", "sshd(8)"])
 
-    @Argument(help: "What to do: id.", completion: .list(["id"]))
+    @Argument(help: "What to do: id, allow, deny or list.", completion: .list(["id", "allow", "deny", "list"]))
     var action: String
+
+    @Argument(help: "The folder (allow, deny, list): its id, path or name.", completion: .directory)
+    var folder: String?
+
+    @Argument(help: "The peer's key (allow, deny): a public key line, a file with one, or a known node id.", completion: .file())
+    var key: String?
 
     public init() {}
 
     public mutating func validate() throws {
-        guard action == "id" else { throw ValidationError("unknown action '\(action)'; known: id") }
+        switch action {
+        case "id": guard folder == nil else { throw ValidationError("id takes no further arguments") }
+        case "list": guard folder != nil, key == nil else { throw ValidationError("usage: sync keys list FOLDER") }
+        case "allow", "deny": guard folder != nil, key != nil else { throw ValidationError("usage: sync keys \(action) FOLDER KEY") }
+        default: throw ValidationError("unknown action '\(action)'; known: id, allow, deny, list")
+        }
     }
 
     public func run() throws {
         try reporting("sync-keys") {
-            let identity = try StateDirectory.fromEnvironment().identity()
-            emit(identity.id.rawValue)
-            emit(identity.publicKeyLine)
-            emit(identity.fingerprint)
+            let state = StateDirectory.fromEnvironment()
+            let identity = try state.identity()
+            switch action {
+            case "id":
+                emit(identity.id.rawValue)
+                emit(identity.publicKeyLine)
+                emit(identity.fingerprint)
+            case "list":
+                for k in try FolderAccess.keys(of: try state.folder(folder!)) { emit("\(k.id) \(k.line)") }
+            default:
+                let f = try state.folder(folder!)
+                let changed: Bool, id: NodeID
+                if action == "allow" {
+                    let k = try resolveKey(key!, state: state)
+                    guard k.id != identity.id else { throw SyncError.invalidArgument("\(key!): this node's own key") }
+                    id = k.id
+                    changed = try FolderAccess.allow(k, for: f)
+                } else {
+                    id = try resolveKey(key!, state: state).id
+                    changed = try FolderAccess.deny(id, for: f)
+                }
+                try AuthorizedKeysFile.fromEnvironment().update(keys: try FolderAccess.allKeys(state),
+                                                                server: siblingExecutable("sync-serve"), state: state)
+                emit("\(changed ? (action == "allow" ? "allowed" : "denied") : "unchanged") \(id)")
+            }
         }
     }
+}
+
+/// A key given on the command line: a public key line, a file holding one, or a node id already allowed somewhere.
+func resolveKey(_ text: String, state: StateDirectory) throws -> PeerKey {
+    if text.hasPrefix("ssh-") { return try PeerKey(line: text) }
+    if let id = try? NodeID(text) {
+        if let k = try FolderAccess.allKeys(state).first(where: { $0.id == id }) { return k }
+        throw SyncError.invalidArgument("\(text): no key known for this node id; give its public key line or file")
+    }
+    guard let data = FileManager.default.contents(atPath: text) else {
+        throw SyncError.invalidArgument("\(text): neither a public key line, a readable file, nor a node id")
+    }
+    let line = String(decoding: data, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
+    do { return try PeerKey(line: line) } catch { throw SyncError.invalidArgument("\(text): holds no ssh-ed25519 public key line") }
+}
+
+/// The absolute path of another toolkit executable installed beside this one.
+func siblingExecutable(_ name: String) -> String {
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return (exe as NSString).deletingLastPathComponent + "/" + name
 }

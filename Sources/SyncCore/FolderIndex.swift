@@ -26,6 +26,7 @@ public final class FolderIndex: Sendable {
                         executable INTEGER NOT NULL, target TEXT, deleted INTEGER NOT NULL,
                         version TEXT NOT NULL, sequence INTEGER NOT NULL);
                     CREATE INDEX IF NOT EXISTS files_sequence ON files(sequence);
+                    CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
                     INSERT OR IGNORE INTO meta(key, value) VALUES ('sequence', '0');
                     """)
             }
@@ -101,6 +102,37 @@ public final class FolderIndex: Sendable {
         } }
     }
 
+    /// At most `limit` rows that changed after sequence `seq`, in sequence order.
+    public func entries(since seq: Int64, limit: Int) throws -> [FileEntry] {
+        try wrap { try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM files WHERE sequence > ? ORDER BY sequence LIMIT ?",
+                             arguments: [seq, limit]).map(Self.entry)
+        } }
+    }
+
+    /// Paths of live files whose content has `hash`.
+    public func files(withHash hash: String) throws -> [RelativePath] {
+        try wrap { try queue.read { db in
+            try String.fetchAll(db, sql: "SELECT path FROM files WHERE hash = ? AND deleted = 0 AND kind = 'file'",
+                                arguments: [hash]).map { RelativePath(unchecked: $0) }
+        } }
+    }
+
+    /// A random id of this index, made once: a peer that sees it change starts over from sequence 0.
+    public func epoch() throws -> String {
+        if let e = try meta("epoch") { return e }
+        try setMeta("epoch", String(UInt64.random(in: 0...UInt64.max), radix: 36), onlyIfMissing: true)
+        return try meta("epoch") ?? ""
+    }
+
+    /// Stores a bookkeeping value.
+    public func setMeta(_ key: String, _ value: String, onlyIfMissing: Bool = false) throws {
+        try wrap { try queue.write { db in
+            try db.execute(sql: "INSERT OR \(onlyIfMissing ? "IGNORE" : "REPLACE") INTO meta(key, value) VALUES (?, ?)",
+                           arguments: [key, value])
+        } }
+    }
+
     /// Live (not deleted) file count and byte total.
     public func totals() throws -> (files: Int, bytes: Int64) {
         try wrap { try queue.read { db in
@@ -112,7 +144,8 @@ public final class FolderIndex: Sendable {
     /// Records `changes` in one transaction: each gets the next sequence number; `refreshed` rows only
     /// update their stat data. Stores `commit` as the last recorded commit. Returns the new folder sequence.
     @discardableResult
-    public func record(changes: [FileEntry], refreshed: [FileEntry] = [], commit: String?) throws -> Int64 {
+    public func record(changes: [FileEntry], refreshed: [FileEntry] = [], commit: String?,
+                       meta extra: [(String, String)] = []) throws -> Int64 {
         try wrap { try queue.write { db in
             var seq = try Int64(meta(db, "sequence") ?? "0") ?? 0
             for var e in changes {
@@ -127,6 +160,9 @@ public final class FolderIndex: Sendable {
             try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'sequence'", arguments: [String(seq)])
             if let commit {
                 try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('commit', ?)", arguments: [commit])
+            }
+            for (k, v) in extra {
+                try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", arguments: [k, v])
             }
             return seq
         } }

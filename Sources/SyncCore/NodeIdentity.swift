@@ -93,3 +93,70 @@ struct SSHWriter {
     }
     mutating func string(_ s: [UInt8]) { uint32(UInt32(s.count)); bytes += s }
 }
+
+extension NodeIdentity {
+    /// The raw 32-byte ed25519 public key.
+    public var rawPublicKey: [UInt8] {
+        let fields = publicKeyLine.split(separator: " ")
+        guard fields.count >= 2, let blob = Data(base64Encoded: String(fields[1])), blob.count == 51 else { return [] }
+        return Array(blob.suffix(32))
+    }
+
+    /// Signs `bytes` with the node's private key (read from `privateKeyPath`).
+    public func sign(_ bytes: [UInt8]) throws -> [UInt8] {
+        let key = try Curve25519.Signing.PrivateKey(rawRepresentation: try privateSeed())
+        return Array(try key.signature(for: bytes))
+    }
+
+    /// Whether `signature` is `publicKey`'s signature of `bytes`.
+    public static func verify(signature: [UInt8], of bytes: [UInt8], publicKey: [UInt8]) -> Bool {
+        guard publicKey.count == 32, let key = try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey) else { return false }
+        return key.isValidSignature(signature, for: bytes)
+    }
+
+    /// The node id of a raw ed25519 public key.
+    public static func nodeID(ofRawKey key: [UInt8]) -> NodeID { NodeID(publicKeyBlob: publicBlob(key)) }
+
+    /// The OpenSSH public key line of a raw ed25519 public key.
+    public static func publicKeyLine(ofRawKey key: [UInt8], comment: String) -> String {
+        "\(keyType) \(Data(publicBlob(key)).base64EncodedString()) \(comment)"
+    }
+
+    /// The 32-byte seed inside the unencrypted `openssh-key-v1` file this node wrote.
+    private func privateSeed() throws -> [UInt8] {
+        guard let text = try? String(contentsOfFile: privateKeyPath, encoding: .utf8) else {
+            throw SyncError.identity(path: privateKeyPath, message: "cannot read the private key")
+        }
+        let b64 = text.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+        guard let data = Data(base64Encoded: b64) else {
+            throw SyncError.identity(path: privateKeyPath, message: "not an OpenSSH private key")
+        }
+        var r = SSHReader(Array(data))
+        let magic = Array("openssh-key-v1".utf8) + [0]
+        guard (try? r.take(magic.count)) == magic, (try? r.string()) == Array("none".utf8),
+              (try? r.string()) == Array("none".utf8), (try? r.string()) != nil, (try? r.uint32()) == 1,
+              (try? r.string()) != nil, let inner = try? r.string() else {
+            throw SyncError.identity(path: privateKeyPath, message: "not an unencrypted OpenSSH ed25519 key")
+        }
+        var i = SSHReader(inner)
+        guard let c1 = try? i.uint32(), let c2 = try? i.uint32(), c1 == c2, (try? i.string()) == Array(Self.keyType.utf8),
+              (try? i.string())?.count == 32, let both = try? i.string(), both.count == 64 else {
+            throw SyncError.identity(path: privateKeyPath, message: "not an unencrypted OpenSSH ed25519 key")
+        }
+        return Array(both.prefix(32))
+    }
+}
+
+/// Reads the SSH wire encoding.
+struct SSHReader {
+    let bytes: [UInt8]
+    var position = 0
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    mutating func take(_ n: Int) throws -> [UInt8] {
+        guard n >= 0, bytes.count - position >= n else { throw SyncError.invalidArgument("short SSH field") }
+        defer { position += n }
+        return Array(bytes[position..<position + n])
+    }
+    mutating func uint32() throws -> UInt32 { try take(4).reduce(0) { $0 << 8 | UInt32($1) } }
+    mutating func string() throws -> [UInt8] { try take(Int(try uint32())) }
+}

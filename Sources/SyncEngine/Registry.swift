@@ -5,7 +5,8 @@ import SyncGit
 /// Registering folders with a node: every check first, then an all-or-nothing creation.
 public enum Registry {
     /// Registers the directory at `path` as a new folder and returns it. Nothing is written when a check fails.
-    public static func initFolder(at path: String, name: String? = nil, state: StateDirectory) throws -> Folder {
+    public static func initFolder(at path: String, name: String? = nil, id given: FolderID? = nil,
+                                  state: StateDirectory) throws -> Folder {
         var st = stat()
         guard stat(path, &st) == 0 else { throw SyncError.noSuchPath(path) }
         guard (st.st_mode & S_IFMT) == S_IFDIR else { throw SyncError.notADirectory(path) }
@@ -22,7 +23,10 @@ public enum Registry {
         var config = FolderConfig(path: canon)
         if let name { try config.set("name", name) }
 
-        let id = FolderID.random()
+        let id = given ?? FolderID.random()
+        if FileManager.default.fileExists(atPath: state.foldersPath + "/" + id.rawValue) {
+            throw SyncError.invalidArgument("folder \(id): already registered on this node")
+        }
         try FileSystem.makeDirectories(state.foldersPath, mode: 0o700)
         let tmp = state.foldersPath + "/.init-" + id.rawValue
         let final = state.foldersPath + "/" + id.rawValue

@@ -20,7 +20,7 @@ function __sync-init_parse_tokens -S
     set -l unparsed_tokens (__sync-init_tokens -pc)
     switch $unparsed_tokens[1]
     case 'sync-init'
-        __sync-init_parse_subcommand 1 'name=' 'h/help'
+        __sync-init_parse_subcommand 1 'name=' 'id=' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
             __sync-init_parse_subcommand -r 1 
@@ -79,5 +79,6 @@ end
 complete -c 'sync-init' -f
 complete -c 'sync-init' -n '__sync-init_should_offer_completions_for_positional "sync-init" -eq 1' -fa '(__sync-init_complete_directories)'
 complete -c 'sync-init' -n '__sync-init_should_offer_completions_for_flags_or_options "sync-init" name' -l 'name' -d 'A label for the folder (sync config FOLDER name).' -rfka ''
+complete -c 'sync-init' -n '__sync-init_should_offer_completions_for_flags_or_options "sync-init" id' -l 'id' -d 'Use this folder id (the id the folder has on a peer) instead of a new one.' -rfka ''
 complete -c 'sync-init' -n '__sync-init_should_offer_completions_for_flags_or_options "sync-init" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'sync-init' -n '__sync-init_should_offer_completions_for_positional "sync-init" -eq 2' -fa 'help' -d 'Show subcommand help information.'

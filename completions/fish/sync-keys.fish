@@ -20,7 +20,7 @@ function __sync-keys_parse_tokens -S
     set -l unparsed_tokens (__sync-keys_tokens -pc)
     switch $unparsed_tokens[1]
     case 'sync-keys'
-        __sync-keys_parse_subcommand 1 'h/help'
+        __sync-keys_parse_subcommand 3 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
             __sync-keys_parse_subcommand -r 1 
@@ -77,6 +77,8 @@ function __sync-keys_custom_completion
 end
 
 complete -c 'sync-keys' -f
-complete -c 'sync-keys' -n '__sync-keys_should_offer_completions_for_positional "sync-keys" -eq 1' -fka 'id'
+complete -c 'sync-keys' -n '__sync-keys_should_offer_completions_for_positional "sync-keys" -eq 1' -fka 'id allow deny list'
+complete -c 'sync-keys' -n '__sync-keys_should_offer_completions_for_positional "sync-keys" -eq 2' -fa '(__sync-keys_complete_directories)'
+complete -c 'sync-keys' -n '__sync-keys_should_offer_completions_for_positional "sync-keys" -eq 3' -F
 complete -c 'sync-keys' -n '__sync-keys_should_offer_completions_for_flags_or_options "sync-keys" h help' -s 'h' -l 'help' -d 'Show help information.'
-complete -c 'sync-keys' -n '__sync-keys_should_offer_completions_for_positional "sync-keys" -eq 2' -fa 'help' -d 'Show subcommand help information.'
+complete -c 'sync-keys' -n '__sync-keys_should_offer_completions_for_positional "sync-keys" -eq 4' -fa 'help' -d 'Show subcommand help information.'

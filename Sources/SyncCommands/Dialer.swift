@@ -1,0 +1,65 @@
+import Foundation
+import SyncCore
+import SyncEngine
+import SyncSSH
+
+extension SSHConnection: Transport {}
+
+/// Opens a link to a peer: `~/.ssh/config` applied, libssh2 connection, pinned host key checked,
+/// node key authentication, `sync-serve` started (a forced command on the peer), handshake done.
+struct Dialer {
+    let state: StateDirectory
+    let environment: [String: String] = ProcessInfo.processInfo.environment
+    var warn: (String) -> Void = { _ in }
+
+    struct Dialed {
+        let connection: SSHConnection
+        let session: Session
+        let peer: NodeID
+        let name: String
+    }
+
+    func dial(_ spec: RemoteSpec) throws -> Dialed {
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        let configText = (try? String(contentsOfFile: environment["SYNC_SSH_CONFIG"] ?? home + "/.ssh/config", encoding: .utf8)) ?? ""
+        let resolved = SSHConfig(text: configText).resolve(spec.host, home: home)
+        let host = resolved.hostName
+        let port = spec.port ?? resolved.port ?? 22
+        let user = spec.user ?? resolved.user ?? environment["USER"] ?? currentUserName()
+        let identity = try state.identity()
+        let known = KnownHosts(path: state.nodePath + "/known_hosts")
+        let name = KnownHosts.name(host: host, port: port)
+        let connection = try SSHConnection(host: host, port: port) { key in
+            let offered = NodeIdentity.fingerprint(of: key.blob)
+            if let pinned = known.lookup(host: host, port: port) ?? KnownHosts.lookup(in: home + "/.ssh/known_hosts", name: name) {
+                guard pinned.type == key.type && pinned.blob == key.blob else {
+                    throw SyncError.invalidArgument("""
+                        host \(name): the host key has changed (it is now \(key.type) \(offered), pinned \
+                        \(pinned.type) \(NodeIdentity.fingerprint(of: pinned.blob))); refusing to connect. If the \
+                        change is expected, remove the line for \(name) from \(known.path)
+                        """)
+                }
+                if known.lookup(host: host, port: port) == nil { try known.pin(host: host, port: port, type: key.type, blob: key.blob) }
+            } else {
+                try known.pin(host: host, port: port, type: key.type, blob: key.blob)
+                warn("host \(name): pinned its \(key.type) host key \(offered) in \(known.path)")
+            }
+        }
+        let privateKey = resolved.identityFile ?? identity.privateKeyPath
+        try connection.authenticate(user: user, privateKey: privateKey,
+                                    publicKey: FileManager.default.fileExists(atPath: privateKey + ".pub") ? privateKey + ".pub" : nil)
+        try connection.exec("sync-serve")
+        let session = Session(link: Link(connection), identity: identity, dialing: true)
+        let peer: NodeID
+        do { peer = try session.handshake() } catch {
+            let err = connection.standardError().trimmingCharacters(in: .whitespacesAndNewlines)
+            throw SyncError.invalidArgument("host \(name): no sync link (\(err.isEmpty ? "\(error)" : err))")
+        }
+        return Dialed(connection: connection, session: session, peer: peer, name: name)
+    }
+}
+
+func currentUserName() -> String {
+    guard let pw = getpwuid(getuid()), let n = pw.pointee.pw_name else { return "root" }
+    return String(cString: n)
+}

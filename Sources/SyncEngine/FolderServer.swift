@@ -1,0 +1,161 @@
+import Foundation
+import SyncCore
+import SyncDelta
+import SyncProtocol
+
+/// Answers a peer's requests for this node's folders. Authorization is checked here, once per
+/// request, and a folder the peer may not see gets the very answer of a folder that does not exist.
+public final class FolderServer: RequestHandler {
+    let state: StateDirectory
+    /// The peer asking, as proven during the handshake.
+    let peer: NodeID
+    /// Called for a peer's offer of a folder it may send to us: pull it over the same session.
+    public var onOffer: ((Folder, Session) throws -> Void)?
+    /// Problems met while serving, for the caller to report.
+    public private(set) var problems: [String] = []
+
+    public init(state: StateDirectory, peer: NodeID) { self.state = state; self.peer = peer }
+
+    static let maxSignature: Int64 = 256 << 20
+
+    public func serve(_ request: Message, on session: Session) throws {
+        switch request {
+        case .indexRequest(let id, let folder, let since, let limit):
+            guard let f = FolderAccess.authorizedFolder(folder, peer: peer, state: state) else {
+                return try notFound(id, folder, session)
+            }
+            let context = try FolderContext(f, state: state)
+            // The sequence first: every row up to it is then in the answer or in a later one.
+            let sequence = try context.index.sequence()
+            let max = Swift.min(Swift.max(Int(limit), 1), 5000)
+            let rows = try context.index.entries(since: since, limit: max + 1)
+            let sent = Array(rows.prefix(max))
+            var i = 0
+            while i < sent.count {
+                try session.send(.entries(id: id, sent[i..<Swift.min(i + 500, sent.count)].map(Self.wire)))
+                i += 500
+            }
+            try session.send(.indexEnd(id: id, epoch: try context.index.epoch(), sequence: sequence,
+                                       more: rows.count > max))
+        case .contentRequest(let id, let folder, let path, let hash, let offset):
+            guard let f = FolderAccess.authorizedFolder(folder, peer: peer, state: state) else {
+                return try notFound(id, folder, session)
+            }
+            let fd: Int32
+            do { fd = try openServed(f, path, hash) } catch let e as Refusal {
+                return try session.send(.error(id: id, code: e.code, message: e.message))
+            }
+            defer { close(fd) }
+            guard offset >= 0, lseek(fd, off_t(offset), SEEK_SET) == off_t(offset) else {
+                return try session.send(.error(id: id, code: .badRequest, message: "bad offset \(offset)"))
+            }
+            try stream(fd, id, session)
+        case .deltaRequest(let id, let folder, let path, let hash):
+            // Take the whole signature first, whatever the answer: the stream stays in step and a
+            // refused request costs the same as a missing folder.
+            let sigPath = try temporaryPath()
+            defer { unlink(sigPath) }
+            let sig = open(sigPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard sig >= 0 else { throw SyncError.io(path: sigPath, operation: "create", errno: errno) }
+            var total: Int64 = 0, tooLarge = false
+            loop: while true {
+                switch try session.next(for: id) {
+                case .data(_, let bytes):
+                    total += Int64(bytes.count)
+                    if total > Self.maxSignature { tooLarge = true; continue }
+                    try writeAll(sig, bytes, sigPath)
+                case .end: break loop
+                default: close(sig); throw ProtocolError.unexpected("expected signature data")
+                }
+            }
+            close(sig)
+            guard let f = FolderAccess.authorizedFolder(folder, peer: peer, state: state) else {
+                return try notFound(id, folder, session)
+            }
+            guard !tooLarge else { return try session.send(.error(id: id, code: .badRequest, message: "signature too large")) }
+            let fd: Int32
+            do { fd = try openServed(f, path, hash) } catch let e as Refusal {
+                return try session.send(.error(id: id, code: e.code, message: e.message))
+            }
+            defer { close(fd) }
+            let deltaPath = try temporaryPath()
+            defer { unlink(deltaPath) }
+            do {
+                try Delta.delta(signature: sigPath, newFile: "/proc/self/fd/\(fd)", to: deltaPath)
+            } catch let e as DeltaError {
+                return try session.send(.error(id: id, code: .failed, message: "delta of \(path): \(e.message)"))
+            }
+            let d = open(deltaPath, O_RDONLY | O_CLOEXEC)
+            guard d >= 0 else { throw SyncError.io(path: deltaPath, operation: "open", errno: errno) }
+            defer { close(d) }
+            try stream(d, id, session)
+        case .offer(let id, let folder, _):
+            guard let f = FolderAccess.authorizedFolder(folder, peer: peer, state: state) else {
+                return try notFound(id, folder, session)
+            }
+            if let onOffer {
+                do { try onOffer(f, session) } catch let e as SyncError {
+                    problems.append(e.description)
+                }
+            }
+            try session.send(.end(id: id))
+        default:
+            throw ProtocolError.unexpected("not a request")
+        }
+    }
+
+    /// The one answer for a folder that is missing or that the peer may not see.
+    private func notFound(_ id: UInt32, _ folder: String, _ session: Session) throws {
+        // Not even the folder id is echoed: the bytes are the same whatever was asked.
+        try session.send(.error(id: id, code: .notFound, message: "not found"))
+    }
+
+    struct Refusal: Error { let code: ErrorCode; let message: String }
+
+    /// Opens a served file: only a path the index holds as a live file with `hash`, never through a link.
+    private func openServed(_ folder: Folder, _ path: String, _ hash: String) throws -> Int32 {
+        guard let p = try? RelativePath(path) else { throw Refusal(code: .badRequest, message: "invalid path") }
+        let context = try FolderContext(folder, state: state)
+        guard let e = try context.index.entry(p), !e.deleted, e.kind == .file, e.hash == hash else {
+            throw Refusal(code: .changed, message: "\(path): not this version any more")
+        }
+        do { return try Beneath.openForReading(p, in: folder.root) } catch {
+            throw Refusal(code: .changed, message: "\(path): cannot be read now")
+        }
+    }
+
+    private func stream(_ fd: Int32, _ id: UInt32, _ session: Session) throws {
+        var buf = [UInt8](repeating: 0, count: Frame.chunkSize)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return try session.send(.error(id: id, code: .changed, message: "read failed: \(String(cString: strerror(errno)))"))
+            }
+            if n == 0 { break }
+            try session.send(.data(id: id, Array(buf.prefix(n))))
+        }
+        try session.send(.end(id: id))
+    }
+
+    private func temporaryPath() throws -> String {
+        let dir = state.root + "/tmp"
+        try FileSystem.makeDirectories(dir, mode: 0o700)
+        return dir + "/serve-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    }
+
+    static func wire(_ e: FileEntry) -> WireEntry {
+        WireEntry(path: e.path.rawValue, kind: e.kind.rawValue, hash: e.hash, size: e.size, mtimeNs: e.mtimeNs,
+                  executable: e.executable, symlinkTarget: e.symlinkTarget, deleted: e.deleted,
+                  version: e.version.description, sequence: e.sequence)
+    }
+}
+
+func writeAll(_ fd: Int32, _ bytes: [UInt8], _ path: String) throws {
+    var off = 0
+    while off < bytes.count {
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
+        if n < 0 { if errno == EINTR { continue }; throw SyncError.io(path: path, operation: "write", errno: errno) }
+        off += n
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+import SyncCore
+import SyncProtocol
+
+/// A byte stream between two nodes: an SSH channel on the dialing side, stdin/stdout in sync-serve.
+public protocol Transport: AnyObject {
+    /// Up to `max` bytes; an empty result means the other side closed the stream.
+    func read(max: Int) throws -> [UInt8]
+    func write(_ bytes: [UInt8]) throws
+}
+
+/// Standard input and output as a transport (the forced-command side).
+public final class FileDescriptorTransport: Transport {
+    let input: Int32, output: Int32
+    public init(input: Int32 = 0, output: Int32 = 1) { self.input = input; self.output = output }
+
+    public func read(max: Int) throws -> [UInt8] {
+        var buf = [UInt8](repeating: 0, count: max)
+        while true {
+            let n = buf.withUnsafeMutableBytes { Glibc.read(input, $0.baseAddress, max) }
+            if n < 0 { if errno == EINTR { continue }; throw SyncError.io(path: "stdin", operation: "read", errno: errno) }
+            return Array(buf.prefix(n))
+        }
+    }
+
+    public func write(_ bytes: [UInt8]) throws {
+        var rest = bytes[...]
+        while !rest.isEmpty {
+            let n = rest.withUnsafeBytes { Glibc.write(output, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; throw SyncError.io(path: "stdout", operation: "write", errno: errno) }
+            rest = rest.dropFirst(n)
+        }
+    }
+}
+
+/// Frames over a transport, with byte counts both ways.
+public final class Link {
+    let transport: Transport
+    private var buffer: [UInt8] = []
+    private var start = 0
+    public private(set) var bytesIn: Int64 = 0
+    public private(set) var bytesOut: Int64 = 0
+
+    public init(_ transport: Transport) { self.transport = transport }
+
+    public func send(_ message: Message) throws {
+        let payload = message.encoded()
+        try transport.write(Frame.header(payload.count) + payload)
+        bytesOut += Int64(payload.count + 4)
+    }
+
+    /// The next message; `ProtocolError.closed` at the end of the stream.
+    public func receive() throws -> Message {
+        let header = try take(4)
+        let payload = try take(try Frame.length(ofHeader: header))
+        return try Message(decoding: payload)
+    }
+
+    private func take(_ n: Int) throws -> [UInt8] {
+        while buffer.count - start < n {
+            let more = try transport.read(max: max(64 << 10, n - (buffer.count - start)))
+            if more.isEmpty { throw ProtocolError.closed }
+            bytesIn += Int64(more.count)
+            if start > 0 { buffer.removeFirst(start); start = 0 }
+            buffer += more
+        }
+        defer { start += n }
+        return Array(buffer[start..<start + n])
+    }
+}
+
+/// Serves the requests a peer makes over a session.
+public protocol RequestHandler: AnyObject {
+    func serve(_ request: Message, on session: Session) throws
+}
+
+/// Both ends of a link after the handshake: either side may send requests; while one side waits
+/// for an answer it serves the other side's requests, so the side that dialed is not a client.
+public final class Session {
+    public let link: Link
+    public let identity: NodeIdentity
+    /// The peer's node id, proven by its signature during the handshake.
+    public private(set) var peer: NodeID?
+    public var handler: RequestHandler?
+    private var nextID: UInt32
+
+    public init(link: Link, identity: NodeIdentity, dialing: Bool) {
+        self.link = link
+        self.identity = identity
+        nextID = dialing ? 1 : 2 // odd ids from the dialing side, even from the other: never the same
+    }
+
+    /// Exchanges hellos and proofs; returns the proven node id of the peer.
+    @discardableResult
+    public func handshake() throws -> NodeID {
+        var nonce = [UInt8](repeating: 0, count: 32)
+        var rng = SystemRandomNumberGenerator()
+        for i in nonce.indices { nonce[i] = rng.next() }
+        let key = identity.rawPublicKey
+        try link.send(.hello(version: Message.protocolVersion, publicKey: key, nonce: nonce))
+        guard case .hello(let version, let peerKey, let peerNonce) = try link.receive() else {
+            throw ProtocolError.unexpected("expected hello")
+        }
+        guard version == Message.protocolVersion else { throw ProtocolError.version(version) }
+        guard peerKey.count == 32, peerNonce.count == 32 else { throw ProtocolError.malformed("bad hello") }
+        try link.send(.proof(signature: try identity.sign(Handshake.signedBytes(peerNonce: peerNonce, ownKey: key))))
+        guard case .proof(let signature) = try link.receive() else { throw ProtocolError.unexpected("expected proof") }
+        guard NodeIdentity.verify(signature: signature, of: Handshake.signedBytes(peerNonce: nonce, ownKey: peerKey),
+                                  publicKey: peerKey) else {
+            throw ProtocolError.malformed("the peer's proof of its node key does not verify")
+        }
+        let id = NodeIdentity.nodeID(ofRawKey: peerKey)
+        peer = id
+        return id
+    }
+
+    /// A fresh request id.
+    public func newRequestID() -> UInt32 {
+        defer { nextID &+= 2 }
+        return nextID
+    }
+
+    public func send(_ message: Message) throws { try link.send(message) }
+
+    /// The next message that belongs to request `id`; the peer's own requests that arrive first are served.
+    public func next(for id: UInt32) throws -> Message {
+        while true {
+            let m = try link.receive()
+            if m.isRequest {
+                try dispatch(m)
+                continue
+            }
+            if m == .bye { throw ProtocolError.closed }
+            guard m.requestID == id else { throw ProtocolError.unexpected("answer for request \(m.requestID ?? 0) while waiting for \(id)") }
+            return m
+        }
+    }
+
+    /// Serves the peer's requests until it says bye or closes the link.
+    public func serveUntilClosed() throws {
+        while true {
+            let m: Message
+            do { m = try link.receive() } catch ProtocolError.closed { return }
+            if m == .bye { return }
+            guard m.isRequest else { throw ProtocolError.unexpected("answer without a request") }
+            try dispatch(m)
+        }
+    }
+
+    private func dispatch(_ request: Message) throws {
+        guard let handler else {
+            try send(.error(id: request.requestID ?? 0, code: .badRequest, message: "this side serves no requests"))
+            return
+        }
+        try handler.serve(request, on: self)
+    }
+}

@@ -1,0 +1,519 @@
+import Foundation
+import SyncCore
+import SyncDelta
+import SyncGit
+import SyncProtocol
+
+/// What a pull did.
+public struct PullOutcome: Sendable {
+    /// `A path`, `M path`, `D path` for what changed here; `C path` for a conflict at path.
+    public var changes: [Change] = []
+    /// Conflict copies made, as (original, copy).
+    public var conflicts: [(original: String, copy: String)] = []
+    /// Entries refused or left for a later pull, with the reason.
+    public var problems: [String] = []
+    public var sequence: Int64 = 0
+    public var commit: String?
+    public var filesFetched = 0
+    public var contentBytes: Int64 = 0
+}
+
+/// Progress of a pull, for a display.
+public struct PullProgress: Sendable {
+    public var entriesDone = 0
+    public var entriesTotal = 0
+    public var bytesReceived: Int64 = 0
+    public var currentPath = ""
+}
+
+/// Pulls a folder from a peer: fetches its index rows since the last sequence seen from it, decides
+/// each by version vector, and applies what is newer, safely, recording a batch at a time in the
+/// index and as a history commit of this node.
+public final class Puller {
+    let context: FolderContext
+    let remote: RemoteFolder
+    let peer: NodeID
+    public var dryRun = false
+    public var batchSize = 1000
+    public var progress: ((PullProgress) -> Void)?
+    var state = PullProgress()
+    var outcome = PullOutcome()
+    /// Delta transfers are worth a signature only above this size.
+    static let deltaThreshold: Int64 = 64 << 10
+
+    public init(context: FolderContext, remote: RemoteFolder, peer: NodeID) {
+        self.context = context; self.remote = remote; self.peer = peer
+    }
+
+    var root: String { context.folder.root }
+
+    public func run() throws -> PullOutcome {
+        let index = context.index
+        let seqKey = "peer.\(peer).sequence", epochKey = "peer.\(peer).epoch"
+        var since = Int64(try index.meta(seqKey) ?? "0") ?? 0
+        let knownEpoch = try index.meta(epochKey)
+        var restarted = false
+        var stored = since
+        var held = false
+        while true {
+            let batch = try remote.index(since: since, limit: batchSize)
+            if !restarted, let knownEpoch, knownEpoch != batch.epoch, since > 0 {
+                // The peer's index was made anew: its sequence numbers mean something else now.
+                since = 0; stored = 0; restarted = true
+                continue
+            }
+            restarted = true
+            let last = batch.entries.map(\.sequence).max() ?? since
+            let upTo = batch.more ? last : max(last, batch.sequence)
+            let firstHeld = try apply(batch.entries, storing: held ? nil : (epochKey, batch.epoch, seqKey, upTo))
+            if let firstHeld, !held {
+                held = true
+                stored = firstHeld - 1
+                if !dryRun { try index.setMeta(seqKey, String(stored)) }
+            } else if !held {
+                stored = upTo
+            }
+            since = upTo
+            if !batch.more { break }
+        }
+        _ = stored
+        outcome.sequence = try index.sequence()
+        return outcome
+    }
+
+    struct Held: Error { let reason: String }
+    struct Refused: Error { let reason: String }
+
+    /// Applies one batch; returns the lowest sequence left for a later pull, if any.
+    func apply(_ wire: [WireEntry], storing meta: (String, String, String, Int64)?) throws -> Int64? {
+        var entries: [FileEntry] = []
+        let scanner = context.scanner()
+        for w in wire {
+            do { entries.append(try validate(w, scanner)) } catch let r as Refused {
+                outcome.problems.append("refused \(PathQuoting.quote(w.path)) from peer: \(r.reason)")
+            }
+        }
+        state.entriesTotal += entries.count
+        let changeStart = outcome.changes.count
+        var firstHeld: Int64?
+        func hold(_ e: FileEntry, _ why: String) {
+            outcome.problems.append("\(PathQuoting.quote(e.path.rawValue)): \(why); left for the next pull")
+            firstHeld = min(firstHeld ?? e.sequence, e.sequence)
+        }
+
+        // The index must know every local change to these paths before versions are compared.
+        if !dryRun, !entries.isEmpty { _ = try Committer(context).commit(paths: entries.map(\.path)) }
+        let lock = dryRun ? nil : try FileLock(path: context.folder.lockPath)
+        defer { _ = lock }
+
+        let ordered = entries.filter { !$0.deleted }.sorted { $0.path < $1.path }
+            + entries.filter(\.deleted).sorted { $0.path > $1.path }
+        var records: [FileEntry] = []
+        var touched: Set<RelativePath> = []
+        for r in ordered {
+            state.entriesDone += 1
+            state.currentPath = r.path.rawValue
+            progress?(state)
+            let local = try context.index.entry(r.path)
+            let decision = Reconcile.decide(local: local, remote: r)
+            if dryRun {
+                switch decision {
+                case .skip, .keepLocal: break
+                case .take: outcome.changes.append(Change(status: r.deleted ? .deleted : (local == nil || local!.deleted ? .added : .modified), path: r.path.rawValue))
+                case .conflict(_, let copy, _):
+                    outcome.changes.append(Change(status: .modified, path: r.path.rawValue))
+                    outcome.conflicts.append((r.path.rawValue, copy.rawValue))
+                }
+                continue
+            }
+            do {
+                switch decision {
+                case .skip:
+                    continue
+                case .keepLocal(let v):
+                    var l = local!
+                    l.version = v
+                    records.append(l)
+                case .take(let v):
+                    guard try unchanged(r.path, local) else { hold(r, "changed here meanwhile"); continue }
+                    if let l = local, !l.deleted, !r.deleted, l.sameContent(as: r) {
+                        var same = l; same.version = v; records.append(same); continue
+                    }
+                    if r.deleted {
+                        if let l = local, !l.deleted {
+                            try remove(l)
+                            outcome.changes.append(Change(status: .deleted, path: r.path.rawValue))
+                        }
+                        var t = r; t.version = v; t.hash = nil; t.size = 0; t.mtimeNs = 0; t.ctimeNs = 0; t.inode = 0
+                        records.append(t)
+                    } else {
+                        var row = try materialize(r, at: r.path, basis: local, replacing: local)
+                        row.version = v
+                        records.append(row)
+                        if r.kind != .directory {
+                            outcome.changes.append(Change(status: local == nil || local!.deleted ? .added : .modified, path: r.path.rawValue))
+                        }
+                    }
+                case .conflict(let remoteWins, let copy, let v):
+                    guard try unchanged(r.path, local) else { hold(r, "changed here meanwhile"); continue }
+                    let l = local!
+                    guard try observe(copy) == nil else {
+                        // The same conflict was resolved before (or the name is taken): keep both as they are.
+                        hold(r, "conflict copy \(copy.rawValue) exists already"); continue
+                    }
+                    if remoteWins {
+                        let dir = try Beneath.directory(r.path.parent, in: root)
+                        defer { close(dir) }
+                        guard renameat(dir, r.path.name, dir, copy.name) == 0 else {
+                            throw SyncError.io(path: context.absolute(copy), operation: "rename", errno: errno)
+                        }
+                        var c = l
+                        c.path = copy
+                        if let o = try observe(copy) { c.ctimeNs = o.ctimeNs; c.inode = o.inode }
+                        records.append(c)
+                        touched.insert(copy)
+                        var row = try materialize(r, at: r.path, basis: c, replacing: nil)
+                        row.version = v
+                        records.append(row)
+                    } else {
+                        var row = try materialize(r, at: copy, basis: l, replacing: nil)
+                        row.path = copy
+                        records.append(row)
+                        touched.insert(copy)
+                        var kept = l
+                        kept.version = v
+                        records.append(kept)
+                    }
+                    outcome.changes.append(Change(status: .modified, path: r.path.rawValue))
+                    outcome.changes.append(Change(status: .added, path: copy.rawValue))
+                    outcome.conflicts.append((r.path.rawValue, copy.rawValue))
+                }
+                touched.insert(r.path)
+            } catch let h as Held {
+                hold(r, h.reason)
+            } catch let f as Refused {
+                outcome.problems.append("refused \(PathQuoting.quote(r.path.rawValue)) from peer: \(f.reason)")
+            } catch let e as RemoteError {
+                hold(r, "peer: \(e.message)")
+            } catch let e as SyncError {
+                hold(r, e.description)
+            }
+        }
+        if dryRun { return firstHeld }
+        try record(records, touched: touched, changes: Array(outcome.changes[changeStart...]), meta: meta.map { m in
+            let upTo = firstHeld.map { min($0 - 1, m.3) } ?? m.3
+            return [(m.0, m.1), (m.2, String(upTo))]
+        } ?? [])
+        return firstHeld
+    }
+
+    /// Checks a peer's row and turns it into an index row; throws `Refused` for anything unsafe.
+    func validate(_ w: WireEntry, _ scanner: Scanner) throws -> FileEntry {
+        let path: RelativePath
+        do { path = try RelativePath(w.path) } catch let e as SyncError { throw Refused(reason: e.description) }
+        guard let kind = FileEntry.Kind(rawValue: w.kind) else { throw Refused(reason: "unknown kind '\(w.kind.prefix(20))'") }
+        guard let version = try? VersionVector(parsing: w.version), !version.counters.isEmpty else {
+            throw Refused(reason: "bad version vector")
+        }
+        if scanner.skips(path, isDirectory: kind == .directory) || path.ancestors.contains(where: { scanner.skips($0, isDirectory: true) }) {
+            throw Refused(reason: "ignored here")
+        }
+        guard w.size >= 0, w.size < 1 << 50 else { throw Refused(reason: "bad size") }
+        if !w.deleted && kind != .directory {
+            guard let h = w.hash, h.utf8.count == 40, h.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+                throw Refused(reason: "bad content hash")
+            }
+        }
+        if kind == .symlink && !w.deleted {
+            guard let t = w.symlinkTarget, !t.isEmpty, t.utf8.count <= 4095, !t.utf8.contains(0) else {
+                throw Refused(reason: "bad link target")
+            }
+            guard HistoryRepository.hash(Array(t.utf8)).hex == w.hash else { throw Refused(reason: "link target does not match its hash") }
+        }
+        return FileEntry(path: path, kind: kind, hash: w.deleted || kind == .directory ? nil : w.hash,
+                         size: kind == .file && !w.deleted ? w.size : 0, mtimeNs: w.mtimeNs,
+                         executable: kind == .file && w.executable,
+                         symlinkTarget: kind == .symlink && !w.deleted ? w.symlinkTarget : nil,
+                         deleted: w.deleted, version: version, sequence: w.sequence)
+    }
+
+    // MARK: The folder on disk
+
+    /// The stat data of `path`, never following a link on the way; nil when absent.
+    func observe(_ path: RelativePath) throws -> Observation? {
+        let dir: Int32
+        do { dir = try Beneath.directory(path.parent, in: root) } catch {
+            if case SyncError.io(_, _, let e) = error, e == ENOENT { return nil }
+            throw Refused(reason: "a parent directory is a link or not a directory")
+        }
+        defer { close(dir) }
+        var st = stat()
+        guard fstatat(dir, path.name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
+            if errno == ENOENT { return nil }
+            throw SyncError.io(path: context.absolute(path), operation: "lstat", errno: errno)
+        }
+        return Scanner.observation(path, st)
+    }
+
+    /// Whether the path on disk is still what the index says (absent when the row is absent or deleted).
+    func unchanged(_ path: RelativePath, _ local: FileEntry?) throws -> Bool {
+        let o = try observe(path)
+        guard let l = local, !l.deleted else { return o == nil }
+        guard let o, o.kind == l.kind else { return false }
+        if o.kind == .directory { return true }
+        return o.size == l.size && o.mtimeNs == l.mtimeNs && o.inode == l.inode && o.executable == l.executable
+    }
+
+    /// Removes what `local` describes at its path (after `unchanged` said it is still that).
+    func remove(_ local: FileEntry) throws {
+        let dir = try Beneath.directory(local.path.parent, in: root)
+        defer { close(dir) }
+        if local.kind == .directory {
+            if unlinkat(dir, local.path.name, AT_REMOVEDIR) != 0 && errno != ENOENT {
+                outcome.problems.append("\(PathQuoting.quote(local.path.rawValue)): kept, not empty here")
+            }
+            return
+        }
+        keepLargeVersion(local, dir)
+        if unlinkat(dir, local.path.name, 0) != 0 && errno != ENOENT {
+            throw SyncError.io(path: context.absolute(local.path), operation: "unlink", errno: errno)
+        }
+    }
+
+    /// A file too large for history stays recoverable: a hard link in the folder's version store.
+    func keepLargeVersion(_ local: FileEntry, _ dir: Int32) {
+        guard local.kind == .file, !local.deleted, local.size > context.folder.config.maxBlob, let hash = local.hash else { return }
+        let store = context.folder.directory + "/versions"
+        try? FileSystem.makeDirectories(store, mode: 0o700)
+        let s = open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard s >= 0 else { return }
+        defer { close(s) }
+        if linkat(dir, local.path.name, s, hash, 0) != 0 && errno != EEXIST {
+            outcome.problems.append("\(PathQuoting.quote(local.path.rawValue)): old version not kept in the version store: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Puts the remote version `r` at `target`; `basis` is a local version to build a delta on,
+    /// `replacing` what is at `target` now (checked unchanged by the caller). Returns the new row.
+    func materialize(_ r: FileEntry, at target: RelativePath, basis: FileEntry?, replacing current: FileEntry?) throws -> FileEntry {
+        let dir: Int32
+        do { dir = try Beneath.directory(target.parent, in: root, create: true) } catch {
+            throw Refused(reason: "a parent directory is a link or not a directory here")
+        }
+        defer { close(dir) }
+        let name = target.name
+        if let c = current, !c.deleted, c.kind != r.kind || r.kind == .directory {
+            if c.kind == .directory {
+                if r.kind != .directory, unlinkat(dir, name, AT_REMOVEDIR) != 0 { throw Held(reason: "directory not empty here") }
+            } else {
+                keepLargeVersion(c, dir)
+                if unlinkat(dir, name, 0) != 0, errno != ENOENT { throw SyncError.io(path: context.absolute(target), operation: "unlink", errno: errno) }
+            }
+        }
+        switch r.kind {
+        case .directory:
+            if mkdirat(dir, name, 0o777) != 0, errno != EEXIST {
+                throw SyncError.io(path: context.absolute(target), operation: "mkdir", errno: errno)
+            }
+        case .symlink:
+            let tmp = Scanner.temporaryPrefix + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+            guard symlinkat(r.symlinkTarget!, dir, tmp) == 0 else {
+                throw SyncError.io(path: context.absolute(target), operation: "symlink", errno: errno)
+            }
+            guard renameat(dir, tmp, dir, name) == 0 else {
+                let e = errno; unlinkat(dir, tmp, 0)
+                throw SyncError.io(path: context.absolute(target), operation: "rename", errno: e)
+            }
+        case .file:
+            try writeFile(r, dir: dir, target: target, basis: basis, current: current)
+        }
+        fsync(dir)
+        guard let o = try observe(target) else { throw Held(reason: "vanished right after it was written") }
+        outcome.filesFetched += r.kind == .file ? 1 : 0
+        return FileEntry(path: target, kind: o.kind, hash: r.hash, size: o.size, mtimeNs: o.mtimeNs, ctimeNs: o.ctimeNs,
+                         inode: o.inode, executable: o.executable, symlinkTarget: r.symlinkTarget, deleted: false,
+                         version: r.version, sequence: 0)
+    }
+
+    /// Fetches a file's content into a temporary file beside the target, verifies its hash, and
+    /// renames it into place only if the target is still what the caller saw.
+    func writeFile(_ r: FileEntry, dir: Int32, target: RelativePath, basis: FileEntry?, current: FileEntry?) throws {
+        let hash = r.hash!
+        // A fixed name per content: an interrupted transfer resumes where it stopped.
+        let tmp = Scanner.temporaryPrefix + hash
+        let fd = openat(dir, tmp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SyncError.io(path: context.absolute(target), operation: "create temporary", errno: errno) }
+        var keepTemporary = false
+        defer {
+            close(fd)
+            if !keepTemporary { unlinkat(dir, tmp, 0) }
+        }
+        var st = stat()
+        fstat(fd, &st)
+        let have = Int64(st.st_size)
+        let fdPath = "/proc/self/fd/\(fd)"
+        var done = false
+        if have > 0 && have < r.size {
+            lseek(fd, 0, SEEK_END)
+            do {
+                try whole(r, offset: have, fd)
+                done = true
+            } catch let e as RemoteError { throw Held(reason: "peer: \(e.message)") }
+            catch { keepTemporary = true; throw error }
+        }
+        if !done && have == r.size && have > 0, (try? HistoryRepository.hashFile(fdPath).hex) == hash { done = true }
+        if !done { done = try fromHere(hash, fd) }
+        if !done, let b = basis, !b.deleted, b.kind == .file, b.size >= Self.deltaThreshold, r.size >= Self.deltaThreshold {
+            done = (try? delta(r, basis: b, fd)) ?? false
+        }
+        if !done {
+            reset(fd)
+            do { try whole(r, offset: 0, fd) } catch let e as RemoteError { throw Held(reason: "peer: \(e.message)") }
+            catch { keepTemporary = true; throw error }
+        }
+        guard (try? HistoryRepository.hashFile(fdPath).hex) == hash else {
+            throw Held(reason: "content from peer does not match its hash")
+        }
+        var mode: mode_t = 0o666 & ~currentUmask
+        if let c = current, !c.deleted, c.kind == .file, let o = try? observe(target) {
+            _ = o
+            var cs = stat()
+            if fstatat(dir, target.name, &cs, AT_SYMLINK_NOFOLLOW) == 0 { mode = cs.st_mode & 0o7777 & ~0o111 }
+        }
+        if r.executable { mode |= (mode & 0o444) >> 2 }
+        fchmod(fd, mode)
+        var times = [timespec(tv_sec: Int(r.mtimeNs / 1_000_000_000), tv_nsec: Int(r.mtimeNs % 1_000_000_000)),
+                     timespec(tv_sec: Int(r.mtimeNs / 1_000_000_000), tv_nsec: Int(r.mtimeNs % 1_000_000_000))]
+        times[0].tv_nsec = (1 << 30) - 2 // UTIME_OMIT
+        futimens(fd, times)
+        guard fsync(fd) == 0 else { throw SyncError.io(path: context.absolute(target), operation: "fsync", errno: errno) }
+        // Last check: a local edit since the decision wins over our write.
+        guard try unchanged(target, current) else { throw Held(reason: "changed here meanwhile") }
+        if let c = current { keepLargeVersion(c, dir) }
+        guard renameat(dir, tmp, dir, target.name) == 0 else {
+            throw SyncError.io(path: context.absolute(target), operation: "rename", errno: errno)
+        }
+        keepTemporary = true // renamed: nothing left to remove
+    }
+
+    private func reset(_ fd: Int32) { ftruncate(fd, 0); lseek(fd, 0, SEEK_SET) }
+
+    /// Content already on this node: a live file with that hash, or a blob in history.
+    func fromHere(_ hash: String, _ fd: Int32) throws -> Bool {
+        for p in try context.index.files(withHash: hash).prefix(3) {
+            guard let src = try? Beneath.openForReading(p, in: root) else { continue }
+            defer { close(src) }
+            reset(fd)
+            var buf = [UInt8](repeating: 0, count: 1 << 20)
+            var ok = true
+            while true {
+                let n = buf.withUnsafeMutableBytes { read(src, $0.baseAddress, $0.count) }
+                if n < 0 { if errno == EINTR { continue }; ok = false; break }
+                if n == 0 { break }
+                try writeAll(fd, Array(buf.prefix(n)), "temporary file")
+            }
+            if ok, (try? HistoryRepository.hashFile("/proc/self/fd/\(fd)").hex) == hash { return true }
+        }
+        if let id = try? ObjectID(hex: hash), context.history.contains(id) {
+            reset(fd)
+            if (try? context.history.write(blob: id, to: fd)) != nil { return true }
+        }
+        return false
+    }
+
+    func whole(_ r: FileEntry, offset: Int64, _ fd: Int32) throws {
+        try remote.content(r.path.rawValue, hash: r.hash!, offset: offset, into: fd, limit: r.size - offset) { n in
+            self.received(n)
+        }
+    }
+
+    func received(_ n: Int) {
+        outcome.contentBytes += Int64(n)
+        state.bytesReceived += Int64(n)
+        progress?(state)
+    }
+
+    /// A librsync delta against the local version `basis`.
+    func delta(_ r: FileEntry, basis b: FileEntry, _ fd: Int32) throws -> Bool {
+        let base = try Beneath.openForReading(b.path, in: root)
+        defer { close(base) }
+        let tmpDir = context.state.root + "/tmp"
+        try FileSystem.makeDirectories(tmpDir, mode: 0o700)
+        let stem = tmpDir + "/pull-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        defer { unlink(stem + ".sig"); unlink(stem + ".delta") }
+        try Delta.signature(of: "/proc/self/fd/\(base)", to: stem + ".sig")
+        let sig = open(stem + ".sig", O_RDONLY | O_CLOEXEC)
+        let out = open(stem + ".delta", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        defer { if sig >= 0 { close(sig) }; if out >= 0 { close(out) } }
+        guard sig >= 0, out >= 0 else { return false }
+        try remote.delta(r.path.rawValue, hash: r.hash!, signature: sig, into: out,
+                         limit: r.size + r.size / 8 + (1 << 20)) { n in self.received(n) }
+        reset(fd)
+        try Delta.patch(basis: "/proc/self/fd/\(base)", delta: stem + ".delta", to: "/proc/self/fd/\(fd)")
+        return (try? HistoryRepository.hashFile("/proc/self/fd/\(fd)").hex) == r.hash
+    }
+
+    // MARK: Recording
+
+    /// Records the batch: one history commit of what changed on disk, then the index rows and the
+    /// peer's sequence in one transaction.
+    func record(_ rows: [FileEntry], touched: Set<RelativePath>, changes: [Change], meta: [(String, String)]) throws {
+        guard !rows.isEmpty else {
+            if !meta.isEmpty { try context.index.record(changes: [], commit: nil, meta: meta) }
+            return
+        }
+        let history = context.history
+        var updates: [HistoryRepository.Update] = []
+        let maxBlob = context.folder.config.maxBlob
+        do {
+            for e in rows where touched.contains(e.path) {
+                if e.deleted {
+                    updates.append(.remove(path: e.path.rawValue))
+                    continue
+                }
+                switch e.kind {
+                case .directory:
+                    continue
+                case .symlink:
+                    updates.append(.upsert(path: e.path.rawValue, id: try history.writeBlob(Array((e.symlinkTarget ?? "").utf8)), mode: .symlink))
+                case .file:
+                    let id: ObjectID
+                    if e.size > maxBlob {
+                        id = try history.writeBlob(LargeFilePointer(id: e.hash!, size: e.size).bytes)
+                    } else if let h = try? ObjectID(hex: e.hash!), history.contains(h) {
+                        id = h
+                    } else {
+                        let fd = try Beneath.openForReading(e.path, in: root)
+                        defer { close(fd) }
+                        id = try history.writeBlob(fromFile: "/proc/self/fd/\(fd)")
+                    }
+                    updates.append(.upsert(path: e.path.rawValue, id: id, mode: e.executable ? .executable : .file))
+                }
+            }
+            var commitID = try history.head()
+            if !updates.isEmpty {
+                let base = try commitID.map { try history.commit($0).tree }
+                let tree = try history.tree(from: base, applying: updates)
+                if tree != base {
+                    let node = try context.state.identity().id
+                    let sequence = try context.index.sequence() + Int64(rows.count)
+                    let message = Committer.message(changes: changes,
+                                                     folder: context.folder.id, node: node, sequence: sequence)
+                        + "Sync-Pulled-From: \(peer)\n"
+                    commitID = try history.commit(tree: tree, parent: commitID, message: message, author: node.short,
+                                                  email: "\(node.short)@sync")
+                }
+            }
+            outcome.commit = commitID?.hex
+            try context.index.record(changes: rows, commit: commitID?.hex, meta: meta)
+        } catch let e as GitError {
+            throw SyncError.history(path: context.folder.historyPath, message: e.description)
+        }
+    }
+}
+
+let currentUmask: mode_t = {
+    let m = umask(0o022)
+    umask(m)
+    return m
+}()

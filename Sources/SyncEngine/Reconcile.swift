@@ -1,0 +1,84 @@
+import Foundation
+import SyncCore
+
+/// What to do with one remote index row against the local one: pure, decided by version vectors.
+public enum Reconcile {
+    public enum Decision: Equatable, Sendable {
+        /// Nothing to do: the local row is as new or newer.
+        case skip
+        /// Make the remote version the local one, recorded with `version`.
+        case take(version: VersionVector)
+        /// Keep the local content, recorded with `version` (which dominates both) so it spreads.
+        case keepLocal(version: VersionVector)
+        /// Concurrent edits: `remoteWins` tells which version keeps the path; the other is kept
+        /// beside it as `copy`; the path is recorded with `version`, the merge of both.
+        case conflict(remoteWins: Bool, copy: RelativePath, version: VersionVector)
+    }
+
+    public static func decide(local: FileEntry?, remote: FileEntry) -> Decision {
+        guard let local else { return .take(version: remote.version) }
+        switch remote.version.compare(local.version) {
+        case .newer: return .take(version: remote.version)
+        case .equal, .older: return .skip
+        case .concurrent: break
+        }
+        let merged = local.version.merged(with: remote.version)
+        if local.sameContent(as: remote) || (local.deleted && remote.deleted) { return .keepLocal(version: merged) }
+        // Delete against modify: the modification wins.
+        if local.deleted { return .take(version: merged) }
+        if remote.deleted { return .keepLocal(version: merged) }
+        if local.kind == .directory && remote.kind == .directory { return .keepLocal(version: merged) }
+        let remoteWins: Bool
+        if local.kind == .directory || remote.kind == .directory {
+            remoteWins = remote.kind == .directory // a directory keeps its path; the file moves aside
+        } else if remote.mtimeNs != local.mtimeNs {
+            remoteWins = remote.mtimeNs > local.mtimeNs
+        } else {
+            remoteWins = author(of: remote.version, against: local.version) > author(of: local.version, against: remote.version)
+        }
+        let loser = remoteWins ? local : remote
+        let winner = remoteWins ? remote : local
+        return .conflict(remoteWins: remoteWins,
+                         copy: conflictCopy(of: loser.path, mtimeNs: loser.mtimeNs,
+                                            node: author(of: loser.version, against: winner.version)),
+                         version: merged)
+    }
+
+    /// The node whose change made `v` concurrent with `other`: the greatest node id whose counter
+    /// in `v` is ahead. Both sides compute the same one, so both name a conflict copy alike.
+    static func author(of v: VersionVector, against other: VersionVector) -> String {
+        v.counters.filter { $0.value > (other.counters[$0.key] ?? 0) }.keys.max() ?? ""
+    }
+
+    static let marker = ".sync-conflict-"
+
+    /// `dir/name.sync-conflict-YYYYMMDD-HHMMSS-NODE.ext` for `dir/name.ext`.
+    public static func conflictCopy(of path: RelativePath, mtimeNs: Int64, node: String) -> RelativePath {
+        let name = path.name
+        var stem = name, ext = ""
+        if let dot = name.lastIndex(of: "."), dot != name.startIndex {
+            stem = String(name[..<dot]); ext = String(name[dot...])
+        }
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyyMMdd-HHmmss"
+        let date = f.string(from: Date(timeIntervalSince1970: Double(mtimeNs) / 1e9))
+        var copy = "\(stem)\(marker)\(date)-\(node.prefix(8))\(ext)"
+        if copy.utf8.count > 255 { copy = "\(stem.utf8.prefix(180).count == stem.utf8.count ? stem : String(stem.prefix(60)))\(marker)\(date)-\(node.prefix(8))" }
+        return (try? path.parent.map { try $0.appending(copy) } ?? RelativePath(copy)) ?? path
+    }
+
+    /// The path a conflict copy stands beside, or nil when `path` is not a conflict copy.
+    public static func original(ofCopy path: RelativePath) -> RelativePath? {
+        let name = path.name
+        guard let r = name.range(of: marker) else { return nil }
+        let after = name[r.upperBound...]
+        // YYYYMMDD-HHMMSS-NODE8 then the extension, if any.
+        guard after.count >= 24 else { return nil }
+        let ext = after.dropFirst(24)
+        let original = String(name[..<r.lowerBound]) + ext
+        guard !original.isEmpty else { return nil }
+        return try? path.parent.map { try $0.appending(original) } ?? RelativePath(original)
+    }
+}

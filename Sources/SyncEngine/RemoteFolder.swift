@@ -1,0 +1,94 @@
+import Foundation
+import SyncCore
+import SyncProtocol
+
+/// A request the peer answered with an error.
+public struct RemoteError: Error, CustomStringConvertible, Sendable {
+    public let code: ErrorCode
+    public let message: String
+    public var description: String { message }
+}
+
+/// A folder on the other side of a session: its index rows, file contents and deltas.
+public final class RemoteFolder {
+    public let session: Session
+    public let folder: String
+    /// The largest answer a peer may send for one file: more than it announced is refused.
+    static let slack: Int64 = 64 << 10
+
+    public init(session: Session, folder: String) { self.session = session; self.folder = folder }
+
+    public struct IndexBatch { public var entries: [WireEntry]; public var epoch: String; public var sequence: Int64; public var more: Bool }
+
+    /// Up to `limit` rows changed after `since`.
+    public func index(since: Int64, limit: Int) throws -> IndexBatch {
+        let id = session.newRequestID()
+        try session.send(.indexRequest(id: id, folder: folder, since: since, limit: UInt32(limit)))
+        var entries: [WireEntry] = []
+        while true {
+            switch try session.next(for: id) {
+            case .entries(_, let list):
+                entries += list
+                guard entries.count <= limit else { throw ProtocolError.malformed("more rows than asked for") }
+            case .indexEnd(_, let epoch, let sequence, let more):
+                return IndexBatch(entries: entries, epoch: epoch, sequence: sequence, more: more)
+            case .error(_, let code, let message):
+                throw RemoteError(code: code, message: message)
+            default:
+                throw ProtocolError.unexpected("in an index answer")
+            }
+        }
+    }
+
+    /// Appends the content of `path` (version `hash`) from `offset` to `fd`; at most `limit` bytes
+    /// are accepted. Returns the bytes written.
+    @discardableResult
+    public func content(_ path: String, hash: String, offset: Int64, into fd: Int32, limit: Int64,
+                        progress: (Int) -> Void = { _ in }) throws -> Int64 {
+        let id = session.newRequestID()
+        try session.send(.contentRequest(id: id, folder: folder, path: path, hash: hash, offset: offset))
+        return try receive(id, into: fd, limit: limit, progress: progress)
+    }
+
+    /// Sends the librsync signature in `signatureFD` and writes the peer's delta to `fd`.
+    public func delta(_ path: String, hash: String, signature signatureFD: Int32, into fd: Int32, limit: Int64,
+                      progress: (Int) -> Void = { _ in }) throws {
+        let id = session.newRequestID()
+        try session.send(.deltaRequest(id: id, folder: folder, path: path, hash: hash))
+        var buf = [UInt8](repeating: 0, count: Frame.chunkSize)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(signatureFD, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; throw SyncError.io(path: "signature", operation: "read", errno: errno) }
+            if n == 0 { break }
+            try session.send(.data(id: id, Array(buf.prefix(n))))
+        }
+        try session.send(.end(id: id))
+        try receive(id, into: fd, limit: limit, progress: progress)
+    }
+
+    @discardableResult
+    private func receive(_ id: UInt32, into fd: Int32, limit: Int64, progress: (Int) -> Void) throws -> Int64 {
+        var total: Int64 = 0
+        var failure: Error?
+        while true {
+            switch try session.next(for: id) {
+            case .data(_, let bytes):
+                total += Int64(bytes.count)
+                if failure != nil { continue }
+                if total > limit {
+                    failure = RemoteError(code: .badRequest, message: "peer sent more than the \(limit) bytes announced")
+                    continue
+                }
+                do { try writeAll(fd, bytes, "temporary file") } catch { failure = error }
+                progress(bytes.count)
+            case .end:
+                if let failure { throw failure }
+                return total
+            case .error(_, let code, let message):
+                throw RemoteError(code: code, message: message)
+            default:
+                throw ProtocolError.unexpected("in a content answer")
+            }
+        }
+    }
+}

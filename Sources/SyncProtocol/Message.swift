@@ -1,0 +1,163 @@
+/// One index row as a peer sends it. Fields are raw: the receiver validates them (paths above all).
+public struct WireEntry: Sendable, Equatable {
+    public var path: String
+    /// `file`, `symlink` or `directory`.
+    public var kind: String
+    public var hash: String?
+    public var size: Int64
+    public var mtimeNs: Int64
+    public var executable: Bool
+    public var symlinkTarget: String?
+    public var deleted: Bool
+    /// The version vector in its storage form (`node:counter,...`).
+    public var version: String
+    public var sequence: Int64
+
+    public init(path: String, kind: String, hash: String?, size: Int64, mtimeNs: Int64, executable: Bool,
+                symlinkTarget: String?, deleted: Bool, version: String, sequence: Int64) {
+        self.path = path; self.kind = kind; self.hash = hash; self.size = size; self.mtimeNs = mtimeNs
+        self.executable = executable; self.symlinkTarget = symlinkTarget; self.deleted = deleted
+        self.version = version; self.sequence = sequence
+    }
+
+    func encode(_ w: inout WireWriter) {
+        w.string(path); w.string(kind); w.optionalString(hash); w.i64(size); w.i64(mtimeNs)
+        w.bool(executable); w.optionalString(symlinkTarget); w.bool(deleted); w.string(version); w.i64(sequence)
+    }
+
+    init(_ r: inout WireReader) throws {
+        self.init(path: try r.string(), kind: try r.string(), hash: try r.optionalString(), size: try r.i64(),
+                  mtimeNs: try r.i64(), executable: try r.bool(), symlinkTarget: try r.optionalString(),
+                  deleted: try r.bool(), version: try r.string(), sequence: try r.i64())
+    }
+}
+
+/// Why a request failed. A folder the peer may not see is `notFound`, exactly as a missing one.
+public enum ErrorCode: UInt8, Sendable {
+    case notFound = 1
+    /// The file is no longer the version asked for.
+    case changed = 2
+    case failed = 3
+    case badRequest = 4
+}
+
+/// Every message of the protocol. Each frame holds one: a type byte, a request id, the body.
+/// Requests flow both ways on one link; answers carry the id of the request they answer.
+public enum Message: Sendable, Equatable {
+    /// First message of each side: protocol version, ed25519 public key, a fresh nonce.
+    case hello(version: UInt16, publicKey: [UInt8], nonce: [UInt8])
+    /// Second message of each side: the signature of the other side's nonce (see `Handshake`).
+    case proof(signature: [UInt8])
+    /// Index rows of `folder` changed after `since`; answered by `entries`... then `indexEnd`.
+    case indexRequest(id: UInt32, folder: String, since: Int64, limit: UInt32)
+    case entries(id: UInt32, [WireEntry])
+    /// The end of an index answer: the folder's epoch (a new one means "start again from 0"),
+    /// its sequence, and whether rows after the last one sent remain.
+    case indexEnd(id: UInt32, epoch: String, sequence: Int64, more: Bool)
+    /// A file's content from byte `offset`, if its hash is still `hash`; answered by `data`... `end`.
+    case contentRequest(id: UInt32, folder: String, path: String, hash: String, offset: Int64)
+    /// A delta of a file against a librsync signature that follows in `data` frames and `end`.
+    case deltaRequest(id: UInt32, folder: String, path: String, hash: String)
+    case data(id: UInt32, [UInt8])
+    case end(id: UInt32)
+    /// "I have `folder` up to `sequence`": the other side may pull it over this link, then answers `end`.
+    case offer(id: UInt32, folder: String, sequence: Int64)
+    case error(id: UInt32, code: ErrorCode, message: String)
+    case bye
+
+    public static let protocolVersion: UInt16 = 1
+
+    /// The request id a message carries, if any.
+    public var requestID: UInt32? {
+        switch self {
+        case .hello, .proof, .bye: return nil
+        case .indexRequest(let id, _, _, _), .entries(let id, _), .indexEnd(let id, _, _, _),
+             .contentRequest(let id, _, _, _, _), .deltaRequest(let id, _, _, _), .data(let id, _),
+             .end(let id), .offer(let id, _, _), .error(let id, _, _):
+            return id
+        }
+    }
+
+    /// Whether this message starts a request (as opposed to answering one).
+    public var isRequest: Bool {
+        switch self {
+        case .indexRequest, .contentRequest, .deltaRequest, .offer: return true
+        default: return false
+        }
+    }
+
+    /// The frame payload.
+    public func encoded() -> [UInt8] {
+        var w = WireWriter()
+        switch self {
+        case .hello(let v, let key, let nonce):
+            w.u8(1); w.u32(UInt32(v)); w.data(key); w.data(nonce)
+        case .proof(let sig):
+            w.u8(2); w.data(sig)
+        case .indexRequest(let id, let folder, let since, let limit):
+            w.u8(10); w.u32(id); w.string(folder); w.i64(since); w.u32(limit)
+        case .entries(let id, let list):
+            w.u8(11); w.u32(id); w.u32(UInt32(list.count)); for e in list { e.encode(&w) }
+        case .indexEnd(let id, let epoch, let seq, let more):
+            w.u8(12); w.u32(id); w.string(epoch); w.i64(seq); w.bool(more)
+        case .contentRequest(let id, let folder, let path, let hash, let offset):
+            w.u8(20); w.u32(id); w.string(folder); w.string(path); w.string(hash); w.i64(offset)
+        case .deltaRequest(let id, let folder, let path, let hash):
+            w.u8(21); w.u32(id); w.string(folder); w.string(path); w.string(hash)
+        case .data(let id, let bytes):
+            w.u8(22); w.u32(id); w.data(bytes)
+        case .end(let id):
+            w.u8(23); w.u32(id)
+        case .offer(let id, let folder, let seq):
+            w.u8(30); w.u32(id); w.string(folder); w.i64(seq)
+        case .error(let id, let code, let message):
+            w.u8(40); w.u32(id); w.u8(code.rawValue); w.string(message)
+        case .bye:
+            w.u8(50)
+        }
+        return w.bytes
+    }
+
+    /// Decodes a frame payload; throws `ProtocolError.malformed` for anything that is not a whole message.
+    public init(decoding payload: [UInt8]) throws {
+        var r = WireReader(payload)
+        let type = try r.u8()
+        switch type {
+        case 1:
+            let v = try r.u32()
+            guard v <= UInt16.max else { throw ProtocolError.malformed("bad version") }
+            self = .hello(version: UInt16(v), publicKey: try r.data(), nonce: try r.data())
+        case 2: self = .proof(signature: try r.data())
+        case 10: self = .indexRequest(id: try r.u32(), folder: try r.string(), since: try r.i64(), limit: try r.u32())
+        case 11:
+            let id = try r.u32()
+            let n = try r.u32()
+            guard n <= 100_000 else { throw ProtocolError.malformed("too many entries") }
+            var list: [WireEntry] = []
+            for _ in 0..<n { list.append(try WireEntry(&r)) }
+            self = .entries(id: id, list)
+        case 12: self = .indexEnd(id: try r.u32(), epoch: try r.string(), sequence: try r.i64(), more: try r.bool())
+        case 20: self = .contentRequest(id: try r.u32(), folder: try r.string(), path: try r.string(),
+                                        hash: try r.string(), offset: try r.i64())
+        case 21: self = .deltaRequest(id: try r.u32(), folder: try r.string(), path: try r.string(), hash: try r.string())
+        case 22: self = .data(id: try r.u32(), try r.data())
+        case 23: self = .end(id: try r.u32())
+        case 30: self = .offer(id: try r.u32(), folder: try r.string(), sequence: try r.i64())
+        case 40:
+            let id = try r.u32()
+            guard let code = ErrorCode(rawValue: try r.u8()) else { throw ProtocolError.malformed("bad error code") }
+            self = .error(id: id, code: code, message: try r.string())
+        case 50: self = .bye
+        default: throw ProtocolError.malformed("unknown message type \(type)")
+        }
+        try r.end()
+    }
+}
+
+/// The bytes each side signs to prove it holds its node key: a context string, the other side's
+/// nonce and its own public key, so a proof cannot be replayed on another link or for another key.
+public enum Handshake {
+    public static func signedBytes(peerNonce: [UInt8], ownKey: [UInt8]) -> [UInt8] {
+        Array("sync-link-proof-v1".utf8) + peerNonce + ownKey
+    }
+}

@@ -1,0 +1,98 @@
+/// Big-endian, length-prefixed encoding of the protocol's fields. No I/O.
+public struct WireWriter: Sendable {
+    public private(set) var bytes: [UInt8] = []
+
+    public init() {}
+
+    public mutating func u8(_ v: UInt8) { bytes.append(v) }
+    public mutating func u32(_ v: UInt32) {
+        bytes += [UInt8(v >> 24), UInt8((v >> 16) & 0xff), UInt8((v >> 8) & 0xff), UInt8(v & 0xff)]
+    }
+    public mutating func i64(_ v: Int64) {
+        let u = UInt64(bitPattern: v)
+        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8((u >> UInt64(shift)) & 0xff)) }
+    }
+    public mutating func bool(_ v: Bool) { u8(v ? 1 : 0) }
+    public mutating func data(_ d: some Collection<UInt8>) { u32(UInt32(d.count)); bytes += d }
+    public mutating func string(_ s: String) { data(Array(s.utf8)) }
+    public mutating func optionalString(_ s: String?) {
+        if let s { bool(true); string(s) } else { bool(false) }
+    }
+}
+
+/// Reads what `WireWriter` wrote; every read checks the bounds and throws on a short or bad field.
+public struct WireReader {
+    private let bytes: [UInt8]
+    private var position: Int
+
+    public init(_ bytes: [UInt8], from position: Int = 0) { self.bytes = bytes; self.position = position }
+
+    public var isAtEnd: Bool { position == bytes.count }
+
+    mutating func take(_ n: Int) throws -> ArraySlice<UInt8> {
+        guard n >= 0, bytes.count - position >= n else { throw ProtocolError.malformed("field runs past the frame") }
+        defer { position += n }
+        return bytes[position..<position + n]
+    }
+
+    public mutating func u8() throws -> UInt8 { try take(1).first! }
+    public mutating func u32() throws -> UInt32 { try take(4).reduce(0) { $0 << 8 | UInt32($1) } }
+    public mutating func i64() throws -> Int64 { Int64(bitPattern: try take(8).reduce(0) { $0 << 8 | UInt64($1) }) }
+    public mutating func bool() throws -> Bool {
+        switch try u8() {
+        case 0: return false
+        case 1: return true
+        default: throw ProtocolError.malformed("bad boolean")
+        }
+    }
+    public mutating func data() throws -> [UInt8] { Array(try take(Int(try u32()))) }
+    public mutating func string() throws -> String {
+        let d = try data()
+        guard let s = String(validating: d, as: UTF8.self) else { throw ProtocolError.malformed("string is not UTF-8") }
+        return s
+    }
+    public mutating func optionalString() throws -> String? { try bool() ? try string() : nil }
+    public mutating func end() throws {
+        guard isAtEnd else { throw ProtocolError.malformed("trailing bytes in frame") }
+    }
+}
+
+/// A frame or message that breaks the protocol: the link cannot go on.
+public enum ProtocolError: Error, Equatable, Sendable, CustomStringConvertible {
+    case malformed(String)
+    case frameTooLarge(UInt32)
+    case unexpected(String)
+    case version(UInt16)
+    case closed
+
+    public var description: String {
+        switch self {
+        case .malformed(let m): return "malformed message: \(m)"
+        case .frameTooLarge(let n): return "frame of \(n) bytes is larger than the limit of \(Frame.maxLength)"
+        case .unexpected(let m): return "unexpected message: \(m)"
+        case .version(let v): return "peer speaks protocol version \(v); this node speaks \(Message.protocolVersion)"
+        case .closed: return "link closed"
+        }
+    }
+}
+
+/// A frame on the wire: a 4-byte big-endian length, then that many bytes of message.
+public enum Frame {
+    /// The largest message a side accepts; content moves in chunks well below it.
+    public static let maxLength: UInt32 = 4 << 20
+    /// The size of the content chunks a side sends.
+    public static let chunkSize = 256 << 10
+
+    /// The 4-byte header of a payload.
+    public static func header(_ length: Int) -> [UInt8] {
+        let v = UInt32(length)
+        return [UInt8(v >> 24), UInt8((v >> 16) & 0xff), UInt8((v >> 8) & 0xff), UInt8(v & 0xff)]
+    }
+
+    /// The payload length a header announces; throws when it exceeds `maxLength`.
+    public static func length(ofHeader h: [UInt8]) throws -> Int {
+        let v = h.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        guard v <= maxLength else { throw ProtocolError.frameTooLarge(v) }
+        return Int(v)
+    }
+}

@@ -1,0 +1,107 @@
+/// What `~/.ssh/config` says about a host: the parts sync honours (HostName, Port, User, IdentityFile).
+/// As in OpenSSH, the first value found for a keyword wins, and `Host` patterns may use `*`, `?` and `!`.
+public struct SSHConfig: Sendable {
+    public struct Resolved: Sendable, Equatable {
+        public var hostName: String
+        public var port: Int?
+        public var user: String?
+        public var identityFile: String?
+    }
+
+    struct Block { var patterns: [String]; var options: [(String, String)] }
+    private let blocks: [Block]
+
+    public init(text: String) {
+        var blocks = [Block(patterns: ["*"], options: [])]
+        for raw in text.split(whereSeparator: \.isNewline) {
+            let line = String(raw).trimmingCharacters(in: " \t")
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            var keyword = "", rest = Substring(line)
+            if let i = rest.firstIndex(where: { $0 == " " || $0 == "\t" || $0 == "=" }) {
+                keyword = String(rest[..<i]).lowercased()
+                rest = rest[i...].drop(while: { $0 == " " || $0 == "\t" || $0 == "=" })
+            } else { continue }
+            let value = String(rest).trimmingCharacters(in: " \t").unquoted
+            if keyword == "host" {
+                blocks.append(Block(patterns: value.split(separator: " ").map(String.init), options: []))
+            } else if keyword == "match" {
+                blocks.append(Block(patterns: [], options: [])) // not supported: its options apply to no host
+            } else {
+                blocks[blocks.count - 1].options.append((keyword, value))
+            }
+        }
+        self.blocks = blocks
+    }
+
+    /// The settings for `alias`, with `%h` in HostName and `~` in IdentityFile expanded.
+    public func resolve(_ alias: String, home: String) -> Resolved {
+        var values: [String: String] = [:]
+        for b in blocks where Self.matches(alias, b.patterns) {
+            for (k, v) in b.options where values[k] == nil { values[k] = v }
+        }
+        var r = Resolved(hostName: alias)
+        if let h = values["hostname"] { r.hostName = h.replacingAll("%h", with: alias) }
+        if let p = values["port"] { r.port = Int(p) }
+        r.user = values["user"]
+        if var f = values["identityfile"] {
+            if f.hasPrefix("~/") { f = home + f.dropFirst(1) }
+            r.identityFile = f
+        }
+        return r
+    }
+
+    static func matches(_ host: String, _ patterns: [String]) -> Bool {
+        var matched = false
+        for p in patterns {
+            if p.hasPrefix("!") {
+                if glob(Array(p.dropFirst().utf8), Array(host.utf8)) { return false }
+            } else if glob(Array(p.utf8), Array(host.utf8)) {
+                matched = true
+            }
+        }
+        return matched
+    }
+
+    static func glob(_ p: [UInt8], _ s: [UInt8]) -> Bool {
+        var pi = 0, si = 0, star = -1, mark = 0
+        while si < s.count {
+            if pi < p.count, p[pi] == UInt8(ascii: "?") || p[pi] == s[si] { pi += 1; si += 1 }
+            else if pi < p.count, p[pi] == UInt8(ascii: "*") { star = pi; mark = si; pi += 1 }
+            else if star >= 0 { pi = star + 1; mark += 1; si = mark }
+            else { return false }
+        }
+        while pi < p.count, p[pi] == UInt8(ascii: "*") { pi += 1 }
+        return pi == p.count
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        let chars = Set(set)
+        var s = Substring(self)
+        while let f = s.first, chars.contains(f) { s = s.dropFirst() }
+        while let l = s.last, chars.contains(l) { s = s.dropLast() }
+        return String(s)
+    }
+    var unquoted: String {
+        if count >= 2, hasPrefix("\""), hasSuffix("\"") { return String(dropFirst().dropLast()) }
+        return self
+    }
+    func replacingAll(_ a: String, with b: String) -> String {
+        var out = "", rest = Substring(self)
+        while let r = rest.range(of: a) { out += rest[..<r.lowerBound] + b; rest = rest[r.upperBound...] }
+        return out + rest
+    }
+}
+
+extension Substring {
+    func range(of needle: String) -> Range<Index>? {
+        guard !needle.isEmpty else { return nil }
+        var i = startIndex
+        while i < endIndex {
+            if self[i...].hasPrefix(needle) { return i..<index(i, offsetBy: needle.count) }
+            i = index(after: i)
+        }
+        return nil
+    }
+}

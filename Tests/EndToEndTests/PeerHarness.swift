@@ -1,0 +1,133 @@
+import Foundation
+import Testing
+
+/// A node with its own OpenSSH sshd on 127.0.0.1: own port, host key, config, and
+/// AuthorizedKeysFile = the file its `sync keys` manages (SYNC_AUTHORIZED_KEYS).
+final class PeerNode {
+    let node: Node
+    let port: Int
+    let sshdDirectory: String
+    var authorizedKeys: String { sshdDirectory + "/authorized_keys" }
+    private var sshd: Int32?
+
+    /// Whether this machine can run the multi-node tests (sshd, ssh-keygen, root for sshd's privilege separation).
+    static var available: Bool { FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd") && have("ssh-keygen") }
+
+    init() throws {
+        node = try Node()
+        sshdDirectory = node.base + "/sshd"
+        port = try PeerNode.freePort()
+        try FileManager.default.createDirectory(atPath: sshdDirectory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: node.base + "/home/.ssh", withIntermediateDirectories: true)
+        node.extraEnvironment["SYNC_AUTHORIZED_KEYS"] = authorizedKeys
+        node.extraEnvironment["HOME"] = node.base + "/home"
+        let keygen = try node.sh("ssh-keygen -q -t ed25519 -N '' -f '\(sshdDirectory)/host_key' && mkdir -p /run/sshd")
+        #expect(keygen.status == 0, "\(keygen)")
+        try """
+            Port \(port)
+            ListenAddress 127.0.0.1
+            HostKey \(sshdDirectory)/host_key
+            AuthorizedKeysFile \(authorizedKeys)
+            PidFile none
+            StrictModes no
+            UsePAM no
+            PasswordAuthentication no
+            KbdInteractiveAuthentication no
+            PubkeyAuthentication yes
+            PermitRootLogin prohibit-password
+            LogLevel ERROR
+            MaxStartups 100:30:200
+            """.write(toFile: sshdDirectory + "/sshd_config", atomically: true, encoding: .utf8)
+        try start()
+    }
+
+    deinit { stop() }
+
+    /// Starts sshd (detached, through a shell: a long-lived Foundation Process child can stall
+    /// the runner's other children) and waits until it accepts connections.
+    func start() throws {
+        let r = try node.sh("/usr/sbin/sshd -D -e -f '\(sshdDirectory)/sshd_config' >'\(sshdDirectory)/log' 2>&1 </dev/null & echo $!")
+        sshd = Int32(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if PeerNode.accepts(port) { return }
+            usleep(20_000)
+        }
+        Issue.record("sshd on port \(port) did not start: \((try? String(contentsOfFile: sshdDirectory + "/log", encoding: .utf8)) ?? "")")
+    }
+
+    /// Stops sshd (links already open stay up, as with a real sshd).
+    func stop() {
+        guard let pid = sshd else { return }
+        kill(pid, SIGTERM)
+        let deadline = Date().addingTimeInterval(5)
+        while kill(pid, 0) == 0, Date() < deadline { usleep(10_000) }
+        sshd = nil
+    }
+
+    /// The remote spec other nodes use for a folder of this node.
+    func remote(_ folder: String) -> String { "ssh://127.0.0.1:\(port)/\(folder)" }
+
+    /// This node's public key line.
+    func publicKey() throws -> String {
+        let r = try node.run("sync-keys", ["id"])
+        return r.lines[1]
+    }
+
+    /// Lets `other` see `folder` here.
+    func allow(_ other: PeerNode, _ folder: String) throws {
+        let r = try node.run("sync-keys", ["allow", folder, try other.publicKey()])
+        #expect(r.status == 0, "\(r)")
+    }
+
+    /// Registers a directory under `id` (the folder a peer shares).
+    func join(_ name: String, id: String) throws -> String {
+        let path = node.base + "/" + name
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let r = try node.run("sync-init", ["--id", id, path])
+        #expect(r.status == 0, "\(r)")
+        return path
+    }
+
+    @discardableResult
+    func pull(_ from: PeerNode, _ folder: String, _ extra: [String] = []) throws -> Outcome {
+        try node.run("sync-pull", extra + [from.remote(folder)])
+    }
+
+    @discardableResult
+    func commit(_ path: String) throws -> Outcome { try node.run("sync-commit", [path]) }
+
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    static func accepts(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
+    }
+}
+
+/// What a folder holds, independent of times and inode numbers: kind, path, link target, the
+/// executable bit and a content hash of every entry (temporary files included, so that a test sees them).
+func contents(_ dir: String) throws -> String {
+    try Node.shell("""
+        cd '\(dir)' && { find . -mindepth 1 -printf '%y %p %l\\n'; find . -type f -perm -u+x -printf 'x %p\\n'; \
+        find . -type f -exec sha1sum {} +; } | LC_ALL=C sort
+        """, environment: [:]).stdout
+}
