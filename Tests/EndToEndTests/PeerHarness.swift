@@ -61,7 +61,8 @@ final class PeerNode {
         guard let pid = sshd else { return }
         kill(pid, SIGTERM)
         let deadline = Date().addingTimeInterval(5)
-        while kill(pid, 0) == 0, Date() < deadline { usleep(10_000) }
+        // The listener is gone when the port refuses (a reaped-late zombie would fool kill(pid, 0)).
+        while PeerNode.accepts(port), Date() < deadline { usleep(10_000) }
         sshd = nil
     }
 

@@ -71,4 +71,97 @@ import Testing
         #expect(refused.stderr.contains("permission denied"), "\(refused)")
         #expect(try !String(contentsOfFile: a.authorizedKeys, encoding: .utf8).contains("sync-serve"))
     }
+
+    @Test func concurrentEditsBecomeAConflictCopyOnBothNodes() throws {
+        let (a, b, id, pa, pb) = try pair()
+        try a.node.sh("cd '\(pa)' && echo base > doc.txt && echo base > del.txt")
+        #expect(try a.commit(pa).status == 0)
+        #expect(try b.pull(a, id).status == 0)
+        // Both edit doc.txt; A deletes del.txt while B modifies it. B's edit is the later one.
+        try a.node.sh("cd '\(pa)' && echo from-a > doc.txt && rm del.txt && touch -d '2026-01-01 10:00:00' doc.txt")
+        try b.node.sh("cd '\(pb)' && echo from-b > doc.txt && echo kept >> del.txt && touch -d '2026-01-01 11:00:00' doc.txt")
+        #expect(try a.commit(pa).status == 0)
+        #expect(try b.commit(pb).status == 0)
+        // One pull, with the offer: B takes A's changes and A takes B's over the same link.
+        let r = try b.pull(a, id)
+        #expect(r.status == 0, "\(r)")
+        #expect(try contents(pa) == contents(pb))
+        #expect(try String(contentsOfFile: pb + "/doc.txt", encoding: .utf8) == "from-b\n")
+        #expect(try String(contentsOfFile: pb + "/del.txt", encoding: .utf8) == "base\nkept\n")
+        let copies = try FileManager.default.contentsOfDirectory(atPath: pa).filter { $0.contains(".sync-conflict-") }
+        #expect(copies.count == 1, "\(copies)")
+        if let copy = copies.first {
+            #expect(copy.hasPrefix("doc.sync-conflict-20260101-100000-") && copy.hasSuffix(".txt"), "\(copy)")
+            #expect(try String(contentsOfFile: pa + "/" + copy, encoding: .utf8) == "from-a\n")
+        }
+        for n in [a, b] {
+            let c = try n.node.run("sync-conflicts", [id])
+            #expect(c.status == 0 && c.lines.first == "conflict doc.txt", "\(c)")
+            #expect(c.stdout.contains("keep the other version:  mv "))
+        }
+        // Both versions are in B's history.
+        let log = try b.node.git(id, "log -p --format=%s -- doc.txt 'doc.sync-conflict-*'").stdout
+        #expect(log.contains("+from-a") && log.contains("+from-b"), "\(log)")
+        // Settled: pulling again either way changes nothing and makes no new conflict.
+        let again = try a.pull(b, id, ["--stats"])
+        #expect(again.lines.count == 1, "\(again)")
+        #expect(again.stderr.contains("content 0 bytes"))
+        #expect(try contents(pa) == contents(pb))
+    }
+
+    @Test func chainAndTriangleReachEveryNodeOnce() throws {
+        let a = try PeerNode(), b = try PeerNode(), c = try PeerNode()
+        let (pa, id) = try a.node.folder("f")
+        let pb = try b.join("f", id: id), pc = try c.join("f", id: id)
+        for (x, y) in [(a, b), (b, a), (b, c), (c, b), (a, c), (c, a)] { try x.allow(y, id) }
+        try a.node.sh("cd '\(pa)' && mkdir -p x && for i in $(seq 1 50); do echo $i > x/$i; done")
+        #expect(try a.commit(pa).status == 0)
+        // Chain: A -> B -> C.
+        #expect(try b.pull(a, id, ["--no-offer"]).status == 0)
+        #expect(try c.pull(b, id, ["--no-offer"]).status == 0)
+        #expect(try contents(pc) == contents(pa))
+        // Triangle: C asks A too, and gets nothing twice.
+        let third = try c.pull(a, id, ["--stats", "--no-offer"])
+        #expect(third.lines.count == 1 && third.stderr.contains("content 0 bytes"), "\(third)")
+        // A change on C reaches A through B; A asks C and B afterwards and gets nothing more.
+        try c.node.sh("cd '\(pc)' && echo c >> x/1 && rm x/2")
+        #expect(try c.commit(pc).status == 0)
+        #expect(try b.pull(c, id, ["--no-offer"]).status == 0)
+        #expect(try a.pull(b, id, ["--no-offer"]).status == 0)
+        for (x, y) in [(a, c), (b, a), (c, a), (c, b)] {
+            let r = try x.pull(y, id, ["--stats", "--no-offer"])
+            #expect(r.status == 0 && r.lines.count == 1 && r.stderr.contains("content 0 bytes"), "\(r)")
+        }
+        #expect(try contents(pa) == contents(pb))
+        #expect(try contents(pb) == contents(pc))
+        for n in [a, b, c] { #expect(try n.node.run("sync-conflicts", [id]).stdout == "") }
+    }
+
+    @Test func aNodeBackFromOfflineGetsExactlyTheBacklog() throws {
+        let (a, b, id, pa, pb) = try pair()
+        try a.node.sh("cd '\(pa)' && for i in $(seq 1 100); do echo $i > f$i; done")
+        #expect(try a.commit(pa).status == 0)
+        #expect(try b.pull(a, id).status == 0)
+        b.stop() // B is away: nobody can reach it
+        try a.node.sh("cd '\(pa)' && for i in $(seq 1 100); do echo again >> f$i; done && for i in $(seq 101 200); do echo $i > g$i; done")
+        #expect(try a.commit(pa).status == 0)
+        try b.start()
+        let r = try b.pull(a, id)
+        #expect(r.status == 0, "\(r)")
+        #expect(r.lines.count == 201, "\(r.lines.count)")
+        #expect(r.lines.filter { $0.hasPrefix("M f") }.count == 100)
+        #expect(r.lines.filter { $0.hasPrefix("A g") }.count == 100)
+        #expect(try contents(pa) == contents(pb))
+    }
+
+    @Test func aChangedHostKeyIsRefused() throws {
+        let (a, b, id, _, _) = try pair()
+        #expect(try b.pull(a, id).status == 0)
+        a.stop()
+        try a.node.sh("rm -f '\(a.sshdDirectory)/host_key'* && ssh-keygen -q -t ed25519 -N '' -f '\(a.sshdDirectory)/host_key'")
+        try a.start()
+        let r = try b.pull(a, id)
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("host key has changed"), "\(r)")
+    }
 }
