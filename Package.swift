@@ -44,7 +44,7 @@ let package = Package(
         .testTarget(name: "SyncDeltaTests", dependencies: ["SyncDelta"]),
         .testTarget(name: "SyncSSHTests", dependencies: ["SyncSSH"]),
         .testTarget(name: "SyncProtocolTests", dependencies: ["SyncProtocol"]),
-        .testTarget(name: "SyncEngineTests", dependencies: ["SyncEngine", "SyncCore", "SyncGit"]),
+        .testTarget(name: "SyncEngineTests", dependencies: ["SyncEngine", "SyncCore", "SyncGit", "SyncProtocol"]),
         .testTarget(name: "EndToEndTests", dependencies: ["SyncCommands", "SyncCore"]),
     ] + tools.map { .executableTarget(name: $0, dependencies: ["SyncCommands"]) },
     swiftLanguageModes: [.v6]

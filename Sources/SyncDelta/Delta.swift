@@ -12,6 +12,12 @@ public struct DeltaError: Error, CustomStringConvertible, Sendable {
 /// librsync's three steps over files, streaming with fixed buffers:
 /// a signature of the old version, a delta of the new version against it, and the patch that rebuilds it.
 public enum Delta {
+    /// librsync logs errors to standard error by default; its failures reach callers as thrown errors instead.
+    private static let quiet: Bool = {
+        rs_trace_to { _, _ in }
+        return true
+    }()
+
     /// Writes the signature of `basis` to `signaturePath` (block size chosen for the file's size).
     public static func signature(of basis: String, to signaturePath: String) throws {
         let input = try open(basis, "rb")
@@ -56,6 +62,7 @@ public enum Delta {
     }
 
     private static func open(_ path: String, _ mode: String) throws -> UnsafeMutablePointer<FILE> {
+        _ = quiet
         guard let f = fopen(path, mode) else {
             throw DeltaError(operation: "open", path: path, message: String(cString: strerror(errno)))
         }

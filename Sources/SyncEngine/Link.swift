@@ -10,7 +10,7 @@ public protocol Transport: AnyObject {
 }
 
 /// Standard input and output as a transport (the forced-command side).
-public final class FileDescriptorTransport: Transport {
+public final class FileDescriptorTransport: Transport, Sendable {
     let input: Int32, output: Int32
     public init(input: Int32 = 0, output: Int32 = 1) { self.input = input; self.output = output }
 

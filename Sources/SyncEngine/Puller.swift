@@ -89,7 +89,11 @@ public final class Puller {
         var entries: [FileEntry] = []
         let scanner = context.scanner()
         for w in wire {
-            do { entries.append(try validate(w, scanner)) } catch let r as Refused {
+            do {
+                let e = try validate(w, scanner)
+                _ = try observe(e.path) // refuses a path through a link before anything looks at it
+                entries.append(e)
+            } catch let r as Refused {
                 outcome.problems.append("refused \(PathQuoting.quote(w.path)) from peer: \(r.reason)")
             }
         }
@@ -210,7 +214,10 @@ public final class Puller {
     /// Checks a peer's row and turns it into an index row; throws `Refused` for anything unsafe.
     func validate(_ w: WireEntry, _ scanner: Scanner) throws -> FileEntry {
         let path: RelativePath
-        do { path = try RelativePath(w.path) } catch let e as SyncError { throw Refused(reason: e.description) }
+        do { path = try RelativePath(w.path) } catch let e as SyncError {
+            if case .invalidPath(_, let reason) = e { throw Refused(reason: "invalid path: \(reason)") }
+            throw Refused(reason: "invalid path")
+        }
         guard let kind = FileEntry.Kind(rawValue: w.kind) else { throw Refused(reason: "unknown kind '\(w.kind.prefix(20))'") }
         guard let version = try? VersionVector(parsing: w.version), !version.counters.isEmpty else {
             throw Refused(reason: "bad version vector")
@@ -359,7 +366,7 @@ public final class Puller {
                 try whole(r, offset: have, fd)
                 done = true
             } catch let e as RemoteError { throw Held(reason: "peer: \(e.message)") }
-            catch { keepTemporary = true; throw error }
+            catch { keepTemporary = Self.resumable(error); throw error }
         }
         if !done && have == r.size && have > 0, (try? HistoryRepository.hashFile(fdPath).hex) == hash { done = true }
         if !done { done = try fromHere(hash, fd) }
@@ -369,7 +376,7 @@ public final class Puller {
         if !done {
             reset(fd)
             do { try whole(r, offset: 0, fd) } catch let e as RemoteError { throw Held(reason: "peer: \(e.message)") }
-            catch { keepTemporary = true; throw error }
+            catch { keepTemporary = Self.resumable(error); throw error }
         }
         guard (try? HistoryRepository.hashFile(fdPath).hex) == hash else {
             throw Held(reason: "content from peer does not match its hash")
@@ -394,6 +401,12 @@ public final class Puller {
             throw SyncError.io(path: context.absolute(target), operation: "rename", errno: errno)
         }
         keepTemporary = true // renamed: nothing left to remove
+    }
+
+    /// A transfer cut off by the link going away resumes later; one the peer garbled does not.
+    static func resumable(_ error: Error) -> Bool {
+        if let p = error as? ProtocolError { return p == .closed }
+        return true
     }
 
     private func reset(_ fd: Int32) { ftruncate(fd, 0); lseek(fd, 0, SEEK_SET) }

@@ -1,0 +1,145 @@
+import Foundation
+import Testing
+import SyncCore
+import SyncEngine
+import SyncGit
+import SyncProtocol
+
+/// A peer that answers with crafted frames, on the other end of a socket pair.
+final class HostilePeer: RequestHandler, @unchecked Sendable {
+    var entries: [WireEntry] = []
+    var contents: [String: [UInt8]] = [:]
+    var delta: [UInt8] = [0x72, 0x73, 0x02, 0x36, 0x45] // the delta magic, then a command cut short
+    var oversizedFor: String?
+    let transport: FileDescriptorTransport
+
+    init(transport: FileDescriptorTransport) { self.transport = transport }
+
+    func serve(_ request: Message, on session: Session) throws {
+        switch request {
+        case .indexRequest(let id, _, _, _):
+            try session.send(.entries(id: id, entries))
+            try session.send(.indexEnd(id: id, epoch: "e", sequence: Int64(entries.count), more: false))
+        case .contentRequest(let id, _, let path, _, _):
+            if path == oversizedFor {
+                try transport.write([0xff, 0xff, 0xff, 0xff, 1, 2, 3])
+                return
+            }
+            try session.send(.data(id: id, contents[path] ?? []))
+            try session.send(.end(id: id))
+        case .deltaRequest(let id, _, _, _):
+            while case .data = try session.next(for: id) {}
+            try session.send(.data(id: id, delta))
+            try session.send(.end(id: id))
+        case .offer(let id, _, _):
+            try session.send(.end(id: id))
+        default:
+            break
+        }
+    }
+
+    static func entry(_ path: String, _ content: [UInt8], seq: Int64, hash: String? = nil, after: String? = nil) -> WireEntry {
+        WireEntry(path: path, kind: "file", hash: hash ?? HistoryRepository.hash(content).hex, size: Int64(content.count),
+                  mtimeNs: 1_700_000_000_000_000_000, executable: false, symlinkTarget: nil, deleted: false,
+                  version: (after.map { "\($0):1," } ?? "") + "\(peerID):\(seq)", sequence: seq)
+    }
+
+    static let peerID = String(repeating: "q", count: 52)
+}
+
+@Suite struct HostilePeerTests {
+    /// Runs a pull of the fixture's folder against `configure`d hostile peer; returns the outcome or the error.
+    func pull(_ f: Fixture, _ configure: (HostilePeer) -> Void) throws -> Result<PullOutcome, Error> {
+        var fds: [Int32] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
+        let theirFD = fds[1]
+        let theirs = FileDescriptorTransport(input: theirFD, output: theirFD)
+        let hostile = HostilePeer(transport: theirs)
+        configure(hostile)
+        let theirIdentity = try NodeIdentity.loadOrCreate(in: f.base + "/hostile-node")
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            let s = Session(link: Link(theirs), identity: theirIdentity, dialing: false)
+            s.handler = hostile
+            _ = try? s.handshake()
+            try? s.serveUntilClosed()
+            close(theirFD)
+            done.signal()
+        }
+        thread.start()
+        let mine = Session(link: Link(FileDescriptorTransport(input: fds[0], output: fds[0])),
+                           identity: try f.state.identity(), dialing: true)
+        let peer = try mine.handshake()
+        let puller = Puller(context: f.context, remote: RemoteFolder(session: mine, folder: f.context.folder.id.rawValue), peer: peer)
+        let result = Result { try puller.run() }
+        try? mine.send(.bye)
+        shutdown(fds[0], Int32(SHUT_RDWR))
+        done.wait()
+        close(fds[0])
+        return result
+    }
+
+    /// Every path under `dir`, temporary files included.
+    func listing(_ dir: String) -> [String] {
+        (FileManager.default.enumerator(atPath: dir)?.allObjects as? [String] ?? []).sorted()
+    }
+
+    @Test func craftedEntriesAreRefusedAndTheRestIsApplied() throws {
+        let f = try Fixture()
+        let outside = f.base + "/outside"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: f.root + "/link", withDestinationPath: outside)
+        let big = [UInt8]((0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        try Data(big).write(to: URL(fileURLWithPath: f.root + "/big.bin"))
+        _ = try f.commit()
+        var newBig = big
+        newBig[100_000] ^= 0xff
+        let ok = Array("fine\n".utf8)
+        let me = try f.state.identity().id.rawValue
+        let result = try pull(f) { h in
+            h.entries = [
+                HostilePeer.entry("../escape.txt", ok, seq: 1),
+                HostilePeer.entry("/etc/evil", ok, seq: 2),
+                HostilePeer.entry("link/through.txt", ok, seq: 3),
+                HostilePeer.entry("a\u{0}b", ok, seq: 4),
+                HostilePeer.entry("a//b", ok, seq: 5),
+                HostilePeer.entry("liar.txt", Array("promised\n".utf8), seq: 6),
+                HostilePeer.entry("big.bin", newBig, seq: 7, after: me),
+                HostilePeer.entry("ok.txt", ok, seq: 8),
+                HostilePeer.entry("huge.txt", ok, seq: 9, hash: String(repeating: "z", count: 40)),
+            ]
+            h.contents = ["liar.txt": Array("delivers\n".utf8), "ok.txt": ok, "big.bin": newBig,
+                          "../escape.txt": ok, "link/through.txt": ok]
+        }
+        let outcome = try result.get()
+        let problems = outcome.problems.joined(separator: "\n")
+        for p in ["../escape.txt", "/etc/evil", "link/through.txt", "a//b", "huge.txt"] {
+            #expect(problems.contains("refused \(p)") || problems.contains("refused \"\(p)\""), "\(p): \(problems)")
+        }
+        #expect(problems.contains("refused \"a\\000b\""), "\(problems)")
+        #expect(problems.contains("liar.txt\": content from peer does not match its hash") || problems.contains("liar.txt: content from peer does not match its hash"), "\(problems)")
+        // Nothing outside, nothing half-written inside; the honest files arrived.
+        #expect(listing(outside).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: f.base + "/escape.txt"))
+        #expect(!FileManager.default.fileExists(atPath: f.root + "/liar.txt"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: f.root + "/ok.txt")) == Data(ok))
+        // The truncated delta was refused by its hash; the whole file came instead.
+        #expect(try Data(contentsOf: URL(fileURLWithPath: f.root + "/big.bin")) == Data(newBig))
+        #expect(!listing(f.root).contains { $0.contains(".sync-tmp-") }, "\(listing(f.root))")
+        #expect(try f.context.index.entry(RelativePath("ok.txt"))?.hash == HistoryRepository.hash(ok).hex)
+        #expect(try f.context.index.entry(RelativePath("liar.txt")) == nil)
+    }
+
+    @Test func anOversizedFrameEndsThePullWithNothingHalfWritten() throws {
+        let f = try Fixture()
+        let content = Array("some content\n".utf8)
+        let result = try pull(f) { h in
+            h.entries = [HostilePeer.entry("x.txt", content, seq: 1)]
+            h.oversizedFor = "x.txt"
+        }
+        guard case .failure(let error) = result else { Issue.record("the pull went through"); return }
+        #expect(error as? ProtocolError == .frameTooLarge(0xffff_ffff))
+        #expect(listing(f.root).isEmpty, "\(listing(f.root))")
+        #expect(try f.context.index.entry(RelativePath("x.txt")) == nil)
+    }
+}
