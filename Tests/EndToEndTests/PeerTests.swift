@@ -154,6 +154,17 @@ import Testing
         #expect(try contents(pa) == contents(pb))
     }
 
+    @Test func anAliasFromSSHConfigIsHonoured() throws {
+        let (a, b, id, pa, pb) = try pair()
+        try "Host desk\n    HostName 127.0.0.1\n    Port \(a.port)\n    User \(try b.node.sh("id -un").stdout)"
+            .write(toFile: b.node.base + "/home/.ssh/config", atomically: true, encoding: .utf8)
+        try a.node.write(pa + "/hello.txt", "hi\n")
+        #expect(try a.commit(pa).status == 0)
+        let r = try b.node.run("sync-pull", ["desk:" + id])
+        #expect(r.status == 0, "\(r)")
+        #expect(try contents(pb) == contents(pa))
+    }
+
     @Test func aChangedHostKeyIsRefused() throws {
         let (a, b, id, _, _) = try pair()
         #expect(try b.pull(a, id).status == 0)
@@ -163,5 +174,28 @@ import Testing
         let r = try b.pull(a, id)
         #expect(r.status == 1)
         #expect(r.stderr.contains("host key has changed"), "\(r)")
+    }
+
+    @Test func manyFilesAndAGigabyteFileThenAOneByteEditMovesADelta() throws {
+        let (a, b, id, pa, pb) = try pair()
+        try a.node.sh("""
+            cd '\(pa)' && mkdir -p many && cd many && for d in $(seq 1 50); do mkdir $d; for i in $(seq 1 100); do echo "$d/$i" > $d/$i; done; done && \
+            head -c 1073741824 /dev/urandom > '\(pa)/big.bin'
+            """)
+        #expect(try a.commit(pa).status == 0)
+        let first = try b.pull(a, id, ["--stats"])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.lines.count == 5002, "\(first.lines.count)")
+        #expect(try contents(pb) == contents(pa))
+        // One byte in the middle of the gigabyte.
+        try a.node.sh("printf 'Z' | dd of='\(pa)/big.bin' bs=1 seek=536870912 conv=notrunc status=none")
+        #expect(try a.commit(pa).status == 0)
+        let second = try b.pull(a, id, ["--stats", "--no-offer"])
+        #expect(second.status == 0, "\(second)")
+        #expect(second.lines == ["M big.bin", second.lines.last!], "\(second)")
+        let received = second.stderr.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? -1
+        #expect(received > 0 && received < 1 << 20, "\(second.stderr)")
+        let sums = try a.node.sh("sha256sum '\(pa)/big.bin' '\(pb)/big.bin' | cut -d' ' -f1 | uniq | wc -l").stdout
+        #expect(sums.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
     }
 }
