@@ -40,6 +40,7 @@ import SyncCommands
         try node.write(node.base + "/plain", "not a directory")
         #expect(try node.run("sync-commit", [aid]).status == 0)
         _ = try FileManager.default.createDirectory(atPath: node.stateDir + "/sub", withIntermediateDirectories: true)
+        _ = try FileManager.default.createDirectory(atPath: node.base + "/other", withIntermediateDirectories: true)
         let before = try node.stateSnapshot()
         let bad: [(String, [String])] = [
             ("sync-init", [node.base + "/missing"]),
@@ -66,6 +67,13 @@ import SyncCommands
             ("sync-status", ["nosuchfolder"]),
             ("sync-watch", ["nosuchfolder"]),
             ("sync", ["--sync-dir"]),
+            ("sync-init", ["--id", aid, node.base + "/other"]),
+            ("sync-pull", ["127.0.0.1:aaaaaaaaaaaaaaaa"]),
+            ("sync-keys", ["allow", aid, "ssh-ed25519 not-base64 x"]),
+            ("sync-keys", ["allow", aid, node.base + "/plain"]),
+            ("sync-keys", ["deny", aid, String(repeating: "a", count: 52)]),
+            ("sync-keys", ["list", "nosuchfolder"]),
+            ("sync-conflicts", ["nosuchfolder"]),
         ]
         for (tool, args) in bad {
             let r = try node.run(tool, args)
@@ -81,6 +89,24 @@ import SyncCommands
             let after = try node.stateSnapshot()
             #expect(after == before, "\(tool) \(args) changed the state directory")
             if after != before { break }
+        }
+        // Usage errors: status 2, the argument parser's message and usage, nothing written.
+        let usage: [(String, [String])] = [
+            ("sync-init", ["--id", "NOT-AN-ID", node.base + "/other"]),
+            ("sync-pull", ["no-colon-here"]),
+            ("sync-pull", ["host:not-a-folder-id"]),
+            ("sync-pull", ["ssh://host:99999/" + aid]),
+            ("sync-pull", ["-oProxyCommand=x:" + aid]),
+            ("sync-keys", ["allow", aid]),
+            ("sync-keys", ["grant", aid, "k"]),
+            ("sync-serve", ["--peer", "not-a-node-id"]),
+        ]
+        for (tool, args) in usage {
+            let r = try node.run(tool, args)
+            #expect(r.status == 2, "\(tool) \(args): \(r)")
+            #expect(r.stderr.hasPrefix("Error: "), "\(tool) \(args): \(r.stderr)")
+            #expect(r.stdout.isEmpty, "\(tool) \(args) wrote to stdout: \(r.stdout)")
+            #expect(try node.stateSnapshot() == before, "\(tool) \(args) changed the state directory")
         }
         #expect(try node.run("sync-folders", []).lines.count == 1)
     }
