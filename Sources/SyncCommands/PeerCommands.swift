@@ -231,8 +231,9 @@ public struct ConflictsCommand: ToolCommand {
                 }
             }
             if json { return emit(try SyncCommands.json(rows)) }
+            let roots = Dictionary(uniqueKeysWithValues: folders.map { ($0.id.rawValue, $0.root) })
             for r in rows {
-                let root = try state.folder(r.folder).root
+                let root = roots[r.folder] ?? ""
                 let p = shellQuote(root + "/" + r.path), c = shellQuote(root + "/" + r.copy)
                 emit("conflict \(PathQuoting.quote(r.path))")
                 emit("  kept:  \(PathQuoting.quote(r.path)) (\(r.keptSize.map { Units.formatBytes($0) } ?? "deleted"), \(r.keptHash.map { String($0.prefix(7)) } ?? "-"))")

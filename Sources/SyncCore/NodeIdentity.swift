@@ -96,11 +96,7 @@ struct SSHWriter {
 
 extension NodeIdentity {
     /// The raw 32-byte ed25519 public key.
-    public var rawPublicKey: [UInt8] {
-        let fields = publicKeyLine.split(separator: " ")
-        guard fields.count >= 2, let blob = Data(base64Encoded: String(fields[1])), blob.count == 51 else { return [] }
-        return Array(blob.suffix(32))
-    }
+    public var rawPublicKey: [UInt8] { (try? PeerKey(line: publicKeyLine))?.rawKey ?? [] }
 
     /// Signs `bytes` with the node's private key (read from `privateKeyPath`).
     public func sign(_ bytes: [UInt8]) throws -> [UInt8] {

@@ -212,7 +212,7 @@ public struct Committer {
         // 4. The commit, then the index: a crash between them is repaired by the next scan.
         let sequence = try context.index.sequence() + Int64(changes.count)
         var commitID = head
-        if head == nil || (try baseTree.map { $0 != tree } ?? true) {
+        if head == nil || (baseTree.map { $0 != tree } ?? true) {
             let message = Self.message(changes: shown, folder: folder.id, node: node, sequence: sequence)
             commitID = try history {
                 try context.history.commit(tree: tree, parent: head, message: message, author: node.short,
@@ -334,9 +334,12 @@ public struct Committer {
 
     /// Drops every path that lies below another one in the list.
     static func outermost(_ paths: [RelativePath]) -> [RelativePath] {
-        let sorted = Set(paths).sorted()
-        var out: [RelativePath] = []
-        for p in sorted where !out.contains(where: { p.isWithin($0) }) { out.append(p) }
+        // Sorted, an ancestor comes before what lies below it: one set lookup per ancestor.
+        var kept: Set<RelativePath> = [], out: [RelativePath] = []
+        for p in Set(paths).sorted() where !p.ancestors.contains(where: kept.contains) {
+            kept.insert(p)
+            out.append(p)
+        }
         return out
     }
 

@@ -14,7 +14,17 @@ public final class FolderServer: RequestHandler {
     /// Problems met while serving, for the caller to report.
     public private(set) var problems: [String] = []
 
+    /// Folders opened so far on this link: authorization is still asked on every request.
+    private var contexts: [FolderID: FolderContext] = [:]
+
     public init(state: StateDirectory, peer: NodeID) { self.state = state; self.peer = peer }
+
+    private func context(_ folder: Folder) throws -> FolderContext {
+        if let c = contexts[folder.id] { return c }
+        let c = try FolderContext(folder, state: state)
+        contexts[folder.id] = c
+        return c
+    }
 
     static let maxSignature: Int64 = 256 << 20
 
@@ -24,7 +34,7 @@ public final class FolderServer: RequestHandler {
             guard let f = FolderAccess.authorizedFolder(folder, peer: peer, state: state) else {
                 return try notFound(id, folder, session)
             }
-            let context = try FolderContext(f, state: state)
+            let context = try context(f)
             // The sequence first: every row up to it is then in the answer or in a later one.
             let sequence = try context.index.sequence()
             let max = Swift.min(Swift.max(Int(limit), 1), 5000)
@@ -115,8 +125,7 @@ public final class FolderServer: RequestHandler {
     /// Opens a served file: only a path the index holds as a live file with `hash`, never through a link.
     private func openServed(_ folder: Folder, _ path: String, _ hash: String) throws -> Int32 {
         guard let p = try? RelativePath(path) else { throw Refusal(code: .badRequest, message: "invalid path") }
-        let context = try FolderContext(folder, state: state)
-        guard let e = try context.index.entry(p), !e.deleted, e.kind == .file, e.hash == hash else {
+        guard let e = try context(folder).index.entry(p), !e.deleted, e.kind == .file, e.hash == hash else {
             throw Refusal(code: .changed, message: "\(path): not this version any more")
         }
         do { return try Beneath.openForReading(p, in: folder.root) } catch {

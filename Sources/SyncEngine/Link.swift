@@ -23,14 +23,7 @@ public final class FileDescriptorTransport: Transport, Sendable {
         }
     }
 
-    public func write(_ bytes: [UInt8]) throws {
-        var rest = bytes[...]
-        while !rest.isEmpty {
-            let n = rest.withUnsafeBytes { Glibc.write(output, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; throw SyncError.io(path: "stdout", operation: "write", errno: errno) }
-            rest = rest.dropFirst(n)
-        }
-    }
+    public func write(_ bytes: [UInt8]) throws { try writeAll(output, bytes, "stdout") }
 }
 
 /// Frames over a transport, with byte counts both ways.

@@ -53,30 +53,23 @@ public final class Puller {
         var since = Int64(try index.meta(seqKey) ?? "0") ?? 0
         let knownEpoch = try index.meta(epochKey)
         var restarted = false
-        var stored = since
         var held = false
         while true {
             let batch = try remote.index(since: since, limit: batchSize)
             if !restarted, let knownEpoch, knownEpoch != batch.epoch, since > 0 {
                 // The peer's index was made anew: its sequence numbers mean something else now.
-                since = 0; stored = 0; restarted = true
+                since = 0; restarted = true
                 continue
             }
             restarted = true
             let last = batch.entries.map(\.sequence).max() ?? since
             let upTo = batch.more ? last : max(last, batch.sequence)
-            let firstHeld = try apply(batch.entries, storing: held ? nil : (epochKey, batch.epoch, seqKey, upTo))
-            if let firstHeld, !held {
-                held = true
-                stored = firstHeld - 1
-                if !dryRun { try index.setMeta(seqKey, String(stored)) }
-            } else if !held {
-                stored = upTo
-            }
+            // After a batch left rows for later, the stored sequence stays below them (apply
+            // stored it so); later batches are applied but store none.
+            if try apply(batch.entries, storing: held ? nil : (epochKey, batch.epoch, seqKey, upTo)) != nil { held = true }
             since = upTo
             if !batch.more { break }
         }
-        _ = stored
         outcome.sequence = try index.sequence()
         return outcome
     }
@@ -359,7 +352,7 @@ public final class Puller {
         fstat(fd, &st)
         let have = Int64(st.st_size)
         let fdPath = "/proc/self/fd/\(fd)"
-        var done = false
+        var done = false, verified = false
         if have > 0 && have < r.size {
             lseek(fd, 0, SEEK_END)
             do {
@@ -368,24 +361,25 @@ public final class Puller {
             } catch let e as RemoteError { throw Held(reason: "peer: \(e.message)") }
             catch { keepTemporary = Self.resumable(error); throw error }
         }
-        if !done && have == r.size && have > 0, (try? HistoryRepository.hashFile(fdPath).hex) == hash { done = true }
-        if !done { done = try fromHere(hash, fd) }
+        if !done && have == r.size && have > 0, (try? HistoryRepository.hashFile(fdPath).hex) == hash { done = true; verified = true }
+        // Both of these return true only for content that matched the hash.
+        if !done { done = try fromHere(hash, fd); verified = done }
         if !done, let b = basis, !b.deleted, b.kind == .file, b.size >= Self.deltaThreshold, r.size >= Self.deltaThreshold {
             done = (try? delta(r, basis: b, fd)) ?? false
+            verified = done
         }
         if !done {
             reset(fd)
             do { try whole(r, offset: 0, fd) } catch let e as RemoteError { throw Held(reason: "peer: \(e.message)") }
             catch { keepTemporary = Self.resumable(error); throw error }
         }
-        guard (try? HistoryRepository.hashFile(fdPath).hex) == hash else {
+        guard verified || (try? HistoryRepository.hashFile(fdPath).hex) == hash else {
             throw Held(reason: "content from peer does not match its hash")
         }
         var mode: mode_t = 0o666 & ~currentUmask
-        if let c = current, !c.deleted, c.kind == .file, let o = try? observe(target) {
-            _ = o
-            var cs = stat()
-            if fstatat(dir, target.name, &cs, AT_SYMLINK_NOFOLLOW) == 0 { mode = cs.st_mode & 0o7777 & ~0o111 }
+        var cs = stat()
+        if let c = current, !c.deleted, c.kind == .file, fstatat(dir, target.name, &cs, AT_SYMLINK_NOFOLLOW) == 0 {
+            mode = cs.st_mode & 0o7777 & ~0o111
         }
         if r.executable { mode |= (mode & 0o444) >> 2 }
         fchmod(fd, mode)

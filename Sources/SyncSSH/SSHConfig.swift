@@ -1,3 +1,5 @@
+import Foundation
+
 /// What `~/.ssh/config` says about a host: the parts sync honours (HostName, Port, User, IdentityFile).
 /// As in OpenSSH, the first value found for a keyword wins, and `Host` patterns may use `*`, `?` and `!`.
 public struct SSHConfig: Sendable {
@@ -14,14 +16,15 @@ public struct SSHConfig: Sendable {
     public init(text: String) {
         var blocks = [Block(patterns: ["*"], options: [])]
         for raw in text.split(whereSeparator: \.isNewline) {
-            let line = String(raw).trimmingCharacters(in: " \t")
+            let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
             var keyword = "", rest = Substring(line)
             if let i = rest.firstIndex(where: { $0 == " " || $0 == "\t" || $0 == "=" }) {
                 keyword = String(rest[..<i]).lowercased()
                 rest = rest[i...].drop(while: { $0 == " " || $0 == "\t" || $0 == "=" })
             } else { continue }
-            let value = String(rest).trimmingCharacters(in: " \t").unquoted
+            var value = rest.trimmingCharacters(in: .whitespaces)
+            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
             if keyword == "host" {
                 blocks.append(Block(patterns: value.split(separator: " ").map(String.init), options: []))
             } else if keyword == "match" {
@@ -40,7 +43,7 @@ public struct SSHConfig: Sendable {
             for (k, v) in b.options where values[k] == nil { values[k] = v }
         }
         var r = Resolved(hostName: alias)
-        if let h = values["hostname"] { r.hostName = h.replacingAll("%h", with: alias) }
+        if let h = values["hostname"] { r.hostName = h.replacingOccurrences(of: "%h", with: alias) }
         if let p = values["port"] { r.port = Int(p) }
         r.user = values["user"]
         if var f = values["identityfile"] {
@@ -72,36 +75,5 @@ public struct SSHConfig: Sendable {
         }
         while pi < p.count, p[pi] == UInt8(ascii: "*") { pi += 1 }
         return pi == p.count
-    }
-}
-
-extension String {
-    func trimmingCharacters(in set: String) -> String {
-        let chars = Set(set)
-        var s = Substring(self)
-        while let f = s.first, chars.contains(f) { s = s.dropFirst() }
-        while let l = s.last, chars.contains(l) { s = s.dropLast() }
-        return String(s)
-    }
-    var unquoted: String {
-        if count >= 2, hasPrefix("\""), hasSuffix("\"") { return String(dropFirst().dropLast()) }
-        return self
-    }
-    func replacingAll(_ a: String, with b: String) -> String {
-        var out = "", rest = Substring(self)
-        while let r = rest.range(of: a) { out += rest[..<r.lowerBound] + b; rest = rest[r.upperBound...] }
-        return out + rest
-    }
-}
-
-extension Substring {
-    func range(of needle: String) -> Range<Index>? {
-        guard !needle.isEmpty else { return nil }
-        var i = startIndex
-        while i < endIndex {
-            if self[i...].hasPrefix(needle) { return i..<index(i, offsetBy: needle.count) }
-            i = index(after: i)
-        }
-        return nil
     }
 }
