@@ -11,6 +11,12 @@ struct Dialer {
     let state: StateDirectory
     let environment: [String: String] = ProcessInfo.processInfo.environment
     var warn: (String) -> Void = { _ in }
+    /// For a join: the invite key to log in with (a private key file with its `.pub` beside it),
+    /// used instead of the node key and any IdentityFile.
+    var loginKey: String?
+    /// For a join: the host key the invite token names; the server must show exactly it (it is then
+    /// pinned), and a different key already pinned for the host is an error.
+    var expectedHostKey: HostKey?
 
     struct Dialed {
         let connection: SSHConnection
@@ -31,6 +37,12 @@ struct Dialer {
         let name = KnownHosts.name(host: host, port: port)
         let connection = try SSHConnection(host: host, port: port) { key in
             let offered = NodeIdentity.fingerprint(of: key.blob)
+            if let expected = expectedHostKey, expected.type != key.type || expected.blob != key.blob {
+                throw SyncError.invalidArgument("""
+                    host \(name): its host key is \(key.type) \(offered), not the \(expected.type) \
+                    \(NodeIdentity.fingerprint(of: expected.blob)) the invite names; refusing to connect
+                    """)
+            }
             if let pinned = known.lookup(host: host, port: port) ?? KnownHosts.lookup(in: home + "/.ssh/known_hosts", name: name) {
                 guard pinned.type == key.type && pinned.blob == key.blob else {
                     throw SyncError.invalidArgument("""
@@ -45,7 +57,7 @@ struct Dialer {
                 warn("host \(name): pinned its \(key.type) host key \(offered) in \(known.path)")
             }
         }
-        let privateKey = resolved.identityFile ?? identity.privateKeyPath
+        let privateKey = loginKey ?? resolved.identityFile ?? identity.privateKeyPath
         try connection.authenticate(user: user, privateKey: privateKey,
                                     publicKey: FileManager.default.fileExists(atPath: privateKey + ".pub") ? privateKey + ".pub" : nil)
         try connection.exec("sync-serve")

@@ -189,7 +189,14 @@ public struct KeysCommand: ToolCommand {
             `id` prints this node's id (the base32 SHA-256 of its ed25519 public key) and its public key \
             line, creating the key pair on first use. `allow FOLDER KEY` lets the peer with KEY see FOLDER; \
             `deny FOLDER KEY` takes that away at once (a link already open loses the folder on its next \
-            request); `list FOLDER` prints the allowed keys. KEY is an OpenSSH ssh-ed25519 public key line, \
+            request); `list FOLDER` prints the allowed keys. `invite FOLDER` prints a one-line token for \
+            sync join on another machine: this node's address (--address, default USER@HOSTNAME:22), the \
+            host key its sshd shows (--host-key, default /etc/ssh/ssh_host_ed25519_key.pub), this node's \
+            key, the folder id and a one-time invite key. The invite key gets its own line in the \
+            managed block, whose forced command can only let its holder join that folder, once, before \
+            it expires (--expires, default 24h); the node that joins is then allowed like a key given \
+            to allow, and the invite line is removed. Anyone holding the token can join the folder \
+            until then: hand it over as you would a password. KEY is an OpenSSH ssh-ed25519 public key line, \
             a file holding one, or the node id of a key already allowed for some folder. allow and deny \
             rewrite this node's managed block in the authorized_keys file (SYNC_AUTHORIZED_KEYS, else \
             ~/.ssh/authorized_keys): one line per peer key allowed for any folder, restricted to the forced \
@@ -200,7 +207,7 @@ public struct KeysCommand: ToolCommand {
         output: """
             `id`: the node id on the first line, then the OpenSSH public key line, then its SHA256 \
             fingerprint. `list`: one line per key, `NODE-ID ssh-ed25519 BASE64 COMMENT`. `allow`/`deny`: \
-            `allowed NODE-ID` / `denied NODE-ID`, or `unchanged NODE-ID`.
+            `allowed NODE-ID` / `denied NODE-ID`, or `unchanged NODE-ID`. `invite`: the token, one line.
             """,
         files: """
             SYNC_DIR/node/id_ed25519 (OpenSSH private key, mode 0600) and id_ed25519.pub; \
@@ -209,27 +216,50 @@ public struct KeysCommand: ToolCommand {
             """,
         examples: [("sync keys id", "print this node's id and public key"),
                    ("sync keys allow ~/Documents laptop.pub", "let the node whose key is in laptop.pub see ~/Documents"),
-                   ("sync keys deny ~/Documents NODE-ID", "take it away again")],
-        seeAlso: ["sync-serve", "sync-pull", "sshd(8)"])
+                   ("sync keys deny ~/Documents NODE-ID", "take it away again"),
+                   ("sync keys invite ~/Documents --address me@desktop.lan", "print a token for sync join on the laptop")],
+        seeAlso: ["sync-join", "sync-serve", "sync-pull", "sshd(8)"])
 
-    @Argument(help: "What to do: id, allow, deny or list.", completion: .list(["id", "allow", "deny", "list"]))
+    @Argument(help: "What to do: id, allow, deny, list or invite.", completion: .list(["id", "allow", "deny", "list", "invite"]))
     var action: String
 
-    @Argument(help: "The folder (allow, deny, list): its id, path or name.", completion: .directory)
+    @Argument(help: "The folder (allow, deny, list, invite): its id, path or name.", completion: .directory)
     var folder: String?
 
     @Argument(help: "The peer's key (allow, deny): a public key line, a file with one, or a known node id.", completion: .file())
     var key: String?
+
+    @Option(help: "invite: where the other machine reaches this node's sshd, [USER@]HOST[:PORT].")
+    var address: String?
+
+    @Option(help: "invite: the public host key file of this node's sshd.", completion: .file())
+    var hostKey: String?
+
+    @Option(help: "invite: how long the token may be used, e.g. 30m, 24h, 7d.")
+    var expires: String?
 
     public init() {}
 
     public mutating func validate() throws {
         switch action {
         case "id": guard folder == nil else { throw ValidationError("id takes no further arguments") }
-        case "list": guard folder != nil, key == nil else { throw ValidationError("usage: sync keys list FOLDER") }
+        case "list", "invite": guard folder != nil, key == nil else { throw ValidationError("usage: sync keys \(action) FOLDER") }
         case "allow", "deny": guard folder != nil, key != nil else { throw ValidationError("usage: sync keys \(action) FOLDER KEY") }
-        default: throw ValidationError("unknown action '\(action)'; known: id, allow, deny, list")
+        default: throw ValidationError("unknown action '\(action)'; known: id, allow, deny, list, invite")
         }
+        if action != "invite" && (address != nil || hostKey != nil || expires != nil) {
+            throw ValidationError("--address, --host-key and --expires go with invite")
+        }
+        if let e = expires, (Units.duration(e) ?? 0) < 1 { throw ValidationError("--expires \(e): not a duration such as 30m, 24h or 7d") }
+        if let a = address, (try? Self.parseAddress(a)) == nil {
+            throw ValidationError("--address \(a): not [USER@]HOST[:PORT]")
+        }
+    }
+
+    /// `[USER@]HOST[:PORT]`, HOST possibly a bracketed IPv6 address.
+    static func parseAddress(_ text: String) throws -> (user: String?, host: String, port: Int) {
+        let spec = try RemoteSpec("ssh://" + text + "/" + FolderID.random().rawValue)
+        return (spec.user, spec.host, spec.port ?? 22)
     }
 
     public func run() throws {
@@ -243,6 +273,8 @@ public struct KeysCommand: ToolCommand {
                 emit(identity.fingerprint)
             case "list":
                 for k in try FolderAccess.keys(of: try state.folder(folder!)) { emit("\(k.id) \(k.line)") }
+            case "invite":
+                try invite(state, identity)
             default:
                 let f = try state.folder(folder!)
                 let changed: Bool, id: NodeID
@@ -255,11 +287,36 @@ public struct KeysCommand: ToolCommand {
                     id = try resolveKey(key!, state: state).id
                     changed = try FolderAccess.deny(id, for: f)
                 }
-                try AuthorizedKeysFile.fromEnvironment().update(keys: try FolderAccess.allKeys(state),
-                                                                server: siblingExecutable("sync-serve"), state: state)
+                try rewriteAuthorizedKeys(state)
                 emit("\(changed ? (action == "allow" ? "allowed" : "denied") : "unchanged") \(id)")
             }
         }
+    }
+}
+
+extension KeysCommand {
+    private func invite(_ state: StateDirectory, _ identity: NodeIdentity) throws {
+        let f = try state.folder(folder!)
+        let addr: (user: String?, host: String, port: Int) =
+            try address.map(Self.parseAddress) ?? (currentUserName(), ProcessInfo.processInfo.hostName, 22)
+        let hostKeyPath = hostKey ?? "/etc/ssh/ssh_host_ed25519_key.pub"
+        guard let data = FileManager.default.contents(atPath: hostKeyPath) else {
+            throw SyncError.invalidArgument("\(hostKeyPath): cannot read the sshd host key; name this node's public host key file with --host-key")
+        }
+        let fields = String(decoding: data, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard fields.count >= 2, fields[0].hasPrefix("ssh-") || fields[0].hasPrefix("ecdsa-"),
+              let blob = Data(base64Encoded: String(fields[1])) else {
+            throw SyncError.invalidArgument("\(hostKeyPath): not an OpenSSH public host key")
+        }
+        let lifetime = Units.duration(expires ?? "24h")!
+        let (made, seed) = try Invites(state).create(folder: f.id, lifetime: lifetime)
+        do { try rewriteAuthorizedKeys(state) } catch { Invites(state).remove(try made.id); throw error }
+        let token = InviteToken(user: addr.user, host: addr.host, port: addr.port, hostKeyType: String(fields[0]),
+                                hostKey: Array(blob), nodeKey: identity.rawPublicKey, folder: f.id, seed: seed,
+                                expires: made.expires)
+        emit(token.text)
+        let until = Date(timeIntervalSince1970: Double(made.expires)).formatted(.iso8601)
+        warn("sync-keys: invite to folder \(f.id) for \(token.remoteText), usable once until \(until); on the other machine: sync join TOKEN PATH")
     }
 }
 

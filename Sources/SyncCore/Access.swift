@@ -92,15 +92,25 @@ public struct AuthorizedKeysFile: Sendable {
 
     /// The forced-command line for `key`.
     public static func line(for key: PeerKey, server: String, state: StateDirectory) throws -> String {
-        for (what, s) in [("sync-serve path", server), ("state directory", state.root)]
-        where s.contains(where: { $0 == "\"" || $0 == "\\" || $0 == "'" || $0 == "\n" }) {
-            throw SyncError.invalidArgument("\(s): \(what) contains a quote, backslash or newline, which a forced command cannot hold")
-        }
+        try checkQuotable([("sync-serve path", server), ("state directory", state.root)])
         return "restrict,command=\"'\(server)' --state-dir '\(state.root)' --peer \(key.id)\" \(key.line)"
     }
 
-    /// Rewrites this node's block with one line per key in `keys` (an empty list removes the block).
-    public func update(keys: [PeerKey], server: String, state: StateDirectory) throws {
+    /// The forced-command line for an invite's key: it can only ask once to join the invite's folder.
+    public func line(for invite: Invite, server: String, state: StateDirectory) throws -> String {
+        try Self.checkQuotable([("sync-serve path", server), ("state directory", state.root), ("authorized_keys path", path)])
+        return "restrict,command=\"'\(server)' --state-dir '\(state.root)' --invite \(try invite.id) --authorized-keys '\(path)'\" \(invite.key)"
+    }
+
+    private static func checkQuotable(_ values: [(String, String)]) throws {
+        for (what, s) in values where s.contains(where: { $0 == "\"" || $0 == "\\" || $0 == "'" || $0 == "\n" }) {
+            throw SyncError.invalidArgument("\(s): \(what) contains a quote, backslash or newline, which a forced command cannot hold")
+        }
+    }
+
+    /// Rewrites this node's block with one line per key in `keys` and per invite in `invites`
+    /// (nothing to write removes the block).
+    public func update(keys: [PeerKey], invites: [Invite] = [], server: String, state: StateDirectory) throws {
         let (begin, end) = Self.markers(state)
         var lines: [String] = []
         if let data = FileManager.default.contents(atPath: path) {
@@ -113,9 +123,10 @@ public struct AuthorizedKeysFile: Sendable {
             if inside { if l == end { inside = false }; continue }
             kept.append(l)
         }
-        if !keys.isEmpty {
+        if !keys.isEmpty || !invites.isEmpty {
             kept.append(begin)
             for k in keys { kept.append(try Self.line(for: k, server: server, state: state)) }
+            for i in invites { kept.append(try line(for: i, server: server, state: state)) }
             kept.append(end)
         }
         let dir = (path as NSString).deletingLastPathComponent

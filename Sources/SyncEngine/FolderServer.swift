@@ -109,6 +109,9 @@ public final class FolderServer: RequestHandler {
                 }
             }
             try session.send(.end(id: id))
+        case .join(let id, let folder):
+            // Only a link opened with an invite key may ask this (InviteHandler).
+            try notFound(id, folder, session)
         default:
             throw ProtocolError.unexpected("not a request")
         }
@@ -166,5 +169,34 @@ func writeAll(_ fd: Int32, _ bytes: [UInt8], _ path: String) throws {
         let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
         if n < 0 { if errno == EINTR { continue }; throw SyncError.io(path: path, operation: "write", errno: errno) }
         off += n
+    }
+}
+
+/// Serves a link opened with an invite key: the one request it grants is the join of the invite's
+/// folder, once, by a proven node key; anything else gets the answer of a missing folder.
+public final class InviteHandler: RequestHandler {
+    let state: StateDirectory
+    let invite: NodeID
+    /// Records the new key for the folder (folder access and authorized_keys).
+    let accept: (Folder, PeerKey) throws -> Void
+    /// The folder joined on this link, if any.
+    public private(set) var joined: (folder: Folder, key: PeerKey)?
+
+    public init(state: StateDirectory, invite: NodeID, accept: @escaping (Folder, PeerKey) throws -> Void) {
+        self.state = state; self.invite = invite; self.accept = accept
+    }
+
+    public func serve(_ request: Message, on session: Session) throws {
+        guard let id = request.requestID else { throw ProtocolError.unexpected("not a request") }
+        guard case .join(_, let folder) = request, joined == nil, let raw = session.peerKey,
+              raw != session.identity.rawPublicKey,
+              let claimed = Invites(state).claim(invite), claimed.folder == folder,
+              let f = try? state.folder(folder), f.id.rawValue == folder else {
+            return try session.send(.error(id: id, code: .notFound, message: "not found"))
+        }
+        let key = try PeerKey(line: NodeIdentity.publicKeyLine(ofRawKey: raw, comment: "sync"))
+        try accept(f, key)
+        joined = (f, key)
+        try session.send(.end(id: id))
     }
 }

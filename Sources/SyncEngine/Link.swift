@@ -74,6 +74,8 @@ public final class Session {
     public let identity: NodeIdentity
     /// The peer's node id, proven by its signature during the handshake.
     public private(set) var peer: NodeID?
+    /// The peer's raw ed25519 public key, as proven.
+    public private(set) var peerKey: [UInt8]?
     public var handler: RequestHandler?
     private var nextID: UInt32
 
@@ -104,6 +106,7 @@ public final class Session {
         }
         let id = NodeIdentity.nodeID(ofRawKey: peerKey)
         peer = id
+        self.peerKey = peerKey
         return id
     }
 

@@ -62,6 +62,8 @@ public enum Message: Sendable, Equatable {
     case end(id: UInt32)
     /// "I have `folder` up to `sequence`": the other side may pull it over this link, then answers `end`.
     case offer(id: UInt32, folder: String, sequence: Int64)
+    /// "Let me see `folder`": sent only over a link opened with an invite key; answered `end` or `error`.
+    case join(id: UInt32, folder: String)
     case error(id: UInt32, code: ErrorCode, message: String)
     case bye
 
@@ -73,7 +75,7 @@ public enum Message: Sendable, Equatable {
         case .hello, .proof, .bye: return nil
         case .indexRequest(let id, _, _, _), .entries(let id, _), .indexEnd(let id, _, _, _),
              .contentRequest(let id, _, _, _, _), .deltaRequest(let id, _, _, _), .data(let id, _),
-             .end(let id), .offer(let id, _, _), .error(let id, _, _):
+             .end(let id), .offer(let id, _, _), .join(let id, _), .error(let id, _, _):
             return id
         }
     }
@@ -81,7 +83,7 @@ public enum Message: Sendable, Equatable {
     /// Whether this message starts a request (as opposed to answering one).
     public var isRequest: Bool {
         switch self {
-        case .indexRequest, .contentRequest, .deltaRequest, .offer: return true
+        case .indexRequest, .contentRequest, .deltaRequest, .offer, .join: return true
         default: return false
         }
     }
@@ -110,6 +112,8 @@ public enum Message: Sendable, Equatable {
             w.u8(23); w.u32(id)
         case .offer(let id, let folder, let seq):
             w.u8(30); w.u32(id); w.string(folder); w.i64(seq)
+        case .join(let id, let folder):
+            w.u8(31); w.u32(id); w.string(folder)
         case .error(let id, let code, let message):
             w.u8(40); w.u32(id); w.u8(code.rawValue); w.string(message)
         case .bye:
@@ -143,6 +147,7 @@ public enum Message: Sendable, Equatable {
         case 22: self = .data(id: try r.u32(), try r.data())
         case 23: self = .end(id: try r.u32())
         case 30: self = .offer(id: try r.u32(), folder: try r.string(), sequence: try r.i64())
+        case 31: self = .join(id: try r.u32(), folder: try r.string())
         case 40:
             let id = try r.u32()
             guard let code = ErrorCode(rawValue: try r.u8()) else { throw ProtocolError.malformed("bad error code") }

@@ -73,6 +73,9 @@ import SyncCommands
             ("sync-keys", ["allow", aid, node.base + "/plain"]),
             ("sync-keys", ["deny", aid, String(repeating: "a", count: 52)]),
             ("sync-keys", ["list", "nosuchfolder"]),
+            ("sync-keys", ["invite", aid, "--host-key", node.base + "/plain"]),
+            ("sync-keys", ["invite", aid, "--host-key", node.base + "/no-such-key.pub"]),
+            ("sync-keys", ["invite", "nosuchfolder"]),
             ("sync-conflicts", ["nosuchfolder"]),
         ]
         for (tool, args) in bad {
@@ -100,6 +103,15 @@ import SyncCommands
             ("sync-keys", ["allow", aid]),
             ("sync-keys", ["grant", aid, "k"]),
             ("sync-serve", ["--peer", "not-a-node-id"]),
+            ("sync-serve", []),
+            ("sync-serve", ["--peer", String(repeating: "a", count: 52), "--invite", String(repeating: "b", count: 52)]),
+            ("sync-serve", ["--peer", String(repeating: "a", count: 52), "--authorized-keys", "/x"]),
+            ("sync-keys", ["invite", aid, "--expires", "never"]),
+            ("sync-keys", ["invite", aid, "--address", "-oProxyCommand=x"]),
+            ("sync-keys", ["invite", aid, "extra"]),
+            ("sync-keys", ["list", aid, "--address", "host"]),
+            ("sync-join", ["not-a-token", node.base + "/joined"]),
+            ("sync-join", ["sync-invite-1:e30", node.base + "/joined"]),
         ]
         for (tool, args) in usage {
             let r = try node.run(tool, args)

@@ -90,6 +90,12 @@ final class PeerNode {
         return path
     }
 
+    /// `sync keys invite` for `folder`, naming this node's sshd; the token (or the failed outcome).
+    func invite(_ folder: String, _ extra: [String] = []) throws -> Outcome {
+        try node.run("sync-keys", ["invite", folder, "--address", "root@127.0.0.1:\(port)",
+                                   "--host-key", sshdDirectory + "/host_key.pub"] + extra)
+    }
+
     @discardableResult
     func pull(_ from: PeerNode, _ folder: String, _ extra: [String] = []) throws -> Outcome {
         try node.run("sync-pull", extra + [from.remote(folder)])

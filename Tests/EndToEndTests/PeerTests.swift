@@ -72,6 +72,65 @@ import Testing
         #expect(try !String(contentsOfFile: a.authorizedKeys, encoding: .utf8).contains("sync-serve"))
     }
 
+    @Test func inviteAndJoinPairTwoNodesWithOneCommandEach() throws {
+        let a = try PeerNode(), b = try PeerNode(), c = try PeerNode()
+        let (pa, id) = try a.node.folder("shared")
+        try a.node.sh("cd '\(pa)' && mkdir sub && echo from-a > sub/a.txt")
+        #expect(try a.commit(pa).status == 0)
+        let invited = try a.invite(id)
+        #expect(invited.status == 0, "\(invited)")
+        let token = invited.stdout.trimmingCharacters(in: .newlines)
+        #expect(token.hasPrefix("sync-invite-1:") && !token.contains("\n"))
+        #expect(try String(contentsOfFile: a.authorizedKeys, encoding: .utf8).contains("--invite "))
+
+        // B joins at a path that does not exist yet, then one pull brings the folder.
+        let pb = b.node.base + "/laptop/shared"
+        let joined = try b.node.run("sync-join", [token, pb])
+        #expect(joined.status == 0, "\(joined)")
+        #expect(joined.lines == [id, "ssh://root@127.0.0.1:\(a.port)/\(id)"], "\(joined)")
+        // A now allows B (and the invite line is gone); B allows A.
+        let keys = try String(contentsOfFile: a.authorizedKeys, encoding: .utf8)
+        let idA = try a.node.run("sync-keys", ["id"]).lines[0], idB = try b.node.run("sync-keys", ["id"]).lines[0]
+        #expect(!keys.contains("--invite ") && keys.contains("--peer \(idB)"), "\(keys)")
+        #expect(try a.node.run("sync-keys", ["list", id]).lines.count == 1)
+        let listedOnB = try b.node.run("sync-keys", ["list", id]).lines
+        #expect(listedOnB.count == 1 && listedOnB[0].hasPrefix(idA), "\(listedOnB)")
+        let pulled = try b.node.run("sync-pull", [joined.lines[1]])
+        #expect(pulled.status == 0, "\(pulled)")
+        #expect(try contents(pb) == contents(pa))
+        // And B's changes reach A through the offer on B's own pull.
+        try b.node.sh("echo from-b > '\(pb)/b.txt'")
+        #expect(try b.commit(pb).status == 0)
+        #expect(try b.node.run("sync-pull", [joined.lines[1]]).status == 0)
+        #expect(try String(contentsOfFile: pa + "/b.txt", encoding: .utf8) == "from-b\n")
+
+        // The token is used up: C cannot join with it, and nothing is left registered on C.
+        let again = try c.node.run("sync-join", [token, c.node.base + "/x"])
+        #expect(again.status == 1 && again.stderr.contains("refused"), "\(again)")
+        #expect(try c.node.run("sync-folders", []).stdout == "")
+        #expect(!FileManager.default.fileExists(atPath: c.node.base + "/x"))
+
+        // A token whose host key is not the one the address shows is refused before any login.
+        let wrongHost = try a.node.run("sync-keys", ["invite", id, "--address", "root@127.0.0.1:\(c.port)",
+                                                     "--host-key", a.sshdDirectory + "/host_key.pub"])
+        let misled = try c.node.run("sync-join", [wrongHost.stdout.trimmingCharacters(in: .newlines), c.node.base + "/y"])
+        #expect(misled.status == 1 && misled.stderr.contains("the invite names"), "\(misled)")
+        // Expired, damaged and own tokens.
+        let short = try a.invite(id, ["--expires", "1s"])
+        sleep(2)
+        let late = try c.node.run("sync-join", [short.stdout.trimmingCharacters(in: .newlines), c.node.base + "/z"])
+        #expect(late.status == 1 && late.stderr.contains("expired"), "\(late)")
+        // Expired invites leave A's authorized_keys at the next rewrite.
+        #expect(try a.node.run("sync-keys", ["allow", id, try c.publicKey()]).status == 0)
+        let lines = try String(contentsOfFile: a.authorizedKeys, encoding: .utf8).split(separator: "\n")
+        #expect(lines.filter { $0.contains(" --invite ") }.count == 1, "\(lines)") // the wrong-host one, still valid
+        let damaged = try c.node.run("sync-join", [String(token.dropLast(9)), c.node.base + "/z"])
+        #expect(damaged.status == 2 && damaged.stderr.contains("not an invite token"), "\(damaged)")
+        let own = try a.invite(id)
+        let mine = try a.node.run("sync-join", [own.stdout.trimmingCharacters(in: .newlines), a.node.base + "/self"])
+        #expect(mine.status == 1 && mine.stderr.contains("own"), "\(mine)")
+    }
+
     @Test func concurrentEditsBecomeAConflictCopyOnBothNodes() throws {
         let (a, b, id, pa, pb) = try pair()
         try a.node.sh("cd '\(pa)' && echo base > doc.txt && echo base > del.txt")

@@ -18,6 +18,7 @@ import SyncProtocol
             .deltaRequest(id: 7, folder: "f", path: "p", hash: "h"),
             .data(id: 7, Array(0...255)), .end(id: 7),
             .offer(id: 9, folder: "f", sequence: 4),
+            .join(id: 11, folder: "g"),
             .error(id: 9, code: .notFound, message: "folder f: not found"),
             .bye,
         ]

@@ -20,7 +20,7 @@ function __sync-keys_parse_tokens -S
     set -l unparsed_tokens (__sync-keys_tokens -pc)
     switch $unparsed_tokens[1]
     case 'sync-keys'
-        __sync-keys_parse_subcommand 3 'h/help'
+        __sync-keys_parse_subcommand 3 'address=' 'host-key=' 'expires=' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
             __sync-keys_parse_subcommand -r 1 
@@ -77,8 +77,11 @@ function __sync-keys_custom_completion
 end
 
 complete -c 'sync-keys' -f
-complete -c 'sync-keys' -n '__sync-keys_should_offer_completions_for_positional "sync-keys" -eq 1' -fka 'id allow deny list'
+complete -c 'sync-keys' -n '__sync-keys_should_offer_completions_for_positional "sync-keys" -eq 1' -fka 'id allow deny list invite'
 complete -c 'sync-keys' -n '__sync-keys_should_offer_completions_for_positional "sync-keys" -eq 2' -fa '(__sync-keys_complete_directories)'
 complete -c 'sync-keys' -n '__sync-keys_should_offer_completions_for_positional "sync-keys" -eq 3' -F
+complete -c 'sync-keys' -n '__sync-keys_should_offer_completions_for_flags_or_options "sync-keys" address' -l 'address' -d 'invite: where the other machine reaches this node\'s sshd, [USER@]HOST[:PORT].' -rfka ''
+complete -c 'sync-keys' -n '__sync-keys_should_offer_completions_for_flags_or_options "sync-keys" host-key' -l 'host-key' -d 'invite: the public host key file of this node\'s sshd.' -rF
+complete -c 'sync-keys' -n '__sync-keys_should_offer_completions_for_flags_or_options "sync-keys" expires' -l 'expires' -d 'invite: how long the token may be used, e.g. 30m, 24h, 7d.' -rfka ''
 complete -c 'sync-keys' -n '__sync-keys_should_offer_completions_for_flags_or_options "sync-keys" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'sync-keys' -n '__sync-keys_should_offer_completions_for_positional "sync-keys" -eq 4' -fa 'help' -d 'Show subcommand help information.'

@@ -20,7 +20,7 @@ function __sync-serve_parse_tokens -S
     set -l unparsed_tokens (__sync-serve_tokens -pc)
     switch $unparsed_tokens[1]
     case 'sync-serve'
-        __sync-serve_parse_subcommand 0 'state-dir=' 'peer=' 'h/help'
+        __sync-serve_parse_subcommand 0 'state-dir=' 'peer=' 'invite=' 'authorized-keys=' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
             __sync-serve_parse_subcommand -r 1 
@@ -79,5 +79,7 @@ end
 complete -c 'sync-serve' -f
 complete -c 'sync-serve' -n '__sync-serve_should_offer_completions_for_flags_or_options "sync-serve" state-dir' -l 'state-dir' -d 'The node\'s state directory (default: SYNC_DIR).' -rfa '(__sync-serve_complete_directories)'
 complete -c 'sync-serve' -n '__sync-serve_should_offer_completions_for_flags_or_options "sync-serve" peer' -l 'peer' -d 'The node id of the peer whose key sshd accepted.' -rfka ''
+complete -c 'sync-serve' -n '__sync-serve_should_offer_completions_for_flags_or_options "sync-serve" invite' -l 'invite' -d 'The id of the invite whose key sshd accepted: only a join of its folder is served.' -rfka ''
+complete -c 'sync-serve' -n '__sync-serve_should_offer_completions_for_flags_or_options "sync-serve" authorized-keys' -l 'authorized-keys' -d 'With --invite: the authorized_keys file to rewrite once the invite is used.' -rF
 complete -c 'sync-serve' -n '__sync-serve_should_offer_completions_for_flags_or_options "sync-serve" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'sync-serve' -n '__sync-serve_should_offer_completions_for_positional "sync-serve" -eq 1' -fa 'help' -d 'Show subcommand help information.'
