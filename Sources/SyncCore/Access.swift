@@ -65,6 +65,34 @@ public enum FolderAccess {
         return try? Folder(id: id, stateDirectory: state)
     }
 
+    /// `authorizedFolder`'s answers for one peer, reused while the folder's key file and config
+    /// are the same files (same inode, size and times): a `deny`, which replaces the key file,
+    /// takes effect on the next request. A missing folder's answer is kept the same way, so a
+    /// denied and a missing folder still cost the same: two stats and a lookup.
+    public final class Cache {
+        private struct Stamp: Equatable { let keys: [Int]; let config: [Int] }
+        private var answers: [String: (Stamp, Folder?)] = [:]
+
+        public init() {}
+
+        public func authorizedFolder(_ reference: String, peer: NodeID, state: StateDirectory) -> Folder? {
+            let directory = state.foldersPath + "/" + ((try? FolderID(reference))?.rawValue ?? "-")
+            let stamp = Stamp(keys: Self.stamp(FolderAccess.path(directory)), config: Self.stamp(directory + "/config"))
+            if let (s, folder) = answers[reference], s == stamp { return folder }
+            let folder = FolderAccess.authorizedFolder(reference, peer: peer, state: state)
+            if answers.count >= 1024 { answers.removeAll() }
+            answers[reference] = (stamp, folder)
+            return folder
+        }
+
+        private static func stamp(_ path: String) -> [Int] {
+            var st = stat()
+            guard stat(path, &st) == 0 else { return [-1, Int(errno)] }
+            return [Int(st.st_dev), Int(st.st_ino), Int(st.st_size), st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+                    st.st_ctim.tv_sec, st.st_ctim.tv_nsec]
+        }
+    }
+
     /// Every peer key allowed for any folder of the node, one per node id.
     public static func allKeys(_ state: StateDirectory) throws -> [PeerKey] {
         var seen = Set<NodeID>(), out: [PeerKey] = []

@@ -37,6 +37,17 @@ public enum FileSystem {
     }
 
     /// Creates `path` and missing parents with `mode`.
+    /// Flushes every written page of the file system holding `fd` (Linux syncfs(2), looked up at
+    /// run time since Glibc's module does not export it; sync(2) where it is missing).
+    public static func syncFileSystem(of fd: Int32) -> Bool {
+        typealias SyncFS = @convention(c) (Int32) -> Int32
+        if let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "syncfs") {
+            return unsafeBitCast(sym, to: SyncFS.self)(fd) == 0
+        }
+        sync()
+        return true
+    }
+
     public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,

@@ -62,6 +62,25 @@ public final class FolderIndex: Sendable {
         } }
     }
 
+    /// The rows of `paths` that exist, in one read.
+    public func entries(_ paths: [RelativePath]) throws -> [RelativePath: FileEntry] {
+        try wrap { try queue.read { db in
+            var out: [RelativePath: FileEntry] = [:]
+            var i = 0
+            while i < paths.count {
+                let chunk = paths[i..<min(i + 500, paths.count)]
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                for row in try Row.fetchAll(db, sql: "SELECT * FROM files WHERE path IN (\(marks))",
+                                            arguments: StatementArguments(chunk.map(\.rawValue))) {
+                    let e = try Self.entry(row)
+                    out[e.path] = e
+                }
+                i += 500
+            }
+            return out
+        } }
+    }
+
     /// The stat data of every row, keyed by path: what a scan compares against, without hashes or
     /// version vectors. Paths come from this index's own rows, validated when they were recorded.
     public func stats() throws -> [RelativePath: IndexStat] {

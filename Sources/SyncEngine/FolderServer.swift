@@ -14,6 +14,8 @@ public final class FolderServer: RequestHandler {
     /// Problems met while serving, for the caller to report.
     public private(set) var problems: [String] = []
 
+    /// Authorization, asked on every request; answers are reused while the files behind them stay the same.
+    private let authorization = FolderAccess.Cache()
     /// Folders opened so far on this link: authorization is still asked on every request.
     private var contexts: [FolderID: FolderContext] = [:]
 
@@ -31,7 +33,7 @@ public final class FolderServer: RequestHandler {
     public func serve(_ request: Message, on session: Session) throws {
         switch request {
         case .indexRequest(let id, let folder, let since, let limit):
-            guard let f = FolderAccess.authorizedFolder(folder, peer: peer, state: state) else {
+            guard let f = authorization.authorizedFolder(folder, peer: peer, state: state) else {
                 return try notFound(id, folder, session)
             }
             let context = try context(f)
@@ -48,7 +50,7 @@ public final class FolderServer: RequestHandler {
             try session.send(.indexEnd(id: id, epoch: try context.index.epoch(), sequence: sequence,
                                        more: rows.count > max))
         case .contentRequest(let id, let folder, let path, let hash, let offset):
-            guard let f = FolderAccess.authorizedFolder(folder, peer: peer, state: state) else {
+            guard let f = authorization.authorizedFolder(folder, peer: peer, state: state) else {
                 return try notFound(id, folder, session)
             }
             let fd: Int32
@@ -79,7 +81,7 @@ public final class FolderServer: RequestHandler {
                 }
             }
             close(sig)
-            guard let f = FolderAccess.authorizedFolder(folder, peer: peer, state: state) else {
+            guard let f = authorization.authorizedFolder(folder, peer: peer, state: state) else {
                 return try notFound(id, folder, session)
             }
             guard !tooLarge else { return try session.send(.error(id: id, code: .badRequest, message: "signature too large")) }
@@ -100,7 +102,7 @@ public final class FolderServer: RequestHandler {
             defer { close(d) }
             try stream(d, id, session)
         case .offer(let id, let folder, _):
-            guard let f = FolderAccess.authorizedFolder(folder, peer: peer, state: state) else {
+            guard let f = authorization.authorizedFolder(folder, peer: peer, state: state) else {
                 return try notFound(id, folder, session)
             }
             if let onOffer {

@@ -40,6 +40,20 @@ public final class Puller {
     var outcome = PullOutcome()
     /// Delta transfers are worth a signature only above this size.
     static let deltaThreshold: Int64 = 64 << 10
+    /// Files up to this size that must come whole from the peer are fetched ahead, a window at a
+    /// time: the requests go out together, the answers go straight into temporary files, and one
+    /// syncfs makes the window durable before any of them is renamed into place.
+    static let stageMaxSize: Int64 = 1 << 20
+    static let windowFiles = 512
+    static let windowBytes: Int64 = 32 << 20
+    /// Paths whose content waits, verified and durable, in `.sync-tmp-<hash>` beside them.
+    var staged: [RelativePath: String] = [:]
+    /// Paths whose fetch ahead failed, with the peer's reason.
+    var stageFailures: [RelativePath: String] = [:]
+    /// This batch's rows of the local index, by path.
+    var locals: [RelativePath: FileEntry] = [:]
+    /// Directories whose entries changed in this batch: fsynced once before the batch is recorded.
+    var dirtyDirectories: Set<RelativePath?> = []
 
     public init(context: FolderContext, remote: RemoteFolder, peer: NodeID) {
         self.context = context; self.remote = remote; self.peer = peer
@@ -107,11 +121,15 @@ public final class Puller {
             + entries.filter(\.deleted).sorted { $0.path > $1.path }
         var records: [FileEntry] = []
         var touched: Set<RelativePath> = []
-        for r in ordered {
+        // The index does not change until the batch is recorded: its rows are read once.
+        locals = try context.index.entries(ordered.map(\.path))
+        var stagedUpTo = 0
+        for (i, r) in ordered.enumerated() {
+            if !dryRun && i == stagedUpTo { stagedUpTo = try stage(ordered, from: i) }
             state.entriesDone += 1
             state.currentPath = r.path.rawValue
             progress?(state)
-            let local = try context.index.entry(r.path)
+            let local = locals[r.path]
             let decision = Reconcile.decide(local: local, remote: r)
             if dryRun {
                 switch decision {
@@ -132,7 +150,13 @@ public final class Puller {
                     l.version = v
                     records.append(l)
                 case .take(let v):
-                    guard try unchanged(r.path, local) else { hold(r, "changed here meanwhile"); continue }
+                    if let why = stageFailures.removeValue(forKey: r.path) { hold(r, why); continue }
+                    // A new directory may be there already: made for files fetched ahead into it.
+                    var madeAhead = false
+                    if r.kind == .directory && !r.deleted && (local == nil || local!.deleted) {
+                        madeAhead = try observe(r.path)?.kind == .directory
+                    }
+                    guard try madeAhead || unchanged(r.path, local) else { hold(r, "changed here meanwhile"); continue }
                     if let l = local, !l.deleted, !r.deleted, l.sameContent(as: r) {
                         var same = l; same.version = v; records.append(same); continue
                     }
@@ -197,6 +221,8 @@ public final class Puller {
             }
         }
         if dryRun { return firstHeld }
+        discardStaged()
+        try syncDirectories()
         try record(records, touched: touched, changes: Array(outcome.changes[changeStart...]), meta: meta.map { m in
             let upTo = firstHeld.map { min($0 - 1, m.3) } ?? m.3
             return [(m.0, m.1), (m.2, String(upTo))]
@@ -278,6 +304,7 @@ public final class Puller {
         if unlinkat(dir, local.path.name, 0) != 0 && errno != ENOENT {
             throw SyncError.io(path: context.absolute(local.path), operation: "unlink", errno: errno)
         }
+        dirtyDirectories.insert(local.path.parent)
     }
 
     /// A file too large for history stays recoverable: a hard link in the folder's version store.
@@ -327,7 +354,7 @@ public final class Puller {
         case .file:
             try writeFile(r, dir: dir, target: target, basis: basis, current: current)
         }
-        fsync(dir)
+        dirtyDirectories.insert(target.parent)
         guard let o = try observe(target) else { throw Held(reason: "vanished right after it was written") }
         outcome.filesFetched += r.kind == .file ? 1 : 0
         return FileEntry(path: target, kind: o.kind, hash: r.hash, size: o.size, mtimeNs: o.mtimeNs, ctimeNs: o.ctimeNs,
@@ -352,8 +379,11 @@ public final class Puller {
         fstat(fd, &st)
         let have = Int64(st.st_size)
         let fdPath = "/proc/self/fd/\(fd)"
-        var done = false, verified = false
-        if have > 0 && have < r.size {
+        var done = false, verified = false, durable = false
+        if staged.removeValue(forKey: target) != nil, have == r.size {
+            done = true; verified = true; durable = true
+        }
+        if !done && have > 0 && have < r.size {
             lseek(fd, 0, SEEK_END)
             do {
                 try whole(r, offset: have, fd)
@@ -376,6 +406,22 @@ public final class Puller {
         guard verified || (try? HistoryRepository.hashFile(fdPath).hex) == hash else {
             throw Held(reason: "content from peer does not match its hash")
         }
+        if !durable {
+            setModeAndTime(fd, r, dir: dir, target: target, current: current)
+            guard fsync(fd) == 0 else { throw SyncError.io(path: context.absolute(target), operation: "fsync", errno: errno) }
+        }
+        // Last check: a local edit since the decision wins over our write.
+        guard try unchanged(target, current) else { throw Held(reason: "changed here meanwhile") }
+        if let c = current { keepLargeVersion(c, dir) }
+        guard renameat(dir, tmp, dir, target.name) == 0 else {
+            throw SyncError.io(path: context.absolute(target), operation: "rename", errno: errno)
+        }
+        keepTemporary = true // renamed: nothing left to remove
+    }
+
+    /// The mode a received file gets (the replaced file's, else the umask's, with x bits as the
+    /// peer says) and the peer's modification time.
+    func setModeAndTime(_ fd: Int32, _ r: FileEntry, dir: Int32, target: RelativePath, current: FileEntry?) {
         var mode: mode_t = 0o666 & ~currentUmask
         var cs = stat()
         if let c = current, !c.deleted, c.kind == .file, fstatat(dir, target.name, &cs, AT_SYMLINK_NOFOLLOW) == 0 {
@@ -387,14 +433,96 @@ public final class Puller {
                      timespec(tv_sec: Int(r.mtimeNs / 1_000_000_000), tv_nsec: Int(r.mtimeNs % 1_000_000_000))]
         times[0].tv_nsec = (1 << 30) - 2 // UTIME_OMIT
         futimens(fd, times)
-        guard fsync(fd) == 0 else { throw SyncError.io(path: context.absolute(target), operation: "fsync", errno: errno) }
-        // Last check: a local edit since the decision wins over our write.
-        guard try unchanged(target, current) else { throw Held(reason: "changed here meanwhile") }
-        if let c = current { keepLargeVersion(c, dir) }
-        guard renameat(dir, tmp, dir, target.name) == 0 else {
-            throw SyncError.io(path: context.absolute(target), operation: "rename", errno: errno)
+    }
+
+    // MARK: Fetching ahead
+
+    /// Fetches ahead the small files from `ordered[start...]` that must come whole from the peer,
+    /// up to a window's worth; returns the index where the next window starts.
+    func stage(_ ordered: [FileEntry], from start: Int) throws -> Int {
+        struct Pending { let entry: FileEntry; let local: FileEntry?; let dir: Int32; let fd: Int32; let tmp: String; let id: UInt32 }
+        var candidates: [(FileEntry, FileEntry?)] = []
+        var hashes: Set<String> = []
+        var bytes: Int64 = 0
+        var end = start
+        while end < ordered.count, candidates.count < Self.windowFiles, bytes < Self.windowBytes {
+            let r = ordered[end]
+            end += 1
+            guard r.kind == .file, !r.deleted, r.size <= Self.stageMaxSize, let hash = r.hash, !hashes.contains(hash) else { continue }
+            let local = locals[r.path]
+            guard case .take = Reconcile.decide(local: local, remote: r) else { continue }
+            if let l = local, !l.deleted {
+                if l.sameContent(as: r) { continue }
+                if l.kind == .file, l.size >= Self.deltaThreshold, r.size >= Self.deltaThreshold { continue } // a delta is cheaper
+            }
+            guard try context.index.files(withHash: hash).isEmpty else { continue } // copied here instead
+            if let id = try? ObjectID(hex: hash), context.history.contains(id) { continue }
+            hashes.insert(hash)
+            bytes += r.size
+            candidates.append((r, local))
         }
-        keepTemporary = true // renamed: nothing left to remove
+        guard !candidates.isEmpty else { return end }
+        var pending: [Pending] = []
+        defer { for p in pending { close(p.fd); close(p.dir) } }
+        for (r, local) in candidates {
+            guard let dir = try? Beneath.directory(r.path.parent, in: root, create: true) else { continue } // reported later
+            let tmp = Scanner.temporaryPrefix + r.hash!
+            let fd = openat(dir, tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { close(dir); continue }
+            let id: UInt32
+            do { id = try remote.requestContent(r.path.rawValue, hash: r.hash!) } catch { close(fd); unlinkat(dir, tmp, 0); close(dir); throw error }
+            pending.append(Pending(entry: r, local: local, dir: dir, fd: fd, tmp: tmp, id: id))
+        }
+        var ready: [Pending] = []
+        do {
+            for p in pending {
+                do {
+                    try remote.receiveContent(p.id, into: p.fd, limit: p.entry.size) { n in self.received(n) }
+                } catch let e as RemoteError {
+                    unlinkat(p.dir, p.tmp, 0)
+                    stageFailures[p.entry.path] = "peer: " + e.message
+                    continue
+                }
+                guard (try? HistoryRepository.hashFile("/proc/self/fd/\(p.fd)").hex) == p.entry.hash else {
+                    unlinkat(p.dir, p.tmp, 0)
+                    stageFailures[p.entry.path] = "content from peer does not match its hash"
+                    continue
+                }
+                setModeAndTime(p.fd, p.entry, dir: p.dir, target: p.entry.path, current: p.local)
+                ready.append(p)
+            }
+        } catch {
+            // The link failed: nothing of this window is kept (small files are fetched again).
+            for p in pending { unlinkat(p.dir, p.tmp, 0) }
+            throw error
+        }
+        // One flush for the whole window instead of an fsync per file.
+        if let first = ready.first, !FileSystem.syncFileSystem(of: first.fd) {
+            throw SyncError.io(path: root, operation: "syncfs", errno: errno)
+        }
+        for p in ready { staged[p.entry.path] = p.tmp }
+        return end
+    }
+
+    /// Removes content fetched ahead that was not used (its path was held or refused meanwhile).
+    func discardStaged() {
+        for (path, tmp) in staged {
+            guard let dir = try? Beneath.directory(path.parent, in: root) else { continue }
+            unlinkat(dir, tmp, 0)
+            close(dir)
+        }
+        staged = [:]
+        stageFailures = [:]
+    }
+
+    /// Makes the batch's renames and removals durable before the batch is recorded.
+    func syncDirectories() throws {
+        for d in dirtyDirectories {
+            guard let fd = try? Beneath.directory(d, in: root) else { continue }
+            defer { close(fd) }
+            guard fsync(fd) == 0 else { throw SyncError.io(path: d.map(context.absolute) ?? root, operation: "fsync", errno: errno) }
+        }
+        dirtyDirectories = []
     }
 
     /// A transfer cut off by the link going away resumes later; one the peer garbled does not.
@@ -492,7 +620,11 @@ public final class Puller {
                     } else {
                         let fd = try Beneath.openForReading(e.path, in: root)
                         defer { close(fd) }
-                        id = try history.writeBlob(fromFile: "/proc/self/fd/\(fd)")
+                        if e.size <= Self.stageMaxSize, let bytes = try? readAll(fd, limit: Int(e.size)) {
+                            id = try history.writeBlob(bytes)
+                        } else {
+                            id = try history.writeBlob(fromFile: "/proc/self/fd/\(fd)")
+                        }
                     }
                     updates.append(.upsert(path: e.path.rawValue, id: id, mode: e.executable ? .executable : .file))
                 }
@@ -517,6 +649,19 @@ public final class Puller {
             throw SyncError.history(path: context.folder.historyPath, message: e.description)
         }
     }
+}
+
+/// The whole content of `fd` from its current offset, if it is at most `limit` bytes.
+func readAll(_ fd: Int32, limit: Int) throws -> [UInt8]? {
+    var out = [UInt8](repeating: 0, count: limit + 1)
+    var have = 0
+    while have <= limit {
+        let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + have, limit + 1 - have) }
+        if n < 0 { if errno == EINTR { continue }; throw SyncError.io(path: "/proc/self/fd/\(fd)", operation: "read", errno: errno) }
+        if n == 0 { out.removeSubrange(have...); return out }
+        have += n
+    }
+    return nil
 }
 
 let currentUmask: mode_t = {

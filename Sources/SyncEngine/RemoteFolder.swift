@@ -45,9 +45,22 @@ public final class RemoteFolder {
     @discardableResult
     public func content(_ path: String, hash: String, offset: Int64, into fd: Int32, limit: Int64,
                         progress: (Int) -> Void = { _ in }) throws -> Int64 {
+        let id = try requestContent(path, hash: hash, offset: offset)
+        return try receiveContent(id, into: fd, limit: limit, progress: progress)
+    }
+
+    /// Asks for the content of `path` without waiting: answers come in the order asked, so many
+    /// requests can be in flight; each is then read with `receiveContent`.
+    public func requestContent(_ path: String, hash: String, offset: Int64 = 0) throws -> UInt32 {
         let id = session.newRequestID()
         try session.send(.contentRequest(id: id, folder: folder, path: path, hash: hash, offset: offset))
-        return try receive(id, into: fd, limit: limit, progress: progress)
+        return id
+    }
+
+    /// Reads the answer to content request `id` into `fd`; at most `limit` bytes are accepted.
+    @discardableResult
+    public func receiveContent(_ id: UInt32, into fd: Int32, limit: Int64, progress: (Int) -> Void = { _ in }) throws -> Int64 {
+        try receive(id, into: fd, limit: limit, progress: progress)
     }
 
     /// Sends the librsync signature in `signatureFD` and writes the peer's delta to `fd`.

@@ -105,7 +105,9 @@ public final class HistoryRepository: @unchecked Sendable {
         guard git_repository_odb(&odb, repo) == 0 else { return false }
         defer { git_odb_free(odb) }
         var o = id.oid
-        return git_odb_exists(odb, &o) == 1
+        // No refresh on a miss: re-reading the pack directory for every absent object costs a
+        // directory listing each; this node's own writes are seen without it.
+        return git_odb_exists_ext(odb, &o, UInt32(GIT_ODB_LOOKUP_NO_REFRESH.rawValue)) == 1
     }
 
     private func withBlob<T>(_ id: ObjectID, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
