@@ -50,6 +50,9 @@ public final class Puller {
     var staged: [RelativePath: String] = [:]
     /// Paths whose fetch ahead failed, with the peer's reason.
     var stageFailures: [RelativePath: String] = [:]
+    /// Stores received files in history beside the transfers (nil in a dry run).
+    lazy var blobs: BlobWriter? = dryRun ? nil
+        : try? BlobWriter(historyPath: context.folder.historyPath, root: root, inMemory: Self.stageMaxSize)
     /// This batch's rows of the local index, by path.
     var locals: [RelativePath: FileEntry] = [:]
     /// Directories whose entries changed in this batch: fsynced once before the batch is recorded.
@@ -93,6 +96,7 @@ public final class Puller {
 
     /// Applies one batch; returns the lowest sequence left for a later pull, if any.
     func apply(_ wire: [WireEntry], storing meta: (String, String, String, Int64)?) throws -> Int64? {
+        _ = blobs?.finish() // nothing of an earlier batch that failed may be taken for this one's
         var entries: [FileEntry] = []
         let scanner = context.scanner()
         for w in wire {
@@ -386,7 +390,7 @@ public final class Puller {
         if !done && have > 0 && have < r.size {
             lseek(fd, 0, SEEK_END)
             do {
-                try whole(r, offset: have, fd)
+                _ = try whole(r, offset: have, fd)
                 done = true
             } catch let e as RemoteError { throw Held(reason: "peer: \(e.message)") }
             catch { keepTemporary = Self.resumable(error); throw error }
@@ -400,7 +404,7 @@ public final class Puller {
         }
         if !done {
             reset(fd)
-            do { try whole(r, offset: 0, fd) } catch let e as RemoteError { throw Held(reason: "peer: \(e.message)") }
+            do { verified = try whole(r, offset: 0, fd) } catch let e as RemoteError { throw Held(reason: "peer: \(e.message)") }
             catch { keepTemporary = Self.resumable(error); throw error }
         }
         guard verified || (try? HistoryRepository.hashFile(fdPath).hex) == hash else {
@@ -417,6 +421,9 @@ public final class Puller {
             throw SyncError.io(path: context.absolute(target), operation: "rename", errno: errno)
         }
         keepTemporary = true // renamed: nothing left to remove
+        if r.size <= context.folder.config.maxBlob, !context.history.contains(try ObjectID(hex: hash)) {
+            blobs?.submit(target, size: r.size)
+        }
     }
 
     /// The mode a received file gets (the replaced file's, else the umask's, with x bits as the
@@ -477,7 +484,7 @@ public final class Puller {
         do {
             for p in pending {
                 do {
-                    try remote.receiveContent(p.id, into: p.fd, limit: p.entry.size) { n in self.received(n) }
+                    try remote.receiveContent(p.id, into: p.fd, limit: p.entry.size) { self.received($0.count) }
                 } catch let e as RemoteError {
                     unlinkat(p.dir, p.tmp, 0)
                     stageFailures[p.entry.path] = "peer: " + e.message
@@ -556,10 +563,15 @@ public final class Puller {
         return false
     }
 
-    func whole(_ r: FileEntry, offset: Int64, _ fd: Int32) throws {
-        try remote.content(r.path.rawValue, hash: r.hash!, offset: offset, into: fd, limit: r.size - offset) { n in
-            self.received(n)
+    /// Fetches `r` whole from `offset`; returns whether the bytes (all of them, from offset 0) hashed
+    /// to `r.hash` as they came, which spares reading the file again to check it.
+    func whole(_ r: FileEntry, offset: Int64, _ fd: Int32) throws -> Bool {
+        var hasher = offset == 0 ? BlobHasher(size: r.size) : nil
+        let n = try remote.content(r.path.rawValue, hash: r.hash!, offset: offset, into: fd, limit: r.size - offset) {
+            hasher?.update($0)
+            self.received($0.count)
         }
+        return n == r.size && hasher?.finish() == r.hash
     }
 
     func received(_ n: Int) {
@@ -582,7 +594,7 @@ public final class Puller {
         defer { if sig >= 0 { close(sig) }; if out >= 0 { close(out) } }
         guard sig >= 0, out >= 0 else { return false }
         try remote.delta(r.path.rawValue, hash: r.hash!, signature: sig, into: out,
-                         limit: r.size + r.size / 8 + (1 << 20)) { n in self.received(n) }
+                         limit: r.size + r.size / 8 + (1 << 20)) { self.received($0.count) }
         reset(fd)
         try Delta.patch(basis: "/proc/self/fd/\(base)", delta: stem + ".delta", to: "/proc/self/fd/\(fd)")
         return (try? HistoryRepository.hashFile("/proc/self/fd/\(fd)").hex) == r.hash
@@ -600,6 +612,7 @@ public final class Puller {
         let history = context.history
         var updates: [HistoryRepository.Update] = []
         let maxBlob = context.folder.config.maxBlob
+        let stored = blobs?.finish() ?? [:]
         do {
             for e in rows where touched.contains(e.path) {
                 if e.deleted {
@@ -615,6 +628,8 @@ public final class Puller {
                     let id: ObjectID
                     if e.size > maxBlob {
                         id = try history.writeBlob(LargeFilePointer(id: e.hash!, size: e.size).bytes)
+                    } else if let written = stored[e.path] {
+                        id = try written.get()
                     } else if let h = try? ObjectID(hex: e.hash!), history.contains(h) {
                         id = h
                     } else {

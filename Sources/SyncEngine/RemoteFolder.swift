@@ -41,10 +41,10 @@ public final class RemoteFolder {
     }
 
     /// Appends the content of `path` (version `hash`) from `offset` to `fd`; at most `limit` bytes
-    /// are accepted. Returns the bytes written.
+    /// are accepted; `progress` sees each piece as it is written. Returns the bytes written.
     @discardableResult
     public func content(_ path: String, hash: String, offset: Int64, into fd: Int32, limit: Int64,
-                        progress: (Int) -> Void = { _ in }) throws -> Int64 {
+                        progress: ([UInt8]) -> Void = { _ in }) throws -> Int64 {
         let id = try requestContent(path, hash: hash, offset: offset)
         return try receiveContent(id, into: fd, limit: limit, progress: progress)
     }
@@ -59,13 +59,13 @@ public final class RemoteFolder {
 
     /// Reads the answer to content request `id` into `fd`; at most `limit` bytes are accepted.
     @discardableResult
-    public func receiveContent(_ id: UInt32, into fd: Int32, limit: Int64, progress: (Int) -> Void = { _ in }) throws -> Int64 {
+    public func receiveContent(_ id: UInt32, into fd: Int32, limit: Int64, progress: ([UInt8]) -> Void = { _ in }) throws -> Int64 {
         try receive(id, into: fd, limit: limit, progress: progress)
     }
 
     /// Sends the librsync signature in `signatureFD` and writes the peer's delta to `fd`.
     public func delta(_ path: String, hash: String, signature signatureFD: Int32, into fd: Int32, limit: Int64,
-                      progress: (Int) -> Void = { _ in }) throws {
+                      progress: ([UInt8]) -> Void = { _ in }) throws {
         let id = session.newRequestID()
         try session.send(.deltaRequest(id: id, folder: folder, path: path, hash: hash))
         var buf = [UInt8](repeating: 0, count: Frame.chunkSize)
@@ -80,7 +80,7 @@ public final class RemoteFolder {
     }
 
     @discardableResult
-    private func receive(_ id: UInt32, into fd: Int32, limit: Int64, progress: (Int) -> Void) throws -> Int64 {
+    private func receive(_ id: UInt32, into fd: Int32, limit: Int64, progress: ([UInt8]) -> Void) throws -> Int64 {
         var total: Int64 = 0
         var failure: Error?
         while true {
@@ -93,7 +93,7 @@ public final class RemoteFolder {
                     continue
                 }
                 do { try writeAll(fd, bytes, "temporary file") } catch { failure = error }
-                progress(bytes.count)
+                progress(bytes)
             case .end:
                 if let failure { throw failure }
                 return total

@@ -1,0 +1,16 @@
+import Crypto
+
+/// A git blob id computed as the content streams by: SHA-1 of `blob <size>\0` and the bytes.
+/// It equals libgit2's id for the same content.
+public struct BlobHasher {
+    private var sha = Insecure.SHA1()
+
+    public init(size: Int64) { sha.update(data: Array("blob \(size)\0".utf8)) }
+
+    public mutating func update(_ bytes: [UInt8]) { sha.update(data: bytes) }
+
+    /// The id as 40 lowercase hex digits.
+    public func finish() -> String {
+        sha.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}

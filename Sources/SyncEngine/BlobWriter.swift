@@ -1,0 +1,48 @@
+import Foundation
+import SyncCore
+import SyncGit
+
+/// Stores received files as history blobs on a thread of its own, with its own libgit2 handle,
+/// while the pull goes on fetching the next files; the batch's commit waits for it (`finish`).
+final class BlobWriter: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "sync.pull.blobs")
+    private let group = DispatchGroup()
+    private let lock = NSLock()
+    private var results: [RelativePath: Result<ObjectID, Error>] = [:]
+    /// Used on `queue` only.
+    private let repository: HistoryRepository
+    private let root: String
+    /// Files up to this size are read whole and stored from memory.
+    private let inMemory: Int64
+
+    init(historyPath: String, root: String, inMemory: Int64) throws {
+        repository = try HistoryRepository(openAt: historyPath)
+        self.root = root
+        self.inMemory = inMemory
+    }
+
+    /// Stores the file now at `path` (of `size` bytes, as it was written).
+    func submit(_ path: RelativePath, size: Int64) {
+        queue.async(group: group) {
+            let result = Result { try self.store(path, size) }
+            self.lock.lock()
+            self.results[path] = result
+            self.lock.unlock()
+        }
+    }
+
+    private func store(_ path: RelativePath, _ size: Int64) throws -> ObjectID {
+        let fd = try Beneath.openForReading(path, in: root)
+        defer { close(fd) }
+        if size <= inMemory, let bytes = try readAll(fd, limit: Int(size)) { return try repository.writeBlob(bytes) }
+        return try repository.writeBlob(fromFile: "/proc/self/fd/\(fd)")
+    }
+
+    /// Waits for every file submitted so far; returns the blob each became, or why it did not.
+    func finish() -> [RelativePath: Result<ObjectID, Error>] {
+        group.wait()
+        lock.lock()
+        defer { results = [:]; lock.unlock() }
+        return results
+    }
+}
