@@ -11,6 +11,11 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
     var contents: [String: [UInt8]] = [:]
     var delta: [UInt8] = [0x72, 0x73, 0x02, 0x36, 0x45] // the delta magic, then a command cut short
     var oversizedFor: String?
+    /// Send this many bytes of a file's content, then drop the link.
+    var cutAfter: Int?
+    /// The offsets content was asked from, by path.
+    var offsets: [String: [Int64]] = [:]
+    struct Cut: Error {}
     let transport: FileDescriptorTransport
 
     init(transport: FileDescriptorTransport) { self.transport = transport }
@@ -20,12 +25,20 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
         case .indexRequest(let id, _, _, _):
             try session.send(.entries(id: id, entries))
             try session.send(.indexEnd(id: id, epoch: "e", sequence: Int64(entries.count), more: false))
-        case .contentRequest(let id, _, let path, _, _):
+        case .contentRequest(let id, _, let path, _, let offset):
+            offsets[path, default: []].append(offset)
             if path == oversizedFor {
                 try transport.write([0xff, 0xff, 0xff, 0xff, 1, 2, 3])
                 return
             }
-            try session.send(.data(id: id, contents[path] ?? []))
+            var rest = Array((contents[path] ?? []).dropFirst(Int(offset)))
+            if let cut = cutAfter { rest = Array(rest.prefix(cut)) }
+            var i = 0
+            repeat {
+                try session.send(.data(id: id, Array(rest[i..<min(i + Frame.chunkSize, rest.count)])))
+                i += Frame.chunkSize
+            } while i < rest.count
+            if cutAfter != nil { throw Cut() }
             try session.send(.end(id: id))
         case .deltaRequest(let id, _, _, _):
             while case .data = try session.next(for: id) {}
@@ -50,6 +63,11 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
 @Suite struct HostilePeerTests {
     /// Runs a pull of the fixture's folder against `configure`d hostile peer; returns the outcome or the error.
     func pull(_ f: Fixture, _ configure: (HostilePeer) -> Void) throws -> Result<PullOutcome, Error> {
+        try pull(f, configure, seen: { _ in })
+    }
+
+    func pull(_ f: Fixture, _ configure: (HostilePeer) -> Void, seen: (HostilePeer) -> Void) throws -> Result<PullOutcome, Error> {
+        signal(SIGPIPE, SIG_IGN) // a peer that drops the link must not kill the test process
         var fds: [Int32] = [0, 0]
         #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
         let theirFD = fds[1]
@@ -76,6 +94,7 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
         shutdown(fds[0], Int32(SHUT_RDWR))
         done.wait()
         close(fds[0])
+        seen(hostile)
         return result
     }
 
@@ -141,5 +160,31 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
         #expect(error as? ProtocolError == .frameTooLarge(0xffff_ffff))
         #expect(listing(f.root).isEmpty, "\(listing(f.root))")
         #expect(try f.context.index.entry(RelativePath("x.txt")) == nil)
+    }
+
+    @Test func aCutTransferResumesWhereItStopped() throws {
+        let f = try Fixture()
+        // Above the size fetched ahead in windows, so it streams into its own temporary file.
+        let content = (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) }
+        let entry = HostilePeer.entry("big.bin", content, seq: 1)
+        let first = try pull(f) { h in
+            h.entries = [entry]
+            h.contents = ["big.bin": content]
+            h.cutAfter = 1_000_000
+        }
+        guard case .failure = first else { Issue.record("the cut pull went through"); return }
+        let partial = listing(f.root).filter { $0.hasPrefix(".sync-tmp-") }
+        #expect(partial.count == 1, "\(listing(f.root))")
+        #expect(!FileManager.default.fileExists(atPath: f.root + "/big.bin"))
+        var asked: [Int64] = []
+        let second = try pull(f, { h in
+            h.entries = [entry]
+            h.contents = ["big.bin": content]
+        }, seen: { asked = $0.offsets["big.bin"] ?? [] })
+        let outcome = try second.get()
+        #expect(asked.count == 1 && asked[0] >= 1_000_000 - Int64(Frame.chunkSize) && asked[0] <= 1_000_000, "\(asked)")
+        #expect(outcome.contentBytes == Int64(content.count) - asked[0])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: f.root + "/big.bin")) == Data(content))
+        #expect(!listing(f.root).contains { $0.hasPrefix(".sync-tmp-") })
     }
 }
