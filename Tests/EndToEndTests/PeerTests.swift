@@ -131,6 +131,23 @@ import Testing
         #expect(mine.status == 1 && mine.stderr.contains("own"), "\(mine)")
     }
 
+    @Test(.enabled(if: have("script"))) func progressIsShownOnATerminalOnly() throws {
+        let (a, b, id, pa, pb) = try pair()
+        try a.node.sh("cd '\(pa)' && for i in $(seq 1 300); do echo $i > f$i; done")
+        #expect(try a.commit(pa).status == 0)
+        // On a terminal (script gives the pull one): one line redrawn in place, then cleared.
+        let tty = try b.node.sh("script -qec 'sync-pull --no-offer \(a.remote(id))' /dev/null")
+        #expect(tty.status == 0, "\(tty)")
+        #expect(tty.stdout.contains("\r\u{1B}[Kpulling ") && tty.stdout.contains(" entries"), "\(tty.stdout.prefix(400))")
+        #expect(try contents(pb) == contents(pa))
+        // Not on a terminal: plain lines only.
+        try a.node.sh("echo more >> '\(pa)/f1'")
+        #expect(try a.commit(pa).status == 0)
+        let plain = try b.pull(a, id, ["--no-offer"])
+        #expect(plain.status == 0 && !plain.stderr.contains("\u{1B}") && !plain.stdout.contains("\u{1B}"), "\(plain)")
+        #expect(plain.lines.first == "M f1")
+    }
+
     @Test func concurrentEditsBecomeAConflictCopyOnBothNodes() throws {
         let (a, b, id, pa, pb) = try pair()
         try a.node.sh("cd '\(pa)' && echo base > doc.txt && echo base > del.txt")
