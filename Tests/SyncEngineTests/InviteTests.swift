@@ -96,6 +96,28 @@ import SyncProtocol
             #expect(throws: SyncError.self) { try InviteToken(text: bad) }
         }
     }
+
+    /// A denied and a missing folder cost the server the same: no timing tell. The requests are
+    /// interleaved so that load on the machine falls on both alike; medians are compared.
+    @Test func deniedAndMissingFoldersAreAnsweredInTheSameTime() throws {
+        let f = try Fixture()
+        let denied = f.context.folder.id.rawValue, missing = FolderID.random().rawValue
+        var times: [String: [UInt64]] = [denied: [], missing: []]
+        try link(f, FolderServer(state: f.state, peer: HostilePeerTestsPeer.id)) { s in
+            for round in 0..<1200 {
+                for folder in round % 2 == 0 ? [denied, missing] : [missing, denied] {
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    let answer = try ask(s, { .indexRequest(id: $0, folder: folder, since: 0, limit: 10) })
+                    let t1 = DispatchTime.now().uptimeNanoseconds
+                    guard case .error(_, .notFound, "not found") = answer else { Issue.record("\(answer)"); return }
+                    if round >= 200 { times[folder]!.append(t1 - t0) } // after warming up
+                }
+            }
+        }
+        func median(_ xs: [UInt64]) -> Double { Double(xs.sorted()[xs.count / 2]) }
+        let d = median(times[denied]!), m = median(times[missing]!)
+        #expect(abs(d - m) <= max(20_000, 0.25 * max(d, m)), "median denied \(d) ns, missing \(m) ns")
+    }
 }
 
 enum HostilePeerTestsPeer {
