@@ -26,7 +26,7 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .target(name: "SyncGit", dependencies: ["CGit2"]),
+        .target(name: "SyncGit", dependencies: ["CGit2", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "SyncDelta", dependencies: ["CRsync"]),
         .target(name: "SyncSSH", dependencies: ["CSSH2"]),
         .target(name: "SyncProtocol"),

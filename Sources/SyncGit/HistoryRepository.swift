@@ -70,7 +70,16 @@ public final class HistoryRepository: @unchecked Sendable {
     // MARK: Objects
 
     /// Stores the file at `path` as a blob, streaming; returns its id (the git blob hash of the content).
+    /// Large content that would not shrink is stored uncompressed (see `StoredObject`).
     public func writeBlob(fromFile path: String) throws -> ObjectID {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd >= 0 {
+            defer { close(fd) }
+            var st = stat()
+            if fstat(fd, &st) == 0, st.st_size >= 256 << 10, StoredObject.incompressible(fd) {
+                return try StoredObject.writeBlob(from: fd, size: Int64(st.st_size), objects: self.path + "/objects", what: path)
+            }
+        }
         var oid = git_oid()
         try GitError.check(git_blob_create_from_disk(&oid, repo, path), "store \(path)")
         return ObjectID(oid)

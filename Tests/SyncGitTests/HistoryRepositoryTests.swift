@@ -64,4 +64,40 @@ import SyncGit
         #expect(r.contains(try ObjectID(hex: "ce013625030ba8dba906f756967f9e9ca394464a")))
         #expect(throws: GitError.self) { try HistoryRepository.hashFile(dir + "/missing") }
     }
+
+    /// Content that would not shrink is stored uncompressed; git and libgit2 read it as any object.
+    @Test func incompressibleFilesAreStoredUncompressedAndReadBack() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try repo()
+        var rng = SystemRandomNumberGenerator()
+        // Sizes around the stored block size and the read buffer, and one with a text tail.
+        for (i, size) in [300_000, 65535 * 16, 65535 * 16 + 1, 2_500_001].enumerated() {
+            let bytes = (0..<size).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let file = dir + "/f\(i)"
+            try Data(bytes).write(to: URL(fileURLWithPath: file))
+            let id = try r.writeBlob(fromFile: file)
+            #expect(id == HistoryRepository.hash(bytes))
+            #expect(try r.blob(id) == bytes)
+            let object = dir + "/h.git/objects/" + id.hex.prefix(2) + "/" + id.hex.dropFirst(2)
+            let stored = (try FileManager.default.attributesOfItem(atPath: object)[.size] as? Int) ?? 0
+            #expect(stored > size && stored < size + size / 1000 + 64, "\(stored) for \(size)")
+            // Writing it again changes nothing.
+            #expect(try r.writeBlob(fromFile: file) == id)
+        }
+        // Compressible content still goes through zlib.
+        let text = Array(String(repeating: "a line of text\n", count: 40_000).utf8)
+        try Data(text).write(to: URL(fileURLWithPath: dir + "/text"))
+        let t = try r.writeBlob(fromFile: dir + "/text")
+        let object = dir + "/h.git/objects/" + t.hex.prefix(2) + "/" + t.hex.dropFirst(2)
+        #expect(((try FileManager.default.attributesOfItem(atPath: object)[.size] as? Int) ?? 0) < text.count / 10)
+        // git itself agrees the repository is sound.
+        let fsck = Process()
+        fsck.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+        fsck.arguments = ["--git-dir", dir + "/h.git", "fsck", "--strict", "--no-dangling"]
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/git") {
+            try fsck.run()
+            fsck.waitUntilExit()
+            #expect(fsck.terminationStatus == 0)
+        }
+    }
 }
