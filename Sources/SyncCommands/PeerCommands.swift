@@ -113,8 +113,9 @@ public struct PullCommand: ToolCommand {
             NAME.sync-conflict-DATE-TIME-NODE.EXT (see sync conflicts). A deletion never wins over a \
             modification. Content comes as a librsync delta against the local version when there is one, \
             from this node when a file or history already holds it, or whole; it is written to a \
-            temporary file, verified against its hash, fsynced, and renamed into place only if the local \
-            file did not change meanwhile. Each batch is recorded in the index and as a history commit. \
+            temporary file, verified against its hash, made durable (fsync; small files are fetched \
+            ahead a window at a time, with their requests in flight together, and one syncfs covers the \
+            window) and renamed into place only if the local file did not change meanwhile. Each batch is recorded in the index and as a history commit. \
             Then, unless --no-offer is given, the pull offers this node's own changes to the peer on the \
             same link, which pulls them if it allows this node for the folder.
             """)
