@@ -31,7 +31,9 @@ public struct LogCommand: ToolCommand {
         discussion: """
             Newest first, one line per recorded change (commit). FOLDER defaults to the folder around the \
             working directory, or the only folder; a PATH limits the list to changes of that path or below it. \
-            A single argument that is not a folder is taken as a PATH.
+            A single argument that is not a folder is taken as a PATH. --since and --until keep the changes \
+            recorded in that span (bounds included; TIME is ISO 8601, `YYYY-MM-DD[ HH:MM[:SS]]` local time, \
+            `@EPOCH`, or `N{s,m,h,d,w} ago`).
             """)
     public static let manual = Manual(
         output: """
@@ -43,8 +45,9 @@ public struct LogCommand: ToolCommand {
         files: stateFiles + " The history stays readable by git: git --git-dir=SYNC_DIR/folders/<id>/history.git log.",
         examples: [("sync log", "the history of the folder around the working directory"),
                    ("sync log ~/Documents notes/todo.txt", "the changes of one file"),
-                   ("sync log --json -n 5 ~/Documents", "the last five changes, for scripts")],
-        seeAlso: ["sync-show", "sync-restore", "sync-commit"])
+                   ("sync log --json -n 5 ~/Documents", "the last five changes, for scripts"),
+                   ("sync log --since '2 d ago' --until '1 d ago' ~/Documents", "what changed the day before yesterday")],
+        seeAlso: ["sync-show", "sync-versions", "sync-restore", "sync-commit"])
 
     @Argument(help: "The folder: its id, path or name.", completion: .directory)
     var folder: String?
@@ -55,6 +58,12 @@ public struct LogCommand: ToolCommand {
     @Option(name: [.customShort("n"), .customLong("max-count")], help: "Show at most this many changes.")
     var count: Int?
 
+    @Option(help: "Only changes recorded at or after TIME.")
+    var since: String?
+
+    @Option(help: "Only changes recorded at or before TIME.")
+    var until: String?
+
     @Flag(help: "Print JSON.")
     var json = false
 
@@ -62,14 +71,66 @@ public struct LogCommand: ToolCommand {
 
     public mutating func validate() throws {
         if let count, count < 1 { throw ValidationError("--max-count must be at least 1") }
+        for (name, value) in [("--since", since), ("--until", until)] {
+            if let v = value, parseTime(v) == nil {
+                throw ValidationError("\(name) \(v): not a time (ISO 8601, YYYY-MM-DD[ HH:MM[:SS]], @EPOCH or 'N{s,m,h,d,w} ago')")
+            }
+        }
     }
 
     public func run() throws {
         try reporting("sync-log") {
             let state = StateDirectory.fromEnvironment()
             let (f, rel) = try folderAndPath(folder, path, state: state)
-            let entries = try HistoryQueries(FolderContext(f, state: state)).log(path: rel, limit: count)
+            let entries = try HistoryQueries(FolderContext(f, state: state)).log(path: rel, limit: count,
+                                                                                  since: since.flatMap { parseTime($0) },
+                                                                                  until: until.flatMap { parseTime($0) })
             if json { emit(try SyncCommands.json(entries)) } else { entries.forEach { emit($0.line) } }
+        }
+    }
+}
+
+public struct VersionsCommand: ToolCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "sync-versions",
+        abstract: "List every version of a file that history keeps.",
+        discussion: """
+            Newest first, one line per recorded change of the file at PATH (in the folder around it, or \
+            in --folder), its deletions included. Any version listed as `history` comes back with \
+            sync restore --at COMMIT PATH, or is printed by sync show COMMIT:PATH.
+            """)
+    public static let manual = Manual(
+        output: """
+            One line per version, tab-separated: time (ISO 8601, UTC), commit id, status (`A`, `M`, `D`), \
+            size in bytes (`-` for a deletion), and how it is kept: `history` (the content is in history), \
+            `pointer` (a file above history.max-blob: only its id and size are), `link` (a symbolic link's \
+            target), `deleted`. With --json, an array of objects with the keys commit, time, node, status, \
+            blob, size and kept.
+            """,
+        exitStatus: "0 on success (also when the path was never recorded: no lines); 1 when the path is a directory or not in a folder; 2 on a usage error.",
+        files: stateFiles,
+        examples: [("sync versions ~/Documents/report.odt", "every kept version of a file"),
+                   ("sync restore --at 3f2a1c9 ~/Documents/report.odt", "then bring one back")],
+        seeAlso: ["sync-log", "sync-show", "sync-restore"])
+
+    @Argument(help: "The file.", completion: .file())
+    var path: String
+
+    @Option(help: "The folder: its id, path or name (default: the folder around PATH).", completion: .directory)
+    var folder: String?
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    public init() {}
+
+    public func run() throws {
+        try reporting("sync-versions") {
+            let state = StateDirectory.fromEnvironment()
+            let (f, rel) = try folder.map { try folderAndPath($0, path, state: state) } ?? folderAndPath(path, nil, state: state)
+            guard let rel else { throw SyncError.invalidArgument("\(path): the folder itself; name a file in it") }
+            let versions = try HistoryQueries(FolderContext(f, state: state)).versions(of: rel)
+            if json { emit(try SyncCommands.json(versions)) } else { versions.forEach { emit($0.line) } }
         }
     }
 }

@@ -41,7 +41,7 @@ public enum Toolkit {
     public static let commands: [any ToolCommand.Type] = [
         InitCommand.self, FoldersCommand.self, ConfigCommand.self, WatchCommand.self, CommitCommand.self,
         LogCommand.self, ShowCommand.self, RestoreCommand.self, StatusCommand.self, KeysCommand.self,
-        PullCommand.self, ServeCommand.self, ConflictsCommand.self, JoinCommand.self,
+        PullCommand.self, ServeCommand.self, ConflictsCommand.self, JoinCommand.self, VersionsCommand.self,
     ]
     public static let version = "0.1.0"
 }
@@ -110,7 +110,7 @@ func json<T: Encodable>(_ value: T) throws -> String {
 /// A `--at` value: a time (ISO 8601, `@EPOCH`, `N{s,m,h,d,w} ago`) or else a revision.
 func parseTime(_ s: String, now: Date = Date()) -> Date? {
     if s.hasPrefix("@"), let t = Double(s.dropFirst()) { return Date(timeIntervalSince1970: t) }
-    if s.hasSuffix(" ago"), let d = Units.duration(String(s.dropLast(4)).trimmingCharacters(in: .whitespaces)) {
+    if s.hasSuffix(" ago"), let d = Units.duration(String(s.dropLast(4)).replacingOccurrences(of: " ", with: "")) {
         return now.addingTimeInterval(-d)
     }
     let iso = ISO8601DateFormatter()

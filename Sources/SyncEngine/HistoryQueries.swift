@@ -20,6 +20,26 @@ public struct LogEntry: Sendable, Codable {
     }
 }
 
+/// One kept version of a file, as `sync versions` shows it.
+public struct FileVersion: Sendable, Codable {
+    public let commit: String
+    public let time: Date
+    public let node: String
+    /// `A`, `M` or `D`.
+    public let status: String
+    /// The content's id (for a large file, the id its pointer names); nil for a deletion.
+    public let blob: String?
+    public let size: Int64?
+    /// `history` (content in history), `pointer` (a large file: only its id and size are in
+    /// history), `link` (a symbolic link), `deleted`.
+    public let kept: String
+
+    /// `<time>\t<commit>\t<status>\t<size or ->\t<kept>`: the plumbing line.
+    public var line: String {
+        "\(ISO8601DateFormatter().string(from: time))\t\(commit)\t\(status)\t\(size.map(String.init) ?? "-")\t\(kept)"
+    }
+}
+
 /// Reading a folder's history: log, show, and finding versions by commit or time.
 public struct HistoryQueries {
     public let context: FolderContext
@@ -29,10 +49,14 @@ public struct HistoryQueries {
     private var repo: HistoryRepository { context.history }
 
     /// Commits newest first; with `path`, only those that changed it (or anything below it).
-    public func log(path: RelativePath? = nil, limit: Int? = nil) throws -> [LogEntry] {
+    /// `since` and `until` (inclusive) keep only commits made in that span.
+    public func log(path: RelativePath? = nil, limit: Int? = nil, since: Date? = nil, until: Date? = nil) throws -> [LogEntry] {
         var out: [LogEntry] = []
         try wrap {
             try repo.log { c in
+                // Commit times have whole seconds: compare in whole seconds, bounds included.
+                if let since, c.time.timeIntervalSince1970 < since.timeIntervalSince1970.rounded(.down) { return true }
+                if let until, c.time.timeIntervalSince1970 > until.timeIntervalSince1970.rounded(.down) { return true }
                 let parsed = Self.parse(message: c.message)
                 var changes = parsed.changes
                 if let path {
@@ -53,6 +77,29 @@ public struct HistoryQueries {
             }
         }
         return out
+    }
+
+    /// Every version of the file at `path` that history keeps, newest first: one per commit that
+    /// changed it (a deletion included).
+    public func versions(of path: RelativePath) throws -> [FileVersion] {
+        try log(path: path).map { e in
+            try wrap {
+                let commit = try ObjectID(hex: e.commit)
+                guard let (id, mode) = try repo.entry(inCommit: commit, path: path.rawValue) else {
+                    return FileVersion(commit: e.commit, time: e.time, node: e.node, status: "D", blob: nil, size: nil, kept: "deleted")
+                }
+                if mode == .directory {
+                    throw SyncError.invalidArgument("\(path): a directory; sync versions lists the versions of one file (sync log lists a directory's changes)")
+                }
+                let status = e.changes.first(where: { $0.path == path.rawValue })?.status.rawValue ?? "M"
+                let size = try repo.blobSize(id)
+                if size < 200, let ptr = LargeFilePointer(try repo.blob(id)) {
+                    return FileVersion(commit: e.commit, time: e.time, node: e.node, status: status, blob: ptr.id, size: ptr.size, kept: "pointer")
+                }
+                return FileVersion(commit: e.commit, time: e.time, node: e.node, status: status, blob: id.hex, size: size,
+                                   kept: mode == .symlink ? "link" : "history")
+            }
+        }
     }
 
     /// The parts of a commit message that `Committer` writes.

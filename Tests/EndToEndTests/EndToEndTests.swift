@@ -77,6 +77,8 @@ import SyncCommands
             ("sync-keys", ["invite", aid, "--host-key", node.base + "/no-such-key.pub"]),
             ("sync-keys", ["invite", "nosuchfolder"]),
             ("sync-conflicts", ["nosuchfolder"]),
+            ("sync-versions", [node.base + "/plain"]),
+            ("sync-versions", [a]),
         ]
         for (tool, args) in bad {
             let r = try node.run(tool, args)
@@ -111,6 +113,7 @@ import SyncCommands
             ("sync-keys", ["invite", aid, "extra"]),
             ("sync-keys", ["list", aid, "--address", "host"]),
             ("sync-join", ["not-a-token", node.base + "/joined"]),
+            ("sync-log", [aid, "--until", "someday"]),
             ("sync-join", ["sync-invite-1:e30", node.base + "/joined"]),
         ]
         for (tool, args) in usage {
@@ -121,6 +124,46 @@ import SyncCommands
             #expect(try node.stateSnapshot() == before, "\(tool) \(args) changed the state directory")
         }
         #expect(try node.run("sync-folders", []).lines.count == 1)
+    }
+
+    @Test func versionsListEveryKeptVersionAndLogFiltersByTime() throws {
+        let node = try Node()
+        let (a, aid) = try node.folder("a")
+        try node.write(a + "/doc.txt", "one\n")
+        #expect(try node.run("sync-commit", [aid]).status == 0)
+        Thread.sleep(forTimeInterval: 1.2)
+        let middle = Int(Date().timeIntervalSince1970)
+        Thread.sleep(forTimeInterval: 1.1)
+        try node.write(a + "/doc.txt", "two, longer\n")
+        try node.write(a + "/other.txt", "x")
+        #expect(try node.run("sync-commit", [aid]).status == 0)
+        try FileManager.default.removeItem(atPath: a + "/doc.txt")
+        #expect(try node.run("sync-commit", [aid]).status == 0)
+        try node.write(a + "/doc.txt", "three\n")
+        #expect(try node.run("sync-commit", [aid]).status == 0)
+
+        let v = try node.run("sync-versions", [a + "/doc.txt"])
+        #expect(v.status == 0, "\(v)")
+        let rows = v.lines.map { $0.split(separator: "\t").map(String.init) }
+        #expect(rows.map { $0[2] } == ["A", "D", "M", "A"], "\(v.stdout)")
+        #expect(rows.map { $0[3] } == ["6", "-", "12", "4"], "\(v.stdout)")
+        #expect(rows.map { $0[4] } == ["history", "deleted", "history", "history"])
+        // Each listed version comes back as it was.
+        #expect(try node.run("sync-show", ["--folder", aid, rows[2][1] + ":doc.txt"]).stdout == "two, longer\n")
+        let json = try node.run("sync-versions", ["--json", "--folder", aid, "doc.txt"])
+        #expect(json.status == 0 && json.stdout.contains("\"kept\" : \"deleted\""), "\(json)")
+        // A directory, the folder itself: errors, not lists.
+        #expect(try node.run("sync-versions", [a]).status == 1)
+        // --since/--until split the history at `middle`: the first commit before, the rest after.
+        let before = try node.run("sync-log", [aid, "--until", "@\(middle)"])
+        let after = try node.run("sync-log", [aid, "--since", "@\(middle)"])
+        #expect(before.lines.count == 1 && before.stdout.contains("A doc.txt"), "\(before)")
+        #expect(after.lines.count == 3, "\(after)")
+        let pathAfter = try node.run("sync-log", [aid, "other.txt", "--since", "@\(middle)"])
+        #expect(pathAfter.lines.count == 1, "\(pathAfter)")
+        #expect(try node.run("sync-log", [aid, "--since", "1 w ago"]).lines.count == 4)
+        let bad = try node.run("sync-log", [aid, "--since", "yesterdayish"])
+        #expect(bad.status == 2 && bad.stderr.contains("--since yesterdayish: not a time"), "\(bad)")
     }
 
     @Test func twoFoldersOnOneNodeAreKeptApart() throws {

@@ -20,7 +20,7 @@ function __sync-log_parse_tokens -S
     set -l unparsed_tokens (__sync-log_tokens -pc)
     switch $unparsed_tokens[1]
     case 'sync-log'
-        __sync-log_parse_subcommand 2 'n/max-count=' 'json' 'h/help'
+        __sync-log_parse_subcommand 2 'n/max-count=' 'since=' 'until=' 'json' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
             __sync-log_parse_subcommand -r 1 
@@ -80,6 +80,8 @@ complete -c 'sync-log' -f
 complete -c 'sync-log' -n '__sync-log_should_offer_completions_for_positional "sync-log" -eq 1' -fa '(__sync-log_complete_directories)'
 complete -c 'sync-log' -n '__sync-log_should_offer_completions_for_positional "sync-log" -eq 2' -F
 complete -c 'sync-log' -n '__sync-log_should_offer_completions_for_flags_or_options "sync-log" max-count n' -s 'n' -l 'max-count' -d 'Show at most this many changes.' -rfka ''
+complete -c 'sync-log' -n '__sync-log_should_offer_completions_for_flags_or_options "sync-log" since' -l 'since' -d 'Only changes recorded at or after TIME.' -rfka ''
+complete -c 'sync-log' -n '__sync-log_should_offer_completions_for_flags_or_options "sync-log" until' -l 'until' -d 'Only changes recorded at or before TIME.' -rfka ''
 complete -c 'sync-log' -n '__sync-log_should_offer_completions_for_flags_or_options "sync-log" json' -l 'json' -d 'Print JSON.'
 complete -c 'sync-log' -n '__sync-log_should_offer_completions_for_flags_or_options "sync-log" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'sync-log' -n '__sync-log_should_offer_completions_for_positional "sync-log" -eq 3' -fa 'help' -d 'Show subcommand help information.'
