@@ -41,7 +41,7 @@ public enum Toolkit {
     public static let commands: [any ToolCommand.Type] = [
         InitCommand.self, FoldersCommand.self, ConfigCommand.self, WatchCommand.self, CommitCommand.self,
         LogCommand.self, ShowCommand.self, RestoreCommand.self, StatusCommand.self, KeysCommand.self,
-        PullCommand.self, ServeCommand.self, ConflictsCommand.self, JoinCommand.self, VersionsCommand.self,
+        PullCommand.self, ServeCommand.self, ConflictsCommand.self, JoinCommand.self, VersionsCommand.self, DiffCommand.self,
     ]
     public static let version = "0.1.0"
 }

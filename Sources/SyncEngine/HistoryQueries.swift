@@ -102,6 +102,23 @@ public struct HistoryQueries {
         }
     }
 
+    /// The diff between two commits (`from` nil: what `to` changed against its parent), limited to
+    /// `path` when given; binary files get a line with their sizes instead of their bytes.
+    public func diff(from: ObjectID?, to: ObjectID, path: RelativePath?) throws -> String {
+        try wrap {
+            let new = try repo.commit(to)
+            let oldTree: ObjectID?
+            if let from { oldTree = try repo.commit(from).tree } else { oldTree = try new.parents.first.map { try repo.commit($0).tree } }
+            let (patch, files) = try repo.diff(from: oldTree, to: new.tree, paths: path.map { [$0.rawValue] } ?? [])
+            var text = patch
+            for f in files where f.binary {
+                let line = "Binary files \(f.oldSize == 0 ? "/dev/null" : "a/" + f.oldPath) and \(f.newSize == 0 ? "/dev/null" : "b/" + f.newPath) differ"
+                text = text.replacingOccurrences(of: line + "\n", with: line + " (\(f.oldSize) -> \(f.newSize) bytes)\n")
+            }
+            return text
+        }
+    }
+
     /// The parts of a commit message that `Committer` writes.
     static func parse(message: String) -> (changes: [Change], count: Int?, sequence: Int64?, node: String?) {
         var changes: [Change] = []

@@ -350,6 +350,54 @@ public final class HistoryRepository: @unchecked Sendable {
                       author: author, message: git_commit_message(c).map { String(cString: $0) } ?? "")
     }
 
+    /// A file changed between two trees, as `diff` reports it.
+    public struct FileDiff: Sendable {
+        public let oldPath: String
+        public let newPath: String
+        public let oldSize: Int64
+        public let newSize: Int64
+        public let binary: Bool
+    }
+
+    /// The unified diff (git's patch format, 3 lines of context) from tree `old` (nil: empty) to
+    /// tree `new`, limited to `paths` (and what is below them) when given; and per file its sizes
+    /// and whether it is binary (then the patch says only that it differs).
+    public func diff(from old: ObjectID?, to new: ObjectID, paths: [String] = []) throws -> (patch: String, files: [FileDiff]) {
+        func tree(_ id: ObjectID?) throws -> OpaquePointer? {
+            guard let id else { return nil }
+            var t: OpaquePointer?
+            var o = id.oid
+            try GitError.check(git_tree_lookup(&t, repo, &o), "read tree \(id.short)")
+            return t
+        }
+        let a = try tree(old), b = try tree(new)
+        defer { git_tree_free(a); git_tree_free(b) }
+        var opts = git_diff_options()
+        try GitError.check(git_diff_options_init(&opts, UInt32(GIT_DIFF_OPTIONS_VERSION)), "diff options")
+        // A path is taken literally (no glob), and names itself and what is below it.
+        opts.flags = GIT_DIFF_DISABLE_PATHSPEC_MATCH.rawValue
+        var cPaths = paths.map { strdup($0) }
+        defer { cPaths.forEach { free($0) } }
+        var d: OpaquePointer?
+        try cPaths.withUnsafeMutableBufferPointer { buf in
+            opts.pathspec = git_strarray(strings: buf.baseAddress, count: buf.count)
+            try GitError.check(git_diff_tree_to_tree(&d, repo, a, b, &opts), "diff trees")
+        }
+        defer { git_diff_free(d) }
+        var out = git_buf()
+        defer { git_buf_dispose(&out) }
+        try GitError.check(git_diff_to_buf(&out, d, GIT_DIFF_FORMAT_PATCH), "format diff")
+        let patch = out.ptr.map { String(cString: $0) } ?? ""
+        var files: [FileDiff] = []
+        for i in 0..<git_diff_num_deltas(d) {
+            guard let delta = git_diff_get_delta(d, i)?.pointee else { continue }
+            files.append(FileDiff(oldPath: String(cString: delta.old_file.path), newPath: String(cString: delta.new_file.path),
+                                  oldSize: Int64(delta.old_file.size), newSize: Int64(delta.new_file.size),
+                                  binary: delta.flags & GIT_DIFF_FLAG_BINARY.rawValue != 0))
+        }
+        return (patch, files)
+    }
+
     /// Walks commits from `main` back to the first, newest first; stop by returning false.
     public func log(_ body: (Commit) throws -> Bool) throws {
         guard try head() != nil else { return }

@@ -166,6 +166,38 @@ import SyncCommands
         #expect(bad.status == 2 && bad.stderr.contains("--since yesterdayish: not a time"), "\(bad)")
     }
 
+    @Test func diffShowsTextChangesAndSizesOfBinaries() throws {
+        let node = try Node()
+        let (a, aid) = try node.folder("a")
+        try node.write(a + "/notes/todo.txt", "one\ntwo\nthree\n")
+        try node.write(a + "/other.txt", "same\n")
+        try Data([0, 1, 2, 3]).write(to: URL(fileURLWithPath: a + "/bin.dat"))
+        #expect(try node.run("sync-commit", [aid]).status == 0)
+        try node.write(a + "/notes/todo.txt", "one\n2\nthree\n")
+        try node.write(a + "/other.txt", "changed\n")
+        try Data([0, 1, 2, 3, 4, 5]).write(to: URL(fileURLWithPath: a + "/bin.dat"))
+        #expect(try node.run("sync-commit", [aid]).status == 0)
+
+        let last = try node.run("sync-diff", ["--folder", aid, "HEAD"])
+        #expect(last.status == 0, "\(last)")
+        #expect(last.stdout.contains("--- a/notes/todo.txt\n+++ b/notes/todo.txt\n"), "\(last.stdout)")
+        #expect(last.stdout.contains("\n-two\n+2\n"), "\(last.stdout)")
+        #expect(last.stdout.contains("Binary files a/bin.dat and b/bin.dat differ (4 -> 6 bytes)"), "\(last.stdout)")
+        // Limited to a directory; and two revisions.
+        let one = try node.run("sync-diff", ["--folder", aid, "HEAD", "notes"])
+        #expect(one.status == 0 && one.stdout.contains("todo.txt") && !one.stdout.contains("other.txt"), "\(one)")
+        let both = try node.run("sync-diff", ["--folder", aid, "HEAD~1", "HEAD", "other.txt"])
+        #expect(both.stdout.contains("-same\n+changed\n") && !both.stdout.contains("todo"), "\(both)")
+        // The first commit against nothing: everything added.
+        let first = try node.run("sync-diff", ["--folder", aid, "HEAD~1"])
+        #expect(first.stdout.contains("+++ b/notes/todo.txt") && first.stdout.contains("--- /dev/null"), "\(first)")
+        // Nothing between a commit and itself; unknown revisions fail.
+        #expect(try node.run("sync-diff", ["--folder", aid, "HEAD", "HEAD"]).stdout == "")
+        let bad = try node.run("sync-diff", ["--folder", aid, "0123abcd"])
+        #expect(bad.status == 1 && bad.stderr.contains("0123abcd"), "\(bad)")
+        #expect(try node.run("sync-diff", ["--folder", aid]).status == 2)
+    }
+
     @Test func twoFoldersOnOneNodeAreKeptApart() throws {
         let node = try Node()
         let (a, aid) = try node.folder("a")

@@ -19,5 +19,6 @@ complete -c sync -f -n '__fish_use_subcommand' -a serve -d 'Serve this node\'s f
 complete -c sync -f -n '__fish_use_subcommand' -a conflicts -d 'List conflict copies and how to keep either version.'
 complete -c sync -f -n '__fish_use_subcommand' -a join -d 'Join a folder of another node with the token its sync keys invite printed.'
 complete -c sync -f -n '__fish_use_subcommand' -a versions -d 'List every version of a file that history keeps.'
-complete -c sync -f -n '__fish_seen_subcommand_from help' -a 'init folders config watch commit log show restore status keys pull serve conflicts join versions'
+complete -c sync -f -n '__fish_use_subcommand' -a diff -d 'Show what changed between two recorded states of a folder.'
+complete -c sync -f -n '__fish_seen_subcommand_from help' -a 'init folders config watch commit log show restore status keys pull serve conflicts join versions diff'
 complete -c sync -n 'not __fish_use_subcommand; and not __fish_seen_subcommand_from help' -a '(__sync_delegate)'
