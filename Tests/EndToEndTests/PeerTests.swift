@@ -148,6 +148,29 @@ import Testing
         #expect(plain.lines.first == "M f1")
     }
 
+    @Test func aRestoredDirectorySpreadsToPeersAsANewChange() throws {
+        let (a, b, id, pa, pb) = try pair()
+        try a.node.sh("mkdir -p '\(pa)/docs' && echo v1 > '\(pa)/docs/a.txt' && echo keep > '\(pa)/docs/b.txt'")
+        #expect(try a.commit(pa).status == 0)
+        let first = try a.node.run("sync-log", [id, "-n", "1"]).stdout.split(separator: "\t")[2]
+        #expect(try b.pull(a, id).status == 0)
+        try a.node.sh("echo v2 > '\(pa)/docs/a.txt' && rm '\(pa)/docs/b.txt' && echo new > '\(pa)/docs/c.txt'")
+        #expect(try a.commit(pa).status == 0)
+        #expect(try b.pull(a, id).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: pb + "/docs/b.txt"))
+        // A brings the directory back as it was; the restore is a change like any other and reaches B.
+        let restored = try a.node.run("sync-restore", [pa + "/docs", "--at", String(first)])
+        #expect(restored.status == 0, "\(restored)")
+        let pulled = try b.pull(a, id)
+        #expect(pulled.status == 0, "\(pulled)")
+        #expect(try String(contentsOfFile: pb + "/docs/a.txt", encoding: .utf8) == "v1\n")
+        #expect(try String(contentsOfFile: pb + "/docs/b.txt", encoding: .utf8) == "keep\n")
+        // Restore never destroys: a file made after that point stays, on both nodes.
+        #expect(FileManager.default.fileExists(atPath: pb + "/docs/c.txt"))
+        #expect(try contents(pb) == contents(pa))
+        #expect(try b.node.run("sync-conflicts", [id]).stdout == "")
+    }
+
     @Test func concurrentEditsBecomeAConflictCopyOnBothNodes() throws {
         let (a, b, id, pa, pb) = try pair()
         try a.node.sh("cd '\(pa)' && echo base > doc.txt && echo base > del.txt")
