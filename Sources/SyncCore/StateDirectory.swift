@@ -17,6 +17,13 @@ public struct StateDirectory: Sendable {
     public var nodePath: String { root + "/node" }
     public var foldersPath: String { root + "/folders" }
 
+    /// A fresh name for scratch files in SYNC_DIR/tmp (made if missing): `tmp/<kind>-<random>`.
+    public func temporaryPath(_ kind: String) throws -> String {
+        let dir = root + "/tmp"
+        try FileSystem.makeDirectories(dir, mode: 0o700)
+        return dir + "/" + kind + "-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    }
+
     /// This node's identity, created on first use.
     public func identity() throws -> NodeIdentity { try NodeIdentity.loadOrCreate(in: nodePath) }
 

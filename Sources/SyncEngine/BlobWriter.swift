@@ -24,18 +24,11 @@ final class BlobWriter: @unchecked Sendable {
     /// Stores the file now at `path` (of `size` bytes, as it was written).
     func submit(_ path: RelativePath, size: Int64) {
         queue.async(group: group) {
-            let result = Result { try self.store(path, size) }
+            let result = Result { try self.repository.storeFile(path, size: size, root: self.root, inMemory: self.inMemory) }
             self.lock.lock()
             self.results[path] = result
             self.lock.unlock()
         }
-    }
-
-    private func store(_ path: RelativePath, _ size: Int64) throws -> ObjectID {
-        let fd = try Beneath.openForReading(path, in: root)
-        defer { close(fd) }
-        if size <= inMemory, let bytes = try readAll(fd, limit: Int(size)) { return try repository.writeBlob(bytes) }
-        return try repository.writeBlob(fromFile: "/proc/self/fd/\(fd)")
     }
 
     /// Waits for every file submitted so far; returns the blob each became, or why it did not.
@@ -45,4 +38,28 @@ final class BlobWriter: @unchecked Sendable {
         defer { results = [:]; lock.unlock() }
         return results
     }
+}
+
+extension HistoryRepository {
+    /// Stores the file at `path` under `root` as a blob: read whole and stored from memory when it
+    /// is at most `inMemory` bytes (`size`, as recorded), else streamed from the file.
+    func storeFile(_ path: RelativePath, size: Int64, root: String, inMemory: Int64) throws -> ObjectID {
+        let fd = try Beneath.openForReading(path, in: root)
+        defer { close(fd) }
+        if size <= inMemory, let bytes = try? readAll(fd, limit: Int(size)) { return try writeBlob(bytes) }
+        return try writeBlob(fromFile: "/proc/self/fd/\(fd)")
+    }
+}
+
+/// The whole content of `fd` from its current offset, if it is at most `limit` bytes.
+func readAll(_ fd: Int32, limit: Int) throws -> [UInt8]? {
+    var out = [UInt8](repeating: 0, count: limit + 1)
+    var have = 0
+    while have <= limit {
+        let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + have, limit + 1 - have) }
+        if n < 0 { if errno == EINTR { continue }; throw SyncError.io(path: "/proc/self/fd/\(fd)", operation: "read", errno: errno) }
+        if n == 0 { out.removeSubrange(have...); return out }
+        have += n
+    }
+    return nil
 }

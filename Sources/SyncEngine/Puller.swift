@@ -483,14 +483,13 @@ public final class Puller {
         var ready: [Pending] = []
         do {
             for p in pending {
-                do {
-                    try remote.receiveContent(p.id, into: p.fd, limit: p.entry.size) { self.received($0.count) }
-                } catch let e as RemoteError {
+                let matches: Bool
+                do { matches = try receive(p.id, p.entry, offset: 0, into: p.fd) } catch let e as RemoteError {
                     unlinkat(p.dir, p.tmp, 0)
                     stageFailures[p.entry.path] = "peer: " + e.message
                     continue
                 }
-                guard (try? HistoryRepository.hashFile("/proc/self/fd/\(p.fd)").hex) == p.entry.hash else {
+                guard matches else {
                     unlinkat(p.dir, p.tmp, 0)
                     stageFailures[p.entry.path] = "content from peer does not match its hash"
                     continue
@@ -566,8 +565,14 @@ public final class Puller {
     /// Fetches `r` whole from `offset`; returns whether the bytes (all of them, from offset 0) hashed
     /// to `r.hash` as they came, which spares reading the file again to check it.
     func whole(_ r: FileEntry, offset: Int64, _ fd: Int32) throws -> Bool {
+        try receive(try remote.requestContent(r.path.rawValue, hash: r.hash!, offset: offset), r, offset: offset, into: fd)
+    }
+
+    /// Reads the answer to content request `id` for `r` (from `offset`) into `fd`, hashing the bytes
+    /// as they come when they start at 0; returns whether they were exactly `r`'s content.
+    func receive(_ id: UInt32, _ r: FileEntry, offset: Int64, into fd: Int32) throws -> Bool {
         var hasher = offset == 0 ? BlobHasher(size: r.size) : nil
-        let n = try remote.content(r.path.rawValue, hash: r.hash!, offset: offset, into: fd, limit: r.size - offset) {
+        let n = try remote.receiveContent(id, into: fd, limit: r.size - offset) {
             hasher?.update($0)
             self.received($0.count)
         }
@@ -584,9 +589,7 @@ public final class Puller {
     func delta(_ r: FileEntry, basis b: FileEntry, _ fd: Int32) throws -> Bool {
         let base = try Beneath.openForReading(b.path, in: root)
         defer { close(base) }
-        let tmpDir = context.state.root + "/tmp"
-        try FileSystem.makeDirectories(tmpDir, mode: 0o700)
-        let stem = tmpDir + "/pull-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        let stem = try context.state.temporaryPath("pull")
         defer { unlink(stem + ".sig"); unlink(stem + ".delta") }
         try Delta.signature(of: "/proc/self/fd/\(base)", to: stem + ".sig")
         let sig = open(stem + ".sig", O_RDONLY | O_CLOEXEC)
@@ -633,13 +636,7 @@ public final class Puller {
                     } else if let h = try? ObjectID(hex: e.hash!), history.contains(h) {
                         id = h
                     } else {
-                        let fd = try Beneath.openForReading(e.path, in: root)
-                        defer { close(fd) }
-                        if e.size <= Self.stageMaxSize, let bytes = try? readAll(fd, limit: Int(e.size)) {
-                            id = try history.writeBlob(bytes)
-                        } else {
-                            id = try history.writeBlob(fromFile: "/proc/self/fd/\(fd)")
-                        }
+                        id = try history.storeFile(e.path, size: e.size, root: root, inMemory: Self.stageMaxSize)
                     }
                     updates.append(.upsert(path: e.path.rawValue, id: id, mode: e.executable ? .executable : .file))
                 }
@@ -664,19 +661,6 @@ public final class Puller {
             throw SyncError.history(path: context.folder.historyPath, message: e.description)
         }
     }
-}
-
-/// The whole content of `fd` from its current offset, if it is at most `limit` bytes.
-func readAll(_ fd: Int32, limit: Int) throws -> [UInt8]? {
-    var out = [UInt8](repeating: 0, count: limit + 1)
-    var have = 0
-    while have <= limit {
-        let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + have, limit + 1 - have) }
-        if n < 0 { if errno == EINTR { continue }; throw SyncError.io(path: "/proc/self/fd/\(fd)", operation: "read", errno: errno) }
-        if n == 0 { out.removeSubrange(have...); return out }
-        have += n
-    }
-    return nil
 }
 
 let currentUmask: mode_t = {

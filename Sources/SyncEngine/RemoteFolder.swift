@@ -40,15 +40,6 @@ public final class RemoteFolder {
         }
     }
 
-    /// Appends the content of `path` (version `hash`) from `offset` to `fd`; at most `limit` bytes
-    /// are accepted; `progress` sees each piece as it is written. Returns the bytes written.
-    @discardableResult
-    public func content(_ path: String, hash: String, offset: Int64, into fd: Int32, limit: Int64,
-                        progress: ([UInt8]) -> Void = { _ in }) throws -> Int64 {
-        let id = try requestContent(path, hash: hash, offset: offset)
-        return try receiveContent(id, into: fd, limit: limit, progress: progress)
-    }
-
     /// Asks for the content of `path` without waiting: answers come in the order asked, so many
     /// requests can be in flight; each is then read with `receiveContent`.
     public func requestContent(_ path: String, hash: String, offset: Int64 = 0) throws -> UInt32 {
@@ -57,7 +48,8 @@ public final class RemoteFolder {
         return id
     }
 
-    /// Reads the answer to content request `id` into `fd`; at most `limit` bytes are accepted.
+    /// Reads the answer to content request `id` into `fd`; at most `limit` bytes are accepted;
+    /// `progress` sees each piece as it is written. Returns the bytes written.
     @discardableResult
     public func receiveContent(_ id: UInt32, into fd: Int32, limit: Int64, progress: ([UInt8]) -> Void = { _ in }) throws -> Int64 {
         try receive(id, into: fd, limit: limit, progress: progress)

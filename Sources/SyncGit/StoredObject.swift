@@ -1,5 +1,4 @@
 import CGit2
-import Crypto
 import Foundation
 
 /// Loose objects written without compression: zlib's framing around stored deflate blocks, which
@@ -32,7 +31,7 @@ enum StoredObject {
         var renamed = false
         defer { close(out); if !renamed { unlink(tmp) } }
 
-        var sha = Insecure.SHA1()
+        var sha = BlobHasher(size: size)
         var adler = Adler32()
         var output: [UInt8] = [0x78, 0x01] // zlib header: deflate, 32 KiB window, no dictionary
         func block(_ bytes: UnsafeRawBufferPointer, final: Bool) {
@@ -50,7 +49,6 @@ enum StoredObject {
             output.removeAll(keepingCapacity: true)
         }
         let header = Array("blob \(size)\0".utf8)
-        sha.update(data: header)
         adler.update(header)
         header.withUnsafeBytes { block($0, final: size == 0) }
 
@@ -70,7 +68,7 @@ enum StoredObject {
             total += Int64(have)
             try buffer.withUnsafeBytes { all in
                 let chunk = UnsafeRawBufferPointer(rebasing: all[..<have])
-                sha.update(bufferPointer: chunk)
+                sha.update(chunk)
                 adler.update(chunk)
                 var i = 0
                 while i < have {
@@ -87,7 +85,7 @@ enum StoredObject {
         output += [UInt8(a >> 24), UInt8((a >> 16) & 0xff), UInt8((a >> 8) & 0xff), UInt8(a & 0xff)]
         try flush()
 
-        let hex = sha.finalize().map { String(format: "%02x", $0) }.joined()
+        let hex = sha.finish()
         let dir = objects + "/" + hex.prefix(2)
         if mkdir(dir, 0o755) != 0 && errno != EEXIST { throw fail("mkdir \(dir): \(String(cString: strerror(errno)))") }
         let final = dir + "/" + hex.dropFirst(2)

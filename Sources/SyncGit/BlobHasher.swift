@@ -9,6 +9,8 @@ public struct BlobHasher {
 
     public mutating func update(_ bytes: [UInt8]) { sha.update(data: bytes) }
 
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) { sha.update(bufferPointer: bytes) }
+
     /// The id as 40 lowercase hex digits.
     public func finish() -> String {
         sha.finalize().map { String(format: "%02x", $0) }.joined()
