@@ -258,8 +258,8 @@ public struct KeysCommand: ToolCommand {
 
     /// `[USER@]HOST[:PORT]`, HOST possibly a bracketed IPv6 address.
     static func parseAddress(_ text: String) throws -> (user: String?, host: String, port: Int) {
-        let spec = try RemoteSpec("ssh://" + text + "/" + FolderID.random().rawValue)
-        return (spec.user, spec.host, spec.port ?? 22)
+        let a = try RemoteSpec.address(text)
+        return (a.user, a.host, a.port ?? 22)
     }
 
     public func run() throws {

@@ -268,7 +268,7 @@ public struct JoinCommand: ToolCommand {
                 if made { rmdir(path) }
                 throw error
             }
-            try FolderAccess.allow(try PeerKey(line: NodeIdentity.publicKeyLine(ofRawKey: invite.nodeKey, comment: "sync")), for: folder)
+            try FolderAccess.allow(PeerKey(rawKey: invite.nodeKey), for: folder)
             try rewriteAuthorizedKeys(state)
             emit(folder.id.rawValue)
             emit(invite.remoteText)

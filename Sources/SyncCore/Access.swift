@@ -13,7 +13,12 @@ public struct PeerKey: Sendable, Equatable {
               blob.count == 51, Array(blob.prefix(19)) == NodeIdentity.publicBlob([]).prefix(15) + [0, 0, 0, 32] else {
             throw SyncError.invalidArgument("\(text.prefix(60)): not an ssh-ed25519 public key line")
         }
-        rawKey = Array(blob.suffix(32))
+        self.init(rawKey: Array(blob.suffix(32)))
+    }
+
+    /// The key whose raw 32 bytes a handshake proved.
+    public init(rawKey: [UInt8]) {
+        self.rawKey = rawKey
         id = NodeIdentity.nodeID(ofRawKey: rawKey)
         line = NodeIdentity.publicKeyLine(ofRawKey: rawKey, comment: "sync:" + id.short)
     }
@@ -242,6 +247,17 @@ public struct RemoteSpec: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String {
-        "ssh://" + (user.map { $0 + "@" } ?? "") + (host.contains(":") ? "[\(host)]" : host) + (port.map { ":\($0)" } ?? "") + "/" + folder.rawValue
+        "ssh://" + Self.address(user: user, host: host, port: port) + "/" + folder.rawValue
+    }
+
+    /// `[user@]host[:port]`, an IPv6 host in brackets.
+    public static func address(user: String?, host: String, port: Int?) -> String {
+        (user.map { $0 + "@" } ?? "") + (host.contains(":") ? "[\(host)]" : host) + (port.map { ":\($0)" } ?? "")
+    }
+
+    /// Reads `[user@]host[:port]` as the address part of a remote, with the same checks.
+    public static func address(_ text: String) throws -> (user: String?, host: String, port: Int?) {
+        let spec = try RemoteSpec("ssh://" + text + "/" + FolderID.random().rawValue)
+        return (spec.user, spec.host, spec.port)
     }
 }

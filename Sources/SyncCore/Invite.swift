@@ -105,8 +105,7 @@ public struct InviteToken: Sendable, Equatable {
     /// Where to dial, as a remote of this folder: `ssh://[user@]host[:port]/FOLDER`.
     public var remote: RemoteSpec {
         get throws {
-            let h = host.contains(":") ? "[\(host)]" : host
-            return try RemoteSpec("ssh://" + (user.map { $0 + "@" } ?? "") + h + ":\(port)/" + folder.rawValue)
+            try RemoteSpec("ssh://" + RemoteSpec.address(user: user, host: host, port: port) + "/" + folder.rawValue)
         }
     }
 
@@ -117,7 +116,7 @@ public struct InviteToken: Sendable, Equatable {
     }
 
     public var text: String {
-        let fields = Fields(address: (user.map { $0 + "@" } ?? "") + (host.contains(":") ? "[\(host)]" : host) + ":\(port)",
+        let fields = Fields(address: RemoteSpec.address(user: user, host: host, port: port),
                             hostKey: hostKeyType + " " + Data(hostKey).base64EncodedString(),
                             node: Data(nodeKey).base64EncodedString(), folder: folder.rawValue,
                             key: Data(seed).base64EncodedString(), expires: expires)
@@ -139,7 +138,7 @@ public struct InviteToken: Sendable, Equatable {
         guard let json = Data(base64Encoded: b64), let f = try? JSONDecoder().decode(Fields.self, from: json) else {
             throw bad("it is damaged or cut short")
         }
-        guard let spec = try? RemoteSpec("ssh://" + f.address + "/" + f.folder), let port = spec.port else {
+        guard let address = try? RemoteSpec.address(f.address), let port = address.port, let folder = try? FolderID(f.folder) else {
             throw bad("bad address or folder")
         }
         let hk = f.hostKey.split(separator: " ")
@@ -147,8 +146,8 @@ public struct InviteToken: Sendable, Equatable {
               let hostKey = Data(base64Encoded: String(hk[1])), !hostKey.isEmpty else { throw bad("bad host key") }
         guard let node = Data(base64Encoded: f.node), node.count == 32 else { throw bad("bad node key") }
         guard let seed = Data(base64Encoded: f.key), seed.count == 32 else { throw bad("bad invite key") }
-        self.init(user: spec.user, host: spec.host, port: port, hostKeyType: String(hk[0]), hostKey: Array(hostKey),
-                  nodeKey: Array(node), folder: spec.folder, seed: Array(seed), expires: f.expires)
+        self.init(user: address.user, host: address.host, port: port, hostKeyType: String(hk[0]), hostKey: Array(hostKey),
+                  nodeKey: Array(node), folder: folder, seed: Array(seed), expires: f.expires)
     }
 
     /// The inviting node's id.

@@ -65,7 +65,7 @@ public final class FolderServer: RequestHandler {
         case .deltaRequest(let id, let folder, let path, let hash):
             // Take the whole signature first, whatever the answer: the stream stays in step and a
             // refused request costs the same as a missing folder.
-            let sigPath = try temporaryPath()
+            let sigPath = try state.temporaryPath("serve")
             defer { unlink(sigPath) }
             let sig = open(sigPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             guard sig >= 0 else { throw SyncError.io(path: sigPath, operation: "create", errno: errno) }
@@ -90,7 +90,7 @@ public final class FolderServer: RequestHandler {
                 return try session.send(.error(id: id, code: e.code, message: e.message))
             }
             defer { close(fd) }
-            let deltaPath = try temporaryPath()
+            let deltaPath = try state.temporaryPath("serve")
             defer { unlink(deltaPath) }
             do {
                 try Delta.delta(signature: sigPath, newFile: "/proc/self/fd/\(fd)", to: deltaPath)
@@ -152,12 +152,6 @@ public final class FolderServer: RequestHandler {
         try session.send(.end(id: id))
     }
 
-    private func temporaryPath() throws -> String {
-        let dir = state.root + "/tmp"
-        try FileSystem.makeDirectories(dir, mode: 0o700)
-        return dir + "/serve-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
-    }
-
     static func wire(_ e: FileEntry) -> WireEntry {
         WireEntry(path: e.path.rawValue, kind: e.kind.rawValue, hash: e.hash, size: e.size, mtimeNs: e.mtimeNs,
                   executable: e.executable, symlinkTarget: e.symlinkTarget, deleted: e.deleted,
@@ -196,7 +190,7 @@ public final class InviteHandler: RequestHandler {
               let f = try? state.folder(folder), f.id.rawValue == folder else {
             return try session.send(.error(id: id, code: .notFound, message: "not found"))
         }
-        let key = try PeerKey(line: NodeIdentity.publicKeyLine(ofRawKey: raw, comment: "sync"))
+        let key = PeerKey(rawKey: raw)
         try accept(f, key)
         joined = (f, key)
         try session.send(.end(id: id))

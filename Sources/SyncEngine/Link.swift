@@ -72,10 +72,10 @@ public protocol RequestHandler: AnyObject {
 public final class Session {
     public let link: Link
     public let identity: NodeIdentity
-    /// The peer's node id, proven by its signature during the handshake.
-    public private(set) var peer: NodeID?
-    /// The peer's raw ed25519 public key, as proven.
+    /// The peer's raw ed25519 public key, proven by its signature during the handshake.
     public private(set) var peerKey: [UInt8]?
+    /// The peer's node id.
+    public var peer: NodeID? { peerKey.map(NodeIdentity.nodeID(ofRawKey:)) }
     public var handler: RequestHandler?
     private var nextID: UInt32
 
@@ -104,10 +104,8 @@ public final class Session {
                                   publicKey: peerKey) else {
             throw ProtocolError.malformed("the peer's proof of its node key does not verify")
         }
-        let id = NodeIdentity.nodeID(ofRawKey: peerKey)
-        peer = id
         self.peerKey = peerKey
-        return id
+        return NodeIdentity.nodeID(ofRawKey: peerKey)
     }
 
     /// A fresh request id.
