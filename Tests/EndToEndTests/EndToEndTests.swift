@@ -79,6 +79,8 @@ import SyncCommands
             ("sync-conflicts", ["nosuchfolder"]),
             ("sync-versions", [node.base + "/plain"]),
             ("sync-versions", [a]),
+            ("sync-diff", ["--folder", aid, "0123abcd"]),
+            ("sync-diff", ["--folder", "nosuchfolder", "HEAD"]),
         ]
         for (tool, args) in bad {
             let r = try node.run(tool, args)
@@ -114,6 +116,8 @@ import SyncCommands
             ("sync-keys", ["list", aid, "--address", "host"]),
             ("sync-join", ["not-a-token", node.base + "/joined"]),
             ("sync-log", [aid, "--until", "someday"]),
+            ("sync-diff", ["--folder", aid]),
+            ("sync-diff", ["--folder", aid, "HEAD", "HEAD", "x", "y"]),
             ("sync-join", ["sync-invite-1:e30", node.base + "/joined"]),
         ]
         for (tool, args) in usage {
