@@ -5,7 +5,7 @@ import PackageDescription
 let tools = [
     "sync", "sync-init", "sync-folders", "sync-config", "sync-watch", "sync-commit",
     "sync-log", "sync-show", "sync-restore", "sync-status", "sync-keys", "sync-serve", "sync-pull",
-    "sync-conflicts", "sync-join", "sync-versions", "sync-diff",
+    "sync-conflicts", "sync-join", "sync-versions", "sync-diff", "sync-notify", "sync-peer", "sync-daemon",
 ]
 
 let package = Package(
@@ -37,6 +37,7 @@ let package = Package(
         .target(name: "SyncCommands", dependencies: [
             "SyncEngine", "SyncCore", "SyncSSH", "SyncProtocol",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "sync-docgen", dependencies: ["SyncCommands"]),
         .testTarget(name: "SyncCoreTests", dependencies: ["SyncCore"]),

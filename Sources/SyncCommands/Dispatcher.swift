@@ -33,12 +33,14 @@ public enum Dispatcher {
                 fail("unknown option '\(a)'\n\(usage())", status: 2)
             }
         }
-        guard let command = args.first else { print(usage()); exit(2) }
+        guard var command = args.first else { print(usage()); exit(2) }
         args.removeFirst()
         if command == "help" {
             guard let topic = args.first else { print(usage()); exit(0) }
             showManual(topic)
         }
+        // `sync up` is the daemon's everyday name.
+        if command == "up" { command = "daemon" }
         guard command.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }), let tool = find("sync-" + command) else {
             fail("'\(command)' is not a sync command. Known commands: \(knownCommands().joined(separator: ", "))", status: 2)
         }
@@ -104,7 +106,8 @@ public enum Dispatcher {
         var lines = ["usage: sync [--sync-dir DIR] COMMAND [ARGS...]", "       sync              (no arguments: flush file systems, as coreutils sync)",
                      "       sync help COMMAND", "", "commands:"]
         for c in Toolkit.commands {
-            let name = String(c.configuration.commandName!.dropFirst(5))
+            var name = String(c.configuration.commandName!.dropFirst(5))
+            if name == "daemon" { name = "up" }
             lines.append("  " + name.padding(toLength: 10, withPad: " ", startingAt: 0) + (c.configuration.abstract))
         }
         return lines.joined(separator: "\n")
@@ -112,7 +115,7 @@ public enum Dispatcher {
 
     /// `sync help CMD`: the manual page when man can show it, else the command's --help.
     static func showManual(_ topic: String) -> Never {
-        let page = topic.hasPrefix("sync") ? topic : "sync-" + topic
+        let page = topic == "up" ? "sync-daemon" : topic.hasPrefix("sync") ? topic : "sync-" + topic
         guard let tool = find(page) else {
             fail("'\(topic)' is not a sync command. Known commands: \(knownCommands().joined(separator: ", "))", status: 2)
         }

@@ -61,14 +61,14 @@ public struct ServeCommand: ToolCommand {
                 throw SyncError.invalidArgument("peer proved node \(proven.short), but its SSH key is that of \(expected.short)")
             }
             let server = FolderServer(state: state, peer: proven)
-            server.onOffer = { folder, session in
-                let puller = Puller(context: try FolderContext(folder, state: state),
-                                    remote: RemoteFolder(session: session, folder: folder.id.rawValue), peer: proven)
-                let outcome = try puller.run()
-                for p in outcome.problems { warn("sync-serve: folder \(folder.id): \(p)") }
-            }
+            pullOnOffer(server, state: state, peer: proven) { warn("sync-serve: \($0)") }
             session.handler = server
-            do { try session.serveUntilClosed() } catch let e as ProtocolError {
+            // Standard error reaches the dialing side only when the link ends: problems only.
+            StopSignal.install()
+            let loop = LinkLoop(session: session, server: server, state: state, peer: proven, following: nil)
+            loop.log = makeLogger("sync-serve", defaultLevel: .warning)
+            loop.stopRequested = { StopSignal.requested }
+            do { try loop.run() } catch let e as ProtocolError {
                 throw SyncError.invalidArgument("peer \(proven.short): \(e)")
             }
         }
@@ -145,10 +145,18 @@ public struct PullCommand: ToolCommand {
     @Flag(help: "Print byte counts on standard error.")
     var stats = false
 
+    @Flag(help: "Keep the link open: pull at once whenever the peer tells of a change, tell it of ours, dial again when the link drops; until SIGTERM or SIGINT.")
+    var follow = false
+
+    @Option(help: "With --follow: the longest wait between two dials of an unreachable peer (default 60s).")
+    var retryMax: String = "60s"
+
     public init() {}
 
     public mutating func validate() throws {
         do { _ = try RemoteSpec(remote) } catch let e as SyncError { throw ValidationError(e.description) }
+        if follow && (dryRun || noOffer || stats) { throw ValidationError("--follow goes with none of --dry-run, --no-offer and --stats") }
+        guard let r = Units.duration(retryMax), r > 0 else { throw ValidationError("--retry-max \(retryMax): not a duration such as 30s, 2m") }
     }
 
     public func run() throws {
@@ -156,6 +164,9 @@ public struct PullCommand: ToolCommand {
             let state = StateDirectory.fromEnvironment()
             let spec = try RemoteSpec(remote)
             let folder = try state.folder(spec.folder.rawValue)
+            if follow {
+                return SyncCommands.follow(remote, spec: spec, folder: folder, state: state, retryMax: Units.duration(retryMax)!)
+            }
             var dialer = Dialer(state: state)
             dialer.warn = { warn("sync-pull: \($0)") }
             let dialed = try dialer.dial(spec)
@@ -167,6 +178,7 @@ public struct PullCommand: ToolCommand {
             puller.dryRun = dryRun
             let display = ProgressDisplay()
             puller.progress = { display.show("pulling \($0.entriesDone)/\($0.entriesTotal) entries, \(Units.formatBytes($0.bytesReceived))") }
+            let before = try context.index.sequence()
             let outcome: PullOutcome
             do { outcome = try puller.run() } catch let e as RemoteError {
                 display.clear()
@@ -196,6 +208,8 @@ public struct PullCommand: ToolCommand {
             if !dryRun {
                 let commit = try outcome.commit ?? context.index.meta("commit") ?? "-"
                 emit("\(folder.id) \(outcome.sequence) \(commit)")
+                // This node's links tell their peers of what came.
+                if outcome.sequence > before { try? NoticeBoard(state).post(folder.id, sequence: outcome.sequence) }
             }
             if !outcome.problems.isEmpty && outcome.problems.contains(where: { $0.hasSuffix("left for the next pull") }) {
                 throw ExitCode(1)

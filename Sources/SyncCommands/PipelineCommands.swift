@@ -33,6 +33,7 @@ public struct WatchCommand: ToolCommand {
     public func run() throws {
         try reporting("sync-watch") {
             signal(SIGPIPE, SIG_DFL)
+            stopWithDaemon()
             let state = StateDirectory.fromEnvironment()
             let f = try state.folder(folder)
             let context = try FolderContext(f, state: state)

@@ -28,6 +28,9 @@ public struct FolderConfig: Sendable, Equatable {
         Key(name: "history.max-blob", summary: "files larger than this are kept in history as pointers",
             defaultValue: "16M", multiValued: false, readOnly: false,
             check: { Units.size($0) == nil ? "must be a size such as 512K, 16M, 1G" : nil }),
+        Key(name: "peer", summary: "a remote this folder syncs with, followed by sync up (repeatable; see sync peer)",
+            defaultValue: nil, multiValued: true, readOnly: false,
+            check: { (try? RemoteSpec($0)) == nil ? "must be a remote such as ssh://user@host:22/FOLDER-ID" : nil }),
     ]
 
     public static func key(_ name: String) throws -> Key {

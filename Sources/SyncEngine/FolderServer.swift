@@ -19,7 +19,15 @@ public final class FolderServer: RequestHandler {
     /// Folders opened so far on this link: authorization is still asked on every request.
     private var contexts: [FolderID: FolderContext] = [:]
 
+    /// Folders the peer asked to be told of on this link, with the sequence it held of each then.
+    public private(set) var subscriptions: [FolderID: (folder: Folder, since: Int64)] = [:]
+
     public init(state: StateDirectory, peer: NodeID) { self.state = state; self.peer = peer }
+
+    /// The folder, when it exists and the peer may see it now.
+    public func authorized(_ folder: String) -> Folder? {
+        authorization.authorizedFolder(folder, peer: peer, state: state)
+    }
 
     private func context(_ folder: Folder) throws -> FolderContext {
         if let c = contexts[folder.id] { return c }
@@ -110,6 +118,12 @@ public final class FolderServer: RequestHandler {
                     problems.append(e.description)
                 }
             }
+            try session.send(.end(id: id))
+        case .subscribe(let id, let folder, let since):
+            guard let f = authorization.authorizedFolder(folder, peer: peer, state: state) else {
+                return try notFound(id, folder, session)
+            }
+            subscriptions[f.id] = (f, since)
             try session.send(.end(id: id))
         case .join(let id, let folder):
             // Only a link opened with an invite key may ask this (InviteHandler).

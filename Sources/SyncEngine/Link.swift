@@ -7,6 +7,10 @@ public protocol Transport: AnyObject {
     /// Up to `max` bytes; an empty result means the other side closed the stream.
     func read(max: Int) throws -> [UInt8]
     func write(_ bytes: [UInt8]) throws
+    /// What can be read without waiting: nil when nothing is there now, empty at the end of the stream.
+    func readAvailable(max: Int) throws -> [UInt8]?
+    /// A descriptor that poll(2) reports readable when more may be there.
+    var descriptor: Int32 { get }
 }
 
 /// Standard input and output as a transport (the forced-command side).
@@ -24,6 +28,14 @@ public final class FileDescriptorTransport: Transport, Sendable {
     }
 
     public func write(_ bytes: [UInt8]) throws { try writeAll(output, bytes, "stdout") }
+
+    public func readAvailable(max: Int) throws -> [UInt8]? {
+        var p = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
+        guard poll(&p, 1, 0) > 0 else { return nil }
+        return try read(max: max)
+    }
+
+    public var descriptor: Int32 { input }
 }
 
 /// Frames over a transport, with byte counts both ways.
@@ -42,6 +54,49 @@ public final class Link {
         bytesOut += Int64(payload.count + 4)
     }
 
+    /// Waits up to `timeout` seconds until a message may be received or one of `others` is readable;
+    /// returns whether the link has input (or has closed: `receive` then says so) and which of
+    /// `others` are readable.
+    public func wait(timeout: Double, others: [Int32]) throws -> (link: Bool, others: [Int32]) {
+        var fds = [pollfd(fd: transport.descriptor, events: Int16(POLLIN), revents: 0)]
+            + others.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        func readyOthers() -> [Int32] { fds.dropFirst().filter { $0.revents != 0 }.map(\.fd) }
+        if buffer.count > start || takeAvailable() {
+            _ = poll(&fds, nfds_t(fds.count), 0)
+            return (true, readyOthers())
+        }
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            for i in fds.indices { fds[i].revents = 0 }
+            let ms = Int32(max(0, deadline.timeIntervalSinceNow * 1000).rounded(.up))
+            let n = poll(&fds, nfds_t(fds.count), ms)
+            if n < 0 {
+                if errno == EINTR { return (false, []) }
+                throw SyncError.io(path: "link", operation: "poll", errno: errno)
+            }
+            let link = fds[0].revents != 0 && takeAvailable()
+            let ready = readyOthers()
+            // The socket may wake for the transport's own traffic (SSH window updates): wait on.
+            if link || !ready.isEmpty || n == 0 || deadline.timeIntervalSinceNow <= 0 { return (link, ready) }
+        }
+    }
+
+    /// Moves what the transport has now into the buffer; true when something came (or the stream ended).
+    private var ended = false
+    private func takeAvailable() -> Bool {
+        if ended { return true }
+        let more: [UInt8]
+        do {
+            guard let m = try transport.readAvailable(max: 64 << 10) else { return false }
+            more = m
+        } catch { ended = true; return true } // a broken stream reads as its end
+        if more.isEmpty { ended = true; return true }
+        bytesIn += Int64(more.count)
+        if start > 0 { buffer.removeFirst(start); start = 0 }
+        buffer += more
+        return true
+    }
+
     /// The next message; `ProtocolError.closed` at the end of the stream.
     public func receive() throws -> Message {
         let header = try take(4)
@@ -51,6 +106,7 @@ public final class Link {
 
     private func take(_ n: Int) throws -> [UInt8] {
         while buffer.count - start < n {
+            if ended { throw ProtocolError.closed }
             let more = try transport.read(max: max(64 << 10, n - (buffer.count - start)))
             if more.isEmpty { throw ProtocolError.closed }
             bytesIn += Int64(more.count)
@@ -77,6 +133,8 @@ public final class Session {
     /// The peer's node id.
     public var peer: NodeID? { peerKey.map(NodeIdentity.nodeID(ofRawKey:)) }
     public var handler: RequestHandler?
+    /// Notices the peer sent, oldest first, not yet taken.
+    public var notices: [Notice] = []
     private var nextID: UInt32
 
     public init(link: Link, identity: NodeIdentity, dialing: Bool) {
@@ -124,6 +182,7 @@ public final class Session {
                 try dispatch(m)
                 continue
             }
+            if case .notice(let f, let s, let e) = m { notices.append(Notice(folder: f, sequence: s, echoFrom: e)); continue }
             if m == .bye { throw ProtocolError.closed }
             guard m.requestID == id else { throw ProtocolError.unexpected("answer for request \(m.requestID ?? 0) while waiting for \(id)") }
             return m
@@ -136,9 +195,25 @@ public final class Session {
             let m: Message
             do { m = try link.receive() } catch ProtocolError.closed { return }
             if m == .bye { return }
+            if case .notice = m { continue } // nobody here follows anything
             guard m.isRequest else { throw ProtocolError.unexpected("answer without a request") }
             try dispatch(m)
         }
+    }
+
+    /// Receives and handles one message: a request is served, a notice queued; false when the peer
+    /// said bye or closed the link.
+    public func handleNext() throws -> Bool {
+        let m: Message
+        do { m = try link.receive() } catch ProtocolError.closed { return false }
+        if m == .bye { return false }
+        if case .notice(let f, let s, let e) = m {
+            notices.append(Notice(folder: f, sequence: s, echoFrom: e))
+            return true
+        }
+        guard m.isRequest else { throw ProtocolError.unexpected("answer without a request") }
+        try dispatch(m)
+        return true
     }
 
     private func dispatch(_ request: Message) throws {
@@ -148,4 +223,11 @@ public final class Session {
         }
         try handler.serve(request, on: self)
     }
+}
+
+/// A peer's word that one of its folders moved (see `Message.notice`).
+public struct Notice: Sendable, Equatable {
+    public let folder: String
+    public let sequence: Int64
+    public let echoFrom: Int64
 }

@@ -16,6 +16,11 @@ public struct PullOutcome: Sendable {
     public var commit: String?
     public var filesFetched = 0
     public var contentBytes: Int64 = 0
+    /// Index rows recorded here, and how many of them are not the peer's rows as it sent them
+    /// (conflicts, merges, local changes found on the way): a pull with none of those only
+    /// repeats the peer's own rows, which the peer need not be told of.
+    public var rowsRecorded = 0
+    public var foreignRows = 0
 }
 
 /// Progress of a pull, for a display.
@@ -36,6 +41,8 @@ public final class Puller {
     public var dryRun = false
     public var batchSize = 1000
     public var progress: ((PullProgress) -> Void)?
+    /// Asked between batches: true stops the pull there (what was recorded stays).
+    public var cancelled: () -> Bool = { false }
     var state = PullProgress()
     var outcome = PullOutcome()
     /// Delta transfers are worth a signature only above this size.
@@ -85,7 +92,7 @@ public final class Puller {
             // stored it so); later batches are applied but store none.
             if try apply(batch.entries, storing: held ? nil : (epochKey, batch.epoch, seqKey, upTo)) != nil { held = true }
             since = upTo
-            if !batch.more { break }
+            if !batch.more || cancelled() { break }
         }
         outcome.sequence = try index.sequence()
         return outcome
@@ -225,6 +232,9 @@ public final class Puller {
             }
         }
         if dryRun { return firstHeld }
+        let sent = Dictionary(entries.map { ($0.path, $0.version) }, uniquingKeysWith: { a, _ in a })
+        outcome.rowsRecorded += records.count
+        outcome.foreignRows += records.filter { sent[$0.path] != $0.version }.count
         discardStaged()
         try syncDirectories()
         try record(records, touched: touched, changes: Array(outcome.changes[changeStart...]), meta: meta.map { m in

@@ -64,6 +64,12 @@ public enum Message: Sendable, Equatable {
     case offer(id: UInt32, folder: String, sequence: Int64)
     /// "Let me see `folder`": sent only over a link opened with an invite key; answered `end` or `error`.
     case join(id: UInt32, folder: String)
+    /// "Tell me when `folder` moves": the asking side holds the answering side's rows up to `since`.
+    /// Answered `end` (notices follow, on this link, until it closes) or `error`.
+    case subscribe(id: UInt32, folder: String, since: Int64)
+    /// One-way, never answered: "`folder` is at `sequence` here; my rows after `echoFrom` up to it
+    /// came from you", so a side that holds this side's rows up to `echoFrom` holds them all.
+    case notice(folder: String, sequence: Int64, echoFrom: Int64)
     case error(id: UInt32, code: ErrorCode, message: String)
     case bye
 
@@ -72,10 +78,10 @@ public enum Message: Sendable, Equatable {
     /// The request id a message carries, if any.
     public var requestID: UInt32? {
         switch self {
-        case .hello, .proof, .bye: return nil
+        case .hello, .proof, .bye, .notice: return nil
         case .indexRequest(let id, _, _, _), .entries(let id, _), .indexEnd(let id, _, _, _),
              .contentRequest(let id, _, _, _, _), .deltaRequest(let id, _, _, _), .data(let id, _),
-             .end(let id), .offer(let id, _, _), .join(let id, _), .error(let id, _, _):
+             .end(let id), .offer(let id, _, _), .join(let id, _), .subscribe(let id, _, _), .error(let id, _, _):
             return id
         }
     }
@@ -83,7 +89,7 @@ public enum Message: Sendable, Equatable {
     /// Whether this message starts a request (as opposed to answering one).
     public var isRequest: Bool {
         switch self {
-        case .indexRequest, .contentRequest, .deltaRequest, .offer, .join: return true
+        case .indexRequest, .contentRequest, .deltaRequest, .offer, .join, .subscribe: return true
         default: return false
         }
     }
@@ -114,6 +120,10 @@ public enum Message: Sendable, Equatable {
             w.u8(30); w.u32(id); w.string(folder); w.i64(seq)
         case .join(let id, let folder):
             w.u8(31); w.u32(id); w.string(folder)
+        case .subscribe(let id, let folder, let since):
+            w.u8(32); w.u32(id); w.string(folder); w.i64(since)
+        case .notice(let folder, let seq, let echo):
+            w.u8(33); w.string(folder); w.i64(seq); w.i64(echo)
         case .error(let id, let code, let message):
             w.u8(40); w.u32(id); w.u8(code.rawValue); w.string(message)
         case .bye:
@@ -148,6 +158,8 @@ public enum Message: Sendable, Equatable {
         case 23: self = .end(id: try r.u32())
         case 30: self = .offer(id: try r.u32(), folder: try r.string(), sequence: try r.i64())
         case 31: self = .join(id: try r.u32(), folder: try r.string())
+        case 32: self = .subscribe(id: try r.u32(), folder: try r.string(), since: try r.i64())
+        case 33: self = .notice(folder: try r.string(), sequence: try r.i64(), echoFrom: try r.i64())
         case 40:
             let id = try r.u32()
             guard let code = ErrorCode(rawValue: try r.u8()) else { throw ProtocolError.malformed("bad error code") }

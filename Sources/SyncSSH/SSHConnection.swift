@@ -89,6 +89,25 @@ public final class SSHConnection {
         }
     }
 
+    /// What the command's standard output holds now, without waiting: nil when nothing is there,
+    /// empty at its end.
+    public func readAvailable(max: Int) throws -> [UInt8]? {
+        guard let s = session, let ch = channel else { throw SSHError(host: host, message: "no channel") }
+        libssh2_session_set_blocking(s, 0)
+        defer { libssh2_session_set_blocking(s, 1) }
+        var buf = [UInt8](repeating: 0, count: max)
+        let n = buf.withUnsafeMutableBufferPointer { p in
+            p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: max) { libssh2_channel_read_ex(ch, 0, $0, max) }
+        }
+        if n == Int(LIBSSH2_ERROR_EAGAIN) { return libssh2_channel_eof(ch) != 0 ? [] : nil }
+        if n < 0 { throw SSHError(host: host, message: "read failed: \(lastError())") }
+        if n == 0 { return libssh2_channel_eof(ch) != 0 ? [] : nil }
+        return Array(buf.prefix(n))
+    }
+
+    /// The connection's socket, for poll(2).
+    public var descriptor: Int32 { socket }
+
     /// Writes all of `bytes` to the command's standard input.
     public func write(_ bytes: [UInt8]) throws {
         guard let ch = channel else { throw SSHError(host: host, message: "no channel") }

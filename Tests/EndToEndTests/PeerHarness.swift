@@ -9,6 +9,8 @@ final class PeerNode {
     let sshdDirectory: String
     var authorizedKeys: String { sshdDirectory + "/authorized_keys" }
     private var sshd: Int32?
+    /// The pid of this node's `sync up`, while it runs.
+    private(set) var daemon: Int32?
 
     /// Whether this machine can run the multi-node tests (sshd, ssh-keygen, root for sshd's privilege separation).
     static var available: Bool { FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd") && have("ssh-keygen") }
@@ -41,7 +43,62 @@ final class PeerNode {
         try start()
     }
 
-    deinit { stop() }
+    deinit { crash(); stop() }
+
+    /// Starts `sync up` for this node (detached, its log in BASE/daemon.log); waits until it runs.
+    func up() throws {
+        let r = try node.sh("""
+            SYNC_LOG_LEVEL=debug sync up --retry-max 2s --stop-timeout 20s >>'\(node.base)/daemon.log' 2>&1 </dev/null & echo $!
+            """)
+        daemon = Int32(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(waitFor(10) { FileManager.default.fileExists(atPath: self.node.stateDir + "/run/daemon.pid") }, "sync up did not start")
+    }
+
+    /// Stops `sync up` with SIGTERM and waits for its clean end (it removes its pid file last).
+    func down() {
+        guard let pid = daemon else { return }
+        kill(pid, SIGTERM)
+        #expect(waitFor(30) { !FileManager.default.fileExists(atPath: self.node.stateDir + "/run/daemon.pid") },
+                "sync up did not stop: \(self.log)")
+        daemon = nil
+    }
+
+    /// Kills this node as a power cut would: `sync up`, everything under it and every sync-serve its
+    /// sshd runs, with SIGKILL (sshd itself stays).
+    func crash() {
+        var victims: [Int32] = []
+        if let d = daemon { victims.append(d) }
+        if let s = sshd { victims += PeerNode.descendants(of: s) }
+        if let d = daemon { victims += PeerNode.descendants(of: d) }
+        for p in victims { kill(p, SIGKILL) }
+        daemon = nil
+    }
+
+    var log: String { (try? String(contentsOfFile: node.base + "/daemon.log", encoding: .utf8)) ?? "" }
+
+    /// Every process below `pid`, from /proc.
+    static func descendants(of pid: Int32) -> [Int32] {
+        var parent: [Int32: Int32] = [:]
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let p = Int32(name), let stat = try? String(contentsOfFile: "/proc/\(name)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, let pp = Int32(fields[1]) { parent[p] = pp }
+        }
+        var out: [Int32] = [], frontier = [pid]
+        while let p = frontier.popLast() {
+            let children = parent.filter { $0.value == p }.map(\.key)
+            out += children
+            frontier += children
+        }
+        return out
+    }
+
+    /// Adds `other`'s copy of `folder` as a peer of this node's.
+    func addPeer(_ other: PeerNode, _ folder: String) throws {
+        let r = try node.run("sync-peer", ["add", folder, other.remote(folder)])
+        #expect(r.status == 0, "\(r)")
+    }
 
     /// Starts sshd (detached, through a shell: a long-lived Foundation Process child can stall
     /// the runner's other children) and waits until it accepts connections.
@@ -128,6 +185,16 @@ final class PeerNode {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         } == 0
     }
+}
+
+/// Waits up to `seconds` for `condition`; whether it came true.
+func waitFor(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try condition() { return true }
+        usleep(20_000)
+    }
+    return try condition()
 }
 
 /// What a folder holds, independent of times and inode numbers: kind, path, link target, the

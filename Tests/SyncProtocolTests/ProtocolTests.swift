@@ -19,6 +19,8 @@ import SyncProtocol
             .data(id: 7, Array(0...255)), .end(id: 7),
             .offer(id: 9, folder: "f", sequence: 4),
             .join(id: 11, folder: "g"),
+            .subscribe(id: 13, folder: "g", since: 42),
+            .notice(folder: "g", sequence: 50, echoFrom: 44),
             .error(id: 9, code: .notFound, message: "folder f: not found"),
             .bye,
         ]
