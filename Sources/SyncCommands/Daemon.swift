@@ -26,7 +26,7 @@ public struct DaemonCommand: ToolCommand {
     public static let manual = Manual(
         output: "Nothing on standard output. Log lines on standard error: `TIME LEVEL LABEL : [METADATA] MESSAGE`.",
         exitStatus: "0 after a clean stop, 1 when it cannot start (another daemon runs for this SYNC_DIR), 2 on a usage error.",
-        files: stateFiles + " SYNC_DIR/run/daemon.lock and daemon.pid; SYNC_DIR/run/notices/ and run/links/ (what sync status shows).",
+        files: stateFiles + " SYNC_DIR/run/daemon.lock and daemon.pid; SYNC_DIR/run/notices/ and run/links/ (what sync status shows). When SYNC_DIR/run/trace exists, every link process of the node appends a line to it per notice and per pull.",
         examples: [("sync up", "run in the foreground until Ctrl-C"),
                    ("systemctl --user enable --now sync", "run under systemd (the unit bin/setup installs)")],
         seeAlso: ["sync-peer", "sync-status", "sync-notify", "sync-pull", "sync-watch", "sync-commit"])

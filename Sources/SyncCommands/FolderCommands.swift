@@ -154,11 +154,16 @@ public struct StatusCommand: ToolCommand {
         discussion: """
             For each folder (or the one named): its path, state, number of files and bytes recorded, its \
             sequence number, its last commit, and how many paths changed on disk since (pending). Finding \
-            the pending paths reads no file contents.
+            the pending paths reads no file contents. Then one line per peer: its remote (or, for a peer \
+            that dialed this node, its node id), the state of the link (up, connecting, waiting to dial \
+            again, or no link when sync up is not running), since when, the peer's sequence this node \
+            holds, the last sequence of this node told to the peer, the last error, and a transfer in \
+            progress with its entries, bytes and rate.
             """)
     public static let manual = Manual(
         output: "A block of `key: value` lines per folder; with --json an array of objects with the keys id, name, "
-            + "path, state, files, bytes, sequence, lastCommit, lastCommitTime and pending.",
+            + "path, state, files, bytes, sequence, lastCommit, lastCommitTime, pending and peers (remote, node, role, "
+            + "state, since, peerSequence, told, lastError, transfer).",
         files: stateFiles,
         examples: [("sync status", "every folder"), ("sync status --json ~/Documents", "one folder, for scripts")],
         seeAlso: ["sync-folders", "sync-commit", "sync-log"])

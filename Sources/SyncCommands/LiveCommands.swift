@@ -61,6 +61,9 @@ func makeLogger(_ label: String, defaultLevel: Logger.Level = .info) -> Logger {
 /// Pulls a folder over the link when the peer offers it (sync pull's offer after its own pull).
 func pullOnOffer(_ server: FolderServer, state: StateDirectory, peer: NodeID, report: @escaping (String) -> Void) {
     server.onOffer = { folder, session in
+        // Another process of this node pulling from this peer will bring the same.
+        guard let lock = try? FileLock(path: Puller.lockPath(folder, peer: peer), wait: false) else { return }
+        defer { _ = lock }
         let context = try FolderContext(folder, state: state)
         let before = try context.index.sequence()
         let outcome = try Puller(context: context, remote: RemoteFolder(session: session, folder: folder.id.rawValue), peer: peer).run()

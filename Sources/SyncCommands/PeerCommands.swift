@@ -178,6 +178,8 @@ public struct PullCommand: ToolCommand {
             puller.dryRun = dryRun
             let display = ProgressDisplay()
             puller.progress = { display.show("pulling \($0.entriesDone)/\($0.entriesTotal) entries, \(Units.formatBytes($0.bytesReceived))") }
+            let lock = dryRun ? nil : try FileLock(path: Puller.lockPath(folder, peer: dialed.peer))
+            defer { _ = lock }
             let before = try context.index.sequence()
             let outcome: PullOutcome
             do { outcome = try puller.run() } catch let e as RemoteError {

@@ -14,6 +14,24 @@ public struct FolderStatus: Sendable, Codable {
     public let lastCommitTime: Date?
     /// Paths whose stat data differ from the index: changes not yet committed.
     public let pending: Int
+    /// The folder's peers and the links of this node's processes to them.
+    public let peers: [PeerLink]
+
+    /// One peer of the folder: configured (REMOTE), or only linked (a peer that dialed this node).
+    public struct PeerLink: Sendable, Codable {
+        public let remote: String?
+        public let node: String?
+        /// `dial` (this node follows the peer), `serve` (the peer follows this node), or nil: no link.
+        public let role: String?
+        /// `up`, `connecting`, `waiting`, or `no link` (sync up is not running, or the peer not configured here).
+        public let state: String
+        public let since: Date?
+        /// The peer's sequence this node holds, and the last sequence of this node told to it.
+        public let peerSequence: Int64?
+        public let told: Int64?
+        public let lastError: String?
+        public let transfer: LinkStatus.Transfer?
+    }
 
     /// Gathers the status; the pending count comes from a stat walk that reads no contents.
     public init(_ context: FolderContext) throws {
@@ -34,6 +52,23 @@ public struct FolderStatus: Sendable, Codable {
             lastCommitTime = nil
         }
         pending = state == "missing" ? 0 : try Committer(context).pending().count
+        let links = LinkBoard(context.state).links().filter { $0.folder == f.id.rawValue }
+        let index = context.index
+        func held(_ node: String?) throws -> Int64? { try node.flatMap { try index.meta("peer.\($0).sequence") }.flatMap { Int64($0) } }
+        var peers: [PeerLink] = []
+        for remote in f.config.values("peer") {
+            let link = links.first { $0.role == .dial && $0.remote == remote }
+            let node = link.flatMap { $0.peer.isEmpty ? nil : $0.peer }
+            peers.append(PeerLink(remote: remote, node: node, role: link.map { $0.role.rawValue }, state: link?.state ?? "no link",
+                                  since: link.map { Date(timeIntervalSince1970: $0.since) }, peerSequence: try held(node),
+                                  told: link?.told, lastError: link?.lastError, transfer: link?.transfer))
+        }
+        for link in links where link.role == .serve {
+            peers.append(PeerLink(remote: nil, node: link.peer, role: link.role.rawValue, state: link.state,
+                                  since: Date(timeIntervalSince1970: link.since), peerSequence: try held(link.peer),
+                                  told: link.told, lastError: link.lastError, transfer: link.transfer))
+        }
+        self.peers = peers
     }
 
     /// The human form: one `key: value` line each.
@@ -47,6 +82,19 @@ public struct FolderStatus: Sendable, Codable {
             lines.append("  last commit: none")
         }
         lines.append("  pending:     \(pending)")
+        let time = ISO8601DateFormatter()
+        for p in peers {
+            let who = p.remote ?? "node \(p.node.map { String($0.prefix(8)) } ?? "?") (it dialed)"
+            var line = "  peer:        \(who) \(p.state)"
+            if let since = p.since { line += " since \(time.string(from: since))" }
+            if let s = p.peerSequence { line += ", its sequence \(s) held" }
+            if let t = p.told { line += ", told \(t) of \(sequence)" }
+            lines.append(line)
+            if let e = p.lastError { lines.append("    last error: \(e)") }
+            if let t = p.transfer {
+                lines.append("    transfer:  \(t.entriesDone)/\(t.entriesTotal) entries, \(Units.formatBytes(t.bytes)) at \(Units.formatBytes(Int64(t.bytesPerSecond)))/s")
+            }
+        }
         return lines.joined(separator: "\n")
     }
 }

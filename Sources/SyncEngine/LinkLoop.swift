@@ -35,8 +35,14 @@ public final class LinkLoop {
     /// The last sequence told to the peer, per folder.
     private var told: [FolderID: Int64] = [:]
     private var lastSent = Date()
+    /// Pulls to try again: one left rows for later, or another process of this node was pulling
+    /// the same folder from the same peer.
+    private var retries: [FolderID: (folder: Folder, at: Date, wanted: Int64?)] = [:]
     /// Counters of this link, for logs and tests.
     public private(set) var pulls = 0, noticesIn = 0, noticesOut = 0
+    /// SYNC_DIR/run/trace, when it exists, gets one line per notice told or heard and per pull,
+    /// from every link process of the node (a diagnostic: `TIME NODE EVENT FOLDER PEER key=value...`).
+    let trace: String?
 
     public init(session: Session, server: FolderServer, state: StateDirectory, peer: NodeID, following: Folder?) {
         self.session = session; self.server = server; self.state = state; self.peer = peer
@@ -44,6 +50,8 @@ public final class LinkLoop {
         role = following == nil ? .serve : .dial
         board = NoticeBoard(state)
         links = LinkBoard(state)
+        let t = state.root + "/run/trace"
+        trace = FileManager.default.fileExists(atPath: t) ? t : nil
     }
 
     /// Runs until the peer closes the link or a stop is asked for.
@@ -72,7 +80,14 @@ public final class LinkLoop {
                 try tell()
             }
             if stopRequested() { break }
-            let wait = try session.link.wait(timeout: min(keepalive, 5), others: [watch])
+            for (id, r) in retries where r.at <= Date() {
+                retries[id] = nil
+                // Skipped when another process brought what was wanted meanwhile.
+                if let wanted = r.wanted, try storedSequence(r.folder) >= wanted { continue }
+                try pull(r.folder, reason: "again", wanted: r.wanted)
+            }
+            let nextRetry = retries.values.map { $0.at.timeIntervalSinceNow }.min() ?? keepalive
+            let wait = try session.link.wait(timeout: max(0, min(keepalive, 5, nextRetry)), others: [watch])
             if !wait.others.isEmpty { NoticeBoard.drain(watch) }
             if wait.link {
                 guard try session.handleNext() else { return }
@@ -105,6 +120,7 @@ public final class LinkLoop {
             lastSent = Date()
             if sequence > known {
                 noticesOut += 1
+                traceLine("tell", f.id, "sequence=\(sequence) echo-from=\(echo)")
                 log.debug("folder \(f.id): told \(peer.short) of sequence \(sequence)\(echo < sequence ? " (its own from \(echo))" : "")")
             }
             update(f.id) { $0.told = sequence; $0.noticesOut = self.noticesOut }
@@ -124,22 +140,31 @@ public final class LinkLoop {
         }
         let index = try context(folder).index
         let held = try storedSequence(folder)
-        guard notice.sequence != held else { return }
+        // A notice at or below what is held is old news: it waited while a pull brought more.
+        guard notice.sequence > held else { return }
         noticesIn += 1
         update(folder.id) { $0.noticesIn = self.noticesIn }
-        if notice.sequence > held && notice.echoFrom <= held {
+        traceLine("notice", folder.id, "sequence=\(notice.sequence) echo-from=\(notice.echoFrom) held=\(held)")
+        if notice.echoFrom <= held {
             // Everything after what is held came from this node: nothing to fetch.
             try index.setMeta("peer.\(peer).sequence", String(notice.sequence))
             update(folder.id) { $0.peerSequence = notice.sequence }
             log.debug("folder \(folder.id): \(peer.short) is at \(notice.sequence), all of it ours")
             return
         }
-        // A sequence below the one held means the peer's index was made anew: the pull finds out.
-        try pull(folder, reason: "told of sequence \(notice.sequence)")
+        try pull(folder, reason: "told of sequence \(notice.sequence)", wanted: notice.sequence)
     }
 
-    private func pull(_ folder: Folder, reason: String) throws {
+    private func pull(_ folder: Folder, reason: String, wanted: Int64? = nil) throws {
         let context = try context(folder)
+        // One pull from a peer into a folder at a time, across this node's processes; never wait
+        // for it while holding a link (two nodes' links could wait on each other): try again soon.
+        let lock: FileLock
+        do { lock = try FileLock(path: Puller.lockPath(folder, peer: peer), wait: false) } catch SyncError.locked {
+            retries[folder.id] = (folder, Date().addingTimeInterval(0.3), wanted)
+            return
+        }
+        defer { _ = lock }
         let before = try context.index.sequence()
         let puller = Puller(context: context, remote: RemoteFolder(session: session, folder: folder.id.rawValue), peer: peer)
         let started = Date()
@@ -154,6 +179,7 @@ public final class LinkLoop {
             }
         }
         puller.cancelled = stopRequested
+        let since = try storedSequence(folder)
         let outcome = try puller.run()
         pulls += 1
         let after = outcome.sequence
@@ -165,10 +191,24 @@ public final class LinkLoop {
             try context.index.setMeta("peer.\(peer).echo", "\(from) \(after)")
         }
         let held = try storedSequence(folder)
+        traceLine("pull", folder.id, "since=\(since) held=\(held) changes=\(outcome.changes.count) rows=\(outcome.rowsRecorded) reason=\(reason.replacingOccurrences(of: " ", with: "-"))")
         update(folder.id) { $0.transfer = nil; $0.pulls = self.pulls; $0.peerSequence = held }
         for p in outcome.problems { log.warning("folder \(folder.id): \(p)") }
+        if outcome.problems.contains(where: { $0.hasSuffix("left for the next pull") }) {
+            retries[folder.id] = (folder, Date().addingTimeInterval(2), nil)
+        }
         log.info("folder \(folder.id): pulled from \(peer.short) (\(reason)): \(outcome.changes.count) changes, \(outcome.filesFetched) files fetched, now at \(held) of the peer's, \(after) here")
         if after > before { try board.post(folder.id, sequence: after) }
+    }
+
+    private func traceLine(_ event: String, _ folder: FolderID, _ details: String) {
+        guard let trace else { return }
+        let me = session.identity.id.short
+        let line = "\(Date().timeIntervalSince1970) \(me) \(event) \(folder) \(peer.short) \(details)\n"
+        let fd = open(trace, O_WRONLY | O_APPEND | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        _ = line.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+        close(fd)
     }
 
     private func storedSequence(_ folder: Folder) throws -> Int64 {

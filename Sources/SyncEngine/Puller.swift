@@ -65,6 +65,10 @@ public final class Puller {
     /// Directories whose entries changed in this batch: fsynced once before the batch is recorded.
     var dirtyDirectories: Set<RelativePath?> = []
 
+    /// The lock that keeps two processes of this node from pulling a folder from one peer at once
+    /// (each would store the peer's sequence as it saw it).
+    public static func lockPath(_ folder: Folder, peer: NodeID) -> String { folder.directory + "/pull-\(peer.short).lock" }
+
     public init(context: FolderContext, remote: RemoteFolder, peer: NodeID) {
         self.context = context; self.remote = remote; self.peer = peer
     }
@@ -186,12 +190,38 @@ public final class Puller {
                             outcome.changes.append(Change(status: local == nil || local!.deleted ? .added : .modified, path: r.path.rawValue))
                         }
                     }
-                case .conflict(let remoteWins, let copy, let v):
+                case .conflict(let remoteWins, let named, let v):
                     guard try unchanged(r.path, local) else { hold(r, "changed here meanwhile"); continue }
                     let l = local!
-                    guard try observe(copy) == nil else {
-                        // The same conflict was resolved before (or the name is taken): keep both as they are.
-                        hold(r, "conflict copy \(copy.rawValue) exists already"); continue
+                    // The copy may be here already, from a peer that met the same conflict: then the
+                    // losing version is kept, and only the path is settled. A name taken by other
+                    // content gets the loser's hash as a tag (the same name on every node).
+                    let loser = remoteWins ? l : r
+                    func held(_ p: RelativePath) throws -> FileEntry? {
+                        try records.last(where: { $0.path == p }) ?? locals[p] ?? context.index.entry(p)
+                    }
+                    var copy = named
+                    if try observe(copy) != nil, try held(copy)?.hash != loser.hash {
+                        copy = Reconcile.conflictCopy(of: r.path, mtimeNs: loser.mtimeNs,
+                                                      node: Reconcile.author(of: loser.version, against: (remoteWins ? r : l).version),
+                                                      tag: String((loser.hash ?? "").prefix(7)))
+                    }
+                    if try observe(copy) != nil {
+                        guard let there = try held(copy), !there.deleted, there.hash == loser.hash else {
+                            hold(r, "conflict copy \(copy.rawValue) exists already"); continue
+                        }
+                        if remoteWins {
+                            var row = try materialize(r, at: r.path, basis: l, replacing: l)
+                            row.version = v
+                            records.append(row)
+                        } else {
+                            var kept = l
+                            kept.version = v
+                            records.append(kept)
+                        }
+                        outcome.changes.append(Change(status: .modified, path: r.path.rawValue))
+                        touched.insert(r.path)
+                        continue
                     }
                     if remoteWins {
                         let dir = try Beneath.directory(r.path.parent, in: root)

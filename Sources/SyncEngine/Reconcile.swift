@@ -52,8 +52,8 @@ public enum Reconcile {
 
     static let marker = ".sync-conflict-"
 
-    /// `dir/name.sync-conflict-YYYYMMDD-HHMMSS-NODE.ext` for `dir/name.ext`.
-    public static func conflictCopy(of path: RelativePath, mtimeNs: Int64, node: String) -> RelativePath {
+    /// `dir/name.sync-conflict-YYYYMMDD-HHMMSS-NODE.ext` for `dir/name.ext` (`-NODE-TAG` with a tag).
+    public static func conflictCopy(of path: RelativePath, mtimeNs: Int64, node: String, tag: String? = nil) -> RelativePath {
         let name = path.name
         var stem = name, ext = ""
         if let dot = name.lastIndex(of: "."), dot != name.startIndex {
@@ -64,8 +64,9 @@ public enum Reconcile {
         f.timeZone = TimeZone(identifier: "UTC")
         f.dateFormat = "yyyyMMdd-HHmmss"
         let date = f.string(from: Date(timeIntervalSince1970: Double(mtimeNs) / 1e9))
-        var copy = "\(stem)\(marker)\(date)-\(node.prefix(8))\(ext)"
-        if copy.utf8.count > 255 { copy = "\(stem.utf8.prefix(180).count == stem.utf8.count ? stem : String(stem.prefix(60)))\(marker)\(date)-\(node.prefix(8))" }
+        let who = String(node.prefix(8)) + (tag.map { "-" + $0 } ?? "")
+        var copy = "\(stem)\(marker)\(date)-\(who)\(ext)"
+        if copy.utf8.count > 255 { copy = "\(stem.utf8.prefix(180).count == stem.utf8.count ? stem : String(stem.prefix(60)))\(marker)\(date)-\(who)" }
         return (try? path.parent.map { try $0.appending(copy) } ?? RelativePath(copy)) ?? path
     }
 

@@ -43,7 +43,7 @@ import Testing
         #expect(!(try contents(p[1])).contains(".sync-tmp"))
         // sync status and sync peer list show the links.
         let status = try n[1].node.run("sync-status", [id])
-        #expect(status.stdout.contains("peer ") && status.stdout.contains(" up"), "\(status)")
+        #expect(status.stdout.contains("  peer:        \(n[0].remote(id)) up since"), "\(status)")
         let peers = try n[0].node.run("sync-peer", ["list"])
         #expect(peers.stdout.contains(n[1].remote(id) + " up"), "\(peers)")
         // A clean stop leaves no link files and no children.
@@ -52,5 +52,111 @@ import Testing
             #expect(((try? FileManager.default.contentsOfDirectory(atPath: x.node.stateDir + "/run/links")) ?? []).isEmpty)
             #expect(x.log.contains("stopped"), "\(x.log)")
         }
+    }
+}
+
+extension LiveTests {
+    /// Makes `count` random changes (write or delete one of 30 files) on random nodes.
+    func randomChanges(_ count: Int, on paths: [String], seed: UInt64) throws {
+        var rng = SplitMix(seed)
+        for i in 0..<count {
+            let p = paths[Int(rng.next() % UInt64(paths.count))]
+            let file = p + "/f\(rng.next() % 30).txt"
+            if rng.next() % 4 == 0, FileManager.default.fileExists(atPath: file) {
+                try? FileManager.default.removeItem(atPath: file)
+            } else {
+                try "change \(i) \(rng.next())\n".write(toFile: file, atomically: false, encoding: .utf8)
+            }
+            usleep(UInt32(20_000 + rng.next() % 60_000))
+        }
+    }
+
+    /// The trace lines of every node.
+    func traces(_ nodes: [PeerNode]) -> [[String]] {
+        nodes.map { n in
+            ((try? String(contentsOfFile: n.node.stateDir + "/run/trace", encoding: .utf8)) ?? "")
+                .split(separator: "\n").map(String.init)
+        }
+    }
+
+    /// Runs 100 random changes over `count` nodes linked as `linked` says and checks convergence
+    /// and the notices and pulls the links made.
+    func converge(_ count: Int, name: String, linked: (Int, Int) -> Bool) throws {
+        let (n, _, p) = try nodes(count, linked: linked)
+        defer { for x in n { x.down() } }
+        for x in n {
+            try FileManager.default.createDirectory(atPath: x.node.stateDir + "/run", withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: x.node.stateDir + "/run/trace", contents: nil)
+            x.node.extraEnvironment["SYNC_KEEPALIVE"] = "1s"
+            try x.up()
+        }
+        // Every link up before the changes start.
+        #expect(waitFor(30) { n.allSatisfy { x in (try? x.node.run("sync-peer", ["list"]).lines.allSatisfy { $0.hasSuffix(" up") }) == true } })
+        try randomChanges(100, on: p, seed: UInt64(count) * 7919 + UInt64(name.count))
+        let converged = try waitFor(120) {
+            let all = try p.map { try contents($0) }
+            return all.allSatisfy { $0 == all[0] } && !all[0].contains(".sync-tmp")
+        }
+        let states = try p.map { try contents($0) }
+        if !converged, let keep = ProcessInfo.processInfo.environment["SYNC_TEST_KEEP"] {
+            for (i, x) in n.enumerated() { try x.node.sh("mkdir -p '\(keep)/\(name)' && cp -a '\(x.node.base)' '\(keep)/\(name)/\(i)'") }
+        }
+        #expect(converged, "\(name): not converged: \(states)")
+        // Settled: every node's history agrees with its folder.
+        usleep(3_000_000)
+        let before = traces(n)
+        // Nothing changes now: keepalives flow (every second), but no notice of a new sequence and no pull.
+        usleep(5_000_000)
+        let after = traces(n)
+        #expect(before.map(\.count) == after.map(\.count), "\(name): links kept working with nothing to do: \(zip(before, after).map { $1.dropFirst($0.count) })")
+        // No node pulled a sequence it held already: per node, peer and folder, each pull starts at or
+        // after where the one before it ended.
+        var pulls = 0, tells = 0, notices = 0
+        for lines in after {
+            var held: [String: Int64] = [:]
+            for l in lines {
+                let f = l.split(separator: " ").map(String.init)
+                guard f.count > 5 else { continue }
+                let kv = Dictionary(f.dropFirst(5).compactMap { x -> (String, Int64)? in
+                    let parts = x.split(separator: "=", maxSplits: 1)
+                    guard parts.count == 2, let v = Int64(parts[1]) else { return nil }
+                    return (String(parts[0]), v)
+                }, uniquingKeysWith: { a, _ in a })
+                switch f[2] {
+                case "tell": tells += 1
+                case "notice": notices += 1
+                case "pull":
+                    pulls += 1
+                    let key = f[3] + " " + f[4]
+                    if let h = held[key] { #expect(kv["since"]! >= h, "\(name): pulled from before what it held: \(l)") }
+                    held[key] = kv["held"]!
+                default: break
+                }
+            }
+        }
+        print("\(name): \(count) nodes, 100 changes: \(tells) notices told, \(notices) heard, \(pulls) pulls")
+        // A pull per change and link at most, far fewer in practice (changes go in batches).
+        #expect(pulls <= 100 * 2 * count, "\(name): \(pulls) pulls")
+    }
+
+    @Test func fiveNodesInARingConverge() throws {
+        try converge(5, name: "ring") { i, j in (i + 1) % 5 == j || (j + 1) % 5 == i }
+    }
+
+    @Test func fiveNodesFullyMeshedConverge() throws {
+        try converge(5, name: "mesh") { _, _ in true }
+    }
+}
+
+/// A small seeded generator, so that a failing run can be repeated.
+struct SplitMix {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
