@@ -160,3 +160,62 @@ struct SplitMix {
         return z ^ (z >> 31)
     }
 }
+
+extension LiveTests {
+    @Test func aNodeKilledDuringATransferConvergesWhenRestarted() throws {
+        let (n, id, p) = try nodes(2)
+        defer { for x in n { x.down() } }
+        for x in n { try x.up() }
+        #expect(waitFor(30) { (try? n[1].node.run("sync-peer", ["list"]).stdout.hasSuffix(" up\n")) == true })
+        // A big file on A, and small ones around it; B is killed while the big one comes.
+        try n[0].node.sh("""
+            cd '\(p[0])' && head -c 200000000 /dev/urandom > big.bin.part && mv big.bin.part big.bin && \
+            for i in $(seq 1 50); do echo $i > small-$i.txt; done
+            """)
+        let started = waitFor(60) {
+            // The big file's temporary file, part written.
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: p[1])) ?? []
+            return names.contains { name in
+                guard name.hasPrefix(".sync-tmp-"), let a = try? FileManager.default.attributesOfItem(atPath: p[1] + "/" + name),
+                      let size = a[.size] as? Int else { return false }
+                return size > 20_000_000
+            }
+        }
+        #expect(started, "B never started the transfer: \(n[1].log)")
+        n[1].crash()
+        let leftover = ((try? FileManager.default.contentsOfDirectory(atPath: p[1])) ?? []).filter { $0.hasPrefix(".sync-tmp-") }
+        try n[1].up()
+        let converged = try waitFor(120) { try contents(p[0]) == contents(p[1]) }
+        let (ca, cb) = (try contents(p[0]), try contents(p[1]))
+        #expect(converged, "not converged after the restart\nA: \(ca)\nB: \(cb)\nB's log: \(n[1].log)")
+        #expect(!cb.contains(".sync-tmp"), "temporary files left: \(cb)")
+        #expect(try n[1].node.git(id, "fsck --no-progress").status == 0)
+        print("killed B with \(leftover) in its folder; converged after the restart")
+    }
+
+    @Test func aNodeOfflineDuring500ChangesCatchesUpByItself() throws {
+        let (n, _, p) = try nodes(3)
+        defer { for x in n { x.down() } }
+        for x in n { try x.up() }
+        #expect(waitFor(30) { n.allSatisfy { x in (try? x.node.run("sync-peer", ["list"]).lines.allSatisfy { $0.hasSuffix(" up") }) == true } })
+        try n[0].node.write(p[0] + "/before.txt", "before\n")
+        #expect(waitFor(30) { FileManager.default.fileExists(atPath: p[2] + "/before.txt") })
+        // C goes away: its daemon and its sshd.
+        n[2].down()
+        n[2].stop()
+        // 500 changes on A and B: files made, edited, renamed and deleted.
+        try n[0].node.sh("""
+            cd '\(p[0])' && mkdir -p a && for i in $(seq 1 200); do echo "a $i" > a/$i.txt; done && \
+            for i in $(seq 1 50); do echo edited >> a/$i.txt; done && for i in $(seq 51 75); do rm a/$i.txt; done && \
+            for i in $(seq 76 100); do mv a/$i.txt a/moved-$i.txt; done
+            """)
+        try n[1].node.sh("cd '\(p[1])' && mkdir -p b && for i in $(seq 1 200); do echo \"b $i\" > b/$i.txt; done")
+        #expect(try waitFor(60) { try contents(p[0]) == contents(p[1]) && FileManager.default.fileExists(atPath: p[0] + "/b/200.txt") })
+        // C comes back: no command but starting it again.
+        try n[2].start()
+        try n[2].up()
+        let converged = try waitFor(90) { try contents(p[2]) == contents(p[0]) && contents(p[0]) == contents(p[1]) }
+        let (ca, cc) = (try contents(p[0]), try contents(p[2]))
+        #expect(converged, "C did not catch up\nA: \(ca)\nC: \(cc)\nC's log: \(n[2].log)")
+    }
+}
