@@ -118,6 +118,15 @@ public struct PullCommand: ToolCommand {
             window) and renamed into place only if the local file did not change meanwhile. Each batch is recorded in the index and as a history commit. \
             Then, unless --no-offer is given, the pull offers this node's own changes to the peer on the \
             same link, which pulls them if it allows this node for the folder.
+
+            With --follow the link stays open (this is what sync up runs for each peer): it subscribes \
+            to the peer's notices for the folder, catches up, then pulls at once whenever the peer tells \
+            of a sequence it does not hold, and tells the peer of this node's own changes as they are \
+            recorded (SYNC_DIR/run/notices). It serves the peer's requests over the same link. When the \
+            link drops or cannot be made it dials again after 1, 2, 4... seconds, with jitter, up to \
+            --retry-max, and catches up on everything since the last sequence it holds. SIGTERM or \
+            SIGINT ends it after the batch being applied. Log lines go to standard error \
+            (SYNC_LOG_LEVEL). SYNC_KEEPALIVE (default 30s) is how often an idle link is checked.
             """)
     public static let manual = Manual(
         output: """
@@ -229,9 +238,10 @@ public struct JoinCommand: ToolCommand {
             made if it does not exist; files already in it are kept and meet the peer's on the first \
             pull), checks that the peer's sshd shows the host key the token names and pins it, proves \
             this node's key over a login with the token's one-time invite key, and has the peer allow \
-            this node for the folder. This node allows the inviting node for the folder in turn. The \
-            token is used up, on success or not, once the peer has seen it. Nothing is copied yet: \
-            bring the files with sync pull and the remote printed.
+            this node for the folder. This node allows the inviting node for the folder in turn and adds it \
+            as the folder's peer (sync peer list), so that sync up follows it. The token is used up, on \
+            success or not, once the peer has seen it. Nothing is copied yet: bring the files with sync \
+            pull and the remote printed, or run sync up.
             """)
     public static let manual = Manual(
         output: "The folder id, then the remote to pull from (HOST:FOLDER-ID or ssh://...).",
@@ -286,6 +296,10 @@ public struct JoinCommand: ToolCommand {
             }
             try FolderAccess.allow(PeerKey(rawKey: invite.nodeKey), for: folder)
             try rewriteAuthorizedKeys(state)
+            // The inviting node becomes the folder's peer: sync up follows it.
+            var joined = try state.folder(folder.id.rawValue)
+            try joined.config.add("peer", try invite.remote.description)
+            try joined.saveConfig()
             emit(folder.id.rawValue)
             emit(invite.remoteText)
         }

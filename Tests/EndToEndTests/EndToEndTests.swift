@@ -81,6 +81,12 @@ import SyncCommands
             ("sync-versions", [a]),
             ("sync-diff", ["--folder", aid, "0123abcd"]),
             ("sync-diff", ["--folder", "nosuchfolder", "HEAD"]),
+            ("sync-peer", ["add", aid, "127.0.0.1:aaaaaaaaaaaaaaaa"]),
+            ("sync-peer", ["add", aid, "bad host!"]),
+            ("sync-peer", ["remove", aid, "host.example"]),
+            ("sync-peer", ["list", "nosuchfolder"]),
+            ("sync-notify", ["nosuchfolder"]),
+            ("sync-pull", ["--follow", "127.0.0.1:aaaaaaaaaaaaaaaa"]),
         ]
         for (tool, args) in bad {
             let r = try node.run(tool, args)
@@ -119,6 +125,12 @@ import SyncCommands
             ("sync-diff", ["--folder", aid]),
             ("sync-diff", ["--folder", aid, "HEAD", "HEAD", "x", "y"]),
             ("sync-join", ["sync-invite-1:e30", node.base + "/joined"]),
+            ("sync-peer", ["add", aid]),
+            ("sync-peer", ["add", aid, "-oProxyCommand=x"]),
+            ("sync-peer", ["list", aid, "host"]),
+            ("sync-peer", ["add", aid, "host", "--json"]),
+            ("sync-daemon", ["--retry-max", "soon"]),
+            ("sync-pull", ["--follow", "--dry-run", "host:" + aid]),
         ]
         for (tool, args) in usage {
             let r = try node.run(tool, args)

@@ -41,6 +41,9 @@ import Testing
         let (ca, cb) = (try contents(p[0]), try contents(p[1]))
         #expect(converged, "not converged\nA: \(ca)\nB: \(cb)")
         #expect(!(try contents(p[1])).contains(".sync-tmp"))
+        // One daemon per state directory.
+        let second = try n[0].node.run("sync-daemon", [])
+        #expect(second.status == 1 && second.stderr.contains("another sync daemon runs"), "\(second)")
         // sync status and sync peer list show the links.
         let status = try n[1].node.run("sync-status", [id])
         #expect(status.stdout.contains("  peer:        \(n[0].remote(id)) up since"), "\(status)")
