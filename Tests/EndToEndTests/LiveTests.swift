@@ -222,3 +222,45 @@ extension LiveTests {
         #expect(converged, "C did not catch up\nA: \(ca)\nC: \(cc)\nC's log: \(n[2].log)")
     }
 }
+
+extension LiveTests {
+    /// Without sync up: a hand-made pipeline's sync-notify dials the peer no link follows, which
+    /// then pulls the change through the offer.
+    @Test func notifyDialsAPeerThatNoLinkFollows() throws {
+        let (n, id, p) = try nodes(2)
+        // Detached, and holding none of the test runner's descriptors (it would wait for their end).
+        let pipeline = try Node.execute("/bin/bash", ["-c", """
+            for fd in /proc/self/fd/*; do n=${fd##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-" 2>/dev/null; done
+            (sync-watch \(id) | sync-commit \(id) | sync-notify \(id) > '\(n[0].node.base)/notify.out' 2>'\(n[0].node.base)/notify.err') \
+                </dev/null >/dev/null 2>&1 & echo $!
+            """], environment: n[0].node.environment, stdin: nil, timeout: 60)
+        defer {
+            // The watcher's end ends the rest of the pipeline.
+            _ = try? n[0].node.sh("pkill -TERM -f 'sync-watch \(id)'")
+        }
+        #expect(pipeline.status == 0)
+        usleep(500_000) // the watcher is set up
+        try n[0].node.write(p[0] + "/told.txt", "told\n")
+        let arrived = waitFor(30) { (try? String(contentsOfFile: p[1] + "/told.txt", encoding: .utf8)) == "told\n" }
+        let err = (try? String(contentsOfFile: n[0].node.base + "/notify.err", encoding: .utf8)) ?? ""
+        #expect(arrived, "the change did not reach B: \(err)")
+        // sync-notify passes sync-commit's lines on.
+        let out = (try? String(contentsOfFile: n[0].node.base + "/notify.out", encoding: .utf8)) ?? ""
+        #expect(out.hasPrefix("\(id) "), "\(out)")
+    }
+
+    /// A folder added while sync up runs is picked up without a restart.
+    @Test func aFolderAddedWhileRunningIsPickedUp() throws {
+        let (n, _, _) = try nodes(2)
+        defer { for x in n { x.down() } }
+        for x in n { try x.up() }
+        let (pa, id) = try n[0].node.folder("later")
+        let pb = try n[1].join("later", id: id)
+        try n[0].allow(n[1], id)
+        try n[1].allow(n[0], id)
+        try n[1].addPeer(n[0], id)
+        try n[0].node.write(pa + "/late.txt", "late\n")
+        #expect(waitFor(30) { (try? String(contentsOfFile: pb + "/late.txt", encoding: .utf8)) == "late\n" },
+                "the new folder was not followed: \(n[1].log)")
+    }
+}
