@@ -129,6 +129,7 @@ public struct CommitCommand: ToolCommand {
             }
             let result = try committer.commit(paths: rel.isEmpty ? nil : rel)
             result?.problems.forEach { warn("sync-commit: folder \(f.id): \($0)") }
+            if let m = result?.heldMessage { warn("sync-commit: folder \(f.id): \(m)") }
             if let result, result.commit != nil || !result.changes.isEmpty { emit(result.line) }
         }
     }

@@ -28,6 +28,12 @@ public struct FolderConfig: Sendable, Equatable {
         Key(name: "history.max-blob", summary: "files larger than this are kept in history as pointers",
             defaultValue: "16M", multiValued: false, readOnly: false,
             check: { Units.size($0) == nil ? "must be a size such as 512K, 16M, 1G" : nil }),
+        Key(name: "guard.deletions", summary: "a change deleting more than this share of the folder's files is held until sync confirm (off to never hold)",
+            defaultValue: "50%", multiValued: false, readOnly: false,
+            check: { FolderConfig.share($0) == nil && $0 != "off" ? "must be a share such as 50% or off" : nil }),
+        Key(name: "guard.min-deletions", summary: "the guard holds a change only when it deletes at least this many files",
+            defaultValue: "100", multiValued: false, readOnly: false,
+            check: { Int($0).map { $0 >= 1 } == true ? nil : "must be a whole number of files, 1 or more" }),
         Key(name: "peer", summary: "a remote this folder syncs with, followed by sync up (repeatable; see sync peer)",
             defaultValue: nil, multiValued: true, readOnly: false,
             check: { (try? RemoteSpec($0)) == nil ? "must be a remote such as ssh://user@host:22/FOLDER-ID" : nil }),
@@ -100,6 +106,15 @@ public struct FolderConfig: Sendable, Equatable {
     public var maxDelay: Double { Units.duration(value("debounce.max") ?? "") ?? 2 }
     public var maxBlob: Int64 { Units.size(value("history.max-blob") ?? "") ?? 16 << 20 }
     public var ignorePatterns: [String] { values("ignore") }
+    /// The share of the folder's files a change may delete before it is held; nil: never held.
+    public var guardShare: Double? { value("guard.deletions").flatMap(Self.share) }
+    public var guardMinimum: Int { Int(value("guard.min-deletions") ?? "") ?? 100 }
+
+    /// `50%` as 0.5 (0% to 100%).
+    static func share(_ text: String) -> Double? {
+        guard text.hasSuffix("%"), let v = Double(text.dropLast()), v >= 0, v <= 100 else { return nil }
+        return v / 100
+    }
 }
 
 extension StringProtocol {

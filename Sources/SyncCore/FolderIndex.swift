@@ -144,6 +144,25 @@ public final class FolderIndex: Sendable {
         return try meta("epoch") ?? ""
     }
 
+    /// The first sequence of a change the deletion guard holds back, if one is held: rows from it
+    /// on stay on this node until `release`.
+    public func heldFrom() throws -> Int64? { try meta("hold.from").flatMap { Int64($0) } }
+
+    /// The sequence peers may see: the folder's, or the last one before a held change.
+    public func servedSequence() throws -> Int64 {
+        let sequence = try self.sequence()
+        return try heldFrom().map { min(sequence, $0 - 1) } ?? sequence
+    }
+
+    /// Lets a held change go; returns where the hold began, nil when nothing was held.
+    public func release() throws -> Int64? {
+        try wrap { try queue.write { db in
+            let from = try meta(db, "hold.from").flatMap { Int64($0) }
+            try db.execute(sql: "DELETE FROM meta WHERE key = 'hold.from'")
+            return from
+        } }
+    }
+
     /// Stores a bookkeeping value.
     public func setMeta(_ key: String, _ value: String, onlyIfMissing: Bool = false) throws {
         try wrap { try queue.write { db in

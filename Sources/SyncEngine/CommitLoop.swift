@@ -83,6 +83,7 @@ public struct CommitLoop {
             let context = try FolderContext(folder, state: state)
             if let result = try Committer(context).commit(paths: paths) {
                 result.problems.forEach { warn($0.description) }
+                if let m = result.heldMessage { warn(m) }
                 if result.commit != nil || !result.changes.isEmpty { onCommit(result) }
                 if !result.retry.isEmpty {
                     pending.formUnion(result.retry)

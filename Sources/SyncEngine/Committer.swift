@@ -4,6 +4,11 @@ import SyncGit
 
 /// What one commit recorded.
 public struct CommitResult: Sendable {
+    /// What people are told when the guard holds a commit back.
+    public var heldMessage: String? {
+        held.map { "this change deletes \($0.deleted) of the folder's \($0.of) files: it stays on this node, and is not spread to peers until 'sync confirm \(folder)' (sync restore --at brings the files back)" }
+    }
+
     public let folder: FolderID
     public let sequence: Int64
     public let commit: ObjectID?
@@ -11,6 +16,9 @@ public struct CommitResult: Sendable {
     /// Paths that changed while they were read; they are left for the next round.
     public let retry: [RelativePath]
     public let problems: [ScanProblem]
+    /// Set when this commit deleted so much of the folder that the guard holds it back: files
+    /// deleted, and live files before.
+    public var held: (deleted: Int, of: Int)? = nil
 
     /// `<folder-id> <sequence> <commit>`, the plumbing output line.
     public var line: String { "\(folder) \(sequence) \(commit?.hex ?? "-")" }
@@ -219,10 +227,22 @@ public struct Committer {
                                            email: "\(node.short)@sync")
             }
         }
+        // 5. The mass-deletion guard: a change that deletes too much of the folder stays here (and
+        // so does everything after it) until `sync confirm`.
+        var held: (deleted: Int, of: Int)?
+        let deletedFiles = changes.count(where: { $0.0.deleted && $0.0.kind != .directory })
+        if deletedFiles >= folder.config.guardMinimum, let share = folder.config.guardShare, try context.index.heldFrom() == nil {
+            let before = try context.index.totals().files
+            if Double(deletedFiles) > share * Double(before) { held = (deletedFiles, before) }
+        }
         beforeRecord?()
-        try context.index.record(changes: changes.map(\.0), refreshed: refreshed, commit: commitID?.hex)
-        return CommitResult(folder: folder.id, sequence: sequence, commit: commitID, changes: shown,
-                            retry: retry, problems: problems)
+        let first = try context.index.sequence() + 1
+        try context.index.record(changes: changes.map(\.0), refreshed: refreshed, commit: commitID?.hex,
+                                 meta: held == nil ? [] : [("hold.from", String(first))])
+        var result = CommitResult(folder: folder.id, sequence: sequence, commit: commitID, changes: shown,
+                                  retry: retry, problems: problems)
+        result.held = held
+        return result
     }
 
     /// What a commit would look at: the scope's observations, the paths whose stat data differ

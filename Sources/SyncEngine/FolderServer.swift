@@ -46,9 +46,10 @@ public final class FolderServer: RequestHandler {
             }
             let context = try context(f)
             // The sequence first: every row up to it is then in the answer or in a later one.
-            let sequence = try context.index.sequence()
+            let sequence = try context.index.servedSequence()
             let max = Swift.min(Swift.max(Int(limit), 1), 5000)
-            let rows = try context.index.entries(since: since, limit: max + 1)
+            // Rows of a change the deletion guard holds back stay here.
+            let rows = try context.index.entries(since: since, limit: max + 1).filter { $0.sequence <= sequence }
             let sent = Array(rows.prefix(max))
             var i = 0
             while i < sent.count {

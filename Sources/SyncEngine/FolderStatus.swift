@@ -16,6 +16,8 @@ public struct FolderStatus: Sendable, Codable {
     public let pending: Int
     /// The folder's peers and the links of this node's processes to them.
     public let peers: [PeerLink]
+    /// The first sequence of a change the deletion guard holds back (sync confirm), if any.
+    public let heldFrom: Int64?
 
     /// One peer of the folder: configured (REMOTE), or only linked (a peer that dialed this node).
     public struct PeerLink: Sendable, Codable {
@@ -52,6 +54,7 @@ public struct FolderStatus: Sendable, Codable {
             lastCommitTime = nil
         }
         pending = state == "missing" ? 0 : try Committer(context).pending().count
+        heldFrom = try context.index.heldFrom()
         let links = LinkBoard(context.state).links().filter { $0.folder == f.id.rawValue }
         let index = context.index
         func held(_ node: String?) throws -> Int64? { try node.flatMap { try index.meta("peer.\($0).sequence") }.flatMap { Int64($0) } }
@@ -82,6 +85,9 @@ public struct FolderStatus: Sendable, Codable {
             lines.append("  last commit: none")
         }
         lines.append("  pending:     \(pending)")
+        if let heldFrom {
+            lines.append("  held:        changes from sequence \(heldFrom) on, a large deletion first: not spread until 'sync confirm \(id)'")
+        }
         let time = ISO8601DateFormatter()
         for p in peers {
             let who = p.remote ?? "node \(p.node.map { String($0.prefix(8)) } ?? "?") (it dialed)"

@@ -109,7 +109,7 @@ public final class LinkLoop {
         for f in toldFolders {
             guard server.authorized(f.id.rawValue) != nil || f.id == following?.id else { continue }
             let index = try context(f).index
-            let sequence = try index.sequence()
+            let sequence = try index.servedSequence()
             let known = told[f.id] ?? server.subscriptions[f.id]?.since ?? -1
             guard sequence > known || all else { continue }
             var echo = sequence

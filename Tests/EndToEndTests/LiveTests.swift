@@ -264,3 +264,40 @@ extension LiveTests {
                 "the new folder was not followed: \(n[1].log)")
     }
 }
+
+extension LiveTests {
+    /// A large deletion is held on the node that made it until `sync confirm`; a small one spreads.
+    @Test func theDeletionGuardHoldsAnEmptiedFolderUntilConfirmed() throws {
+        let (n, id, p) = try nodes(2)
+        try n[0].node.sh("cd '\(p[0])' && mkdir d && for i in $(seq 1 150); do echo $i > d/$i.txt; done")
+        #expect(try n[0].commit(p[0]).status == 0)
+        #expect(try n[1].pull(n[0], id, ["--no-offer"]).status == 0)
+        func count(_ dir: String) -> Int { ((try? FileManager.default.contentsOfDirectory(atPath: dir + "/d")) ?? []).count }
+        #expect(count(p[1]) == 150)
+        // 10 of 150: below both bounds, spreads.
+        try n[0].node.sh("cd '\(p[0])/d' && rm $(seq -f %g.txt 1 10)")
+        #expect(try n[0].commit(p[0]).status == 0)
+        #expect(try n[1].pull(n[0], id, ["--no-offer"]).status == 0)
+        #expect(count(p[1]) == 140)
+        // Everything: held here, with a warning, a status line, and nothing for the peer.
+        try n[0].node.sh("rm -rf '\(p[0])'/d/*")
+        let emptied = try n[0].commit(p[0])
+        #expect(emptied.status == 0 && emptied.stderr.contains("deletes 140 of the folder's 140 files"), "\(emptied)")
+        #expect(try n[0].node.run("sync-status", [id]).stdout.contains("held:"))
+        let held = try n[1].pull(n[0], id, ["--no-offer"])
+        #expect(held.status == 0, "\(held)")
+        #expect(count(p[1]) == 140, "the held deletion reached B: \(held)")
+        // A later change is held too; confirm lets both go.
+        try n[0].node.write(p[0] + "/after.txt", "after\n")
+        #expect(try n[0].commit(p[0]).status == 0)
+        #expect(try n[1].pull(n[0], id, ["--no-offer"]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: p[1] + "/after.txt"))
+        let confirm = try n[0].node.run("sync-confirm", [id])
+        #expect(confirm.stdout.hasPrefix("released \(id) from sequence "), "\(confirm)")
+        #expect(try n[0].node.run("sync-confirm", [id]).stdout == "nothing held \(id)\n")
+        #expect(try n[1].pull(n[0], id, ["--no-offer"]).status == 0)
+        #expect(count(p[1]) == 0)
+        #expect(FileManager.default.fileExists(atPath: p[1] + "/after.txt"))
+        #expect(try contents(p[0]) == contents(p[1]))
+    }
+}
