@@ -71,11 +71,15 @@ public final class Puller {
 
     public init(context: FolderContext, remote: RemoteFolder, peer: NodeID) {
         self.context = context; self.remote = remote; self.peer = peer
+        me = peer
     }
 
     var root: String { context.folder.root }
+    /// This node, which settles concurrent versions (Reconcile.decide); set when `run` starts.
+    var me: NodeID
 
     public func run() throws -> PullOutcome {
+        me = try context.state.identity().id
         let index = context.index
         let seqKey = "peer.\(peer).sequence", epochKey = "peer.\(peer).epoch"
         var since = Int64(try index.meta(seqKey) ?? "0") ?? 0
@@ -145,7 +149,7 @@ public final class Puller {
             state.currentPath = r.path.rawValue
             progress?(state)
             let local = locals[r.path]
-            let decision = Reconcile.decide(local: local, remote: r)
+            let decision = Reconcile.decide(local: local, remote: r, resolver: me)
             if dryRun {
                 switch decision {
                 case .skip, .keepLocal: break
@@ -497,7 +501,7 @@ public final class Puller {
             end += 1
             guard r.kind == .file, !r.deleted, r.size <= Self.stageMaxSize, let hash = r.hash, !hashes.contains(hash) else { continue }
             let local = locals[r.path]
-            guard case .take = Reconcile.decide(local: local, remote: r) else { continue }
+            guard case .take = Reconcile.decide(local: local, remote: r, resolver: me) else { continue }
             if let l = local, !l.deleted {
                 if l.sameContent(as: r) { continue }
                 if l.kind == .file, l.size >= Self.deltaThreshold, r.size >= Self.deltaThreshold { continue } // a delta is cheaper

@@ -15,19 +15,25 @@ public enum Reconcile {
         case conflict(remoteWins: Bool, copy: RelativePath, version: VersionVector)
     }
 
-    public static func decide(local: FileEntry?, remote: FileEntry) -> Decision {
+    /// `resolver` is this node: a merge that keeps one side's content over the other's is a change
+    /// of this node's, and bumps its counter. Without that, two nodes that settle different
+    /// concurrent pairs (a deletion against two different edits, say) could give two different
+    /// contents the same version, and never exchange them again.
+    public static func decide(local: FileEntry?, remote: FileEntry, resolver: NodeID) -> Decision {
         guard let local else { return .take(version: remote.version) }
         switch remote.version.compare(local.version) {
         case .newer: return .take(version: remote.version)
         case .equal, .older: return .skip
         case .concurrent: break
         }
-        let merged = local.version.merged(with: remote.version)
-        if local.sameContent(as: remote) || (local.deleted && remote.deleted) { return .keepLocal(version: merged) }
+        let union = local.version.merged(with: remote.version)
+        // The same content (or both gone, or both directories) on both sides: nothing was chosen.
+        if local.sameContent(as: remote) || (local.deleted && remote.deleted) { return .keepLocal(version: union) }
+        if local.kind == .directory && remote.kind == .directory { return .keepLocal(version: union) }
+        let merged = union.bumped(by: resolver)
         // Delete against modify: the modification wins.
         if local.deleted { return .take(version: merged) }
         if remote.deleted { return .keepLocal(version: merged) }
-        if local.kind == .directory && remote.kind == .directory { return .keepLocal(version: merged) }
         let remoteWins: Bool
         if local.kind == .directory || remote.kind == .directory {
             remoteWins = remote.kind == .directory // a directory keeps its path; the file moves aside
