@@ -182,7 +182,7 @@ public final class Session {
                 try dispatch(m)
                 continue
             }
-            if case .notice(let f, let s, let e) = m { notices.append(Notice(folder: f, sequence: s, echoFrom: e)); continue }
+            if case .notice(let f, let s, let e) = m { queue(Notice(folder: f, sequence: s, echoFrom: e)); continue }
             if m == .bye { throw ProtocolError.closed }
             guard m.requestID == id else { throw ProtocolError.unexpected("answer for request \(m.requestID ?? 0) while waiting for \(id)") }
             return m
@@ -208,12 +208,21 @@ public final class Session {
         do { m = try link.receive() } catch ProtocolError.closed { return false }
         if m == .bye { return false }
         if case .notice(let f, let s, let e) = m {
-            notices.append(Notice(folder: f, sequence: s, echoFrom: e))
+            queue(Notice(folder: f, sequence: s, echoFrom: e))
             return true
         }
         guard m.isRequest else { throw ProtocolError.unexpected("answer without a request") }
         try dispatch(m)
         return true
+    }
+
+    /// Keeps the latest notice per folder, for at most 64 folders: a peer cannot fill memory with them.
+    private func queue(_ notice: Notice) {
+        if let i = notices.firstIndex(where: { $0.folder == notice.folder }) {
+            notices[i] = notice
+        } else if notices.count < 64 {
+            notices.append(notice)
+        }
     }
 
     private func dispatch(_ request: Message) throws {
@@ -230,4 +239,5 @@ public struct Notice: Sendable, Equatable {
     public let folder: String
     public let sequence: Int64
     public let echoFrom: Int64
+    public init(folder: String, sequence: Int64, echoFrom: Int64) { self.folder = folder; self.sequence = sequence; self.echoFrom = echoFrom }
 }

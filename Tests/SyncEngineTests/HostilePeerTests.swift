@@ -187,4 +187,24 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
         #expect(try Data(contentsOf: URL(fileURLWithPath: f.root + "/big.bin")) == Data(content))
         #expect(!listing(f.root).contains { $0.hasPrefix(".sync-tmp-") })
     }
+
+    @Test func aFloodOfNoticesTakesBoundedMemory() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
+        let (mineFD, theirFD) = (fds[0], fds[1])
+        let identity = try NodeIdentity.loadOrCreate(in: NSTemporaryDirectory() + "/flood-" + UUID().uuidString)
+        let writer = Thread {
+            let link = Link(FileDescriptorTransport(input: theirFD, output: theirFD))
+            for i in 0..<10_000 { try? link.send(.notice(folder: "f\(i % 500)", sequence: Int64(i), echoFrom: Int64(i))) }
+            try? link.send(.bye)
+        }
+        writer.start()
+        let session = Session(link: Link(FileDescriptorTransport(input: mineFD, output: mineFD)), identity: identity, dialing: true)
+        while try session.handleNext() {}
+        // The latest notice of each folder, and no more than 64 folders.
+        #expect(session.notices.count == 64)
+        #expect(session.notices.first == Notice(folder: "f0", sequence: 9500, echoFrom: 9500))
+        close(mineFD)
+        close(theirFD)
+    }
 }
