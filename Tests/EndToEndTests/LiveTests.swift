@@ -301,3 +301,29 @@ extension LiveTests {
         #expect(try contents(p[0]) == contents(p[1]))
     }
 }
+
+extension LiveTests {
+    /// The daemon starts a child that died again: A's watcher and B's link are killed with SIGKILL.
+    @Test func aChildThatDiesIsStartedAgain() throws {
+        let (n, _, p) = try nodes(2)
+        defer { for x in n { x.down() } }
+        for x in n { try x.up() }
+        #expect(waitFor(30) { (try? n[1].node.run("sync-peer", ["list"]).stdout.hasSuffix(" up\n")) == true })
+        func child(of node: PeerNode, named name: String) -> Int32? {
+            PeerNode.descendants(of: node.daemon ?? -1).first { pid in
+                let cmd = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+                return cmd.hasPrefix(name + "\0")
+            }
+        }
+        let watcher = try #require(child(of: n[0], named: "sync-watch"))
+        let link = try #require(child(of: n[1], named: "sync-pull"))
+        kill(watcher, SIGKILL)
+        kill(link, SIGKILL)
+        #expect(waitFor(20) { child(of: n[0], named: "sync-watch").map { $0 != watcher } == true })
+        #expect(waitFor(20) { (try? n[1].node.run("sync-peer", ["list"]).stdout.hasSuffix(" up\n")) == true })
+        try n[0].node.write(p[0] + "/after-restart.txt", "still syncing\n")
+        #expect(waitFor(30) { (try? String(contentsOfFile: p[1] + "/after-restart.txt", encoding: .utf8)) == "still syncing\n" },
+                "A: \(n[0].log)\nB: \(n[1].log)")
+        #expect(n[0].log.contains("was killed by signal 9") && n[0].log.contains("starting again"), "\(n[0].log)")
+    }
+}
