@@ -73,8 +73,12 @@ public final class LinkLoop {
             log.info("folder \(f.id): following \(peer.short) (\(remoteName))")
             try pull(f, reason: "catching up")
         }
+        // Local sequences are read again only when something may have moved them: a post on the
+        // notice board, a pull here, a new subscription, or the periodic wake-up (a commit made
+        // without sync-notify) — not for every request the peer makes during a long pull.
+        var recheck = true
         while !stopRequested() {
-            try tell()
+            if recheck { try tell(); recheck = false }
             while !session.notices.isEmpty {
                 try handle(session.notices.removeFirst())
                 try tell()
@@ -85,12 +89,17 @@ public final class LinkLoop {
                 // Skipped when another process brought what was wanted meanwhile.
                 if let wanted = r.wanted, try storedSequence(r.folder) >= wanted { continue }
                 try pull(r.folder, reason: "again", wanted: r.wanted)
+                recheck = true
             }
             let nextRetry = retries.values.map { $0.at.timeIntervalSinceNow }.min() ?? keepalive
             let wait = try session.link.wait(timeout: max(0, min(keepalive, 5, nextRetry)), others: [watch])
-            if !wait.others.isEmpty { NoticeBoard.drain(watch) }
+            if !wait.others.isEmpty { NoticeBoard.drain(watch); recheck = true }
             if wait.link {
+                let subscribed = server.subscriptions.count
                 guard try session.handleNext() else { return }
+                if server.subscriptions.count != subscribed { recheck = true }
+            } else if wait.others.isEmpty {
+                recheck = true
             }
             if Date().timeIntervalSince(lastSent) >= keepalive { try tell(all: true) }
         }
