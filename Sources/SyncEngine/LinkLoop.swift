@@ -97,7 +97,13 @@ public final class LinkLoop {
             if wait.link {
                 let subscribed = server.subscriptions.count
                 guard try session.handleNext() else { return }
-                if server.subscriptions.count != subscribed { recheck = true }
+                if server.subscriptions.count != subscribed {
+                    recheck = true
+                    // A new follower of ours shows in sync status at once.
+                    for (id, sub) in server.subscriptions where statuses[id] == nil {
+                        update(id) { $0.told = sub.since }
+                    }
+                }
             } else if wait.others.isEmpty {
                 recheck = true
             }
