@@ -231,10 +231,6 @@ final class Supervisor {
 /// not hold (nor hand its children) its starter's pipes, whose reader would wait for their end.
 func closeInheritedDescriptors() {
     guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return }
-    let fds = names.compactMap { Int32($0) }.filter { $0 > 2 }
-    for fd in fds where fcntl(fd, F_GETFD) >= 0 {
-        var st = stat()
-        // The directory listing's own descriptor is gone by now; anything else inherited goes.
-        if fstat(fd, &st) == 0 { close(fd) }
-    }
+    // The listing's own descriptor is closed by now (that close fails harmlessly).
+    for fd in names.compactMap({ Int32($0) }) where fd > 2 { close(fd) }
 }

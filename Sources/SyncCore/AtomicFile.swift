@@ -6,8 +6,10 @@ import Glibc
 /// Small file-system helpers that keep data safe: atomic replace with fsync, and advisory locks.
 public enum FileSystem {
     /// Writes `bytes` to `path` through a temporary file in the same directory: write, fsync, rename,
-    /// then fsync the directory, so a crash leaves either the old or the new file.
-    public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws {
+    /// then fsync the directory, so a crash leaves either the old or the new file. With `durable`
+    /// false (files that only live processes read, as in SYNC_DIR/run) the fsyncs are left out:
+    /// readers still never see half a file.
+    public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644, durable: Bool = true) throws {
         let dir = (path as NSString).deletingLastPathComponent
         let tmp = dir + "/.sync-tmp-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
@@ -23,11 +25,11 @@ public enum FileSystem {
             }
         }
         fchmod(fd, mode)
-        guard fsync(fd) == 0 else { let e = errno; close(fd); throw SyncError.io(path: tmp, operation: "fsync", errno: e) }
+        guard !durable || fsync(fd) == 0 else { let e = errno; close(fd); throw SyncError.io(path: tmp, operation: "fsync", errno: e) }
         close(fd)
         guard rename(tmp, path) == 0 else { throw SyncError.io(path: path, operation: "rename", errno: errno) }
         ok = true
-        syncDirectory(dir)
+        if durable { syncDirectory(dir) }
     }
 
     /// fsyncs a directory so that a rename in it survives a power loss.

@@ -41,7 +41,7 @@ public final class FolderServer: RequestHandler {
     public func serve(_ request: Message, on session: Session) throws {
         switch request {
         case .indexRequest(let id, let folder, let since, let limit):
-            guard let f = authorization.authorizedFolder(folder, peer: peer, state: state) else {
+            guard let f = authorized(folder) else {
                 return try notFound(id, folder, session)
             }
             let context = try context(f)
@@ -59,7 +59,7 @@ public final class FolderServer: RequestHandler {
             try session.send(.indexEnd(id: id, epoch: try context.index.epoch(), sequence: sequence,
                                        more: rows.count > max))
         case .contentRequest(let id, let folder, let path, let hash, let offset):
-            guard let f = authorization.authorizedFolder(folder, peer: peer, state: state) else {
+            guard let f = authorized(folder) else {
                 return try notFound(id, folder, session)
             }
             let fd: Int32
@@ -90,7 +90,7 @@ public final class FolderServer: RequestHandler {
                 }
             }
             close(sig)
-            guard let f = authorization.authorizedFolder(folder, peer: peer, state: state) else {
+            guard let f = authorized(folder) else {
                 return try notFound(id, folder, session)
             }
             guard !tooLarge else { return try session.send(.error(id: id, code: .badRequest, message: "signature too large")) }
@@ -111,7 +111,7 @@ public final class FolderServer: RequestHandler {
             defer { close(d) }
             try stream(d, id, session)
         case .offer(let id, let folder, _):
-            guard let f = authorization.authorizedFolder(folder, peer: peer, state: state) else {
+            guard let f = authorized(folder) else {
                 return try notFound(id, folder, session)
             }
             if let onOffer {
@@ -121,7 +121,7 @@ public final class FolderServer: RequestHandler {
             }
             try session.send(.end(id: id))
         case .subscribe(let id, let folder, let since):
-            guard let f = authorization.authorizedFolder(folder, peer: peer, state: state) else {
+            guard let f = authorized(folder) else {
                 return try notFound(id, folder, session)
             }
             subscriptions[f.id] = (f, since)

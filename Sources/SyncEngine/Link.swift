@@ -191,14 +191,7 @@ public final class Session {
 
     /// Serves the peer's requests until it says bye or closes the link.
     public func serveUntilClosed() throws {
-        while true {
-            let m: Message
-            do { m = try link.receive() } catch ProtocolError.closed { return }
-            if m == .bye { return }
-            if case .notice = m { continue } // nobody here follows anything
-            guard m.isRequest else { throw ProtocolError.unexpected("answer without a request") }
-            try dispatch(m)
-        }
+        while try handleNext() {}
     }
 
     /// Receives and handles one message: a request is served, a notice queued; false when the peer

@@ -12,18 +12,7 @@ public struct NoticeBoard: Sendable {
     /// Posts `sequence` for `folder` (a rename, so a watcher never reads half a number).
     public func post(_ folder: FolderID, sequence: Int64) throws {
         try FileSystem.makeDirectories(directory, mode: 0o700)
-        let target = directory + "/" + folder.rawValue
-        let temporary = target + ".\(getpid()).tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw SyncError.io(path: temporary, operation: "create", errno: errno) }
-        let bytes = Array("\(sequence)\n".utf8)
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        close(fd)
-        guard n == bytes.count, rename(temporary, target) == 0 else {
-            let e = errno
-            unlink(temporary)
-            throw SyncError.io(path: target, operation: "write", errno: e)
-        }
+        try FileSystem.writeAtomically(Array("\(sequence)\n".utf8), to: directory + "/" + folder.rawValue, mode: 0o600, durable: false)
     }
 
     /// The last sequence posted for `folder`, if any.
@@ -103,9 +92,7 @@ public struct LinkBoard: Sendable {
     public func write(_ s: LinkStatus) {
         guard (try? FileSystem.makeDirectories(directory, mode: 0o700)) != nil,
               let data = try? JSONEncoder().encode(s) else { return }
-        let target = file(s), temporary = target + ".tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: data) else { return }
-        rename(temporary, target)
+        try? FileSystem.writeAtomically(Array(data), to: file(s), durable: false)
     }
 
     public func remove(_ s: LinkStatus) { unlink(file(s)) }
@@ -114,7 +101,7 @@ public struct LinkBoard: Sendable {
     public func links() -> [LinkStatus] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
         var out: [LinkStatus] = []
-        for n in names.sorted() where !n.hasSuffix(".tmp") {
+        for n in names.sorted() where !n.hasPrefix(".") {
             guard let data = FileManager.default.contents(atPath: directory + "/" + n),
                   let s = try? JSONDecoder().decode(LinkStatus.self, from: data) else { continue }
             if kill(s.pid, 0) != 0 && errno == ESRCH { unlink(directory + "/" + n); continue }
