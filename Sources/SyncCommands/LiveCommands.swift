@@ -318,12 +318,10 @@ public struct PeerCommand: ToolCommand {
                 let links = LinkBoard(state).links()
                 var rows: [Row] = []
                 for f in folders {
-                    let index = try FolderIndex(path: f.indexPath)
-                    for r in f.config.values("peer") {
-                        let link = links.first { $0.role == .dial && $0.folder == f.id.rawValue && $0.remote == r }
-                        let node = link.flatMap { $0.peer.isEmpty ? nil : $0.peer }
-                        rows.append(Row(folder: f.id.rawValue, remote: r, state: link?.state ?? "idle", node: node,
-                                        peerSequence: try node.flatMap { try index.meta("peer.\($0).sequence") }.flatMap { Int64($0) }))
+                    for p in try FolderStatus.peerLinks(f, index: FolderIndex(path: f.indexPath), links: links) {
+                        guard let remote = p.remote else { continue } // a peer that dialed in is not one of the folder's
+                        rows.append(Row(folder: f.id.rawValue, remote: remote, state: p.role == nil ? "idle" : p.state,
+                                        node: p.node, peerSequence: p.peerSequence))
                     }
                 }
                 if json { return emit(try SyncCommands.json(rows)) }

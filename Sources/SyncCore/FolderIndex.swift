@@ -144,6 +144,15 @@ public final class FolderIndex: Sendable {
         return try meta("epoch") ?? ""
     }
 
+    /// The sequence of `peer`'s index this node holds (stored by each pull), if any.
+    public func peerSequence(_ peer: String) throws -> Int64? { try meta("peer.\(peer).sequence").flatMap { Int64($0) } }
+
+    /// The range (from, to] of this node's sequences that only repeat `peer`'s own rows, if one is known.
+    public func echoRange(_ peer: String) throws -> (from: Int64, to: Int64)? {
+        guard let r = try meta("peer.\(peer).echo")?.split(separator: " ").compactMap({ Int64($0) }), r.count == 2 else { return nil }
+        return (r[0], r[1])
+    }
+
     /// The first sequence of a change the deletion guard holds back, if one is held: rows from it
     /// on stay on this node until `release`.
     public func heldFrom() throws -> Int64? { try meta("hold.from").flatMap { Int64($0) } }

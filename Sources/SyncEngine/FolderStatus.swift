@@ -55,9 +55,14 @@ public struct FolderStatus: Sendable, Codable {
         }
         pending = state == "missing" ? 0 : try Committer(context).pending().count
         heldFrom = try context.index.heldFrom()
-        let links = LinkBoard(context.state).links().filter { $0.folder == f.id.rawValue }
-        let index = context.index
-        func held(_ node: String?) throws -> Int64? { try node.flatMap { try index.meta("peer.\($0).sequence") }.flatMap { Int64($0) } }
+        peers = try Self.peerLinks(f, index: context.index, links: LinkBoard(context.state).links())
+    }
+
+    /// The folder's configured peers, each with this node's link to it (`no link` when none), then
+    /// the peers that dialed this node, from the link files in `links`.
+    public static func peerLinks(_ f: Folder, index: FolderIndex, links all: [LinkStatus]) throws -> [PeerLink] {
+        let links = all.filter { $0.folder == f.id.rawValue }
+        func held(_ node: String?) throws -> Int64? { try node.flatMap { try index.peerSequence($0) } }
         var peers: [PeerLink] = []
         for remote in f.config.values("peer") {
             let link = links.first { $0.role == .dial && $0.remote == remote }
@@ -71,7 +76,7 @@ public struct FolderStatus: Sendable, Codable {
                                   since: Date(timeIntervalSince1970: link.since), peerSequence: try held(link.peer),
                                   told: link.told, lastError: link.lastError, transfer: link.transfer))
         }
-        self.peers = peers
+        return peers
     }
 
     /// The human form: one `key: value` line each.

@@ -128,8 +128,7 @@ public final class LinkLoop {
             let known = told[f.id] ?? server.subscriptions[f.id]?.since ?? -1
             guard sequence > known || all else { continue }
             var echo = sequence
-            if let range = try index.meta("peer.\(peer).echo")?.split(separator: " ").compactMap({ Int64($0) }),
-               range.count == 2, range[1] == sequence { echo = range[0] }
+            if let range = try index.echoRange(peer.rawValue), range.to == sequence { echo = range.from }
             try session.send(.notice(folder: f.id.rawValue, sequence: sequence, echoFrom: echo))
             told[f.id] = sequence
             lastSent = Date()
@@ -201,8 +200,7 @@ public final class LinkLoop {
         if outcome.rowsRecorded > 0, outcome.foreignRows == 0, after - before == Int64(outcome.rowsRecorded) {
             // Only the peer's own rows: remember it, so the notice of this sequence says so.
             var from = before
-            if let r = try context.index.meta("peer.\(peer).echo")?.split(separator: " ").compactMap({ Int64($0) }),
-               r.count == 2, r[1] == before { from = r[0] }
+            if let r = try context.index.echoRange(peer.rawValue), r.to == before { from = r.from }
             try context.index.setMeta("peer.\(peer).echo", "\(from) \(after)")
         }
         let held = try storedSequence(folder)
@@ -227,7 +225,7 @@ public final class LinkLoop {
     }
 
     private func storedSequence(_ folder: Folder) throws -> Int64 {
-        Int64(try context(folder).index.meta("peer.\(peer).sequence") ?? "0") ?? 0
+        try context(folder).index.peerSequence(peer.rawValue) ?? 0
     }
 
     private func context(_ folder: Folder) throws -> FolderContext {
