@@ -87,6 +87,11 @@ import SyncCommands
             ("sync-peer", ["list", "nosuchfolder"]),
             ("sync-notify", ["nosuchfolder"]),
             ("sync-pull", ["--follow", "127.0.0.1:aaaaaaaaaaaaaaaa"]),
+            ("sync-confirm", ["nosuchfolder"]),
+            ("sync-config", [aid, "guard.deletions", "half"]),
+            ("sync-config", [aid, "guard.deletions", "150%"]),
+            ("sync-config", [aid, "guard.min-deletions", "0"]),
+            ("sync-config", [aid, "peer", "not a remote"]),
         ]
         for (tool, args) in bad {
             let r = try node.run(tool, args)
@@ -131,6 +136,8 @@ import SyncCommands
             ("sync-peer", ["add", aid, "host", "--json"]),
             ("sync-daemon", ["--retry-max", "soon"]),
             ("sync-pull", ["--follow", "--dry-run", "host:" + aid]),
+            ("sync-confirm", []),
+            ("sync-daemon", ["--stop-timeout", "later"]),
         ]
         for (tool, args) in usage {
             let r = try node.run(tool, args)
