@@ -28,6 +28,24 @@ public struct FolderConfig: Sendable, Equatable {
         Key(name: "history.max-blob", summary: "files larger than this are kept in history as pointers",
             defaultValue: "16M", multiValued: false, readOnly: false,
             check: { Units.size($0) == nil ? "must be a size such as 512K, 16M, 1G" : nil }),
+        Key(name: "history.keep-within", summary: "versions older than this are pruned (forever to keep them)",
+            defaultValue: "forever", multiValued: false, readOnly: false,
+            check: { $0 == "forever" || Units.duration($0) != nil ? nil : "must be a duration such as 90d, 12w or forever" }),
+        Key(name: "history.keep-last", summary: "only this many newest versions stay when pruning (all to keep them)",
+            defaultValue: "all", multiValued: false, readOnly: false,
+            check: { $0 == "all" || (Int($0).map { $0 >= 1 } ?? false) ? nil : "must be a whole number, 1 or more, or all" }),
+        Key(name: "history.max-size", summary: "newest versions stay while their content adds up to this (unlimited to keep them)",
+            defaultValue: "unlimited", multiValued: false, readOnly: false,
+            check: { $0 == "unlimited" || Units.size($0) != nil ? nil : "must be a size such as 512M, 20G or unlimited" }),
+        Key(name: "history.thin", summary: "staggered keeps one version per 30 s in the last hour, per hour in the last day, per day in the last 30 days, per week before",
+            defaultValue: "off", multiValued: false, readOnly: false,
+            check: { ["off", "staggered"].contains($0) ? nil : "must be off or staggered" }),
+        Key(name: "history.prune-every", summary: "how often sync up prunes this folder's history (off to never)",
+            defaultValue: "1d", multiValued: false, readOnly: false,
+            check: { $0 == "off" || (Units.duration($0).map { $0 >= 1 } ?? false) ? nil : "must be a duration of 1s or more, such as 6h or 1d, or off" }),
+        Key(name: "tombstones.keep-within", summary: "deletion records older than this leave the index once every peer has seen them",
+            defaultValue: "90d", multiValued: false, readOnly: false,
+            check: { Units.duration($0) == nil ? "must be a duration such as 30d or 52w" : nil }),
         Key(name: "guard.deletions", summary: "a change deleting more than this share of the folder's files is held until sync confirm (off to never hold)",
             defaultValue: "50%", multiValued: false, readOnly: false,
             check: { FolderConfig.share($0) == nil && $0 != "off" ? "must be a share such as 50% or off" : nil }),
@@ -106,6 +124,13 @@ public struct FolderConfig: Sendable, Equatable {
     public var maxDelay: Double { Units.duration(value("debounce.max") ?? "") ?? 2 }
     public var maxBlob: Int64 { Units.size(value("history.max-blob") ?? "") ?? 16 << 20 }
     public var ignorePatterns: [String] { values("ignore") }
+    public var keepWithin: Double? { value("history.keep-within").flatMap(Units.duration) }
+    public var keepLast: Int? { value("history.keep-last").flatMap { Int($0) } }
+    public var maxHistorySize: Int64? { value("history.max-size").flatMap(Units.size) }
+    public var thin: Bool { value("history.thin") == "staggered" }
+    /// Seconds between scheduled prunes; nil: never.
+    public var pruneEvery: Double? { value("history.prune-every").flatMap(Units.duration) }
+    public var tombstonesWithin: Double { value("tombstones.keep-within").flatMap(Units.duration) ?? 90 * 86400 }
     /// The share of the folder's files a change may delete before it is held; nil: never held.
     public var guardShare: Double? { value("guard.deletions").flatMap(Self.share) }
     public var guardMinimum: Int { Int(value("guard.min-deletions") ?? "") ?? 100 }

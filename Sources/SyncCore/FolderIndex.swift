@@ -172,6 +172,52 @@ public final class FolderIndex: Sendable {
         } }
     }
 
+    /// Notes that `peer` asked for rows after `sequence`: it holds every row up to it. Kept as the
+    /// highest such sequence (`peer.<id>.seen`).
+    public func noteSeen(by peer: String, upTo sequence: Int64) throws {
+        try wrap { try queue.write { db in
+            let key = "peer.\(peer).seen"
+            if let old = try meta(db, key).flatMap({ Int64($0) }), old >= sequence { return }
+            try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", arguments: [key, String(sequence)])
+        } }
+    }
+
+    /// For every peer that ever asked this folder for rows, how far it has seen (`noteSeen`).
+    public func acknowledged() throws -> [String: Int64] {
+        try wrap { try queue.read { db in
+            var out: [String: Int64] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT key, value FROM meta WHERE key LIKE 'peer.%.seen'") {
+                let key: String = row[0]
+                if let v = Int64(row[1] as String) { out[String(key.dropFirst(5).dropLast(5))] = v }
+            }
+            return out
+        } }
+    }
+
+    /// Stops waiting for `peer` to see deletion records; returns whether it was known.
+    @discardableResult
+    public func forgetSeen(by peer: String) throws -> Bool {
+        try wrap { try queue.write { db in
+            try db.execute(sql: "DELETE FROM meta WHERE key = ?", arguments: ["peer.\(peer).seen"])
+            return db.changesCount > 0
+        } }
+    }
+
+    /// Deletion records made before `mtimeNs` (a deletion's mtime is when it was recorded).
+    public func tombstones(before mtimeNs: Int64) throws -> [FileEntry] {
+        try wrap { try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM files WHERE deleted = 1 AND mtime < ? ORDER BY sequence",
+                             arguments: [mtimeNs]).map(Self.entry)
+        } }
+    }
+
+    /// Removes deletion records (only rows that are deletions).
+    public func removeTombstones(_ paths: [RelativePath]) throws {
+        try wrap { try queue.write { db in
+            for p in paths { try db.execute(sql: "DELETE FROM files WHERE path = ? AND deleted = 1", arguments: [p.rawValue]) }
+        } }
+    }
+
     /// Stores a bookkeeping value.
     public func setMeta(_ key: String, _ value: String, onlyIfMissing: Bool = false) throws {
         try wrap { try queue.write { db in

@@ -31,6 +31,9 @@ final class BlobWriter: @unchecked Sendable {
         }
     }
 
+    /// Opens the history anew if a prune rewrote it (see `HistoryRepository.reopenIfRewritten`).
+    func reopen() { queue.sync { try? repository.reopenIfRewritten() } }
+
     /// Waits for every file submitted so far; returns the blob each became, or why it did not.
     func finish() -> [RelativePath: Result<ObjectID, Error>] {
         group.wait()

@@ -71,6 +71,7 @@ public struct Committer {
         let lock = try FileLock(path: folder.lockPath)
         defer { _ = lock }
         guard folder.state != "missing" else { throw SyncError.noSuchPath(folder.root) }
+        try history { try context.history.reopenIfRewritten() }
         let node = try context.state.identity().id
         let scanner = context.scanner()
         let scanStart = Int64(Date().timeIntervalSince1970 * 1e9)
@@ -161,6 +162,7 @@ public struct Committer {
             e.hash = nil
             e.symlinkTarget = nil
             e.size = 0
+            e.mtimeNs = scanStart // a deletion record's time is when it was recorded: tombstones expire by it
             e.version = e.version.bumped(by: node)
             changes.append((e, .deleted, .remove(path: path.rawValue)))
         }

@@ -45,6 +45,8 @@ public final class FolderServer: RequestHandler {
                 return try notFound(id, folder, session)
             }
             let context = try context(f)
+            // The peer holds every row up to `since`: deletion records it has seen may expire.
+            if since > 0 { try? context.index.noteSeen(by: peer.rawValue, upTo: since) }
             // The sequence first: every row up to it is then in the answer or in a later one.
             let sequence = try context.index.servedSequence()
             let max = Swift.min(Swift.max(Int(limit), 1), 5000)
@@ -124,6 +126,7 @@ public final class FolderServer: RequestHandler {
             guard let f = authorized(folder) else {
                 return try notFound(id, folder, session)
             }
+            if since > 0 { try? context(f).index.noteSeen(by: peer.rawValue, upTo: since) }
             subscriptions[f.id] = (f, since)
             try session.send(.end(id: id))
         case .join(let id, let folder):

@@ -135,6 +135,11 @@ public final class Puller {
         if !dryRun, !entries.isEmpty { _ = try Committer(context).commit(paths: entries.map(\.path)) }
         let lock = dryRun ? nil : try FileLock(path: context.folder.lockPath)
         defer { _ = lock }
+        // A prune may have rewritten history since these handles were opened.
+        if !dryRun {
+            try context.history.reopenIfRewritten()
+            blobs?.reopen()
+        }
 
         let ordered = entries.filter { !$0.deleted }.sorted { $0.path < $1.path }
             + entries.filter(\.deleted).sorted { $0.path > $1.path }

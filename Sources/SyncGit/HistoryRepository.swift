@@ -4,8 +4,11 @@ import Foundation
 /// A folder's history: a bare git repository whose commits are snapshots of the folder.
 /// One value owns one libgit2 handle; use it from one task at a time.
 public final class HistoryRepository: @unchecked Sendable {
-    private let repo: OpaquePointer
+    /// Replaced when a prune rewrote the history (`reopenIfRewritten`).
+    var repo: OpaquePointer
     public let path: String
+    /// The rewrite stamp seen when the handle was opened.
+    var stamp: String?
 
     /// Tree entry kinds as git stores them.
     public enum Mode: UInt32, Sendable {
@@ -51,11 +54,13 @@ public final class HistoryRepository: @unchecked Sendable {
         try GitError.check(git_repository_open_bare(&repo, path), "open history at \(path)")
         self.repo = repo!
         self.path = path
+        stamp = Self.readStamp(path)
     }
 
     private init(_ repo: OpaquePointer, path: String) {
         self.repo = repo
         self.path = path
+        stamp = Self.readStamp(path)
     }
 
     deinit { git_repository_free(repo) }

@@ -1,0 +1,262 @@
+import Foundation
+import SyncCore
+import SyncGit
+
+/// How long a folder's history keeps versions, from its settings (`history.keep-within`,
+/// `history.keep-last`, `history.max-size`, `history.thin`, `tombstones.keep-within`).
+/// A version is dropped as soon as any bound set expires it; the newest is never dropped.
+public struct Retention: Sendable, Equatable {
+    /// Versions older than this many seconds go.
+    public var keepWithin: TimeInterval?
+    /// Only this many newest versions stay.
+    public var keepLast: Int?
+    /// Newest first, versions stay while their content (each distinct content counted once) adds up to at most this.
+    public var maxSize: Int64?
+    /// Staggered thinning: dense recent, sparse old (`RetentionRule.slot`).
+    public var thin = false
+    /// Deletion records older than this, that every peer has seen, leave the index.
+    public var tombstonesWithin: TimeInterval = 90 * 86400
+
+    public init(keepWithin: TimeInterval? = nil, keepLast: Int? = nil, maxSize: Int64? = nil, thin: Bool = false,
+                tombstonesWithin: TimeInterval = 90 * 86400) {
+        self.keepWithin = keepWithin
+        self.keepLast = keepLast
+        self.maxSize = maxSize
+        self.thin = thin
+        self.tombstonesWithin = tombstonesWithin
+    }
+
+    public init(_ config: FolderConfig) {
+        keepWithin = config.keepWithin
+        keepLast = config.keepLast
+        maxSize = config.maxHistorySize
+        thin = config.thin
+        tombstonesWithin = config.tombstonesWithin
+    }
+}
+
+/// Which versions a retention keeps: a pure function of their times (and content sizes).
+public enum RetentionRule {
+    /// Staggered thinning's slot of a version made at `time`, seen at `now`: younger than an hour,
+    /// one slot per 30 s; younger than a day, per hour; than 30 days, per day; older, per week.
+    /// A slot keeps its newest version.
+    public static func slot(time: Date, now: Date) -> (step: Int64, index: Int64) {
+        let age = now.timeIntervalSince(time)
+        let step: Int64 = age < 3600 ? 30 : age < 86400 ? 3600 : age < 30 * 86400 ? 86400 : 7 * 86400
+        let t = Int64(time.timeIntervalSince1970.rounded(.down))
+        return (step, t >= 0 ? t / step : (t - step + 1) / step)
+    }
+
+    /// For versions newest first (`times`; `sizes`: the content each adds that no newer version
+    /// has, needed for `maxSize`), whether each stays.
+    public static func keep(times: [Date], sizes: [Int64]?, retention r: Retention, now: Date) -> [Bool] {
+        var out = [Bool](repeating: true, count: times.count)
+        var total: Int64 = 0
+        var slots = Set<[Int64]>()
+        for (i, t) in times.enumerated() where i > 0 {
+            if let last = r.keepLast, i >= last { out[i] = false }
+            if let within = r.keepWithin, now.timeIntervalSince(t) > within { out[i] = false }
+            if let max = r.maxSize, let sizes {
+                total += sizes[i]
+                if total + sizes[0] > max { out[i] = false }
+            }
+            if r.thin {
+                if i == 1 { let s = slot(time: times[0], now: now); slots.insert([s.step, s.index]) }
+                let s = slot(time: t, now: now)
+                if !slots.insert([s.step, s.index]).inserted { out[i] = false }
+            }
+        }
+        return out
+    }
+}
+
+/// What a prune did, or would do.
+public struct PruneReport: Sendable, Codable {
+    public var dryRun: Bool
+    /// Versions (commits) before and after.
+    public var versionsBefore = 0
+    public var versionsAfter = 0
+    /// The versions that go (listed for a dry run).
+    public var dropped: [LogEntry] = []
+    /// Content bytes reachable only from the versions that go (before compression).
+    public var contentBytesFreed: Int64 = 0
+    /// The object store on disk before and after (after: nil for a dry run).
+    public var diskBefore: Int64 = 0
+    public var diskAfter: Int64?
+    /// Large files' old versions removed from the version store, and their bytes.
+    public var storedVersionsRemoved = 0
+    public var storedVersionsBytes: Int64 = 0
+    /// Deletion records that left the index, and those old enough but not yet seen by every peer.
+    public var tombstonesExpired = 0
+    public var tombstonesWaiting = 0
+
+    public init(dryRun: Bool) { self.dryRun = dryRun }
+
+    /// The summary line people read.
+    public var summary: String {
+        let verb = dryRun ? "would drop" : "dropped"
+        var s = "\(verb) \(versionsBefore - versionsAfter) of \(versionsBefore) versions (\(versionsAfter) stay)"
+        if dryRun {
+            s += ", \(Units.formatBytes(contentBytesFreed)) of content (before compression) would come back"
+        } else if let after = diskAfter {
+            s += "; history on disk \(Units.formatBytes(diskBefore)) -> \(Units.formatBytes(after))"
+        }
+        if storedVersionsRemoved > 0 {
+            s += "; \(storedVersionsRemoved) large file versions (\(Units.formatBytes(storedVersionsBytes)))\(dryRun ? " would go" : " removed")"
+        }
+        s += "; \(tombstonesExpired) deletion records \(dryRun ? "would expire" : "expired")"
+        if tombstonesWaiting > 0 { s += ", \(tombstonesWaiting) wait for peers" }
+        return s
+    }
+}
+
+/// Expires a folder's history by its retention and repacks what stays. The order keeps every
+/// version that should stay through a crash at any point: (1) the new commits and one pack of all
+/// that stays are written and synced; (2) `main` moves to the new newest commit (compare and swap,
+/// synced); (3) other handles are told to reopen; (4) only then do old packs and loose objects go.
+/// A crash before (2) leaves the old history whole (plus an unused pack, removed next time); after
+/// it, the new one whole (plus garbage). The folder lock is held throughout.
+public final class Pruner {
+    public let context: FolderContext
+    /// Reports a phase and its progress (done, total).
+    public var progress: ((String, Int, Int) -> Void)?
+    /// Blobs above this stay loose objects: a pack builder holds each object whole in memory.
+    public static let packLimit: Int64 = 32 << 20
+
+    public init(_ context: FolderContext) { self.context = context }
+
+    public func run(_ retention: Retention, now: Date = Date(), dryRun: Bool) throws -> PruneReport {
+        let folder = context.folder
+        let lock = dryRun ? nil : try FileLock(path: folder.lockPath)
+        defer { _ = lock }
+        let history = context.history
+        var report = PruneReport(dryRun: dryRun)
+        do {
+            try history.reopenIfRewritten()
+            report.diskBefore = history.diskUsage()
+            var commits: [HistoryRepository.Commit] = []
+            try history.log { commits.append($0); return true }
+            report.versionsBefore = commits.count
+
+            var sizes: [Int64]?
+            if retention.maxSize != nil {
+                var trees = Set<ObjectID>(), blobs = Set<ObjectID>()
+                sizes = try commits.enumerated().map { i, c in
+                    progress?("sizing", i + 1, commits.count)
+                    var added: Int64 = 0
+                    try history.walkNew(tree: c.tree, seenTrees: &trees, seenBlobs: &blobs, tree: { _ in }) {
+                        added += try history.objectSize($0)
+                    }
+                    return added
+                }
+            }
+            let keep = RetentionRule.keep(times: commits.map(\.time), sizes: sizes, retention: retention, now: now)
+            report.versionsAfter = keep.filter { $0 }.count
+
+            // What stays reaches these blobs; the large files' pointers among them keep their versions.
+            var keptTrees = Set<ObjectID>(), keptBlobs = Set<ObjectID>()
+            for (c, k) in zip(commits, keep) where k {
+                try history.walkNew(tree: c.tree, seenTrees: &keptTrees, seenBlobs: &keptBlobs, tree: { _ in }, blob: { _ in })
+            }
+            if dryRun {
+                var trees = keptTrees, blobs = keptBlobs
+                for (c, k) in zip(commits, keep) where !k {
+                    let parsed = HistoryQueries.parse(message: c.message)
+                    report.dropped.append(LogEntry(commit: c.id.hex, sequence: parsed.sequence, time: c.time,
+                                                   node: parsed.node ?? c.author, changes: parsed.changes,
+                                                   changeCount: parsed.count ?? parsed.changes.count))
+                    try history.walkNew(tree: c.tree, seenTrees: &trees, seenBlobs: &blobs, tree: { _ in }) {
+                        report.contentBytesFreed += try history.objectSize($0)
+                    }
+                }
+                try versionStore(keptBlobs: keptBlobs, remove: false, report: &report)
+                try tombstones(retention, now: now, remove: false, report: &report)
+                return report
+            }
+
+            // (1) The new chain, oldest first: a kept version whose older neighbours went is copied
+            // onto the copy of the kept one before it, saying how many changes it now stands for.
+            var parent: ObjectID?
+            var chain: [ObjectID] = []
+            var folded = 0
+            var rewriting = false
+            for (c, k) in zip(commits, keep).reversed() {
+                guard k else { folded += Self.squashed(c.message) + 1; rewriting = true; continue }
+                if rewriting {
+                    let message = Self.message(c.message, squashed: Self.squashed(c.message) + folded)
+                    parent = try history.copyCommit(c.id, parent: parent, message: message)
+                } else {
+                    parent = c.id
+                }
+                folded = 0
+                chain.append(parent!)
+            }
+            let oldHead = commits.first?.id
+            var pack: HistoryRepository.Pack?
+            if !chain.isEmpty {
+                pack = try history.writePack(commits: chain, looseAbove: Self.packLimit) { done, total in
+                    self.progress?("packing", done, total)
+                }
+            }
+            // (2) Main moves, (3) others reopen, (4) the rest goes.
+            if let newHead = chain.last, newHead != oldHead { try history.moveMain(to: newHead, expected: oldHead) }
+            try history.markRewritten()
+            if let pack { try history.removeObjects(exceptPack: pack.name, keepLoose: pack.loose) }
+            report.diskAfter = history.diskUsage()
+            try versionStore(keptBlobs: keptBlobs, remove: true, report: &report)
+            try tombstones(retention, now: now, remove: true, report: &report)
+        } catch let e as GitError {
+            throw SyncError.history(path: folder.historyPath, message: e.description)
+        }
+        return report
+    }
+
+    static let squashedTrailer = "Sync-Squashed: "
+
+    /// How many earlier changes a commit already stands for (pruned before).
+    static func squashed(_ message: String) -> Int {
+        for line in message.split(separator: "\n") where line.hasPrefix(squashedTrailer) {
+            return Int(line.dropFirst(squashedTrailer.count)) ?? 0
+        }
+        return 0
+    }
+
+    /// `message` with its squashed count set to `n`.
+    static func message(_ message: String, squashed n: Int) -> String {
+        var lines = message.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        lines.removeAll { $0.hasPrefix(squashedTrailer) }
+        while lines.last == "" { lines.removeLast() }
+        lines.append(squashedTrailer + String(n))
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Old versions of large files (the version store, named by content id) that no kept version
+    /// points to any more.
+    private func versionStore(keptBlobs: Set<ObjectID>, remove: Bool, report: inout PruneReport) throws {
+        let store = context.folder.directory + "/versions"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: store)) ?? [] {
+            var st = stat()
+            let file = store + "/" + name
+            guard lstat(file, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, (try? ObjectID(hex: name)) != nil else { continue }
+            let pointer = HistoryRepository.hash(LargeFilePointer(id: name, size: Int64(st.st_size)).bytes)
+            if keptBlobs.contains(pointer) { continue }
+            if remove && unlink(file) != 0 { continue }
+            report.storedVersionsRemoved += 1
+            report.storedVersionsBytes += Int64(st.st_size)
+        }
+    }
+
+    /// Deletion records older than the rule leave the index once every peer that ever pulled
+    /// from this folder asked for changes past them (it has them): a peer that has not seen a
+    /// deletion would otherwise keep the file, and a peer that has seen it has no row to bring
+    /// it back with.
+    private func tombstones(_ r: Retention, now: Date, remove: Bool, report: inout PruneReport) throws {
+        let before = Int64((now.timeIntervalSince1970 - r.tombstonesWithin) * 1e9)
+        let seen = try context.index.acknowledged().values.min() ?? Int64.max
+        let old = try context.index.tombstones(before: before)
+        let expiring = old.filter { $0.sequence <= seen }
+        report.tombstonesWaiting = old.count - expiring.count
+        report.tombstonesExpired = expiring.count
+        if remove, !expiring.isEmpty { try context.index.removeTombstones(expiring.map(\.path)) }
+    }
+}

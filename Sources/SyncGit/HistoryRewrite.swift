@@ -1,0 +1,253 @@
+import CGit2
+import Foundation
+
+/// What pruning needs of a history: commits written without moving `main`, a walk of what a set
+/// of commits reaches, a new pack of it, a compare-and-swap of `main`, and the removal of every
+/// other object. The caller holds the folder's lock through all of it; the order that keeps every
+/// wanted version through a crash is the caller's (see `Pruner`).
+extension HistoryRepository {
+    static let stampName = "sync-rewritten"
+
+    static func readStamp(_ path: String) -> String? {
+        (try? String(contentsOfFile: path + "/" + stampName, encoding: .utf8))
+    }
+
+    /// Opens the repository anew when a prune rewrote it since this handle was opened: an old
+    /// handle may still see objects of packs that are gone, and must not take them as stored.
+    public func reopenIfRewritten() throws {
+        let now = Self.readStamp(path)
+        guard now != stamp else { return }
+        var fresh: OpaquePointer?
+        try GitError.check(git_repository_open_bare(&fresh, path), "open history at \(path)")
+        git_repository_free(repo)
+        repo = fresh!
+        stamp = now
+    }
+
+    /// Tells every other handle on this repository to open it anew (`reopenIfRewritten`); durable.
+    public func markRewritten() throws {
+        let value = UUID().uuidString
+        let tmp = path + "/" + Self.stampName + ".tmp"
+        try Durable.write(Array(value.utf8), to: tmp)
+        guard rename(tmp, path + "/" + Self.stampName) == 0 else { throw Durable.failure("rename \(tmp)") }
+        try Durable.syncDirectory(path)
+        stamp = value
+    }
+
+    /// Writes a copy of commit `original` (same tree, author, committer and times) with `parent`
+    /// and `message`, without moving any reference; returns its id.
+    public func copyCommit(_ original: ObjectID, parent: ObjectID?, message: String) throws -> ObjectID {
+        var c: OpaquePointer?
+        var o = original.oid
+        try GitError.check(git_commit_lookup(&c, repo, &o), "read commit \(original.short)")
+        defer { git_commit_free(c) }
+        var tree: OpaquePointer?
+        try GitError.check(git_commit_tree(&tree, c), "read the tree of \(original.short)")
+        defer { git_tree_free(tree) }
+        var parentObj: OpaquePointer?
+        if let parent {
+            var po = parent.oid
+            try GitError.check(git_commit_lookup(&parentObj, repo, &po), "read commit \(parent.short)")
+        }
+        defer { if parentObj != nil { git_commit_free(parentObj) } }
+        var out = git_oid()
+        var parents: [OpaquePointer?] = parentObj == nil ? [] : [parentObj]
+        try GitError.check(parents.withUnsafeMutableBufferPointer { buf in
+            git_commit_create(&out, repo, nil, git_commit_author(c), git_commit_committer(c), "UTF-8", message, tree,
+                              buf.count, buf.baseAddress)
+        }, "write a copy of commit \(original.short)")
+        return ObjectID(out)
+    }
+
+    /// The size of an object's content, read from its header only.
+    public func objectSize(_ id: ObjectID) throws -> Int64 {
+        var odb: OpaquePointer?
+        try GitError.check(git_repository_odb(&odb, repo), "open object database")
+        defer { git_odb_free(odb) }
+        var len = 0
+        var type = GIT_OBJECT_ANY
+        var o = id.oid
+        try GitError.check(git_odb_read_header(&len, &type, odb, &o), "read object \(id.short)")
+        return Int64(len)
+    }
+
+    /// Visits the trees and blobs reachable from `tree` that are not in `seenTrees`/`seenBlobs`
+    /// yet (a tree seen before adds nothing: all below it was seen with it), adding them. Calls
+    /// `tree` for each new tree and `blob` for each new blob (file content or link target).
+    public func walkNew(tree root: ObjectID, seenTrees: inout Set<ObjectID>, seenBlobs: inout Set<ObjectID>,
+                        tree onTree: (ObjectID) throws -> Void, blob onBlob: (ObjectID) throws -> Void) throws {
+        guard seenTrees.insert(root).inserted else { return }
+        try onTree(root)
+        var t: OpaquePointer?
+        var o = root.oid
+        try GitError.check(git_tree_lookup(&t, repo, &o), "read tree \(root.short)")
+        defer { git_tree_free(t) }
+        for i in 0..<git_tree_entrycount(t) {
+            guard let e = git_tree_entry_byindex(t, i) else { continue }
+            let id = ObjectID(git_tree_entry_id(e)!.pointee)
+            switch git_tree_entry_type(e) {
+            case GIT_OBJECT_TREE:
+                try walkNew(tree: id, seenTrees: &seenTrees, seenBlobs: &seenBlobs, tree: onTree, blob: onBlob)
+            case GIT_OBJECT_BLOB:
+                if seenBlobs.insert(id).inserted { try onBlob(id) }
+            default:
+                continue
+            }
+        }
+    }
+
+    /// What `writePack` wrote.
+    public struct Pack: Sendable {
+        /// The pack's name: `objects/pack/pack-NAME.pack` and `.idx`.
+        public let name: String
+        public let objects: Int
+        /// Reachable blobs left loose because they are larger than the pack takes.
+        public let loose: Set<ObjectID>
+    }
+
+    /// Writes one pack of `commits` and every tree and blob they reach, except blobs above
+    /// `looseAbove` bytes, which stay loose objects (a pack builder holds each object whole in
+    /// memory). The pack and its index are synced to disk before this returns.
+    public func writePack(commits: [ObjectID], looseAbove: Int64, progress: ((Int, Int) -> Void)? = nil) throws -> Pack {
+        var pb: OpaquePointer?
+        try GitError.check(git_packbuilder_new(&pb, repo), "start a pack")
+        defer { git_packbuilder_free(pb) }
+        _ = git_packbuilder_set_threads(pb, 0) // as many as there are processors
+        var seenTrees = Set<ObjectID>(), seenBlobs = Set<ObjectID>(), loose = Set<ObjectID>()
+        func insert(_ id: ObjectID) throws {
+            var o = id.oid
+            try GitError.check(git_packbuilder_insert(pb, &o, nil), "add \(id.short) to the pack")
+        }
+        for (n, c) in commits.enumerated() {
+            try insert(c)
+            try walkNew(tree: try commit(c).tree, seenTrees: &seenTrees, seenBlobs: &seenBlobs, tree: insert) { blob in
+                if try objectSize(blob) > looseAbove { loose.insert(blob) } else { try insert(blob) }
+            }
+            progress?(n + 1, commits.count)
+        }
+        let packDir = path + "/objects/pack"
+        let before = Set((try? FileManager.default.contentsOfDirectory(atPath: packDir)) ?? [])
+        try GitError.check(git_packbuilder_write(pb, packDir, 0, nil, nil), "write the pack")
+        guard let cname = git_packbuilder_name(pb) else {
+            throw GitError(operation: "write the pack", message: "no pack name", code: -1)
+        }
+        let name = String(cString: cname)
+        for ext in ["pack", "idx"] {
+            let file = packDir + "/pack-\(name).\(ext)"
+            guard FileManager.default.fileExists(atPath: file) else {
+                throw GitError(operation: "write the pack", message: "\(file) is missing", code: -1)
+            }
+            try Durable.syncFile(file)
+        }
+        _ = before
+        try Durable.syncDirectory(packDir)
+        return Pack(name: name, objects: Int(git_packbuilder_object_count(pb)), loose: loose)
+    }
+
+    /// Moves `main` to `new` if it still points at `expected`; the reference file is synced.
+    public func moveMain(to new: ObjectID, expected: ObjectID?) throws {
+        var ref: OpaquePointer?
+        var n = new.oid
+        if let expected {
+            var e = expected.oid
+            try GitError.check(git_reference_create_matching(&ref, repo, "refs/heads/main", &n, 1, &e, "prune"),
+                               "move main from \(expected.short) to \(new.short)")
+        } else {
+            try GitError.check(git_reference_create(&ref, repo, "refs/heads/main", &n, 1, "prune"), "move main to \(new.short)")
+        }
+        git_reference_free(ref)
+        // A packed ref would stay behind a deleted loose one; this history keeps main loose.
+        let file = path + "/refs/heads/main"
+        if FileManager.default.fileExists(atPath: file) { try Durable.syncFile(file) }
+        try Durable.syncDirectory(path + "/refs/heads")
+    }
+
+    /// Removes every object that is not in pack `keep` and not among `keepLoose`, and leftovers of
+    /// interrupted writes (temporary files older than `staleAfter` seconds). Returns the bytes freed.
+    /// Index files go before their packs, so a crash leaves no index without its pack.
+    @discardableResult
+    public func removeObjects(exceptPack keep: String, keepLoose: Set<ObjectID>, staleAfter: TimeInterval = 3600) throws -> Int64 {
+        let fm = FileManager.default
+        let objects = path + "/objects"
+        var freed: Int64 = 0
+        func remove(_ file: String) {
+            var st = stat()
+            let size = lstat(file, &st) == 0 ? Int64(st.st_size) : 0
+            if unlink(file) == 0 { freed += size }
+        }
+        func isStale(_ file: String) -> Bool {
+            var st = stat()
+            return lstat(file, &st) == 0 && Date().timeIntervalSince1970 - Double(st.st_mtim.tv_sec) > staleAfter
+        }
+        let packDir = objects + "/pack"
+        let packFiles = (try? fm.contentsOfDirectory(atPath: packDir)) ?? []
+        for ext in ["idx", "rev", "keep", "pack"] {
+            for f in packFiles where f.hasPrefix("pack-") && f.hasSuffix("." + ext) && f != "pack-\(keep).\(ext)" {
+                remove(packDir + "/" + f)
+            }
+        }
+        for f in packFiles where f.hasPrefix("tmp_") && isStale(packDir + "/" + f) { remove(packDir + "/" + f) }
+        let keepNames = Set(keepLoose.map(\.hex))
+        for dir in (try? fm.contentsOfDirectory(atPath: objects)) ?? [] where dir.count == 2 {
+            let d = objects + "/" + dir
+            for f in (try? fm.contentsOfDirectory(atPath: d)) ?? [] {
+                if f.count == 38, !keepNames.contains(dir + f) {
+                    remove(d + "/" + f)
+                } else if f.hasPrefix("tmp_"), isStale(d + "/" + f) {
+                    remove(d + "/" + f)
+                }
+            }
+            rmdir(d) // only when empty
+        }
+        for f in (try? fm.contentsOfDirectory(atPath: objects)) ?? [] where f.hasPrefix("tmp_") && isStale(objects + "/" + f) {
+            remove(objects + "/" + f)
+        }
+        try reopenIfRewritten()
+        return freed
+    }
+
+    /// Bytes the object store takes on disk (loose objects and packs).
+    public func diskUsage() -> Int64 {
+        var total: Int64 = 0
+        guard let e = FileManager.default.enumerator(atPath: path + "/objects") else { return 0 }
+        while let f = e.nextObject() as? String {
+            var st = stat()
+            if lstat(path + "/objects/" + f, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG { total += Int64(st.st_blocks) * 512 }
+        }
+        return total
+    }
+}
+
+/// Writes that reach the disk before the next step relies on them.
+enum Durable {
+    static func failure(_ what: String) -> GitError {
+        GitError(operation: what, message: String(cString: strerror(errno)), code: -1)
+    }
+
+    static func syncFile(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw failure("open \(path)") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw failure("fsync \(path)") }
+    }
+
+    static func syncDirectory(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw failure("open \(path)") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw failure("fsync \(path)") }
+    }
+
+    static func write(_ bytes: [UInt8], to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw failure("create \(path)") }
+        defer { close(fd) }
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + off, bytes.count - off) }
+            if n < 0 { if errno == EINTR { continue }; throw failure("write \(path)") }
+            off += n
+        }
+        guard fsync(fd) == 0 else { throw failure("fsync \(path)") }
+    }
+}
