@@ -120,6 +120,9 @@ public final class Pruner {
     public let context: FolderContext
     /// Reports a phase and its progress (done, total).
     public var progress: ((String, Int, Int) -> Void)?
+    /// Called after each step that changes the disk (`commits`, `pack`, `main`, `stamp`, `objects`);
+    /// a test throws here to stop a prune as a crash would.
+    var afterStep: ((String) throws -> Void)?
     /// Blobs above this stay loose objects: a pack builder holds each object whole in memory.
     public static let packLimit: Int64 = 32 << 20
 
@@ -191,6 +194,7 @@ public final class Pruner {
                 folded = 0
                 chain.append(parent!)
             }
+            try afterStep?("commits")
             let oldHead = commits.first?.id
             var pack: HistoryRepository.Pack?
             if !chain.isEmpty {
@@ -198,10 +202,15 @@ public final class Pruner {
                     self.progress?("packing", done, total)
                 }
             }
+            try afterStep?("pack")
             // (2) Main moves, (3) others reopen, (4) the rest goes.
             if let newHead = chain.last, newHead != oldHead { try history.moveMain(to: newHead, expected: oldHead) }
+            try afterStep?("main")
             try history.markRewritten()
-            if let pack { try history.removeObjects(exceptPack: pack.name, keepLoose: pack.loose) }
+            try afterStep?("stamp")
+            // Every writer of history holds the folder lock: temporary files found now are a dead writer's.
+            if let pack { try history.removeObjects(exceptPack: pack.name, keepLoose: pack.loose, staleAfter: 0) }
+            try afterStep?("objects")
             report.diskAfter = history.diskUsage()
             try versionStore(keptBlobs: keptBlobs, remove: true, report: &report)
             try tombstones(retention, now: now, remove: true, report: &report)

@@ -126,7 +126,6 @@ extension HistoryRepository {
             progress?(n + 1, commits.count)
         }
         let packDir = path + "/objects/pack"
-        let before = Set((try? FileManager.default.contentsOfDirectory(atPath: packDir)) ?? [])
         try GitError.check(git_packbuilder_write(pb, packDir, 0, nil, nil), "write the pack")
         guard let cname = git_packbuilder_name(pb) else {
             throw GitError(operation: "write the pack", message: "no pack name", code: -1)
@@ -139,7 +138,6 @@ extension HistoryRepository {
             }
             try Durable.syncFile(file)
         }
-        _ = before
         try Durable.syncDirectory(packDir)
         return Pack(name: name, objects: Int(git_packbuilder_object_count(pb)), loose: loose)
     }
@@ -163,7 +161,8 @@ extension HistoryRepository {
     }
 
     /// Removes every object that is not in pack `keep` and not among `keepLoose`, and leftovers of
-    /// interrupted writes (temporary files older than `staleAfter` seconds). Returns the bytes freed.
+    /// interrupted writes (temporary files older than `staleAfter` seconds: 0 when the caller knows
+    /// no writer is at work). Returns the bytes freed.
     /// Index files go before their packs, so a crash leaves no index without its pack.
     @discardableResult
     public func removeObjects(exceptPack keep: String, keepLoose: Set<ObjectID>, staleAfter: TimeInterval = 3600) throws -> Int64 {
@@ -177,7 +176,7 @@ extension HistoryRepository {
         }
         func isStale(_ file: String) -> Bool {
             var st = stat()
-            return lstat(file, &st) == 0 && Date().timeIntervalSince1970 - Double(st.st_mtim.tv_sec) > staleAfter
+            return lstat(file, &st) == 0 && Date().timeIntervalSince1970 - Double(st.st_mtim.tv_sec) >= staleAfter
         }
         let packDir = objects + "/pack"
         let packFiles = (try? fm.contentsOfDirectory(atPath: packDir)) ?? []

@@ -134,6 +134,34 @@ final class FabricatedHistory {
         #expect(try h.trees() == want)
     }
 
+    struct Crash: Error {}
+
+    @Test(arguments: ["commits", "pack", "main", "stamp", "objects"])
+    func aPruneStoppedAfterAnyStepLeavesTheOldOrTheNewHistoryWhole(_ step: String) throws {
+        let h = try FabricatedHistory(count: 300)
+        let before = try h.trees()
+        let rule = Retention(keepLast: 40)
+        let want = h.expected(rule)
+        let pruner = Pruner(h.fixture.context)
+        pruner.afterStep = { if $0 == step { throw Crash() } }
+        #expect(throws: Crash.self) { try pruner.run(rule, now: h.now, dryRun: false) }
+        let after = try h.trees()
+        #expect(after == before || after == want, "\(step): \(after.count) versions")
+        let fsck = try shell("git --git-dir='\(h.fixture.context.history.path)' fsck --full --no-progress 2>&1")
+        #expect(fsck.status == 0 && !fsck.output.contains("missing"), "\(step): \(fsck.output)")
+        // Every snapshot that should stay reads back.
+        let repo = h.fixture.context.history
+        for s in h.snapshots where want.contains(s.tree) {
+            for (path, content) in s.files {
+                let e = try #require(try repo.entry(inTree: s.tree, path: path))
+                #expect(String(decoding: try repo.blob(e.id), as: UTF8.self) == content)
+            }
+        }
+        // The next prune finishes the work.
+        _ = try Pruner(h.fixture.context).run(rule, now: h.now, dryRun: false)
+        #expect(try h.trees() == want)
+    }
+
     @Test func handlesOpenedBeforeAPruneSeeItsObjectsGoneOnceReopened() throws {
         let f = try Fixture()
         try f.write("a.txt", "first\n")
