@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import SyncCore
 import SyncEngine
+import SyncGit
 
 public struct DaemonCommand: ToolCommand {
     public static let configuration = CommandConfiguration(
@@ -16,7 +17,9 @@ public struct DaemonCommand: ToolCommand {
             a peer is pulled at once. A peer out of reach is dialed again with growing waits (up to \
             --retry-max, with jitter) and catches up on everything it missed when it comes back. A \
             child that dies is started again (after 1 s, doubling up to a minute while it keeps \
-            dying). Folders and peers added, removed or reconfigured are picked up within two seconds. \
+            dying). Each folder's history is pruned every history.prune-every (1d by default; off to \
+            never) by sync-prune, within ten minutes of the start when it was never pruned; its summary \
+            goes to the log. Folders and peers added, removed or reconfigured are picked up within two seconds. \
             SIGTERM or SIGINT stops it cleanly: each sync-watch is stopped so that its sync-commit \
             records what is pending and ends, each link finishes the batch it is applying and says \
             goodbye; what is still running after --stop-timeout is killed (every step is crash-safe). \
@@ -29,7 +32,7 @@ public struct DaemonCommand: ToolCommand {
         files: stateFiles + " SYNC_DIR/run/daemon.lock and daemon.pid; SYNC_DIR/run/notices/ and run/links/ (what sync status shows). When SYNC_DIR/run/trace exists, every link process of the node appends a line to it per notice and per pull.",
         examples: [("sync up", "run in the foreground until Ctrl-C"),
                    ("systemctl --user enable --now sync", "run under systemd (the unit bin/setup installs)")],
-        seeAlso: ["sync-peer", "sync-status", "sync-notify", "sync-pull", "sync-watch", "sync-commit"])
+        seeAlso: ["sync-peer", "sync-status", "sync-notify", "sync-pull", "sync-watch", "sync-commit", "sync-prune"])
 
     @Option(help: "The longest wait between two dials of an unreachable peer (default 60s).")
     var retryMax: String = "60s"
@@ -83,7 +86,7 @@ public struct DaemonCommand: ToolCommand {
 
 /// The daemon's children: per folder a pipeline (watch | commit | notify) and a follower per peer.
 final class Supervisor {
-    enum Kind: Equatable { case pipeline(FolderID), follow(FolderID, String) }
+    enum Kind: Equatable { case pipeline(FolderID), follow(FolderID, String), prune(FolderID, Double) }
 
     struct Unit {
         let key: String
@@ -115,6 +118,7 @@ final class Supervisor {
         for f in folders where f.state == "ok" {
             out["pipeline \(f.id)"] = (.pipeline(f.id), f.config.text)
             for r in f.config.values("peer") { out["follow \(f.id) \(r)"] = (.follow(f.id, r), r) }
+            if let every = f.config.pruneEvery { out["prune \(f.id)"] = (.prune(f.id, every), String(every)) }
         }
         return out
     }
@@ -128,6 +132,7 @@ final class Supervisor {
         }
         for (key, w) in want where units[key] == nil {
             units[key] = Unit(key: key, kind: w.0, fingerprint: w.1)
+            if case .prune(let id, let every) = w.0 { units[key]!.nextStart = firstPrune(id, every: every) }
         }
     }
 
@@ -167,7 +172,18 @@ final class Supervisor {
             return pids
         case .follow(_, let remote):
             return [try spawn(siblingExecutable("sync-pull"), ["sync-pull", "--follow", "--retry-max", retryMax, remote], stdout: "/dev/null")]
+        case .prune(let id, _):
+            // Its summary line goes to the log.
+            return [try spawn(siblingExecutable("sync-prune"), ["sync-prune", id.rawValue], stdoutFD: 2)]
         }
+    }
+
+    /// When a folder's scheduled prune is due first: `every` after the last prune (the time its
+    /// history was last rewritten), or within ten minutes when it was never pruned.
+    func firstPrune(_ id: FolderID, every: Double) -> Date {
+        guard let history = (try? state.folder(id.rawValue))?.historyPath,
+              let last = HistoryRepository.lastRewrite(at: history) else { return Date().addingTimeInterval(min(every, 600)) }
+        return last.addingTimeInterval(every)
     }
 
     /// Collects children that ended; a unit that ended without being asked is started again later.
@@ -184,6 +200,12 @@ final class Supervisor {
                 continue
             }
             let how = (status & 0x7f) == 0 ? "exited with status \((status >> 8) & 0xff)" : "was killed by signal \(status & 0x7f)"
+            if case .prune(_, let every) = unit.kind {
+                // A one-shot: done (or failed) until its next turn.
+                if status == 0 { log.info("\(key): done") } else { log.warning("\(key): pid \(pid) \(how)") }
+                units[key]!.nextStart = Date().addingTimeInterval(every)
+                continue
+            }
             log.warning("\(key): pid \(pid) \(how)")
             // A pipeline is whole or not at all: the rest of it is stopped and it starts again together.
             for p in unit.pids { kill(p, SIGTERM) }

@@ -12,6 +12,13 @@ extension HistoryRepository {
         (try? String(contentsOfFile: path + "/" + stampName, encoding: .utf8))
     }
 
+    /// When the history at `path` was last rewritten (pruned), if ever.
+    public static func lastRewrite(at path: String) -> Date? {
+        var st = stat()
+        guard stat(path + "/" + stampName, &st) == 0 else { return nil }
+        return Date(timeIntervalSince1970: Double(st.st_mtim.tv_sec))
+    }
+
     /// Opens the repository anew when a prune rewrote it since this handle was opened: an old
     /// handle may still see objects of packs that are gone, and must not take them as stored.
     public func reopenIfRewritten() throws {

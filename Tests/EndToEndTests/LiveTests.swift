@@ -327,3 +327,27 @@ extension LiveTests {
         #expect(n[0].log.contains("was killed by signal 9") && n[0].log.contains("starting again"), "\(n[0].log)")
     }
 }
+
+extension LiveTests {
+    /// `sync up` prunes each folder's history on its schedule, by the folder's retention.
+    @Test func theDaemonPrunesOnSchedule() throws {
+        let (n, id, p) = try nodes(1)
+        for i in 0..<12 {
+            try n[0].node.write(p[0] + "/a.txt", "version \(i)\n")
+            #expect(try n[0].commit(p[0]).status == 0)
+        }
+        #expect(try n[0].node.git(id, "rev-list --count main").stdout == "12\n")
+        for (k, v) in [("history.keep-last", "3"), ("history.prune-every", "2s")] {
+            #expect(try n[0].node.run("sync-config", [id, k, v]).status == 0)
+        }
+        defer { n[0].down() }
+        try n[0].up()
+        #expect(waitFor(30) { (try? n[0].node.git(id, "rev-list --count main").stdout) == "3\n" }, "\(n[0].log)")
+        #expect(waitFor(10) { n[0].log.contains("prune \(id): done") }, "\(n[0].log)")
+        #expect(n[0].log.contains("dropped 9 of 12 versions"), "\(n[0].log)")
+        // Still recording: a change after the prune is committed on top of the pruned history.
+        try n[0].node.write(p[0] + "/b.txt", "after\n")
+        #expect(waitFor(20) { (try? n[0].node.git(id, "show main:b.txt").stdout) == "after\n" }, "\(n[0].log)")
+        #expect(try n[0].node.git(id, "fsck --full --no-progress").status == 0)
+    }
+}
