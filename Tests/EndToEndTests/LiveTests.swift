@@ -351,3 +351,55 @@ extension LiveTests {
         #expect(try n[0].node.git(id, "fsck --full --no-progress").status == 0)
     }
 }
+
+extension LiveTests {
+    /// Deletion records expire by tombstones.keep-within, but only once every peer that pulls the
+    /// folder has seen them: a deletion never comes back, and a peer away for longer still gets it.
+    @Test func expiredDeletionRecordsBringNothingBack() throws {
+        let (n, id, p) = try nodes(2)
+        func exists(_ i: Int, _ name: String) -> Bool { FileManager.default.fileExists(atPath: p[i] + "/" + name) }
+        func pull(_ to: Int, _ from: Int) throws {
+            let r = try n[to].pull(n[from], id, ["--no-offer"])
+            #expect(r.status == 0, "\(r)")
+        }
+        func prune(_ i: Int) throws -> [String: Any] {
+            let r = try n[i].node.run("sync-prune", ["--json", id])
+            #expect(r.status == 0, "\(r)")
+            return (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]) ?? [:]
+        }
+        try n[0].node.write(p[0] + "/gone.txt", "to be deleted\n")
+        try n[0].node.write(p[0] + "/later.txt", "deleted while B is away\n")
+        try n[0].node.write(p[0] + "/stays.txt", "stays\n")
+        #expect(try n[0].commit(p[0]).status == 0)
+        try pull(1, 0)
+        #expect(exists(1, "gone.txt") && exists(1, "later.txt"))
+
+        // A deletion that propagated, and that each node has seen the other ask past.
+        try FileManager.default.removeItem(atPath: p[0] + "/gone.txt")
+        #expect(try n[0].commit(p[0]).status == 0)
+        for _ in 0..<2 { try pull(1, 0); try pull(0, 1) }
+        #expect(!exists(1, "gone.txt"))
+
+        // B goes away; A deletes another file; both outlive the deletion records' rule.
+        n[1].stop()
+        try FileManager.default.removeItem(atPath: p[0] + "/later.txt")
+        #expect(try n[0].commit(p[0]).status == 0)
+        for i in 0..<2 { #expect(try n[i].node.run("sync-config", [id, "tombstones.keep-within", "1s"]).status == 0) }
+        usleep(2_500_000)
+        let a = try prune(0), b = try prune(1)
+        #expect(a["tombstonesExpired"] as? Int == 1 && a["tombstonesWaiting"] as? Int == 1, "A: \(a)")
+        #expect(b["tombstonesExpired"] as? Int == 1, "B: \(b)")
+        let still = try n[0].node.run("sync-prune", ["--dry-run", "--json", id])
+        #expect(still.stdout.contains("\"tombstonesWaiting\" : 1") && still.stdout.contains("\"tombstonesExpired\" : 0"), "\(still)")
+
+        // B comes back: the deletion it missed reaches it, the old one does not come back anywhere.
+        try n[1].start()
+        for _ in 0..<2 { try pull(1, 0); try pull(0, 1) }
+        for i in 0..<2 {
+            #expect(!exists(i, "gone.txt") && !exists(i, "later.txt") && exists(i, "stays.txt"), "node \(i)")
+        }
+        #expect(try contents(p[0]) == contents(p[1]))
+        // Now B has seen it too: the second record goes.
+        #expect(try prune(0)["tombstonesExpired"] as? Int == 1)
+    }
+}
