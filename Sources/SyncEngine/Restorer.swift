@@ -9,25 +9,56 @@ public struct Restorer {
 
     public init(_ context: FolderContext) { self.context = context }
 
-    /// Restores `path` (a file, link or directory) as it was in `commit`, then commits the result.
-    public func restore(_ path: RelativePath, at commit: ObjectID) throws -> CommitResult? {
+    /// Restores `path` (a file, link or directory; nil: the whole folder) as it was in `commit`, then
+    /// commits the result. A directory is made exactly as it was: what was made in it since goes too
+    /// (it stays in history, committed first), unless `keepNew`.
+    public func restore(_ path: RelativePath?, at commit: ObjectID, keepNew: Bool = false) throws -> CommitResult? {
         let committer = Committer(context)
-        _ = try committer.commit(paths: [path])
+        _ = try committer.commit(paths: path.map { [$0] })
         let queries = HistoryQueries(context)
-        guard let target = try queries.entry(commit, path: path) else {
-            throw SyncError.notFound("\(path): in commit \(commit.short)")
+        let target: (id: ObjectID, mode: HistoryRepository.Mode?)
+        if let path {
+            guard let t = try queries.entry(commit, path: path) else {
+                throw SyncError.notFound("\(path): in commit \(commit.short)")
+            }
+            target = t
+        } else {
+            target = (try queries.tree(of: commit), .directory)
         }
         if target.mode == .directory {
             var files: [(RelativePath, ObjectID, HistoryRepository.Mode?)] = []
             try queries.wrap { try context.history.walk(tree: target.id) { p, id, mode in
-                files.append((try RelativePath(path.rawValue + "/" + p), id, mode))
+                files.append((try RelativePath(path.map { $0.rawValue + "/" + p } ?? p), id, mode))
             } }
-            try makeDirectory(path)
+            if let path { try makeDirectory(path) }
             for (p, id, mode) in files { try restoreOne(p, id: id, mode: mode) }
-        } else {
+            if !keepNew { try removeNewer(under: path, keeping: Set(files.map(\.0))) }
+        } else if let path {
             try restoreOne(path, id: target.id, mode: target.mode)
         }
-        return try committer.commit(paths: [path])
+        return try committer.commit(paths: path.map { [$0] })
+    }
+
+    /// Removes what the index holds under `path` (nil: everywhere) that is not in `kept` nor above
+    /// it: files and links only if unchanged since they were committed a moment ago, then the
+    /// directories left empty, deepest first. Ignored files are not in the index and stay.
+    private func removeNewer(under path: RelativePath?, keeping kept: Set<RelativePath>) throws {
+        let keptOrAbove = kept.union(kept.flatMap(\.ancestors))
+        let rows = try (path.map { try context.index.entries(under: $0) } ?? context.index.allEntries())
+            .filter { !$0.deleted && !keptOrAbove.contains($0.path) && $0.path != path }
+        let scanner = context.scanner()
+        for e in rows where e.kind != .directory {
+            guard let now = try scanner.observe(e.path) else { continue }
+            guard now.size == e.size, now.mtimeNs == e.mtimeNs, now.inode == e.inode else {
+                throw SyncError.invalidArgument("\(context.absolute(e.path)): changed during the restore; left in place")
+            }
+            if unlink(context.absolute(e.path)) != 0 && errno != ENOENT {
+                throw SyncError.io(path: context.absolute(e.path), operation: "unlink", errno: errno)
+            }
+        }
+        for e in rows.filter({ $0.kind == .directory }).sorted(by: { $0.path > $1.path }) {
+            rmdir(context.absolute(e.path)) // only when empty: ignored files keep their directory
+        }
     }
 
     private func restoreOne(_ path: RelativePath, id: ObjectID, mode: HistoryRepository.Mode?) throws {
