@@ -92,6 +92,13 @@ import SyncCommands
             ("sync-config", [aid, "guard.deletions", "150%"]),
             ("sync-config", [aid, "guard.min-deletions", "0"]),
             ("sync-config", [aid, "peer", "not a remote"]),
+            ("sync-prune", ["nosuchfolder"]),
+            ("sync-config", [aid, "history.keep-within", "soon"]),
+            ("sync-config", [aid, "history.keep-last", "0"]),
+            ("sync-config", [aid, "history.max-size", "big"]),
+            ("sync-config", [aid, "history.thin", "yes"]),
+            ("sync-config", [aid, "history.prune-every", "0s"]),
+            ("sync-config", [aid, "tombstones.keep-within", "never"]),
         ]
         for (tool, args) in bad {
             let r = try node.run(tool, args)
@@ -138,6 +145,10 @@ import SyncCommands
             ("sync-pull", ["--follow", "--dry-run", "host:" + aid]),
             ("sync-confirm", []),
             ("sync-daemon", ["--stop-timeout", "later"]),
+            ("sync-prune", ["--keep-last", "0", aid]),
+            ("sync-prune", ["--keep-within", "soon", aid]),
+            ("sync-prune", ["--max-size", "lots", aid]),
+            ("sync-prune", ["--forget-peer", "not-a-node", aid]),
         ]
         for (tool, args) in usage {
             let r = try node.run(tool, args)
