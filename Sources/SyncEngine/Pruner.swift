@@ -125,6 +125,8 @@ public final class Pruner {
     var afterStep: ((String) throws -> Void)?
     /// Blobs above this stay loose objects: a pack builder holds each object whole in memory.
     public static let packLimit: Int64 = 32 << 20
+    /// A prune that drops nothing repacks everything only when there are this many packs.
+    public static let packsBeforeRepack = 16
 
     public init(_ context: FolderContext) { self.context = context }
 
@@ -174,6 +176,17 @@ public final class Pruner {
                 }
                 try versionStore(keptBlobs: keptBlobs, remove: false, report: &report)
                 try tombstones(retention, now: now, remove: false, report: &report)
+                return report
+            }
+
+            // Nothing to drop: the loose objects go into one more pack, unless packs have piled up.
+            if report.versionsAfter == report.versionsBefore && history.packCount() < Self.packsBeforeRepack {
+                try history.packLooseObjects(looseAbove: Self.packLimit, staleAfter: 0)
+                try history.markRewritten() // handles that do not look for new packs open anew
+                try afterStep?("objects")
+                report.diskAfter = history.diskUsage()
+                try versionStore(keptBlobs: keptBlobs, remove: true, report: &report)
+                try tombstones(retention, now: now, remove: true, report: &report)
                 return report
             }
 

@@ -132,21 +132,38 @@ extension HistoryRepository {
             }
             progress?(n + 1, commits.count)
         }
-        let packDir = path + "/objects/pack"
-        try GitError.check(git_packbuilder_write(pb, packDir, 0, nil, nil), "write the pack")
-        guard let cname = git_packbuilder_name(pb) else {
-            throw GitError(operation: "write the pack", message: "no pack name", code: -1)
-        }
-        let name = String(cString: cname)
-        for ext in ["pack", "idx"] {
-            let file = packDir + "/pack-\(name).\(ext)"
-            guard FileManager.default.fileExists(atPath: file) else {
-                throw GitError(operation: "write the pack", message: "\(file) is missing", code: -1)
-            }
-            try Durable.syncFile(file)
-        }
-        try Durable.syncDirectory(packDir)
+        let name = try finishPack(pb)
         return Pack(name: name, objects: Int(git_packbuilder_object_count(pb)), loose: loose)
+    }
+
+    /// How many packs the repository has.
+    public func packCount() -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: path + "/objects/pack")) ?? [])
+            .filter { $0.hasPrefix("pack-") && $0.hasSuffix(".idx") }.count
+    }
+
+    /// Moves the loose objects (up to `looseAbove` bytes) into one new pack, synced, then removes
+    /// them, and removes leftovers of interrupted writes older than `staleAfter` seconds. Packs
+    /// already there stay as they are. Returns how many objects were packed.
+    @discardableResult
+    public func packLooseObjects(looseAbove: Int64, staleAfter: TimeInterval) throws -> Int {
+        let loose = looseObjects()
+        var packed: [String] = []
+        if !loose.isEmpty {
+            var pb: OpaquePointer?
+            try GitError.check(git_packbuilder_new(&pb, repo), "start a pack")
+            defer { git_packbuilder_free(pb) }
+            _ = git_packbuilder_set_threads(pb, 0)
+            for (id, file) in loose where try objectSize(id) <= looseAbove {
+                var o = id.oid
+                try GitError.check(git_packbuilder_insert(pb, &o, nil), "add \(id.short) to the pack")
+                packed.append(file)
+            }
+            if !packed.isEmpty { _ = try finishPack(pb) }
+        }
+        for file in packed { unlink(file) }
+        removeTemporaries(olderThan: staleAfter)
+        return packed.count
     }
 
     /// Moves `main` to `new` if it still points at `expected`; the reference file is synced.
@@ -167,49 +184,72 @@ extension HistoryRepository {
         try Durable.syncDirectory(path + "/refs/heads")
     }
 
-    /// Removes every object that is not in pack `keep` and not among `keepLoose`, and leftovers of
-    /// interrupted writes (temporary files older than `staleAfter` seconds: 0 when the caller knows
-    /// no writer is at work). Returns the bytes freed.
-    /// Index files go before their packs, so a crash leaves no index without its pack.
-    @discardableResult
-    public func removeObjects(exceptPack keep: String, keepLoose: Set<ObjectID>, staleAfter: TimeInterval = 3600) throws -> Int64 {
-        let fm = FileManager.default
+    /// Writes the pack a builder holds to `objects/pack` and syncs it; returns its name.
+    private func finishPack(_ pb: OpaquePointer?) throws -> String {
+        let packDir = path + "/objects/pack"
+        try GitError.check(git_packbuilder_write(pb, packDir, 0, nil, nil), "write the pack")
+        guard let cname = git_packbuilder_name(pb) else {
+            throw GitError(operation: "write the pack", message: "no pack name", code: -1)
+        }
+        let name = String(cString: cname)
+        for ext in ["pack", "idx"] { try Durable.syncFile(packDir + "/pack-\(name).\(ext)") }
+        try Durable.syncDirectory(packDir)
+        return name
+    }
+
+    /// Every loose object: its id and file.
+    private func looseObjects() -> [(id: ObjectID, file: String)] {
         let objects = path + "/objects"
-        var freed: Int64 = 0
-        func remove(_ file: String) {
-            var st = stat()
-            let size = lstat(file, &st) == 0 ? Int64(st.st_size) : 0
-            if unlink(file) == 0 { freed += size }
+        var out: [(ObjectID, String)] = []
+        for dir in (try? FileManager.default.contentsOfDirectory(atPath: objects)) ?? [] where dir.count == 2 {
+            for f in (try? FileManager.default.contentsOfDirectory(atPath: objects + "/" + dir)) ?? [] where f.count == 38 {
+                if let id = try? ObjectID(hex: dir + f) { out.append((id, objects + "/" + dir + "/" + f)) }
+            }
         }
-        func isStale(_ file: String) -> Bool {
-            var st = stat()
-            return lstat(file, &st) == 0 && Date().timeIntervalSince1970 - Double(st.st_mtim.tv_sec) >= staleAfter
-        }
-        let packDir = objects + "/pack"
-        let packFiles = (try? fm.contentsOfDirectory(atPath: packDir)) ?? []
-        for ext in ["idx", "rev", "keep", "pack"] {
+        return out
+    }
+
+    /// Removes every object that is not in pack `keep` and not among `keepLoose`, and leftovers of
+    /// interrupted writes (`removeTemporaries`). Index files go before their packs, so a crash
+    /// leaves no index without its pack.
+    public func removeObjects(exceptPack keep: String, keepLoose: Set<ObjectID>, staleAfter: TimeInterval = 3600) throws {
+        let packDir = path + "/objects/pack"
+        let packFiles = (try? FileManager.default.contentsOfDirectory(atPath: packDir)) ?? []
+        for ext in ["idx", "rev", "keep", "bitmap", "pack"] {
             for f in packFiles where f.hasPrefix("pack-") && f.hasSuffix("." + ext) && f != "pack-\(keep).\(ext)" {
-                remove(packDir + "/" + f)
+                unlink(packDir + "/" + f)
             }
         }
-        for f in packFiles where f.hasPrefix("tmp_") && isStale(packDir + "/" + f) { remove(packDir + "/" + f) }
-        let keepNames = Set(keepLoose.map(\.hex))
-        for dir in (try? fm.contentsOfDirectory(atPath: objects)) ?? [] where dir.count == 2 {
-            let d = objects + "/" + dir
-            for f in (try? fm.contentsOfDirectory(atPath: d)) ?? [] {
-                if f.count == 38, !keepNames.contains(dir + f) {
-                    remove(d + "/" + f)
-                } else if f.hasPrefix("tmp_"), isStale(d + "/" + f) {
-                    remove(d + "/" + f)
-                }
-            }
-            rmdir(d) // only when empty
-        }
-        for f in (try? fm.contentsOfDirectory(atPath: objects)) ?? [] where f.hasPrefix("tmp_") && isStale(objects + "/" + f) {
-            remove(objects + "/" + f)
-        }
+        for (id, file) in looseObjects() where !keepLoose.contains(id) { unlink(file) }
+        removeTemporaries(olderThan: staleAfter)
         try reopenIfRewritten()
-        return freed
+    }
+
+    /// Removes temporary files of interrupted object and pack writes older than `age` seconds (0
+    /// when the caller knows no writer is at work), and empty loose object directories.
+    private func removeTemporaries(olderThan age: TimeInterval) {
+        let objects = path + "/objects"
+        let fm = FileManager.default
+        func removeIfStale(_ file: String) {
+            var st = stat()
+            if lstat(file, &st) == 0, Date().timeIntervalSince1970 - Double(st.st_mtim.tv_sec) >= age { unlink(file) }
+        }
+        // In the pack directory: libgit2's temporary files (tmp_*, pack_git2_*), and a pack whose
+        // index is gone (an interrupted removal) or never came (an interrupted write).
+        let packFiles = Set((try? fm.contentsOfDirectory(atPath: objects + "/pack")) ?? [])
+        for f in packFiles {
+            let stem = f.hasPrefix("pack-") ? String(f.prefix(while: { $0 != "." })) : nil
+            if let stem, packFiles.contains(stem + ".idx") { continue }
+            removeIfStale(objects + "/pack/" + f)
+        }
+        for entry in (try? fm.contentsOfDirectory(atPath: objects)) ?? [] {
+            if entry.hasPrefix("tmp_") { removeIfStale(objects + "/" + entry); continue }
+            guard entry.count == 2 else { continue }
+            for f in (try? fm.contentsOfDirectory(atPath: objects + "/" + entry)) ?? [] where f.hasPrefix("tmp_") {
+                removeIfStale(objects + "/" + entry + "/" + f)
+            }
+            rmdir(objects + "/" + entry) // only when empty
+        }
     }
 
     /// Bytes the object store takes on disk (loose objects and packs).

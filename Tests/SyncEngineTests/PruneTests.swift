@@ -186,6 +186,33 @@ final class FabricatedHistory {
         #expect(try f.content("a.txt") == "first\n")
     }
 
+    @Test func aPruneThatDropsNothingPacksOnlyTheLooseObjects() throws {
+        let f = try Fixture()
+        func packs() throws -> Int {
+            try FileManager.default.contentsOfDirectory(atPath: f.context.history.path + "/objects/pack").filter { $0.hasSuffix(".pack") }.count
+        }
+        func loose() throws -> String {
+            try shell("git --git-dir='\(f.context.history.path)' count-objects").output
+        }
+        for round in 0..<3 {
+            for i in 0..<5 {
+                try f.write("f\(i).txt", "round \(round) file \(i)\n")
+                _ = try f.commit()
+            }
+            let r = try Pruner(f.context).run(Retention(), dryRun: false)
+            #expect(r.versionsAfter == 5 * (round + 1))
+            #expect(try packs() == round + 1, "one more pack, the old ones untouched")
+            let counts = try loose()
+            #expect(counts.hasPrefix("0 objects"), "\(counts)")
+        }
+        #expect(try f.content("f4.txt") == "round 2 file 4\n")
+        let fsck = try shell("git --git-dir='\(f.context.history.path)' fsck --full --no-progress 2>&1")
+        #expect(fsck.status == 0, "\(fsck.output)")
+        // Dropping something repacks all into one.
+        _ = try Pruner(f.context).run(Retention(keepLast: 5), dryRun: false)
+        #expect(try packs() == 1)
+    }
+
     @Test func largeFileVersionsGoWithTheLastVersionThatPointsToThem() throws {
         let f = try Fixture()
         let store = f.context.folder.directory + "/versions"
