@@ -38,9 +38,10 @@ public struct LogCommand: ToolCommand {
     public static let manual = Manual(
         output: """
             One line per commit, tab-separated: time (ISO 8601, UTC), sequence, commit id, and the first \
-            changes (`A` added, `M` modified, `D` deleted, then the quoted path) with `(+N more)`. With --json, \
-            an array of objects with the keys commit, sequence, time, node, changes (status and path) and \
-            changeCount.
+            changes (`A` added, `M` modified, `D` deleted, then the quoted path) with `(+N more)`, and \
+            `(and N pruned before it)` when sync prune folded earlier changes into it. With --json, an array \
+            of objects with the keys commit, sequence, time, node, changes (status and path), changeCount \
+            and squashed.
             """,
         files: stateFiles + " The history stays readable by git: git --git-dir=SYNC_DIR/folders/<id>/history.git log.",
         examples: [("sync log", "the history of the folder around the working directory"),

@@ -175,8 +175,10 @@ public final class FolderIndex: Sendable {
     /// Notes that `peer` asked for rows after `sequence`: it holds every row up to it. Kept as the
     /// highest such sequence (`peer.<id>.seen`).
     public func noteSeen(by peer: String, upTo sequence: Int64) throws {
+        let key = "peer.\(peer).seen"
+        // Most requests repeat what is known: a read, without waiting for the write lock.
+        if let old = try meta(key).flatMap({ Int64($0) }), old >= sequence { return }
         try wrap { try queue.write { db in
-            let key = "peer.\(peer).seen"
             if let old = try meta(db, key).flatMap({ Int64($0) }), old >= sequence { return }
             try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", arguments: [key, String(sequence)])
         } }

@@ -11,12 +11,15 @@ public struct LogEntry: Sendable, Codable {
     public let changes: [Change]
     /// How many changes the commit has in all (its message lists at most a thousand).
     public let changeCount: Int
+    /// How many earlier changes a prune folded into this one (`Sync-Squashed`).
+    public var squashed = 0
 
     /// `<time>\t<sequence>\t<commit>\t<summary>`: the plumbing line.
     public var line: String {
         let shown = changes.prefix(3).map(\.line).joined(separator: ", ")
         let more = changeCount > 3 ? " (+\(changeCount - 3) more)" : ""
-        return "\(ISO8601DateFormatter().string(from: time))\t\(sequence.map(String.init) ?? "-")\t\(commit)\t\(shown)\(more)"
+        let pruned = squashed > 0 ? " (and \(squashed) pruned before it)" : ""
+        return "\(ISO8601DateFormatter().string(from: time))\t\(sequence.map(String.init) ?? "-")\t\(commit)\t\(shown)\(more)\(pruned)"
     }
 }
 
@@ -71,7 +74,8 @@ public struct HistoryQueries {
                                         changes: changes, changeCount: changes.count))
                 } else {
                     out.append(LogEntry(commit: c.id.hex, sequence: parsed.sequence, time: c.time, node: parsed.node ?? c.author,
-                                        changes: changes, changeCount: parsed.count ?? changes.count))
+                                        changes: changes, changeCount: parsed.count ?? changes.count,
+                                        squashed: Pruner.squashed(c.message)))
                 }
                 return limit.map { out.count < $0 } ?? true
             }

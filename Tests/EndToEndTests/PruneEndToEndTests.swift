@@ -60,6 +60,8 @@ import Testing
         let whole = Date().timeIntervalSince(t0)
         #expect(try trees(node, id) == Array(current.prefix(995)))
         current = Array(current.prefix(995))
+        let oldest = try node.run("sync-log", [id]).lines.last ?? ""
+        #expect(oldest.hasSuffix("(and 5 pruned before it)"), "\(oldest)")
 
         var rng = SplitMix(42)
         var interrupted = 0
