@@ -153,7 +153,8 @@ public struct StatusCommand: ToolCommand {
         abstract: "Show the state of folders.",
         discussion: """
             For each folder (or the one named): its path, state, number of files and bytes recorded, its \
-            sequence number, its last commit, and how many paths changed on disk since (pending). Finding \
+            sequence number, its last commit, how many paths changed on disk since (pending), and when its \
+            history was last pruned (sync prune). Finding \
             the pending paths reads no file contents. Then one line per peer: its remote (or, for a peer \
             that dialed this node, its node id), the state of the link (up, connecting, waiting to dial \
             again, or no link when sync up is not running), since when, the peer's sequence this node \
@@ -162,8 +163,8 @@ public struct StatusCommand: ToolCommand {
             """)
     public static let manual = Manual(
         output: "A block of `key: value` lines per folder; with --json an array of objects with the keys id, name, "
-            + "path, state, files, bytes, sequence, lastCommit, lastCommitTime, pending and peers (remote, node, role, "
-            + "state, since, peerSequence, told, lastError, transfer).",
+            + "path, state, files, bytes, sequence, lastCommit, lastCommitTime, pending, heldFrom, lastPruned and peers "
+            + "(remote, node, role, state, since, peerSequence, told, lastError, transfer).",
         files: stateFiles,
         examples: [("sync status", "every folder"), ("sync status --json ~/Documents", "one folder, for scripts")],
         seeAlso: ["sync-folders", "sync-commit", "sync-log"])

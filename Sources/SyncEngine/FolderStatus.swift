@@ -1,5 +1,6 @@
 import Foundation
 import SyncCore
+import SyncGit
 
 /// What `sync status` reports of one folder.
 public struct FolderStatus: Sendable, Codable {
@@ -18,6 +19,8 @@ public struct FolderStatus: Sendable, Codable {
     public let peers: [PeerLink]
     /// The first sequence of a change the deletion guard holds back (sync confirm), if any.
     public let heldFrom: Int64?
+    /// When sync prune last rewrote or repacked the history, if ever.
+    public let lastPruned: Date?
 
     /// One peer of the folder: configured (REMOTE), or only linked (a peer that dialed this node).
     public struct PeerLink: Sendable, Codable {
@@ -55,6 +58,7 @@ public struct FolderStatus: Sendable, Codable {
         }
         pending = state == "missing" ? 0 : try Committer(context).pending().count
         heldFrom = try context.index.heldFrom()
+        lastPruned = HistoryRepository.lastRewrite(at: f.historyPath)
         peers = try Self.peerLinks(f, index: context.index, links: LinkBoard(context.state).links())
     }
 
@@ -90,6 +94,7 @@ public struct FolderStatus: Sendable, Codable {
             lines.append("  last commit: none")
         }
         lines.append("  pending:     \(pending)")
+        lines.append("  pruned:      \(lastPruned.map { ISO8601DateFormatter().string(from: $0) } ?? "never")")
         if let heldFrom {
             lines.append("  held:        changes from sequence \(heldFrom) on, a large deletion first: not spread until 'sync confirm \(id)'")
         }
