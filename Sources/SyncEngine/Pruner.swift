@@ -159,9 +159,12 @@ public final class Pruner {
             report.versionsAfter = keep.filter { $0 }.count
 
             // What stays reaches these blobs; the large files' pointers among them keep their versions.
+            // (Only walked when something needs it: a dry run's count, or a version store to prune.)
             var keptTrees = Set<ObjectID>(), keptBlobs = Set<ObjectID>()
-            for (c, k) in zip(commits, keep) where k {
-                try history.walkNew(tree: c.tree, seenTrees: &keptTrees, seenBlobs: &keptBlobs, tree: { _ in }, blob: { _ in })
+            if dryRun || !storedVersions().isEmpty {
+                for (c, k) in zip(commits, keep) where k {
+                    try history.walkNew(tree: c.tree, seenTrees: &keptTrees, seenBlobs: &keptBlobs, tree: { _ in }, blob: { _ in })
+                }
             }
             if dryRun {
                 var trees = keptTrees, blobs = keptBlobs
@@ -217,7 +220,13 @@ public final class Pruner {
             }
             try afterStep?("pack")
             // (2) Main moves, (3) others reopen, (4) the rest goes.
-            if let newHead = chain.last, newHead != oldHead { try history.moveMain(to: newHead, expected: oldHead) }
+            if let newHead = chain.last, newHead != oldHead {
+                try history.moveMain(to: newHead, expected: oldHead)
+                // The index names the last commit it recorded: the same one, rewritten.
+                if let recorded = try context.index.meta("commit"), recorded == oldHead?.hex {
+                    try context.index.setMeta("commit", newHead.hex)
+                }
+            }
             try afterStep?("main")
             try history.markRewritten()
             try afterStep?("stamp")
@@ -255,16 +264,21 @@ public final class Pruner {
     /// Old versions of large files (the version store, named by content id) that no kept version
     /// points to any more.
     private func versionStore(keptBlobs: Set<ObjectID>, remove: Bool, report: inout PruneReport) throws {
-        let store = context.folder.directory + "/versions"
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: store)) ?? [] {
-            var st = stat()
-            let file = store + "/" + name
-            guard lstat(file, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, (try? ObjectID(hex: name)) != nil else { continue }
-            let pointer = HistoryRepository.hash(LargeFilePointer(id: name, size: Int64(st.st_size)).bytes)
-            if keptBlobs.contains(pointer) { continue }
+        for (file, size, pointer) in storedVersions() where !keptBlobs.contains(pointer) {
             if remove && unlink(file) != 0 { continue }
             report.storedVersionsRemoved += 1
-            report.storedVersionsBytes += Int64(st.st_size)
+            report.storedVersionsBytes += size
+        }
+    }
+
+    /// The version store's files: path, size, and the id of the pointer blob that names them.
+    private func storedVersions() -> [(file: String, size: Int64, pointer: ObjectID)] {
+        let store = context.folder.directory + "/versions"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: store)) ?? []).compactMap { name in
+            var st = stat()
+            let file = store + "/" + name
+            guard lstat(file, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, (try? ObjectID(hex: name)) != nil else { return nil }
+            return (file, Int64(st.st_size), HistoryRepository.hash(LargeFilePointer(id: name, size: Int64(st.st_size)).bytes))
         }
     }
 

@@ -165,8 +165,9 @@ import Testing
         #expect(pulled.status == 0, "\(pulled)")
         #expect(try String(contentsOfFile: pb + "/docs/a.txt", encoding: .utf8) == "v1\n")
         #expect(try String(contentsOfFile: pb + "/docs/b.txt", encoding: .utf8) == "keep\n")
-        // Restore never destroys: a file made after that point stays, on both nodes.
-        #expect(FileManager.default.fileExists(atPath: pb + "/docs/c.txt"))
+        // The directory is as it was: a file made after that point goes, on both nodes, and stays in history.
+        #expect(!FileManager.default.fileExists(atPath: pb + "/docs/c.txt"))
+        #expect(try a.node.run("sync-show", ["--folder", id, "HEAD~1:docs/c.txt"]).stdout == "new\n")
         #expect(try contents(pb) == contents(pa))
         #expect(try b.node.run("sync-conflicts", [id]).stdout == "")
     }
