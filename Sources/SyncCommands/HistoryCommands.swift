@@ -416,14 +416,8 @@ public struct PruneCommand: ToolCommand {
             if thin { retention.thin = true }
             if !dryRun { for p in forgetPeer where try !context.index.forgetSeen(by: p) { warn("sync-prune: peer \(p) never pulled folder \(f.id)") } }
             let pruner = Pruner(context)
-            if isatty(2) != 0 {
-                var lastShown = 0.0
-                pruner.progress = { phase, done, total in
-                    let now = Date().timeIntervalSince1970
-                    guard now - lastShown > 0.2 || done == total else { return }
-                    lastShown = now
-                    writeAll("\rsync-prune: \(phase) \(done)/\(total) versions\u{1b}[K" + (done == total ? "\n" : ""), to: 2)
-                }
+            if let line = ProgressLine.ifTerminal() {
+                pruner.progress = { phase, done, total in line.show("sync-prune: \(phase) \(done)/\(total) versions", done: done == total) }
             }
             let report = try pruner.run(retention, dryRun: dryRun)
             if json { return emit(try SyncCommands.json(report)) }

@@ -116,15 +116,11 @@ public struct CommitCommand: ToolCommand {
                 return try r.map { try $0.appending(name) } ?? RelativePath(name)
             }
             var committer = Committer(try FolderContext(f, state: state))
-            if isatty(2) != 0 {
-                var lastShown = 0.0
+            if let line = ProgressLine.ifTerminal() {
                 committer.progress = { p in
-                    let now = Date().timeIntervalSince1970
-                    guard now - lastShown > 0.2 || p.filesHashed == p.filesToHash else { return }
-                    lastShown = now
-                    writeAll("\rsync-commit: hashing \(p.filesHashed)/\(p.filesToHash) files, "
-                          + "\(Units.formatBytes(p.bytesHashed)) of \(Units.formatBytes(p.bytesToHash))\u{1b}[K", to: 2)
-                    if p.filesHashed == p.filesToHash { writeAll("\n", to: 2) }
+                    line.show("sync-commit: hashing \(p.filesHashed)/\(p.filesToHash) files, "
+                              + "\(Units.formatBytes(p.bytesHashed)) of \(Units.formatBytes(p.bytesToHash))",
+                              done: p.filesHashed == p.filesToHash)
                 }
             }
             let result = try committer.commit(paths: rel.isEmpty ? nil : rel)

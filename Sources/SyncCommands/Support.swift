@@ -53,6 +53,22 @@ let stateFiles = """
     history.git (a bare git repository).
     """
 
+/// A progress line on standard error, drawn over itself at most every 0.2 s, and only when
+/// standard error is a terminal (`ifTerminal`).
+final class ProgressLine {
+    private var lastShown = 0.0
+
+    static func ifTerminal() -> ProgressLine? { isatty(2) != 0 ? ProgressLine() : nil }
+
+    /// Shows `text`; the last one (`done`) is always shown and ends the line.
+    func show(_ text: @autoclosure () -> String, done: Bool) {
+        let now = Date().timeIntervalSince1970
+        guard now - lastShown > 0.2 || done else { return }
+        lastShown = now
+        writeAll("\r" + text() + "\u{1b}[K" + (done ? "\n" : ""), to: 2)
+    }
+}
+
 /// Writes one line to standard error.
 func warn(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))

@@ -316,6 +316,13 @@ public final class HistoryRepository: @unchecked Sendable {
         var to = tree.oid
         try GitError.check(git_tree_lookup(&treeObj, repo, &to), "read tree \(tree.short)")
         defer { git_tree_free(treeObj) }
+        return try createCommit(updating: "refs/heads/main", author: sig, committer: sig, message: message,
+                                tree: treeObj, parent: parent)
+    }
+
+    /// Writes a commit object (moving `ref` to it when given); the pointers are libgit2's, for this call.
+    func createCommit(updating ref: String?, author: UnsafePointer<git_signature>?, committer: UnsafePointer<git_signature>?,
+                      message: String, tree: OpaquePointer?, parent: ObjectID?) throws -> ObjectID {
         var parentObj: OpaquePointer?
         if let parent {
             var po = parent.oid
@@ -325,7 +332,7 @@ public final class HistoryRepository: @unchecked Sendable {
         var out = git_oid()
         var parents: [OpaquePointer?] = parentObj == nil ? [] : [parentObj]
         try GitError.check(parents.withUnsafeMutableBufferPointer { buf in
-            git_commit_create(&out, repo, "refs/heads/main", sig, sig, "UTF-8", message, treeObj, buf.count, buf.baseAddress)
+            git_commit_create(&out, repo, ref, author, committer, "UTF-8", message, tree, buf.count, buf.baseAddress)
         }, "write commit")
         return ObjectID(out)
     }

@@ -51,19 +51,8 @@ extension HistoryRepository {
         var tree: OpaquePointer?
         try GitError.check(git_commit_tree(&tree, c), "read the tree of \(original.short)")
         defer { git_tree_free(tree) }
-        var parentObj: OpaquePointer?
-        if let parent {
-            var po = parent.oid
-            try GitError.check(git_commit_lookup(&parentObj, repo, &po), "read commit \(parent.short)")
-        }
-        defer { if parentObj != nil { git_commit_free(parentObj) } }
-        var out = git_oid()
-        var parents: [OpaquePointer?] = parentObj == nil ? [] : [parentObj]
-        try GitError.check(parents.withUnsafeMutableBufferPointer { buf in
-            git_commit_create(&out, repo, nil, git_commit_author(c), git_commit_committer(c), "UTF-8", message, tree,
-                              buf.count, buf.baseAddress)
-        }, "write a copy of commit \(original.short)")
-        return ObjectID(out)
+        return try createCommit(updating: nil, author: git_commit_author(c), committer: git_commit_committer(c),
+                                message: message, tree: tree, parent: parent)
     }
 
     /// The size of an object's content, read from its header only.
