@@ -149,8 +149,8 @@ public final class Pruner {
                 sizes = try commits.enumerated().map { i, c in
                     progress?("sizing", i + 1, commits.count)
                     var added: Int64 = 0
-                    try history.walkNew(tree: c.tree, seenTrees: &trees, seenBlobs: &blobs, tree: { _ in }) {
-                        added += try history.objectSize($0)
+                    try history.walkNew(tree: c.tree, seenTrees: &trees, seenBlobs: &blobs, tree: { _, _ in }) { blob, _ in
+                        added += try history.objectSize(blob)
                     }
                     return added
                 }
@@ -163,7 +163,7 @@ public final class Pruner {
             var keptTrees = Set<ObjectID>(), keptBlobs = Set<ObjectID>()
             if dryRun || !storedVersions().isEmpty {
                 for (c, k) in zip(commits, keep) where k {
-                    try history.walkNew(tree: c.tree, seenTrees: &keptTrees, seenBlobs: &keptBlobs, tree: { _ in }, blob: { _ in })
+                    try history.walkNew(tree: c.tree, seenTrees: &keptTrees, seenBlobs: &keptBlobs, tree: { _, _ in }, blob: { _, _ in })
                 }
             }
             if dryRun {
@@ -173,8 +173,8 @@ public final class Pruner {
                     report.dropped.append(LogEntry(commit: c.id.hex, sequence: parsed.sequence, time: c.time,
                                                    node: parsed.node ?? c.author, changes: parsed.changes,
                                                    changeCount: parsed.count ?? parsed.changes.count))
-                    try history.walkNew(tree: c.tree, seenTrees: &trees, seenBlobs: &blobs, tree: { _ in }) {
-                        report.contentBytesFreed += try history.objectSize($0)
+                    try history.walkNew(tree: c.tree, seenTrees: &trees, seenBlobs: &blobs, tree: { _, _ in }) { blob, _ in
+                        report.contentBytesFreed += try history.objectSize(blob)
                     }
                 }
                 try versionStore(keptBlobs: keptBlobs, remove: false, report: &report)

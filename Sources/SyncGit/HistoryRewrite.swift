@@ -69,11 +69,12 @@ extension HistoryRepository {
 
     /// Visits the trees and blobs reachable from `tree` that are not in `seenTrees`/`seenBlobs`
     /// yet (a tree seen before adds nothing: all below it was seen with it), adding them. Calls
-    /// `tree` for each new tree and `blob` for each new blob (file content or link target).
-    public func walkNew(tree root: ObjectID, seenTrees: inout Set<ObjectID>, seenBlobs: inout Set<ObjectID>,
-                        tree onTree: (ObjectID) throws -> Void, blob onBlob: (ObjectID) throws -> Void) throws {
+    /// `tree` for each new tree and `blob` for each new blob (file content or link target), with
+    /// the entry's name (a pack builder pairs objects of like names to find deltas).
+    public func walkNew(tree root: ObjectID, name: String = "", seenTrees: inout Set<ObjectID>, seenBlobs: inout Set<ObjectID>,
+                        tree onTree: (ObjectID, String) throws -> Void, blob onBlob: (ObjectID, String) throws -> Void) throws {
         guard seenTrees.insert(root).inserted else { return }
-        try onTree(root)
+        try onTree(root, name)
         var t: OpaquePointer?
         var o = root.oid
         try GitError.check(git_tree_lookup(&t, repo, &o), "read tree \(root.short)")
@@ -83,9 +84,10 @@ extension HistoryRepository {
             let id = ObjectID(git_tree_entry_id(e)!.pointee)
             switch git_tree_entry_type(e) {
             case GIT_OBJECT_TREE:
-                try walkNew(tree: id, seenTrees: &seenTrees, seenBlobs: &seenBlobs, tree: onTree, blob: onBlob)
+                try walkNew(tree: id, name: String(cString: git_tree_entry_name(e)), seenTrees: &seenTrees,
+                            seenBlobs: &seenBlobs, tree: onTree, blob: onBlob)
             case GIT_OBJECT_BLOB:
-                if seenBlobs.insert(id).inserted { try onBlob(id) }
+                if seenBlobs.insert(id).inserted { try onBlob(id, String(cString: git_tree_entry_name(e))) }
             default:
                 continue
             }
@@ -110,14 +112,14 @@ extension HistoryRepository {
         defer { git_packbuilder_free(pb) }
         _ = git_packbuilder_set_threads(pb, 0) // as many as there are processors
         var seenTrees = Set<ObjectID>(), seenBlobs = Set<ObjectID>(), loose = Set<ObjectID>()
-        func insert(_ id: ObjectID) throws {
+        func insert(_ id: ObjectID, _ name: String?) throws {
             var o = id.oid
-            try GitError.check(git_packbuilder_insert(pb, &o, nil), "add \(id.short) to the pack")
+            try GitError.check(git_packbuilder_insert(pb, &o, name), "add \(id.short) to the pack")
         }
         for (n, c) in commits.enumerated() {
-            try insert(c)
-            try walkNew(tree: try commit(c).tree, seenTrees: &seenTrees, seenBlobs: &seenBlobs, tree: insert) { blob in
-                if try objectSize(blob) > looseAbove { loose.insert(blob) } else { try insert(blob) }
+            try insert(c, nil)
+            try walkNew(tree: try commit(c).tree, seenTrees: &seenTrees, seenBlobs: &seenBlobs, tree: insert) { blob, name in
+                if try objectSize(blob) > looseAbove { loose.insert(blob) } else { try insert(blob, name) }
             }
             progress?(n + 1, commits.count)
         }
