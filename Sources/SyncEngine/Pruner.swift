@@ -149,7 +149,7 @@ public final class Pruner {
                 sizes = try commits.enumerated().map { i, c in
                     progress?("sizing", i + 1, commits.count)
                     var added: Int64 = 0
-                    try history.walkNew(tree: c.tree, seenTrees: &trees, seenBlobs: &blobs, tree: { _, _ in }) { blob, _ in
+                    try history.walkNew(tree: c.tree, seenTrees: &trees, seenBlobs: &blobs, tree: { _, _ in true }) { blob, _ in
                         added += try history.objectSize(blob)
                     }
                     return added
@@ -163,7 +163,7 @@ public final class Pruner {
             var keptTrees = Set<ObjectID>(), keptBlobs = Set<ObjectID>()
             if dryRun || !storedVersions().isEmpty {
                 for (c, k) in zip(commits, keep) where k {
-                    try history.walkNew(tree: c.tree, seenTrees: &keptTrees, seenBlobs: &keptBlobs, tree: { _, _ in }, blob: { _, _ in })
+                    try history.walkNew(tree: c.tree, seenTrees: &keptTrees, seenBlobs: &keptBlobs, tree: { _, _ in true }, blob: { _, _ in })
                 }
             }
             if dryRun {
@@ -173,7 +173,7 @@ public final class Pruner {
                     report.dropped.append(LogEntry(commit: c.id.hex, sequence: parsed.sequence, time: c.time,
                                                    node: parsed.node ?? c.author, changes: parsed.changes,
                                                    changeCount: parsed.count ?? parsed.changes.count))
-                    try history.walkNew(tree: c.tree, seenTrees: &trees, seenBlobs: &blobs, tree: { _, _ in }) { blob, _ in
+                    try history.walkNew(tree: c.tree, seenTrees: &trees, seenBlobs: &blobs, tree: { _, _ in true }) { blob, _ in
                         report.contentBytesFreed += try history.objectSize(blob)
                     }
                 }
@@ -182,9 +182,10 @@ public final class Pruner {
                 return report
             }
 
-            // Nothing to drop: the loose objects go into one more pack, unless packs have piled up.
+            // Nothing to drop: what was recorded since the last pack goes into one more pack, unless
+            // packs have piled up.
             if report.versionsAfter == report.versionsBefore && history.packCount() < Self.packsBeforeRepack {
-                try history.packLooseObjects(looseAbove: Self.packLimit, staleAfter: 0)
+                try history.packRecent(looseAbove: Self.packLimit, staleAfter: 0)
                 try history.markRewritten() // handles that do not look for new packs open anew
                 try afterStep?("objects")
                 report.diskAfter = history.diskUsage()

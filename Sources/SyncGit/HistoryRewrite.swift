@@ -69,12 +69,12 @@ extension HistoryRepository {
 
     /// Visits the trees and blobs reachable from `tree` that are not in `seenTrees`/`seenBlobs`
     /// yet (a tree seen before adds nothing: all below it was seen with it), adding them. Calls
-    /// `tree` for each new tree and `blob` for each new blob (file content or link target), with
-    /// the entry's name (a pack builder pairs objects of like names to find deltas).
+    /// `tree` for each new tree (it returns whether to go below it) and `blob` for each new blob
+    /// (file content or link target), with the entry's name (a pack builder pairs objects of like
+    /// names to find deltas).
     public func walkNew(tree root: ObjectID, name: String = "", seenTrees: inout Set<ObjectID>, seenBlobs: inout Set<ObjectID>,
-                        tree onTree: (ObjectID, String) throws -> Void, blob onBlob: (ObjectID, String) throws -> Void) throws {
-        guard seenTrees.insert(root).inserted else { return }
-        try onTree(root, name)
+                        tree onTree: (ObjectID, String) throws -> Bool, blob onBlob: (ObjectID, String) throws -> Void) throws {
+        guard seenTrees.insert(root).inserted, try onTree(root, name) else { return }
         var t: OpaquePointer?
         var o = root.oid
         try GitError.check(git_tree_lookup(&t, repo, &o), "read tree \(root.short)")
@@ -118,7 +118,8 @@ extension HistoryRepository {
         }
         for (n, c) in commits.enumerated() {
             try insert(c, nil)
-            try walkNew(tree: try commit(c).tree, seenTrees: &seenTrees, seenBlobs: &seenBlobs, tree: insert) { blob, name in
+            try walkNew(tree: try commit(c).tree, seenTrees: &seenTrees, seenBlobs: &seenBlobs,
+                        tree: { try insert($0, $1); return true }) { blob, name in
                 if try objectSize(blob) > looseAbove { loose.insert(blob) } else { try insert(blob, name) }
             }
             progress?(n + 1, commits.count)
@@ -133,26 +134,43 @@ extension HistoryRepository {
             .filter { $0.hasPrefix("pack-") && $0.hasSuffix(".idx") }.count
     }
 
-    /// Moves the loose objects (up to `looseAbove` bytes) into one new pack, synced, then removes
-    /// them, and removes leftovers of interrupted writes older than `staleAfter` seconds. Packs
-    /// already there stay as they are. Returns how many objects were packed.
+    /// Packs the commits made since the last pack (the loose ones, newest back to the first packed
+    /// one) and the loose trees and blobs they reach (blobs up to `looseAbove` bytes), named for
+    /// deltas, into one new pack, synced; then removes those loose objects, and leftovers of
+    /// interrupted writes older than `staleAfter` seconds. Packs already there stay as they are;
+    /// unreachable loose objects wait for a full repack. Returns how many objects were packed.
     @discardableResult
-    public func packLooseObjects(looseAbove: Int64, staleAfter: TimeInterval) throws -> Int {
-        let loose = looseObjects()
-        var packed: [String] = []
-        if !loose.isEmpty {
-            var pb: OpaquePointer?
-            try GitError.check(git_packbuilder_new(&pb, repo), "start a pack")
-            defer { git_packbuilder_free(pb) }
-            _ = git_packbuilder_set_threads(pb, 0)
-            for (id, file) in loose where try objectSize(id) <= looseAbove {
-                var o = id.oid
-                try GitError.check(git_packbuilder_insert(pb, &o, nil), "add \(id.short) to the pack")
-                packed.append(file)
-            }
-            if !packed.isEmpty { _ = try finishPack(pb) }
+    public func packRecent(looseAbove: Int64, staleAfter: TimeInterval) throws -> Int {
+        let objects = path + "/objects"
+        func looseFile(_ id: ObjectID) -> String { objects + "/" + id.hex.prefix(2) + "/" + id.hex.dropFirst(2) }
+        func isLoose(_ id: ObjectID) -> Bool { access(looseFile(id), F_OK) == 0 }
+        var pb: OpaquePointer?
+        try GitError.check(git_packbuilder_new(&pb, repo), "start a pack")
+        defer { git_packbuilder_free(pb) }
+        _ = git_packbuilder_set_threads(pb, 0)
+        var packed: [ObjectID] = []
+        func insert(_ id: ObjectID, _ name: String?) throws {
+            var o = id.oid
+            try GitError.check(git_packbuilder_insert(pb, &o, name), "add \(id.short) to the pack")
+            packed.append(id)
         }
-        for file in packed { unlink(file) }
+        var seenTrees = Set<ObjectID>(), seenBlobs = Set<ObjectID>()
+        var next = try head()
+        while let id = next, isLoose(id) {
+            try insert(id, nil)
+            let c = try commit(id)
+            // A packed tree has all below it packed (or too large to pack) already.
+            try walkNew(tree: c.tree, seenTrees: &seenTrees, seenBlobs: &seenBlobs, tree: { t, name in
+                guard isLoose(t) else { return false }
+                try insert(t, name)
+                return true
+            }) { blob, name in
+                if isLoose(blob), try objectSize(blob) <= looseAbove { try insert(blob, name) }
+            }
+            next = c.parents.first
+        }
+        if !packed.isEmpty { _ = try finishPack(pb) }
+        for id in packed { unlink(looseFile(id)) }
         removeTemporaries(olderThan: staleAfter)
         return packed.count
     }
