@@ -257,8 +257,13 @@ final class FabricatedHistory {
         r = try Pruner(f.context).run(rule, now: later, dryRun: false)
         #expect(r.tombstonesExpired == 0 && r.tombstonesWaiting == 1)
         #expect(try f.context.index.entry(RelativePath("a.txt"))?.deleted == true)
-        // It has now.
+        // It has now; but another peer that pulled once has not, and will not come back.
         try f.context.index.noteSeen(by: "peer1", upTo: deletedAt)
+        try f.context.index.noteSeen(by: "peer2", upTo: 1)
+        r = try Pruner(f.context).run(rule, now: later, dryRun: false)
+        #expect(r.tombstonesExpired == 0 && r.tombstonesWaiting == 1)
+        #expect(try f.context.index.forgetSeen(by: "peer2"))
+        #expect(try f.context.index.acknowledged() == ["peer1": deletedAt])
         r = try Pruner(f.context).run(rule, now: later, dryRun: false)
         #expect(r.tombstonesExpired == 1)
         #expect(try f.context.index.entry(RelativePath("a.txt")) == nil)
