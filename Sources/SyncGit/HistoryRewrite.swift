@@ -103,7 +103,7 @@ extension HistoryRepository {
         public let loose: Set<ObjectID>
     }
 
-    /// Writes one pack of `commits` and every tree and blob they reach, except blobs above
+    /// Writes one pack of `commits` and every tree and blob they reach, except loose blobs above
     /// `looseAbove` bytes, which stay loose objects (a pack builder holds each object whole in
     /// memory). The pack and its index are synced to disk before this returns.
     public func writePack(commits: [ObjectID], looseAbove: Int64, progress: ((Int, Int) -> Void)? = nil) throws -> Pack {
@@ -120,7 +120,9 @@ extension HistoryRepository {
             try insert(c, nil)
             try walkNew(tree: try commit(c).tree, seenTrees: &seenTrees, seenBlobs: &seenBlobs,
                         tree: { try insert($0, $1); return true }) { blob, name in
-                if try objectSize(blob) > looseAbove { loose.insert(blob) } else { try insert(blob, name) }
+                // A large blob that some other writer packed goes into the new pack all the same:
+                // the old packs go.
+                if try objectSize(blob) > looseAbove, isLoose(blob) { loose.insert(blob) } else { try insert(blob, name) }
             }
             progress?(n + 1, commits.count)
         }
@@ -141,9 +143,6 @@ extension HistoryRepository {
     /// unreachable loose objects wait for a full repack. Returns how many objects were packed.
     @discardableResult
     public func packRecent(looseAbove: Int64, staleAfter: TimeInterval) throws -> Int {
-        let objects = path + "/objects"
-        func looseFile(_ id: ObjectID) -> String { objects + "/" + id.hex.prefix(2) + "/" + id.hex.dropFirst(2) }
-        func isLoose(_ id: ObjectID) -> Bool { access(looseFile(id), F_OK) == 0 }
         var pb: OpaquePointer?
         try GitError.check(git_packbuilder_new(&pb, repo), "start a pack")
         defer { git_packbuilder_free(pb) }
@@ -192,6 +191,12 @@ extension HistoryRepository {
         if FileManager.default.fileExists(atPath: file) { try Durable.syncFile(file) }
         try Durable.syncDirectory(path + "/refs/heads")
     }
+
+    /// Where the object would be as a loose object.
+    func looseFile(_ id: ObjectID) -> String { path + "/objects/" + id.hex.prefix(2) + "/" + id.hex.dropFirst(2) }
+
+    /// Whether the object is stored as a loose object (it may be in a pack too).
+    func isLoose(_ id: ObjectID) -> Bool { access(looseFile(id), F_OK) == 0 }
 
     /// Writes the pack a builder holds to `objects/pack` and syncs it; returns its name.
     private func finishPack(_ pb: OpaquePointer?) throws -> String {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import SyncCore
-import SyncGit
+@testable import SyncGit
 @testable import SyncEngine
 
 /// A folder whose history holds `count` commits made over about a year and a half: each edits one
@@ -216,6 +216,30 @@ final class FabricatedHistory {
         // Dropping something repacks all into one.
         _ = try Pruner(f.context).run(Retention(keepLast: 5), dryRun: false)
         #expect(try packs() == 1)
+    }
+
+    @Test func largeBlobsStayLooseUnlessAnotherWriterPackedThem() throws {
+        let f = try Fixture()
+        let h = f.context.history
+        let size = Int(Pruner.packLimit) + 1
+        var tree: ObjectID?, parent: ObjectID?
+        func commit(_ path: String, _ bytes: [UInt8]) throws -> ObjectID {
+            let blob = try h.writeBlob(bytes)
+            tree = try h.tree(from: tree, applying: [.upsert(path: path, id: blob, mode: .file)])
+            parent = try h.commit(tree: tree!, parent: parent, message: "\(path)\n", author: "n", email: "n@sync")
+            return blob
+        }
+        let packed = try commit("packed.bin", [UInt8](repeating: 1, count: size))
+        // Plain git packs it (as an older sync or another tool might have).
+        #expect(try shell("git --git-dir='\(h.path)' repack -a -d -q 2>&1").status == 0)
+        let loose = try commit("loose.bin", [UInt8](repeating: 2, count: size))
+        _ = try commit("small.txt", Array("small\n".utf8))
+        _ = try Pruner(f.context).run(Retention(keepLast: 1), dryRun: false)
+        #expect(h.isLoose(loose), "a large loose blob stays loose")
+        #expect(!h.isLoose(packed))
+        #expect(try h.blobSize(packed) == Int64(size), "a large packed blob is in the new pack")
+        let fsck = try shell("git --git-dir='\(h.path)' fsck --full --no-progress 2>&1")
+        #expect(fsck.status == 0 && !fsck.output.contains("missing"), "\(fsck.output)")
     }
 
     @Test func largeFileVersionsGoWithTheLastVersionThatPointsToThem() throws {
