@@ -172,9 +172,11 @@ public final class FolderIndex: Sendable {
         } }
     }
 
-    /// Notes that `peer` asked for rows after `sequence`: it holds every row up to it. Kept as the
-    /// highest such sequence (`peer.<id>.seen`).
-    public func noteSeen(by peer: String, upTo sequence: Int64) throws {
+    /// Notes that `peer` asked for rows after `since`: it holds every row up to it (up to what
+    /// this node serves, at most). Kept as the highest such sequence (`peer.<id>.seen`).
+    public func noteSeen(by peer: String, upTo since: Int64) throws {
+        guard since > 0 else { return }
+        let sequence = min(since, try servedSequence())
         let key = "peer.\(peer).seen"
         // Most requests repeat what is known: a read, without waiting for the write lock.
         if let old = try meta(key).flatMap({ Int64($0) }), old >= sequence { return }

@@ -45,10 +45,10 @@ public final class FolderServer: RequestHandler {
                 return try notFound(id, folder, session)
             }
             let context = try context(f)
+            // The peer holds every row up to `since`: deletion records it has seen may expire.
+            try? context.index.noteSeen(by: peer.rawValue, upTo: since)
             // The sequence first: every row up to it is then in the answer or in a later one.
             let sequence = try context.index.servedSequence()
-            // The peer holds every row up to `since`: deletion records it has seen may expire.
-            if since > 0 { try? context.index.noteSeen(by: peer.rawValue, upTo: Swift.min(since, sequence)) }
             let max = Swift.min(Swift.max(Int(limit), 1), 5000)
             // Rows of a change the deletion guard holds back stay here.
             let rows = try context.index.entries(since: since, limit: max + 1).filter { $0.sequence <= sequence }
@@ -126,9 +126,7 @@ public final class FolderServer: RequestHandler {
             guard let f = authorized(folder) else {
                 return try notFound(id, folder, session)
             }
-            if since > 0, let index = try? context(f).index, let served = try? index.servedSequence() {
-                try? index.noteSeen(by: peer.rawValue, upTo: Swift.min(since, served))
-            }
+            try? context(f).index.noteSeen(by: peer.rawValue, upTo: since)
             subscriptions[f.id] = (f, since)
             try session.send(.end(id: id))
         case .join(let id, let folder):

@@ -23,6 +23,15 @@ public struct LogEntry: Sendable, Codable {
     }
 }
 
+extension LogEntry {
+    /// A whole commit as `sync log` shows it: its changes as its message lists them.
+    init(_ c: HistoryRepository.Commit) {
+        let parsed = HistoryQueries.parse(message: c.message)
+        self.init(commit: c.id.hex, sequence: parsed.sequence, time: c.time, node: parsed.node ?? c.author,
+                  changes: parsed.changes, changeCount: parsed.count ?? parsed.changes.count, squashed: Pruner.squashed(c.message))
+    }
+}
+
 /// One kept version of a file, as `sync versions` shows it.
 public struct FileVersion: Sendable, Codable {
     public let commit: String
@@ -60,9 +69,9 @@ public struct HistoryQueries {
                 // Commit times have whole seconds: compare in whole seconds, bounds included.
                 if let since, c.time.timeIntervalSince1970 < since.timeIntervalSince1970.rounded(.down) { return true }
                 if let until, c.time.timeIntervalSince1970 > until.timeIntervalSince1970.rounded(.down) { return true }
-                let parsed = Self.parse(message: c.message)
-                var changes = parsed.changes
                 if let path {
+                    let parsed = Self.parse(message: c.message)
+                    var changes = parsed.changes
                     let now = try repo.entry(inTree: c.tree, path: path.rawValue)
                     let before = try c.parents.first.flatMap { try repo.entry(inCommit: $0, path: path.rawValue) }
                     if now?.id == before?.id && now?.mode == before?.mode { return true }
@@ -73,9 +82,7 @@ public struct HistoryQueries {
                     out.append(LogEntry(commit: c.id.hex, sequence: parsed.sequence, time: c.time, node: parsed.node ?? c.author,
                                         changes: changes, changeCount: changes.count))
                 } else {
-                    out.append(LogEntry(commit: c.id.hex, sequence: parsed.sequence, time: c.time, node: parsed.node ?? c.author,
-                                        changes: changes, changeCount: parsed.count ?? changes.count,
-                                        squashed: Pruner.squashed(c.message)))
+                    out.append(LogEntry(c))
                 }
                 return limit.map { out.count < $0 } ?? true
             }

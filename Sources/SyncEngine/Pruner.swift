@@ -160,8 +160,9 @@ public final class Pruner {
 
             // What stays reaches these blobs; the large files' pointers among them keep their versions.
             // (Only walked when something needs it: a dry run's count, or a version store to prune.)
+            let stored = storedVersions()
             var keptTrees = Set<ObjectID>(), keptBlobs = Set<ObjectID>()
-            if dryRun || !storedVersions().isEmpty {
+            if dryRun || !stored.isEmpty {
                 for (c, k) in zip(commits, keep) where k {
                     try history.walkNew(tree: c.tree, seenTrees: &keptTrees, seenBlobs: &keptBlobs, tree: { _, _ in true }, blob: { _, _ in })
                 }
@@ -169,78 +170,73 @@ public final class Pruner {
             if dryRun {
                 var trees = keptTrees, blobs = keptBlobs
                 for (c, k) in zip(commits, keep) where !k {
-                    let parsed = HistoryQueries.parse(message: c.message)
-                    report.dropped.append(LogEntry(commit: c.id.hex, sequence: parsed.sequence, time: c.time,
-                                                   node: parsed.node ?? c.author, changes: parsed.changes,
-                                                   changeCount: parsed.count ?? parsed.changes.count))
+                    report.dropped.append(LogEntry(c))
                     try history.walkNew(tree: c.tree, seenTrees: &trees, seenBlobs: &blobs, tree: { _, _ in true }) { blob, _ in
                         report.contentBytesFreed += try history.objectSize(blob)
                     }
                 }
-                try versionStore(keptBlobs: keptBlobs, remove: false, report: &report)
-                try tombstones(retention, now: now, remove: false, report: &report)
-                return report
-            }
-
-            // Nothing to drop: what was recorded since the last pack goes into one more pack, unless
-            // packs have piled up.
-            if report.versionsAfter == report.versionsBefore && history.packCount() < Self.packsBeforeRepack {
-                try history.packRecent(looseAbove: Self.packLimit, staleAfter: 0)
+            } else if report.versionsAfter == report.versionsBefore && history.packCount() < Self.packsBeforeRepack {
+                // Nothing to drop: what was recorded since the last pack goes into one more pack,
+                // unless packs have piled up.
+                try history.packRecent(looseAbove: Self.packLimit)
                 try history.markRewritten() // handles that do not look for new packs open anew
                 try afterStep?("objects")
-                report.diskAfter = history.diskUsage()
-                try versionStore(keptBlobs: keptBlobs, remove: true, report: &report)
-                try tombstones(retention, now: now, remove: true, report: &report)
-                return report
+            } else {
+                try rewrite(commits, keep: keep)
             }
-
-            // (1) The new chain, oldest first: a kept version whose older neighbours went is copied
-            // onto the copy of the kept one before it, saying how many changes it now stands for.
-            var parent: ObjectID?
-            var chain: [ObjectID] = []
-            var folded = 0
-            var rewriting = false
-            for (c, k) in zip(commits, keep).reversed() {
-                guard k else { folded += Self.squashed(c.message) + 1; rewriting = true; continue }
-                if rewriting {
-                    let message = Self.message(c.message, squashed: Self.squashed(c.message) + folded)
-                    parent = try history.copyCommit(c.id, parent: parent, message: message)
-                } else {
-                    parent = c.id
-                }
-                folded = 0
-                chain.append(parent!)
+            if !dryRun { report.diskAfter = history.diskUsage() }
+            // Old versions of large files that no kept version points to any more.
+            for v in stored where !keptBlobs.contains(v.pointer) {
+                if !dryRun && unlink(v.file) != 0 { continue }
+                report.storedVersionsRemoved += 1
+                report.storedVersionsBytes += v.size
             }
-            try afterStep?("commits")
-            let oldHead = commits.first?.id
-            var pack: HistoryRepository.Pack?
-            if !chain.isEmpty {
-                pack = try history.writePack(commits: chain, looseAbove: Self.packLimit) { done, total in
-                    self.progress?("packing", done, total)
-                }
-            }
-            try afterStep?("pack")
-            // (2) Main moves, (3) others reopen, (4) the rest goes.
-            if let newHead = chain.last, newHead != oldHead {
-                try history.moveMain(to: newHead, expected: oldHead)
-                // The index names the last commit it recorded: the same one, rewritten.
-                if let recorded = try context.index.meta("commit"), recorded == oldHead?.hex {
-                    try context.index.setMeta("commit", newHead.hex)
-                }
-            }
-            try afterStep?("main")
-            try history.markRewritten()
-            try afterStep?("stamp")
-            // Every writer of history holds the folder lock: temporary files found now are a dead writer's.
-            if let pack { try history.removeObjects(exceptPack: pack.name, keepLoose: pack.loose, staleAfter: 0) }
-            try afterStep?("objects")
-            report.diskAfter = history.diskUsage()
-            try versionStore(keptBlobs: keptBlobs, remove: true, report: &report)
-            try tombstones(retention, now: now, remove: true, report: &report)
+            try tombstones(retention, now: now, remove: !dryRun, report: &report)
         } catch let e as GitError {
             throw SyncError.history(path: folder.historyPath, message: e.description)
         }
         return report
+    }
+
+    /// Keeps the versions `keep` says of `commits` (newest first), in the crash-safe order above.
+    private func rewrite(_ commits: [HistoryRepository.Commit], keep: [Bool]) throws {
+        let history = context.history
+        // (1) The new chain, oldest first: a kept version whose older neighbours went is copied
+        // onto the copy of the kept one before it, saying how many changes it now stands for.
+        var parent: ObjectID?
+        var chain: [ObjectID] = []
+        var folded = 0
+        var rewriting = false
+        for (c, k) in zip(commits, keep).reversed() {
+            guard k else { folded += Self.squashed(c.message) + 1; rewriting = true; continue }
+            if rewriting {
+                let message = Self.message(c.message, squashed: Self.squashed(c.message) + folded)
+                parent = try history.copyCommit(c.id, parent: parent, message: message)
+            } else {
+                parent = c.id
+            }
+            folded = 0
+            chain.append(parent!)
+        }
+        try afterStep?("commits")
+        let oldHead = commits.first?.id
+        let pack = try history.writePack(commits: chain, looseAbove: Self.packLimit) { done, total in
+            self.progress?("packing", done, total)
+        }
+        try afterStep?("pack")
+        // (2) Main moves, (3) others reopen, (4) the rest goes.
+        if let newHead = chain.last, newHead != oldHead {
+            try history.moveMain(to: newHead, expected: oldHead)
+            // The index names the last commit it recorded: the same one, rewritten.
+            if let recorded = try context.index.meta("commit"), recorded == oldHead?.hex {
+                try context.index.setMeta("commit", newHead.hex)
+            }
+        }
+        try afterStep?("main")
+        try history.markRewritten()
+        try afterStep?("stamp")
+        if let pack { try history.removeObjects(exceptPack: pack.name, keepLoose: pack.loose) }
+        try afterStep?("objects")
     }
 
     static let squashedTrailer = "Sync-Squashed: "
@@ -262,17 +258,7 @@ public final class Pruner {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// Old versions of large files (the version store, named by content id) that no kept version
-    /// points to any more.
-    private func versionStore(keptBlobs: Set<ObjectID>, remove: Bool, report: inout PruneReport) throws {
-        for (file, size, pointer) in storedVersions() where !keptBlobs.contains(pointer) {
-            if remove && unlink(file) != 0 { continue }
-            report.storedVersionsRemoved += 1
-            report.storedVersionsBytes += size
-        }
-    }
-
-    /// The version store's files: path, size, and the id of the pointer blob that names them.
+    /// The version store's files (old versions of large files, named by content id): path, size, and the id of the pointer blob that names them.
     private func storedVersions() -> [(file: String, size: Int64, pointer: ObjectID)] {
         let store = context.folder.directory + "/versions"
         return ((try? FileManager.default.contentsOfDirectory(atPath: store)) ?? []).compactMap { name in

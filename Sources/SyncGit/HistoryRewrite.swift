@@ -31,13 +31,14 @@ extension HistoryRepository {
         stamp = now
     }
 
-    /// Tells every other handle on this repository to open it anew (`reopenIfRewritten`); durable.
+    /// Tells every other handle on this repository to open it anew (`reopenIfRewritten`). Replaced
+    /// atomically but not synced: only live processes read it, and after a power cut none is left
+    /// with an old handle.
     public func markRewritten() throws {
         let value = UUID().uuidString
-        let tmp = path + "/" + Self.stampName + ".tmp"
-        try Durable.write(Array(value.utf8), to: tmp)
-        guard rename(tmp, path + "/" + Self.stampName) == 0 else { throw Durable.failure("rename \(tmp)") }
-        try Durable.syncDirectory(path)
+        do { try value.write(toFile: path + "/" + Self.stampName, atomically: true, encoding: .utf8) } catch {
+            throw GitError(operation: "write \(path)/\(Self.stampName)", message: "\(error)", code: -1)
+        }
         stamp = value
     }
 
@@ -98,36 +99,53 @@ extension HistoryRepository {
     public struct Pack: Sendable {
         /// The pack's name: `objects/pack/pack-NAME.pack` and `.idx`.
         public let name: String
-        public let objects: Int
         /// Reachable blobs left loose because they are larger than the pack takes.
         public let loose: Set<ObjectID>
+    }
+
+    /// Builds one pack of what `fill` inserts (an object id and, for deltas, its entry's name),
+    /// writes it to `objects/pack` and syncs it; returns its name, nil when nothing was inserted.
+    private func buildPack(_ fill: ((ObjectID, String?) throws -> Void) throws -> Void) throws -> String? {
+        var pb: OpaquePointer?
+        try GitError.check(git_packbuilder_new(&pb, repo), "start a pack")
+        defer { git_packbuilder_free(pb) }
+        _ = git_packbuilder_set_threads(pb, 0) // as many as there are processors
+        var count = 0
+        try fill { id, name in
+            var o = id.oid
+            try GitError.check(git_packbuilder_insert(pb, &o, name), "add \(id.short) to the pack")
+            count += 1
+        }
+        guard count > 0 else { return nil }
+        let packDir = path + "/objects/pack"
+        try GitError.check(git_packbuilder_write(pb, packDir, 0, nil, nil), "write the pack")
+        guard let cname = git_packbuilder_name(pb) else {
+            throw GitError(operation: "write the pack", message: "no pack name", code: -1)
+        }
+        let name = String(cString: cname)
+        for ext in ["pack", "idx"] { try Durable.sync(packDir + "/pack-\(name).\(ext)") }
+        try Durable.sync(packDir)
+        return name
     }
 
     /// Writes one pack of `commits` and every tree and blob they reach, except loose blobs above
     /// `looseAbove` bytes, which stay loose objects (a pack builder holds each object whole in
     /// memory). The pack and its index are synced to disk before this returns.
-    public func writePack(commits: [ObjectID], looseAbove: Int64, progress: ((Int, Int) -> Void)? = nil) throws -> Pack {
-        var pb: OpaquePointer?
-        try GitError.check(git_packbuilder_new(&pb, repo), "start a pack")
-        defer { git_packbuilder_free(pb) }
-        _ = git_packbuilder_set_threads(pb, 0) // as many as there are processors
+    public func writePack(commits: [ObjectID], looseAbove: Int64, progress: ((Int, Int) -> Void)? = nil) throws -> Pack? {
         var seenTrees = Set<ObjectID>(), seenBlobs = Set<ObjectID>(), loose = Set<ObjectID>()
-        func insert(_ id: ObjectID, _ name: String?) throws {
-            var o = id.oid
-            try GitError.check(git_packbuilder_insert(pb, &o, name), "add \(id.short) to the pack")
-        }
-        for (n, c) in commits.enumerated() {
-            try insert(c, nil)
-            try walkNew(tree: try commit(c).tree, seenTrees: &seenTrees, seenBlobs: &seenBlobs,
-                        tree: { try insert($0, $1); return true }) { blob, name in
-                // A large blob that some other writer packed goes into the new pack all the same:
-                // the old packs go.
-                if try objectSize(blob) > looseAbove, isLoose(blob) { loose.insert(blob) } else { try insert(blob, name) }
+        let name = try buildPack { insert in
+            for (n, c) in commits.enumerated() {
+                try insert(c, nil)
+                try walkNew(tree: try commit(c).tree, seenTrees: &seenTrees, seenBlobs: &seenBlobs,
+                            tree: { try insert($0, $1); return true }) { blob, name in
+                    // A large blob that some other writer packed goes into the new pack all the same:
+                    // the old packs go.
+                    if try objectSize(blob) > looseAbove, isLoose(blob) { loose.insert(blob) } else { try insert(blob, name) }
+                }
+                progress?(n + 1, commits.count)
             }
-            progress?(n + 1, commits.count)
         }
-        let name = try finishPack(pb)
-        return Pack(name: name, objects: Int(git_packbuilder_object_count(pb)), loose: loose)
+        return name.map { Pack(name: $0, loose: loose) }
     }
 
     /// How many packs the repository has.
@@ -138,39 +156,33 @@ extension HistoryRepository {
 
     /// Packs the commits made since the last pack (the loose ones, newest back to the first packed
     /// one) and the loose trees and blobs they reach (blobs up to `looseAbove` bytes), named for
-    /// deltas, into one new pack, synced; then removes those loose objects, and leftovers of
-    /// interrupted writes older than `staleAfter` seconds. Packs already there stay as they are;
-    /// unreachable loose objects wait for a full repack. Returns how many objects were packed.
+    /// deltas, into one new pack, synced; then removes those loose objects and leftovers of
+    /// interrupted writes (`removeTemporaries`: the caller holds the folder lock). Packs already
+    /// there stay as they are; unreachable loose objects wait for a full repack. Returns how many
+    /// objects were packed.
     @discardableResult
-    public func packRecent(looseAbove: Int64, staleAfter: TimeInterval) throws -> Int {
-        var pb: OpaquePointer?
-        try GitError.check(git_packbuilder_new(&pb, repo), "start a pack")
-        defer { git_packbuilder_free(pb) }
-        _ = git_packbuilder_set_threads(pb, 0)
+    public func packRecent(looseAbove: Int64) throws -> Int {
         var packed: [ObjectID] = []
-        func insert(_ id: ObjectID, _ name: String?) throws {
-            var o = id.oid
-            try GitError.check(git_packbuilder_insert(pb, &o, name), "add \(id.short) to the pack")
-            packed.append(id)
-        }
         var seenTrees = Set<ObjectID>(), seenBlobs = Set<ObjectID>()
-        var next = try head()
-        while let id = next, isLoose(id) {
-            try insert(id, nil)
-            let c = try commit(id)
-            // A packed tree has all below it packed (or too large to pack) already.
-            try walkNew(tree: c.tree, seenTrees: &seenTrees, seenBlobs: &seenBlobs, tree: { t, name in
-                guard isLoose(t) else { return false }
-                try insert(t, name)
-                return true
-            }) { blob, name in
-                if isLoose(blob), try objectSize(blob) <= looseAbove { try insert(blob, name) }
+        _ = try buildPack { insert in
+            func add(_ id: ObjectID, _ name: String?) throws { try insert(id, name); packed.append(id) }
+            var next = try head()
+            while let id = next, isLoose(id) {
+                try add(id, nil)
+                let c = try commit(id)
+                // A packed tree has all below it packed (or too large to pack) already.
+                try walkNew(tree: c.tree, seenTrees: &seenTrees, seenBlobs: &seenBlobs, tree: { t, name in
+                    guard isLoose(t) else { return false }
+                    try add(t, name)
+                    return true
+                }) { blob, name in
+                    if isLoose(blob), try objectSize(blob) <= looseAbove { try add(blob, name) }
+                }
+                next = c.parents.first
             }
-            next = c.parents.first
         }
-        if !packed.isEmpty { _ = try finishPack(pb) }
         for id in packed { unlink(looseFile(id)) }
-        removeTemporaries(olderThan: staleAfter)
+        removeTemporaries()
         return packed.count
     }
 
@@ -188,8 +200,8 @@ extension HistoryRepository {
         git_reference_free(ref)
         // A packed ref would stay behind a deleted loose one; this history keeps main loose.
         let file = path + "/refs/heads/main"
-        if FileManager.default.fileExists(atPath: file) { try Durable.syncFile(file) }
-        try Durable.syncDirectory(path + "/refs/heads")
+        if FileManager.default.fileExists(atPath: file) { try Durable.sync(file) }
+        try Durable.sync(path + "/refs/heads")
     }
 
     /// Where the object would be as a loose object.
@@ -197,19 +209,6 @@ extension HistoryRepository {
 
     /// Whether the object is stored as a loose object (it may be in a pack too).
     func isLoose(_ id: ObjectID) -> Bool { access(looseFile(id), F_OK) == 0 }
-
-    /// Writes the pack a builder holds to `objects/pack` and syncs it; returns its name.
-    private func finishPack(_ pb: OpaquePointer?) throws -> String {
-        let packDir = path + "/objects/pack"
-        try GitError.check(git_packbuilder_write(pb, packDir, 0, nil, nil), "write the pack")
-        guard let cname = git_packbuilder_name(pb) else {
-            throw GitError(operation: "write the pack", message: "no pack name", code: -1)
-        }
-        let name = String(cString: cname)
-        for ext in ["pack", "idx"] { try Durable.syncFile(packDir + "/pack-\(name).\(ext)") }
-        try Durable.syncDirectory(packDir)
-        return name
-    }
 
     /// Every loose object: its id and file.
     private func looseObjects() -> [(id: ObjectID, file: String)] {
@@ -224,9 +223,9 @@ extension HistoryRepository {
     }
 
     /// Removes every object that is not in pack `keep` and not among `keepLoose`, and leftovers of
-    /// interrupted writes (`removeTemporaries`). Index files go before their packs, so a crash
-    /// leaves no index without its pack.
-    public func removeObjects(exceptPack keep: String, keepLoose: Set<ObjectID>, staleAfter: TimeInterval = 3600) throws {
+    /// interrupted writes (`removeTemporaries`: the caller holds the folder lock). Index files go
+    /// before their packs, so a crash leaves no index without its pack.
+    public func removeObjects(exceptPack keep: String, keepLoose: Set<ObjectID>) throws {
         let packDir = path + "/objects/pack"
         let packFiles = (try? FileManager.default.contentsOfDirectory(atPath: packDir)) ?? []
         for ext in ["idx", "rev", "keep", "bitmap", "pack"] {
@@ -235,32 +234,29 @@ extension HistoryRepository {
             }
         }
         for (id, file) in looseObjects() where !keepLoose.contains(id) { unlink(file) }
-        removeTemporaries(olderThan: staleAfter)
+        removeTemporaries()
         try reopenIfRewritten()
     }
 
-    /// Removes temporary files of interrupted object and pack writes older than `age` seconds (0
-    /// when the caller knows no writer is at work), and empty loose object directories.
-    private func removeTemporaries(olderThan age: TimeInterval) {
+    /// Removes temporary files of interrupted object and pack writes, and empty loose object
+    /// directories. Only for a caller that holds the folder lock: every writer of history holds it,
+    /// so a temporary file found then is a dead writer's.
+    private func removeTemporaries() {
         let objects = path + "/objects"
         let fm = FileManager.default
-        func removeIfStale(_ file: String) {
-            var st = stat()
-            if lstat(file, &st) == 0, Date().timeIntervalSince1970 - Double(st.st_mtim.tv_sec) >= age { unlink(file) }
-        }
         // In the pack directory: libgit2's temporary files (tmp_*, pack_git2_*), and a pack whose
         // index is gone (an interrupted removal) or never came (an interrupted write).
         let packFiles = Set((try? fm.contentsOfDirectory(atPath: objects + "/pack")) ?? [])
         for f in packFiles {
             let stem = f.hasPrefix("pack-") ? String(f.prefix(while: { $0 != "." })) : nil
             if let stem, packFiles.contains(stem + ".idx") { continue }
-            removeIfStale(objects + "/pack/" + f)
+            unlink(objects + "/pack/" + f)
         }
         for entry in (try? fm.contentsOfDirectory(atPath: objects)) ?? [] {
-            if entry.hasPrefix("tmp_") { removeIfStale(objects + "/" + entry); continue }
+            if entry.hasPrefix("tmp_") { unlink(objects + "/" + entry); continue }
             guard entry.count == 2 else { continue }
             for f in (try? fm.contentsOfDirectory(atPath: objects + "/" + entry)) ?? [] where f.hasPrefix("tmp_") {
-                removeIfStale(objects + "/" + entry + "/" + f)
+                unlink(objects + "/" + entry + "/" + f)
             }
             rmdir(objects + "/" + entry) // only when empty
         }
@@ -280,34 +276,12 @@ extension HistoryRepository {
 
 /// Writes that reach the disk before the next step relies on them.
 enum Durable {
-    static func failure(_ what: String) -> GitError {
-        GitError(operation: what, message: String(cString: strerror(errno)), code: -1)
-    }
-
-    static func syncFile(_ path: String) throws {
+    /// fsync of a file or a directory (both open read-only).
+    static func sync(_ path: String) throws {
+        func failure(_ what: String) -> GitError { GitError(operation: what, message: String(cString: strerror(errno)), code: -1) }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw failure("open \(path)") }
         defer { close(fd) }
-        guard fsync(fd) == 0 else { throw failure("fsync \(path)") }
-    }
-
-    static func syncDirectory(_ path: String) throws {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw failure("open \(path)") }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw failure("fsync \(path)") }
-    }
-
-    static func write(_ bytes: [UInt8], to path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw failure("create \(path)") }
-        defer { close(fd) }
-        var off = 0
-        while off < bytes.count {
-            let n = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + off, bytes.count - off) }
-            if n < 0 { if errno == EINTR { continue }; throw failure("write \(path)") }
-            off += n
-        }
         guard fsync(fd) == 0 else { throw failure("fsync \(path)") }
     }
 }
