@@ -438,16 +438,7 @@ import SyncCommands
         for i in 0..<8 { try Data(repeating: UInt8(i), count: 4 << 20).write(to: URL(fileURLWithPath: a + "/big\(i)")) }
         // Kill at a spread of moments; change the tree between kills.
         for (round, delay) in [0.05, 0.2, 0.4, 0.8, 1.2].enumerated() {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: binDirectory + "/sync-commit")
-            p.arguments = [aid]
-            p.environment = node.environment
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            usleep(useconds_t(delay * 1_000_000))
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
+            _ = try node.killed("sync-commit", [aid], after: delay)
             try node.write(a + "/round\(round)", "round \(round)")
             unlink(a + "/d\(round)/f\(round)")
         }

@@ -53,6 +53,21 @@ final class Node {
         try Node.execute(binDirectory + "/" + tool, args, environment: environment, stdin: stdin, timeout: timeout)
     }
 
+    /// Starts `tool` and kills it with SIGKILL after `delay` seconds; whether it was still running.
+    func killed(_ tool: String, _ args: [String], after delay: Double) throws -> Bool {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binDirectory + "/" + tool)
+        p.arguments = args
+        p.environment = environment
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        usleep(useconds_t(delay * 1_000_000))
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        return p.terminationReason == .uncaughtSignal
+    }
+
     /// Runs a shell command line with this node's environment.
     @discardableResult
     func sh(_ command: String) throws -> Outcome {

@@ -30,21 +30,6 @@ import Testing
         #expect(r.status == 0 && !r.stdout.contains("missing") && !r.stderr.contains("error"), "git fsck: \(r)")
     }
 
-    /// Starts sync-prune, kills it with SIGKILL after `delay` seconds; whether it was still running.
-    func killed(_ node: Node, _ args: [String], after delay: Double) throws -> Bool {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binDirectory + "/sync-prune")
-        p.arguments = args
-        p.environment = node.environment
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        usleep(UInt32(delay * 1e6))
-        kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
-        return p.terminationReason == .uncaughtSignal
-    }
-
     @Test func aPruneKilledAtAnyPointLosesNoVersionThatShouldStay() throws {
         guard have("git") else { Issue.record("git is needed"); return }
         let node = try Node()
@@ -68,7 +53,7 @@ import Testing
         for run in 0..<20 {
             let keep = max(10, current.count - Int(rng.next() % 60) - 5)
             let delay = whole * Double(rng.next() % 1000) / 1000
-            if try killed(node, ["--keep-last", String(keep), id], after: delay) { interrupted += 1 }
+            if try node.killed("sync-prune", ["--keep-last", String(keep), id], after: delay) { interrupted += 1 }
             let after = try trees(node, id)
             // Either the history as it was, or exactly the versions the rule keeps: never less.
             #expect(after == current || after == Array(current.prefix(keep)),
