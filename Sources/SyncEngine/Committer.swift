@@ -184,13 +184,7 @@ public struct Committer {
                 liveDirectories.insert(parent)
             }
         }
-        var emptyDirs: [HistoryRepository.Update] = []
-        // Only the innermost can be empty: a directory with a live directory below it is not.
-        let parents = Set(liveDirectories.flatMap(\.ancestors))
-        for d in liveDirectories.sorted() where !parents.contains(d) {
-            guard try history({ try context.history.entry(inTree: tree, path: d.rawValue) }) == nil else { continue }
-            emptyDirs.append(.upsert(path: d.rawValue, id: try history { try context.history.emptyTree() }, mode: .directory))
-        }
+        let emptyDirs = try history { try Self.emptyDirectories(liveDirectories, missingFrom: tree, context.history) }
         if !emptyDirs.isEmpty { tree = try history { try context.history.tree(from: tree, applying: emptyDirs) } }
 
         // Directories are index entries (they carry versions to peers), but people see them only
@@ -343,6 +337,20 @@ public struct Committer {
             return (try? HistoryRepository.hashFile(context.absolute(o.path)).hex) != e.hash
         }
         return (changed.map(\.path) + p.deletions.map(\.path)).sorted()
+    }
+
+    /// Empty trees for the directories of `live` that hold nothing in `tree`: git keeps no empty
+    /// directory, history keeps one as an empty tree. Only the innermost can be empty: a directory
+    /// with a live directory below it is not.
+    static func emptyDirectories(_ live: Set<RelativePath>, missingFrom tree: ObjectID,
+                                 _ history: HistoryRepository) throws -> [HistoryRepository.Update] {
+        var out: [HistoryRepository.Update] = []
+        let parents = Set(live.flatMap(\.ancestors))
+        for d in live.sorted() where !parents.contains(d) {
+            guard try history.entry(inTree: tree, path: d.rawValue) == nil else { continue }
+            out.append(.upsert(path: d.rawValue, id: try history.emptyTree(), mode: .directory))
+        }
+        return out
     }
 
     /// The commit message: a summary line, the changes (at most `messageLimit`), and trailers.
