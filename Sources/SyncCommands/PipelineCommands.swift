@@ -62,6 +62,14 @@ public struct CommitCommand: ToolCommand {
             patterns come from the folder's `ignore` settings and from .syncignore at the folder root, in \
             gitignore syntax. An unreadable file is reported and skipped; a file that changes while it is \
             read is retried.
+
+            Every name the file system allows is recorded, a git checkout's `.git` too. History (a bare git \
+            repository, SYNC_DIR/folders/<id>/history.git, which plain git reads) keeps the names git refuses \
+            in a tree (`.git` in any case, `.git` followed by dots, spaces or `:`, `git~` and a digit, `.git` \
+            with code points HFS+ ignores) and every name that starts with `%` under a reversible escape: \
+            `%` and the hex UTF-8 bytes of the first character, each `%` in the name as `%25`. So `.git` is \
+            stored as `%2Egit`, `git~1` as `%67it~1`, `%x` as `%25x`; a stored name that starts with `%` reads \
+            back by decoding each `%XX`. sync log, show, versions, diff and restore use the real names.
             """)
     public static let manual = Manual(
         output: """

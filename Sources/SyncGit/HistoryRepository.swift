@@ -178,7 +178,18 @@ public final class HistoryRepository: @unchecked Sendable {
 
     /// Builds a tree from the tree `base` (or the empty tree) with `updates` applied.
     /// Removals of paths that are not in the tree, or that lie below another removal, are skipped.
+    /// Paths are the folder's real names; names git refuses are stored under `TreeName`'s escape.
     public func tree(from base: ObjectID?, applying updates: [Update]) throws -> ObjectID {
+        try tree(from: base, applyingStored: updates.map { u in
+            switch u {
+            case .upsert(let p, let id, let mode): return .upsert(path: TreeName.escape(path: p), id: id, mode: mode)
+            case .remove(let p): return .remove(path: TreeName.escape(path: p))
+            }
+        })
+    }
+
+    /// `tree(from:applying:)` for paths as history stores them (already escaped).
+    func tree(from base: ObjectID?, applyingStored updates: [Update]) throws -> ObjectID {
         var baseTree: OpaquePointer?
         var o = try base?.oid ?? emptyTree().oid
         try GitError.check(git_tree_lookup(&baseTree, repo, &o), "read tree \(base?.short ?? "empty")")
@@ -226,7 +237,7 @@ public final class HistoryRepository: @unchecked Sendable {
         }
         if first.isEmpty { return try apply(rest, to: baseTree) }
         let cleared = try apply(first, to: baseTree)
-        return try tree(from: cleared, applying: rest)
+        return try tree(from: cleared, applyingStored: rest)
     }
 
     private func apply(_ effective: [Update], to baseTree: OpaquePointer?) throws -> ObjectID {
@@ -276,7 +287,7 @@ public final class HistoryRepository: @unchecked Sendable {
         var o = tree.oid
         try GitError.check(git_tree_lookup(&t, repo, &o), "read tree \(tree.short)")
         defer { git_tree_free(t) }
-        return Self.entry(t, path).map { (id: $0.0, mode: $0.1) }
+        return Self.entry(t, TreeName.escape(path: path)).map { (id: $0.0, mode: $0.1) }
     }
 
     /// The object id and mode at `path` in `commit`'s tree, or nil when absent.
@@ -285,6 +296,7 @@ public final class HistoryRepository: @unchecked Sendable {
     }
 
     /// Every blob and link below `tree`, recursively, as (path, id, mode); directories that are empty too.
+    /// Paths are real names (`TreeName` escapes undone).
     public func walk(tree: ObjectID, _ body: (String, ObjectID, Mode?) throws -> Void) throws {
         var t: OpaquePointer?
         var o = tree.oid
@@ -293,7 +305,7 @@ public final class HistoryRepository: @unchecked Sendable {
         let count = git_tree_entrycount(t)
         for i in 0..<count {
             guard let e = git_tree_entry_byindex(t, i) else { continue }
-            let name = String(cString: git_tree_entry_name(e))
+            let name = TreeName.unescape(String(cString: git_tree_entry_name(e)))
             let id = ObjectID(git_tree_entry_id(e)!.pointee)
             let mode = Mode(rawValue: git_tree_entry_filemode(e).rawValue)
             if mode == .directory {
@@ -388,7 +400,7 @@ public final class HistoryRepository: @unchecked Sendable {
         try GitError.check(git_diff_options_init(&opts, UInt32(GIT_DIFF_OPTIONS_VERSION)), "diff options")
         // A path is taken literally (no glob), and names itself and what is below it.
         opts.flags = GIT_DIFF_DISABLE_PATHSPEC_MATCH.rawValue
-        var cPaths = paths.map { strdup($0) }
+        var cPaths = paths.map { strdup(TreeName.escape(path: $0)) }
         defer { cPaths.forEach { free($0) } }
         var d: OpaquePointer?
         try cPaths.withUnsafeMutableBufferPointer { buf in
@@ -399,15 +411,29 @@ public final class HistoryRepository: @unchecked Sendable {
         var out = git_buf()
         defer { git_buf_dispose(&out) }
         try GitError.check(git_diff_to_buf(&out, d, GIT_DIFF_FORMAT_PATCH), "format diff")
-        let patch = out.ptr.map { String(cString: $0) } ?? ""
+        let patch = Self.unescapeHeaders(out.ptr.map { String(cString: $0) } ?? "")
         var files: [FileDiff] = []
         for i in 0..<git_diff_num_deltas(d) {
             guard let delta = git_diff_get_delta(d, i)?.pointee else { continue }
-            files.append(FileDiff(oldPath: String(cString: delta.old_file.path), newPath: String(cString: delta.new_file.path),
+            files.append(FileDiff(oldPath: TreeName.unescape(path: String(cString: delta.old_file.path)),
+                                  newPath: TreeName.unescape(path: String(cString: delta.new_file.path)),
                                   oldSize: Int64(delta.old_file.size), newSize: Int64(delta.new_file.size),
                                   binary: delta.flags & GIT_DIFF_FLAG_BINARY.rawValue != 0))
         }
         return (patch, files)
+    }
+
+    /// A patch's header lines with the escaped names of `TreeName` read back (content lines stay).
+    static func unescapeHeaders(_ patch: String) -> String {
+        guard patch.contains("%") else { return patch }
+        let headers = ["diff --git ", "--- ", "+++ ", "rename from ", "rename to ", "copy from ", "copy to ", "Binary files "]
+        var inHunk = false
+        return patch.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            if line.hasPrefix("diff --git ") { inHunk = false }
+            if line.hasPrefix("@@") { inHunk = true }
+            guard !inHunk, headers.contains(where: { line.hasPrefix($0) }) else { return String(line) }
+            return TreeName.unescape(path: String(line))
+        }.joined(separator: "\n")
     }
 
     /// Walks commits from `main` back to the first, newest first; stop by returning false.

@@ -298,4 +298,46 @@ import Testing
         let sums = try a.node.sh("sha256sum '\(pa)/big.bin' '\(pb)/big.bin' | cut -d' ' -f1 | uniq | wc -l").stdout
         #expect(sums.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
     }
+
+    /// A git checkout (objects, packs, index, hooks, a submodule list) and names git refuses in a
+    /// tree cross over; the copy is a working repository with the same log, and every name comes
+    /// back from history under its real name.
+    @Test func aGitCheckoutAndNamesGitRefusesSyncAndComeBackFromHistory() throws {
+        let (a, b, id, pa, pb) = try pair()
+        try a.node.sh("""
+            cd '\(pa)' && git init -q proj && cd proj && git config user.name t && git config user.email t@t && \
+            echo one > a.txt && printf '[submodule "m"]\\n\\tpath = m\\n\\turl = ../m\\n' > .gitmodules && \
+            git add . && git commit -qm one && echo two >> a.txt && git commit -qam two && git gc -q && \
+            echo three >> a.txt && git commit -qam three && cp .git/hooks/pre-commit.sample .git/hooks/pre-commit && \
+            cd .. && mkdir -p odd/.GIT odd/.Git && echo x > 'odd/.GIT/f' && echo y > 'odd/git~1' && echo z > 'odd/.git.' && \
+            echo p > '%pct' && echo q > 'odd/GIT~2'
+            """)
+        let commit = try a.commit(pa)
+        #expect(commit.status == 0, "\(commit)")
+        let pulled = try b.pull(a, id)
+        #expect(pulled.status == 0, "\(pulled)")
+        #expect(try contents(pb) == contents(pa))
+        let status = try b.node.sh("cd '\(pb)/proj' && git status --porcelain && git log --format=%H%s")
+        let there = try a.node.sh("cd '\(pa)/proj' && git log --format=%H%s")
+        #expect(status.status == 0 && status.stdout == there.stdout, "\(status)")
+        #expect(try b.node.git(id, "fsck --no-progress").status == 0)
+        // Plain git reads B's history: the refused names under their escape.
+        let tree = try b.node.git(id, "ls-tree -r --name-only HEAD")
+        #expect(tree.stdout.contains("proj/%2Egit/HEAD") && tree.stdout.contains("odd/%67it~1") && tree.stdout.contains("%25pct"))
+        // sync show, log and restore use the real names.
+        let show = try b.node.run("sync-show", ["HEAD:proj/.git/HEAD", "--folder", id])
+        #expect(show.stdout == "ref: refs/heads/main\n" || show.stdout == "ref: refs/heads/master\n", "\(show)")
+        let log = try b.node.run("sync-log", [id, "proj/.git/HEAD"])
+        #expect(log.status == 0 && log.stdout.contains("proj/.git/HEAD"), "\(log)")
+        let before = try b.node.git(id, "rev-parse HEAD").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try b.node.sh("rm -rf '\(pb)/proj/.git' '\(pb)/odd'")
+        #expect(try b.commit(pb).status == 0)
+        for path in ["proj/.git", "odd"] {
+            let restored = try b.node.run("sync-restore", [pb + "/" + path, "--at", before])
+            #expect(restored.status == 0, "\(path): \(restored)")
+        }
+        let (ca, cb) = (try contents(pa), try contents(pb))
+        #expect(ca == cb, "\(Set(ca.split(separator: "\n")).symmetricDifference(cb.split(separator: "\n")))")
+        #expect(try b.node.sh("cd '\(pb)/proj' && git status --porcelain && git log --format=%H%s").stdout == there.stdout)
+    }
 }
