@@ -21,10 +21,18 @@ public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The largest counter taken from a peer: far below `UInt64.max`, so that this node's own
+    /// changes can always count on from any counter a peer sent (a row counting past it is refused
+    /// by the peers it is sent to, and reported there).
+    public static let peerLimit: UInt64 = 1 << 53
+    /// The most counters a peer's vector may hold.
+    public static let peerMaxNodes = 256
+
     /// The vector after one more change by `node`.
     public func bumped(by node: NodeID) -> VersionVector {
         var c = counters
-        c[node.rawValue, default: 0] += 1
+        let (next, overflow) = c[node.rawValue, default: 0].addingReportingOverflow(1)
+        c[node.rawValue] = overflow ? UInt64.max : next // unreachable from 2^53 in a lifetime; never a trap
         return VersionVector(c)
     }
 
@@ -38,13 +46,15 @@ public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
         counters.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ",")
     }
 
-    /// Parses the storage form.
-    public init(parsing s: String) throws {
+    /// Parses the storage form; a peer's vector (`fromPeer`) may hold at most `peerMaxNodes`
+    /// counters, each at most `peerLimit`.
+    public init(parsing s: String, fromPeer: Bool = false) throws {
         var c: [String: UInt64] = [:]
         for pair in s.split(separator: ",") {
             let parts = pair.split(separator: ":")
-            guard parts.count == 2, let n = UInt64(parts[1]), (try? NodeID(String(parts[0]))) != nil else {
-                throw SyncError.invalidArgument("\(s): not a version vector")
+            guard parts.count == 2, let n = UInt64(parts[1]), (try? NodeID(String(parts[0]))) != nil,
+                  !fromPeer || (n <= Self.peerLimit && c.count < Self.peerMaxNodes) else {
+                throw SyncError.invalidArgument("\(s.prefix(80)): not a version vector")
             }
             c[String(parts[0])] = n
         }

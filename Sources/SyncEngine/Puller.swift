@@ -291,13 +291,12 @@ public final class Puller {
             throw Refused(reason: "invalid path")
         }
         guard let kind = FileEntry.Kind(rawValue: w.kind) else { throw Refused(reason: "unknown kind '\(w.kind.prefix(20))'") }
-        guard let version = try? VersionVector(parsing: w.version), !version.counters.isEmpty else {
+        guard let version = try? VersionVector(parsing: w.version, fromPeer: true), !version.counters.isEmpty else {
             throw Refused(reason: "bad version vector")
         }
         if scanner.skips(path, isDirectory: kind == .directory) || path.ancestors.contains(where: { scanner.skips($0, isDirectory: true) }) {
             throw Refused(reason: "ignored here")
         }
-        guard w.size >= 0, w.size < 1 << 50 else { throw Refused(reason: "bad size") }
         if !w.deleted && kind != .directory {
             guard let h = w.hash, h.utf8.count == 40, h.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
                 throw Refused(reason: "bad content hash")

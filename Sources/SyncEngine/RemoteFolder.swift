@@ -15,6 +15,8 @@ public final class RemoteFolder {
     public let folder: String
     /// The largest answer a peer may send for one file: more than it announced is refused.
     static let slack: Int64 = 64 << 10
+    /// Bytes beyond an answer's limit read (and dropped) before the link is given up.
+    static let flood: Int64 = 64 << 20
 
     public init(session: Session, folder: String) { self.session = session; self.folder = folder }
 
@@ -25,12 +27,20 @@ public final class RemoteFolder {
         let id = session.newRequestID()
         try session.send(.indexRequest(id: id, folder: folder, since: since, limit: UInt32(limit)))
         var entries: [WireEntry] = []
+        var bytes = 0
         while true {
             switch try session.next(for: id) {
             case .entries(_, let list):
                 entries += list
                 guard entries.count <= limit else { throw ProtocolError.malformed("more rows than asked for") }
+                // Rows come in sequence order after `since`: a peer cannot keep a pull turning in place.
+                guard list.allSatisfy({ $0.sequence > since }) else { throw ProtocolError.malformed("a row at or before the sequence asked from") }
+                bytes += list.reduce(0) { $0 + $1.byteCount }
+                guard bytes <= Limits.maxBatchBytes else {
+                    throw ProtocolError.malformed("index answer larger than \(Limits.maxBatchBytes) bytes")
+                }
             case .indexEnd(_, let epoch, let sequence, let more):
+                guard !more || !entries.isEmpty else { throw ProtocolError.malformed("more rows announced, none sent") }
                 return IndexBatch(entries: entries, epoch: epoch, sequence: sequence, more: more)
             case .error(_, let code, let message):
                 throw RemoteError(code: code, message: message)
@@ -79,6 +89,9 @@ public final class RemoteFolder {
             switch try session.next(for: id) {
             case .data(_, let bytes):
                 total += Int64(bytes.count)
+                // A little more than announced: the file grew as it was read; the answer is read to
+                // its end to stay in step. Far more: the peer is not answering, it is flooding.
+                if total > limit + Self.flood { throw ProtocolError.malformed("content answer far larger than announced") }
                 if failure != nil { continue }
                 if total > limit {
                     failure = RemoteError(code: .badRequest, message: "peer sent more than the \(limit) bytes announced")

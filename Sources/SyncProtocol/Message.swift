@@ -26,9 +26,17 @@ public struct WireEntry: Sendable, Equatable {
     }
 
     init(_ r: inout WireReader) throws {
-        self.init(path: try r.string(), kind: try r.string(), hash: try r.optionalString(), size: try r.i64(),
-                  mtimeNs: try r.i64(), executable: try r.bool(), symlinkTarget: try r.optionalString(),
-                  deleted: try r.bool(), version: try r.string(), sequence: try r.i64())
+        self.init(path: try r.string(max: Limits.maxPathBytes, "path"), kind: try r.string(max: Limits.maxNameBytes, "kind"),
+                  hash: try r.optionalString(max: Limits.maxNameBytes, "hash"), size: try r.i64(in: Limits.sizes, "size"),
+                  mtimeNs: try r.i64(), executable: try r.bool(),
+                  symlinkTarget: try r.optionalString(max: Limits.maxPathBytes, "link target"),
+                  deleted: try r.bool(), version: try r.string(max: Limits.maxVersionBytes, "version"),
+                  sequence: try r.i64(in: Limits.sequences, "sequence"))
+    }
+
+    /// The memory the row's fields hold, for the budget of an index answer.
+    public var byteCount: Int {
+        64 + path.utf8.count + kind.utf8.count + (hash?.utf8.count ?? 0) + (symlinkTarget?.utf8.count ?? 0) + version.utf8.count
     }
 }
 
@@ -132,17 +140,25 @@ public enum Message: Sendable, Equatable {
         return w.bytes
     }
 
-    /// Decodes a frame payload; throws `ProtocolError.malformed` for anything that is not a whole message.
+    /// Decodes a frame payload; throws `ProtocolError.malformed` for anything that is not a whole
+    /// message or that holds a field out of its range (`Limits`).
     public init(decoding payload: [UInt8]) throws {
+        func folder(_ r: inout WireReader) throws -> String { try r.string(max: Limits.maxNameBytes, "folder") }
         var r = WireReader(payload)
         let type = try r.u8()
         switch type {
         case 1:
             let v = try r.u32()
             guard v <= UInt16.max else { throw ProtocolError.malformed("bad version") }
-            self = .hello(version: UInt16(v), publicKey: try r.data(), nonce: try r.data())
-        case 2: self = .proof(signature: try r.data())
-        case 10: self = .indexRequest(id: try r.u32(), folder: try r.string(), since: try r.i64(), limit: try r.u32())
+            let key = try r.data(), nonce = try r.data()
+            guard key.count <= 64, nonce.count <= 64 else { throw ProtocolError.malformed("bad hello") }
+            self = .hello(version: UInt16(v), publicKey: key, nonce: nonce)
+        case 2:
+            let signature = try r.data()
+            guard signature.count <= 128 else { throw ProtocolError.malformed("bad proof") }
+            self = .proof(signature: signature)
+        case 10: self = .indexRequest(id: try r.u32(), folder: try folder(&r), since: try r.i64(in: Limits.sequences, "since"),
+                                      limit: try r.u32())
         case 11:
             let id = try r.u32()
             let n = try r.u32()
@@ -150,20 +166,23 @@ public enum Message: Sendable, Equatable {
             var list: [WireEntry] = []
             for _ in 0..<n { list.append(try WireEntry(&r)) }
             self = .entries(id: id, list)
-        case 12: self = .indexEnd(id: try r.u32(), epoch: try r.string(), sequence: try r.i64(), more: try r.bool())
-        case 20: self = .contentRequest(id: try r.u32(), folder: try r.string(), path: try r.string(),
-                                        hash: try r.string(), offset: try r.i64())
-        case 21: self = .deltaRequest(id: try r.u32(), folder: try r.string(), path: try r.string(), hash: try r.string())
+        case 12: self = .indexEnd(id: try r.u32(), epoch: try r.string(max: Limits.maxNameBytes, "epoch"),
+                                  sequence: try r.i64(in: Limits.sequences, "sequence"), more: try r.bool())
+        case 20: self = .contentRequest(id: try r.u32(), folder: try folder(&r), path: try r.string(max: Limits.maxPathBytes, "path"),
+                                        hash: try r.string(max: Limits.maxNameBytes, "hash"), offset: try r.i64(in: Limits.sizes, "offset"))
+        case 21: self = .deltaRequest(id: try r.u32(), folder: try folder(&r), path: try r.string(max: Limits.maxPathBytes, "path"),
+                                      hash: try r.string(max: Limits.maxNameBytes, "hash"))
         case 22: self = .data(id: try r.u32(), try r.data())
         case 23: self = .end(id: try r.u32())
-        case 30: self = .offer(id: try r.u32(), folder: try r.string(), sequence: try r.i64())
-        case 31: self = .join(id: try r.u32(), folder: try r.string())
-        case 32: self = .subscribe(id: try r.u32(), folder: try r.string(), since: try r.i64())
-        case 33: self = .notice(folder: try r.string(), sequence: try r.i64(), echoFrom: try r.i64())
+        case 30: self = .offer(id: try r.u32(), folder: try folder(&r), sequence: try r.i64(in: Limits.sequences, "sequence"))
+        case 31: self = .join(id: try r.u32(), folder: try folder(&r))
+        case 32: self = .subscribe(id: try r.u32(), folder: try folder(&r), since: try r.i64(in: Limits.sequences, "since"))
+        case 33: self = .notice(folder: try folder(&r), sequence: try r.i64(in: Limits.sequences, "sequence"),
+                                echoFrom: try r.i64(in: Limits.sequences, "sequence"))
         case 40:
             let id = try r.u32()
             guard let code = ErrorCode(rawValue: try r.u8()) else { throw ProtocolError.malformed("bad error code") }
-            self = .error(id: id, code: code, message: try r.string())
+            self = .error(id: id, code: code, message: try r.string(max: Limits.maxMessageBytes, "error message"))
         case 50: self = .bye
         default: throw ProtocolError.malformed("unknown message type \(type)")
         }

@@ -52,6 +52,23 @@ public struct WireReader {
         return s
     }
     public mutating func optionalString() throws -> String? { try bool() ? try string() : nil }
+
+    /// A string of at most `max` UTF-8 bytes; `what` names the field in the error.
+    public mutating func string(max: Int, _ what: String) throws -> String {
+        let n = Int(try u32())
+        guard n <= max else { throw ProtocolError.malformed("\(what) longer than \(max) bytes") }
+        guard let s = String(validating: try take(n), as: UTF8.self) else { throw ProtocolError.malformed("\(what) is not UTF-8") }
+        return s
+    }
+    public mutating func optionalString(max: Int, _ what: String) throws -> String? {
+        try bool() ? try string(max: max, what) : nil
+    }
+    /// A signed 64-bit number that must lie in `range`; `what` names the field in the error.
+    public mutating func i64(in range: ClosedRange<Int64>, _ what: String) throws -> Int64 {
+        let v = try i64()
+        guard range.contains(v) else { throw ProtocolError.malformed("\(what) \(v) out of range") }
+        return v
+    }
     public mutating func end() throws {
         guard isAtEnd else { throw ProtocolError.malformed("trailing bytes in frame") }
     }
@@ -74,6 +91,27 @@ public enum ProtocolError: Error, Equatable, Sendable, CustomStringConvertible {
         case .closed: return "link closed"
         }
     }
+}
+
+/// What a peer may send, checked as a message is decoded, so that no later arithmetic on a peer's
+/// number can overflow and no field can hold more memory than its purpose needs.
+public enum Limits {
+    /// Sequence numbers (rows, notices, offers, requests): far below `Int64.max`, exact in JSON.
+    public static let maxSequence: Int64 = 1 << 53
+    /// A file's size and a content offset (1 PiB).
+    public static let maxFileSize: Int64 = 1 << 50
+    public static let sequences: ClosedRange<Int64> = 0...maxSequence
+    public static let sizes: ClosedRange<Int64> = 0...maxFileSize
+    /// A path inside a folder, and a link target.
+    public static let maxPathBytes = 4096
+    /// A version vector in its storage form (about 200 nodes).
+    public static let maxVersionBytes = 16 << 10
+    /// Folder ids, epochs, kinds, content hashes.
+    public static let maxNameBytes = 128
+    /// The text of an error answer.
+    public static let maxMessageBytes = 4096
+    /// What one index answer may hold in all, its rows' fields added up (1,000 rows of 16 KiB).
+    public static let maxBatchBytes = 16 << 20
 }
 
 /// A frame on the wire: a 4-byte big-endian length, then that many bytes of message.
