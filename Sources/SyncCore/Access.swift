@@ -57,37 +57,39 @@ public enum FolderAccess {
         try FileSystem.writeAtomically(Array(keys.map { $0.line + "\n" }.joined().utf8), to: path(folder.directory), mode: 0o600)
     }
 
-    /// The folder `reference` names if `peer` may see it, else nil: the same nil, after the same
-    /// steps, for a folder that does not exist, so a caller cannot answer the two differently.
-    public static func authorizedFolder(_ reference: String, peer: NodeID, state: StateDirectory) -> Folder? {
-        let id = try? FolderID(reference)
-        let directory = state.foldersPath + "/" + (id?.rawValue ?? "-")
-        // Read the key file whether or not the folder exists: the work does not depend on it.
-        let data = FileManager.default.contents(atPath: path(directory)) ?? Data()
-        let allowed = String(decoding: data, as: UTF8.self).split(separator: "\n")
-            .contains { (try? PeerKey(line: String($0)))?.id == peer }
-        guard allowed, let id else { return nil }
-        return try? Folder(id: id, stateDirectory: state)
-    }
-
-    /// `authorizedFolder`'s answers for one peer, reused while the folder's key file and config
-    /// are the same files (same inode, size and times): a `deny`, which replaces the key file,
-    /// takes effect on the next request. A missing folder's answer is kept the same way, so a
-    /// denied and a missing folder still cost the same: two stats and a lookup.
+    /// Which folders one peer may see: a map from folder id to folder, built from every folder's key
+    /// file at once and built again when any key file, config or the set of folders changes (checked
+    /// on every request, by stat). A request costs the same whichever folder it names and however
+    /// many keys a folder lists, so a denied folder and a missing one cannot be told apart by time:
+    /// the work never depends on the folder asked for, only the final lookup does.
     public final class Cache {
-        private struct Stamp: Equatable { let keys: [Int]; let config: [Int] }
-        private var answers: [String: (Stamp, Folder?)] = [:]
+        private var stamp: [Int] = []
+        private var visible: [String: Folder] = [:]
 
         public init() {}
 
+        /// The folder `reference` (a folder id) names if `peer` may see it now, else nil: the same
+        /// nil for a folder that does not exist.
         public func authorizedFolder(_ reference: String, peer: NodeID, state: StateDirectory) -> Folder? {
-            let directory = state.foldersPath + "/" + ((try? FolderID(reference))?.rawValue ?? "-")
-            let stamp = Stamp(keys: Self.stamp(FolderAccess.path(directory)), config: Self.stamp(directory + "/config"))
-            if let (s, folder) = answers[reference], s == stamp { return folder }
-            let folder = FolderAccess.authorizedFolder(reference, peer: peer, state: state)
-            if answers.count >= 1024 { answers.removeAll() }
-            answers[reference] = (stamp, folder)
-            return folder
+            let names = Self.folderNames(state)
+            let now = Self.stamp(state.foldersPath) + names.flatMap { name in
+                let directory = state.foldersPath + "/" + name
+                return Self.stamp(FolderAccess.path(directory)) + Self.stamp(directory + "/config")
+            }
+            if now != stamp {
+                visible = [:]
+                for name in names {
+                    guard let id = try? FolderID(name), let folder = try? Folder(id: id, stateDirectory: state),
+                          (try? FolderAccess.keys(of: folder))?.contains(where: { $0.id == peer }) == true else { continue }
+                    visible[id.rawValue] = folder
+                }
+                stamp = now
+            }
+            return visible[reference]
+        }
+
+        private static func folderNames(_ state: StateDirectory) -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: state.foldersPath)) ?? []).sorted()
         }
 
         private static func stamp(_ path: String) -> [Int] {

@@ -1,4 +1,8 @@
 import Foundation
+import Synchronization
+
+/// The scratch directories this process has swept.
+private let swept = Mutex<Set<String>>([])
 
 /// One node's state directory (`SYNC_DIR`): its identity and its folders.
 public struct StateDirectory: Sendable {
@@ -17,11 +21,30 @@ public struct StateDirectory: Sendable {
     public var nodePath: String { root + "/node" }
     public var foldersPath: String { root + "/folders" }
 
-    /// A fresh name for scratch files in SYNC_DIR/tmp (made if missing): `tmp/<kind>-<random>`.
+    /// A fresh name for scratch files in SYNC_DIR/tmp (made if missing): `tmp/<kind>-<pid>-<random>`.
+    /// The first call of a process removes what processes that are gone left there.
     public func temporaryPath(_ kind: String) throws -> String {
         let dir = root + "/tmp"
         try FileSystem.makeDirectories(dir, mode: 0o700)
-        return dir + "/" + kind + "-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        if swept.withLock({ $0.insert(dir).inserted }) { Self.sweep(dir) }
+        return dir + "/" + kind + "-\(getpid())-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    }
+
+    /// Removes the scratch files in `dir` whose process is gone (a crash, a kill -9, a cut link),
+    /// and any without a process id that are older than an hour.
+    static func sweep(_ dir: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        let now = time(nil)
+        for name in names {
+            let parts = name.split(separator: "-")
+            if parts.count == 3, let pid = pid_t(parts[1]), pid > 0 {
+                if pid == getpid() || kill(pid, 0) == 0 || errno == EPERM { continue }
+            } else {
+                var st = stat()
+                guard lstat(dir + "/" + name, &st) == 0, now - st.st_mtim.tv_sec > 3600 else { continue }
+            }
+            unlink(dir + "/" + name)
+        }
     }
 
     /// This node's identity, created on first use.

@@ -74,28 +74,26 @@ public final class FolderServer: RequestHandler {
             }
             try stream(fd, id, session)
         case .deltaRequest(let id, let folder, let path, let hash):
-            // Take the whole signature first, whatever the answer: the stream stays in step and a
-            // refused request costs the same as a missing folder.
+            // The signature follows in data frames. It is stored only for a folder the peer may see;
+            // for any other it is read and dropped, the same work for a denied and a missing folder.
+            let f = authorized(folder)
             let sigPath = try state.temporaryPath("serve")
             defer { unlink(sigPath) }
-            let sig = open(sigPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            guard sig >= 0 else { throw SyncError.io(path: sigPath, operation: "create", errno: errno) }
-            var total: Int64 = 0, tooLarge = false
+            let sig = f == nil ? -1 : open(sigPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard f == nil || sig >= 0 else { throw SyncError.io(path: sigPath, operation: "create", errno: errno) }
+            defer { if sig >= 0 { close(sig) } }
+            var total: Int64 = 0
             loop: while true {
-                switch try session.next(for: id) {
+                switch try session.next(for: id, serving: false) {
                 case .data(_, let bytes):
                     total += Int64(bytes.count)
-                    if total > Self.maxSignature { tooLarge = true; continue }
-                    try writeAll(sig, bytes, sigPath)
+                    guard total <= Self.maxSignature else { throw ProtocolError.malformed("signature larger than \(Self.maxSignature) bytes") }
+                    if sig >= 0 { try writeAll(sig, bytes, sigPath) }
                 case .end: break loop
-                default: close(sig); throw ProtocolError.unexpected("expected signature data")
+                default: throw ProtocolError.unexpected("expected signature data")
                 }
             }
-            close(sig)
-            guard let f = authorized(folder) else {
-                return try notFound(id, folder, session)
-            }
-            guard !tooLarge else { return try session.send(.error(id: id, code: .badRequest, message: "signature too large")) }
+            guard let f else { return try notFound(id, folder, session) }
             let fd: Int32
             do { fd = try openServed(f, path, hash) } catch let e as Refusal {
                 return try session.send(.error(id: id, code: e.code, message: e.message))

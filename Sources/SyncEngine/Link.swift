@@ -174,11 +174,14 @@ public final class Session {
 
     public func send(_ message: Message) throws { try link.send(message) }
 
-    /// The next message that belongs to request `id`; the peer's own requests that arrive first are served.
-    public func next(for id: UInt32) throws -> Message {
+    /// The next message that belongs to request `id`; the peer's own requests that arrive first are
+    /// served, unless `serving` is false (a request then breaks the protocol: a side that is still
+    /// sending a request's body cannot ask another, so requests cannot nest without end).
+    public func next(for id: UInt32, serving: Bool = true) throws -> Message {
         while true {
             let m = try link.receive()
             if m.isRequest {
+                guard serving else { throw ProtocolError.unexpected("a request inside request \(id)") }
                 try dispatch(m)
                 continue
             }

@@ -11,6 +11,9 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
     var contents: [String: [UInt8]] = [:]
     var delta: [UInt8] = [0x72, 0x73, 0x02, 0x36, 0x45] // the delta magic, then a command cut short
     var oversizedFor: String?
+    /// The sequence the index answer ends with (default: the number of rows), and whether it says more follow.
+    var endSequence: Int64?
+    var more = false
     /// Send this many bytes of a file's content, then drop the link.
     var cutAfter: Int?
     /// The offsets content was asked from, by path.
@@ -23,8 +26,10 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
     func serve(_ request: Message, on session: Session) throws {
         switch request {
         case .indexRequest(let id, _, _, _):
-            try session.send(.entries(id: id, entries))
-            try session.send(.indexEnd(id: id, epoch: "e", sequence: Int64(entries.count), more: false))
+            for i in stride(from: 0, to: max(entries.count, 1), by: 200) {
+                try session.send(.entries(id: id, Array(entries[i..<min(i + 200, entries.count)])))
+            }
+            try session.send(.indexEnd(id: id, epoch: "e", sequence: endSequence ?? Int64(entries.count), more: more))
         case .contentRequest(let id, _, let path, _, let offset):
             offsets[path, default: []].append(offset)
             if path == oversizedFor {
