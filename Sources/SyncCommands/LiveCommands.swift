@@ -62,13 +62,15 @@ func makeLogger(_ label: String, defaultLevel: Logger.Level = .info) -> Logger {
 func pullOnOffer(_ server: FolderServer, state: StateDirectory, peer: NodeID, report: @escaping (String) -> Void) {
     server.onOffer = { folder, session in
         // Another process of this node pulling from this peer will bring the same.
-        guard let lock = try? FileLock(path: Puller.lockPath(folder, peer: peer), wait: false) else { return }
+        guard let lock = try? FileLock(path: Puller.lockPath(folder, peer: peer), wait: false) else { return [] }
         defer { _ = lock }
         let context = try FolderContext(folder, state: state)
         let before = try context.index.sequence()
         let outcome = try Puller(context: context, remote: RemoteFolder(session: session, folder: folder.id.rawValue), peer: peer).run()
-        for p in outcome.problems { report("folder \(folder.id): \(p)") }
+        let problems = outcome.problems.map { "folder \(folder.id): \($0)" }
+        problems.forEach(report)
         if outcome.sequence > before { try? NoticeBoard(state).post(folder.id, sequence: outcome.sequence) }
+        return problems
     }
 }
 

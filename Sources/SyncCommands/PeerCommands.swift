@@ -117,7 +117,9 @@ public struct PullCommand: ToolCommand {
             ahead a window at a time, with their requests in flight together, and one syncfs covers the \
             window) and renamed into place only if the local file did not change meanwhile. Each batch is recorded in the index and as a history commit. \
             Then, unless --no-offer is given, the pull offers this node's own changes to the peer on the \
-            same link, which pulls them if it allows this node for the folder.
+            same link (only to a peer this node allows for the folder), which pulls them if it allows this \
+            node for the folder; what its pull refused or left for later is shown as `sync-pull: host H: \
+            its pull of ours: ...` and does not change the exit status. A paused folder is not pulled.
 
             With --follow the link stays open (this is what sync up runs for each peer): it subscribes \
             to the peer's notices for the folder, catches up, then pulls at once whenever the peer tells \
@@ -202,12 +204,15 @@ public struct PullCommand: ToolCommand {
             display.clear()
             for c in outcome.changes { emit(c.line) }
             for p in outcome.problems { warn("sync-pull: folder \(folder.id): \(p)") }
-            if !dryRun && !noOffer {
+            // Offered only to a peer this node lets see the folder: one allowed one way only pulls.
+            if !dryRun && !noOffer && server.authorized(folder.id.rawValue) != nil {
                 let id = dialed.session.newRequestID()
                 try dialed.session.send(.offer(id: id, folder: folder.id.rawValue, sequence: try context.index.sequence()))
                 switch try dialed.session.next(for: id) {
                 case .end: break
-                case .error(_, _, let m): warn("sync-pull: host \(dialed.name): offer not taken: \(m)")
+                case .error(_, .notFound, _): warn("sync-pull: host \(dialed.name): folder \(folder.id): offer not taken: the peer does not let this node send it")
+                case .error(_, _, let m):
+                    for line in m.split(separator: "\n") { warn("sync-pull: host \(dialed.name): its pull of ours: \(line)") }
                 default: throw SyncError.invalidArgument("host \(dialed.name): unexpected answer to an offer")
                 }
             }

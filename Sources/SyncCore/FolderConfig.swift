@@ -17,7 +17,7 @@ public struct FolderConfig: Sendable, Equatable {
             check: { $0.contains("\n") ? "must be one line" : nil }),
         Key(name: "ignore", summary: "an ignore pattern in gitignore syntax (repeatable)", defaultValue: nil,
             multiValued: true, readOnly: false, check: { $0.contains("\n") ? "must be one line" : nil }),
-        Key(name: "paused", summary: "true to stop recording changes", defaultValue: "false", multiValued: false,
+        Key(name: "paused", summary: "true to stop the folder both ways: nothing recorded, nothing applied from peers, nothing new served", defaultValue: "false", multiValued: false,
             readOnly: false, check: { ["true", "false"].contains($0) ? nil : "must be true or false" }),
         Key(name: "debounce.quiet", summary: "quiet period before a commit", defaultValue: "200ms",
             multiValued: false, readOnly: false,

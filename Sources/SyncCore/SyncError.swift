@@ -21,6 +21,8 @@ public enum SyncError: Error, Equatable, CustomStringConvertible, Sendable {
     case corrupt(path: String, message: String)
     case locked(path: String)
     case notFound(String)
+    /// The folder's `paused` setting is on: nothing is recorded or applied, nothing new is served.
+    case folderPaused(String)
     case invalidArgument(String)
 
     public var description: String {
@@ -46,6 +48,7 @@ public enum SyncError: Error, Equatable, CustomStringConvertible, Sendable {
         case .corrupt(let p, let m): return "\(p): corrupt: \(m)"
         case .locked(let p): return "\(p): locked by another process"
         case .notFound(let s): return "\(s): not found"
+        case .folderPaused(let f): return "folder \(f): paused (sync config \(f) paused false resumes it)"
         case .invalidArgument(let s): return s
         }
     }

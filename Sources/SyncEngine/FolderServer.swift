@@ -9,8 +9,9 @@ public final class FolderServer: RequestHandler {
     let state: StateDirectory
     /// The peer asking, as proven during the handshake.
     let peer: NodeID
-    /// Called for a peer's offer of a folder it may send to us: pull it over the same session.
-    public var onOffer: ((Folder, Session) throws -> Void)?
+    /// Called for a peer's offer of a folder it may send to us: pull it over the same session; returns
+    /// the problems of the pull, which the answer to the offer carries back to the peer.
+    public var onOffer: ((Folder, Session) throws -> [String])?
     /// Problems met while serving, for the caller to report.
     public private(set) var problems: [String] = []
 
@@ -49,6 +50,10 @@ public final class FolderServer: RequestHandler {
             try? context.index.noteSeen(by: peer.rawValue, upTo: since)
             // The sequence first: every row up to it is then in the answer or in a later one.
             let sequence = try context.index.servedSequence()
+            // A paused folder serves nothing new: the peer is answered where it stands.
+            if f.config.paused {
+                return try session.send(.indexEnd(id: id, epoch: try context.index.epoch(), sequence: Swift.min(since, sequence), more: false))
+            }
             let max = Swift.min(Swift.max(Int(limit), 1), 5000)
             // Rows of a change the deletion guard holds back stay here.
             let rows = try context.index.entries(since: since, limit: max + 1).filter { $0.sequence <= sequence }
@@ -114,10 +119,20 @@ public final class FolderServer: RequestHandler {
             guard let f = authorized(folder) else {
                 return try notFound(id, folder, session)
             }
+            // What went wrong goes back to the peer, whose user asked for this (and into `problems`).
+            // A broken link (ProtocolError) ends the session instead.
+            var report: [String] = []
             if let onOffer {
-                do { try onOffer(f, session) } catch let e as SyncError {
-                    problems.append(e.description)
+                do { report = try onOffer(f, session) } catch let e as RemoteError {
+                    report = ["pull: \(e.message)"]
+                } catch let e as SyncError {
+                    report = [e.description]
                 }
+            }
+            problems += report
+            guard report.isEmpty else {
+                let text = report.joined(separator: "\n")
+                return try session.send(.error(id: id, code: .failed, message: String(decoding: text.utf8.prefix(Limits.maxMessageBytes - 16), as: UTF8.self)))
             }
             try session.send(.end(id: id))
         case .subscribe(let id, let folder, let since):

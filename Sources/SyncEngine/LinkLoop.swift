@@ -170,6 +170,12 @@ public final class LinkLoop {
     }
 
     private func pull(_ folder: Folder, reason: String, wanted: Int64? = nil) throws {
+        // A paused folder takes nothing; the peer's next notice (at the latest the keepalive's)
+        // brings it once the folder is resumed.
+        if (try? Folder(id: folder.id, stateDirectory: state))?.config.paused ?? false {
+            log.debug("folder \(folder.id): paused; not pulling from \(peer.short) (\(reason))")
+            return
+        }
         let context = try context(folder)
         // One pull from a peer into a folder at a time, across this node's processes; never wait
         // for it while holding a link (two nodes' links could wait on each other): try again soon.

@@ -340,4 +340,31 @@ import Testing
         #expect(ca == cb, "\(Set(ca.split(separator: "\n")).symmetricDifference(cb.split(separator: "\n")))")
         #expect(try b.node.sh("cd '\(pb)/proj' && git status --porcelain && git log --format=%H%s").stdout == there.stdout)
     }
+
+    /// C may pull from A, A may not pull from C: C's pull ends well (no offer A cannot take). Between
+    /// nodes allowed both ways, what the peer's pull of ours refused reaches the user who pulled.
+    @Test func aOneWayAllowPullsCleanlyAndTheOfferedPullReportsItsProblems() throws {
+        let (a, b, id, pa, pb) = try pair()
+        let c = try PeerNode()
+        let pc = try c.join("c", id: id)
+        try a.allow(c, id) // and C does not allow A
+        try a.node.sh("echo from-a > '\(pa)/a.txt'")
+        #expect(try a.commit(pa).status == 0)
+        try c.node.sh("echo from-c > '\(pc)/c.txt'")
+        #expect(try c.commit(pc).status == 0)
+        let pulled = try c.pull(a, id)
+        #expect(pulled.status == 0, "\(pulled)")
+        #expect(!pulled.stderr.contains("link closed") && !pulled.stderr.contains("offer"), "\(pulled)")
+        #expect(FileManager.default.fileExists(atPath: pc + "/a.txt"))
+        #expect(!FileManager.default.fileExists(atPath: pa + "/c.txt"))
+
+        // A ignores *.tmp: its pull of B's offer refuses b.tmp, and B is told.
+        #expect(try a.node.run("sync-config", [id, "ignore", "*.tmp"]).status == 0)
+        try b.node.sh("echo x > '\(pb)/b.tmp' && echo y > '\(pb)/b.txt'")
+        #expect(try b.commit(pb).status == 0)
+        let offered = try b.pull(a, id)
+        #expect(offered.status == 0, "\(offered)")
+        #expect(offered.stderr.contains("its pull of ours: folder \(id): refused b.tmp from peer: ignored here"), "\(offered)")
+        #expect(FileManager.default.fileExists(atPath: pa + "/b.txt"))
+    }
 }

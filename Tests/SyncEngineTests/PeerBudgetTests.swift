@@ -98,7 +98,7 @@ import SyncProtocol
     }
 
     /// A server on one end of a socket pair; `body` talks to it raw.
-    func serve(_ f: Fixture, _ peer: NodeID, body: (Session) throws -> Void) throws -> Error? {
+    func serve(_ f: Fixture, _ peer: NodeID, identity peerIdentity: NodeIdentity? = nil, body: (Session) throws -> Void) throws -> Error? {
         signal(SIGPIPE, SIG_IGN)
         var fds: [Int32] = [0, 0]
         #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
@@ -116,7 +116,7 @@ import SyncProtocol
             shutdown(theirFD, Int32(SHUT_RDWR))
             done.signal()
         }.start()
-        let peerIdentity = try NodeIdentity.loadOrCreate(in: f.base + "/peer-\(UUID().uuidString)")
+        let peerIdentity = try peerIdentity ?? NodeIdentity.loadOrCreate(in: f.base + "/peer-\(UUID().uuidString)")
         let mine = Session(link: Link(FileDescriptorTransport(input: fds[0], output: fds[0])), identity: peerIdentity, dialing: true)
         try mine.handshake()
         try body(mine)
