@@ -163,7 +163,7 @@ public struct StatusCommand: ToolCommand {
             """)
     public static let manual = Manual(
         output: "A block of `key: value` lines per folder; with --json an array of objects with the keys id, name, "
-            + "path, state, files, bytes, sequence, lastCommit, lastCommitTime, pending, heldFrom, lastPruned and peers "
+            + "path, state, files, bytes, sequence, lastCommit, lastCommitTime, pending, heldFrom, heldStillDeleted, lastPruned and peers "
             + "(remote, node, role, state, since, peerSequence, told, lastError, transfer).",
         files: stateFiles,
         examples: [("sync status", "every folder"), ("sync status --json ~/Documents", "one folder, for scripts")],

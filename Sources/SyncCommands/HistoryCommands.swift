@@ -97,16 +97,18 @@ public struct VersionsCommand: ToolCommand {
         abstract: "List every version of a file that history keeps.",
         discussion: """
             Newest first, one line per recorded change of the file at PATH (in the folder around it, or \
-            in --folder), its deletions included. Any version listed as `history` comes back with \
-            sync restore --at COMMIT PATH, or is printed by sync show COMMIT:PATH.
+            in --folder), its deletions included. Any version listed as `history`, `versions` or `link` \
+            comes back with sync restore --at COMMIT PATH, or is printed by sync show COMMIT:PATH.
             """)
     public static let manual = Manual(
         output: """
             One line per version, tab-separated: time (ISO 8601, UTC), commit id, status (`A`, `M`, `D`), \
             size in bytes (`-` for a deletion), and how it is kept: `history` (the content is in history), \
-            `pointer` (a file above history.max-blob: only its id and size are), `link` (a symbolic link's \
-            target), `deleted`. With --json, an array of objects with the keys commit, time, node, status, \
-            blob, size and kept.
+            `versions` (a file above history.max-blob: history keeps its id and size, and its content is in \
+            the folder's version store or in the folder now), `pointer` (such a file whose content is kept \
+            nowhere any more: it cannot come back), `link` (a symbolic link's target), `deleted`. With \
+            --json, an array of objects with the keys commit, time, node, status, blob, size, kept and \
+            recoverable (true for `history`, `versions` and `link`).
             """,
         exitStatus: "0 on success (also when the path was never recorded: no lines); 1 when the path is a directory or not in a folder; 2 on a usage error.",
         files: stateFiles,
@@ -221,7 +223,7 @@ public struct ShowCommand: ToolCommand {
             line per change. For a file: its bytes. For a directory: `<mode> <object id>\\t<path>` lines.
             """,
         exitStatus: "0 on success; 1 when the commit or path is not in history, or a large file's content is "
-            + "kept only as a pointer; 2 on a usage error.",
+            + "kept neither in the version store nor in the folder; 2 on a usage error.",
         files: stateFiles,
         examples: [("sync show HEAD", "the newest change of the folder around the working directory"),
                    ("sync show --folder ~/Documents HEAD~3:notes/todo.txt > old.txt", "an old version of a file")],

@@ -38,7 +38,23 @@ public enum FileSystem {
         if fd >= 0 { fsync(fd); close(fd) }
     }
 
-    /// Creates `path` and missing parents with `mode`.
+    /// Copies what `source` holds from its current offset to its end into `destination`, 1 MiB at
+    /// a time; `what` names the source in errors.
+    public static func copy(from source: Int32, to destination: Int32, what: String) throws {
+        var buf = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; throw SyncError.io(path: what, operation: "read", errno: errno) }
+            if n == 0 { return }
+            var off = 0
+            while off < n {
+                let w = buf.withUnsafeBytes { write(destination, $0.baseAddress! + off, n - off) }
+                if w < 0 { if errno == EINTR { continue }; throw SyncError.io(path: what, operation: "write copy", errno: errno) }
+                off += w
+            }
+        }
+    }
+
     /// Flushes every written page of the file system holding `fd` (Linux syncfs(2), looked up at
     /// run time since Glibc's module does not export it; sync(2) where it is missing).
     public static func syncFileSystem(of fd: Int32) -> Bool {

@@ -163,6 +163,15 @@ public final class FolderIndex: Sendable {
         return try heldFrom().map { min(sequence, $0 - 1) } ?? sequence
     }
 
+    /// How many files deleted from sequence `from` on are still deleted: what a held deletion
+    /// removed and nothing brought back since.
+    public func filesStillDeleted(since from: Int64) throws -> Int {
+        try wrap { try queue.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM files WHERE sequence >= ? AND deleted = 1 AND kind != 'directory'",
+                             arguments: [from]) ?? 0
+        } }
+    }
+
     /// Lets a held change go; returns where the hold began, nil when nothing was held.
     public func release() throws -> Int64? {
         try wrap { try queue.write { db in

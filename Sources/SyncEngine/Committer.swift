@@ -235,6 +235,11 @@ public struct Committer {
         let first = try context.index.sequence() + 1
         try context.index.record(changes: changes.map(\.0), refreshed: refreshed, commit: commitID?.hex,
                                  meta: held == nil ? [] : [("hold.from", String(first))])
+        // A held deletion undone (by sync restore, or by putting the files back by hand) holds
+        // nothing any more: what peers get then is only that the files came back.
+        if held == nil, let from = try context.index.heldFrom(), try context.index.filesStillDeleted(since: from) == 0 {
+            _ = try context.index.release()
+        }
         var result = CommitResult(folder: folder.id, sequence: sequence, commit: commitID, changes: shown,
                                   retry: retry, problems: problems)
         result.held = held

@@ -19,6 +19,9 @@ public struct FolderStatus: Sendable, Codable {
     public let peers: [PeerLink]
     /// The first sequence of a change the deletion guard holds back (sync confirm), if any.
     public let heldFrom: Int64?
+    /// Files the held deletion (and what came after it) removed that are still gone: the hold is
+    /// released by itself when this reaches 0 (sync restore), or by sync confirm.
+    public let heldStillDeleted: Int?
     /// When sync prune last rewrote or repacked the history, if ever.
     public let lastPruned: Date?
 
@@ -58,6 +61,7 @@ public struct FolderStatus: Sendable, Codable {
         }
         pending = state == "missing" ? 0 : try Committer(context).pending().count
         heldFrom = try context.index.heldFrom()
+        heldStillDeleted = try heldFrom.map { try context.index.filesStillDeleted(since: $0) }
         lastPruned = HistoryRepository.lastRewrite(at: f.historyPath)
         peers = try Self.peerLinks(f, index: context.index, links: LinkBoard(context.state).links())
     }
@@ -96,7 +100,8 @@ public struct FolderStatus: Sendable, Codable {
         lines.append("  pending:     \(pending)")
         lines.append("  pruned:      \(lastPruned.map { ISO8601DateFormatter().string(from: $0) } ?? "never")")
         if let heldFrom {
-            lines.append("  held:        changes from sequence \(heldFrom) on, a large deletion first: not spread until 'sync confirm \(id)'")
+            lines.append("  held:        changes from sequence \(heldFrom) on, a large deletion first: not spread until 'sync confirm \(id)'"
+                         + " or until its \(heldStillDeleted ?? 0) deleted files are back (sync restore)")
         }
         let time = ISO8601DateFormatter()
         for p in peers {

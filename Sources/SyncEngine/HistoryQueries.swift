@@ -33,7 +33,7 @@ extension LogEntry {
 }
 
 /// One kept version of a file, as `sync versions` shows it.
-public struct FileVersion: Sendable, Codable {
+public struct FileVersion: Sendable, Encodable {
     public let commit: String
     public let time: Date
     public let node: String
@@ -42,9 +42,21 @@ public struct FileVersion: Sendable, Codable {
     /// The content's id (for a large file, the id its pointer names); nil for a deletion.
     public let blob: String?
     public let size: Int64?
-    /// `history` (content in history), `pointer` (a large file: only its id and size are in
-    /// history), `link` (a symbolic link), `deleted`.
+    /// `history` (content in history), `versions` (a large file: its id and size are in history,
+    /// its content in the version store or in the folder now), `pointer` (a large file whose
+    /// content is kept nowhere any more), `link` (a symbolic link), `deleted`.
     public let kept: String
+    /// Whether `sync restore` and `sync show` can bring this version back.
+    public var recoverable: Bool { kept != "pointer" && kept != "deleted" }
+
+    private enum CodingKeys: String, CodingKey { case commit, time, node, status, blob, size, kept, recoverable }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(commit, forKey: .commit); try c.encode(time, forKey: .time); try c.encode(node, forKey: .node)
+        try c.encode(status, forKey: .status); try c.encode(blob, forKey: .blob); try c.encode(size, forKey: .size)
+        try c.encode(kept, forKey: .kept); try c.encode(recoverable, forKey: .recoverable)
+    }
 
     /// `<time>\t<commit>\t<status>\t<size or ->\t<kept>`: the plumbing line.
     public var line: String {
@@ -104,8 +116,9 @@ public struct HistoryQueries {
                 }
                 let status = e.changes.first(where: { $0.path == path.rawValue })?.status.rawValue ?? "M"
                 let size = try repo.blobSize(id)
-                if size < 200, let ptr = LargeFilePointer(try repo.blob(id)) {
-                    return FileVersion(commit: e.commit, time: e.time, node: e.node, status: status, blob: ptr.id, size: ptr.size, kept: "pointer")
+                if let ptr = try largePointer(id) {
+                    return FileVersion(commit: e.commit, time: e.time, node: e.node, status: status, blob: ptr.id, size: ptr.size,
+                                       kept: try source(of: ptr) == nil ? "pointer" : "versions")
                 }
                 return FileVersion(commit: e.commit, time: e.time, node: e.node, status: status, blob: id.hex, size: size,
                                    kept: mode == .symlink ? "link" : "history")
@@ -201,13 +214,40 @@ public struct HistoryQueries {
         return out
     }
 
-    /// Writes a blob to a file descriptor; refuses a large-file pointer, whose content history does not hold.
+    /// The large-file pointer blob `id` holds, if it is one.
+    public func largePointer(_ id: ObjectID) throws -> LargeFilePointer? {
+        try wrap { try repo.blobSize(id) < 200 ? LargeFilePointer(try repo.blob(id)) : nil }
+    }
+
+    /// The id of the content blob `id` stands for: its own, or the one a large-file pointer names.
+    public func contentID(of id: ObjectID) throws -> String { try largePointer(id)?.id ?? id.hex }
+
+    /// A file that holds a large file's content now: its copy in the folder's version store, else a
+    /// file of the folder with that content (by the index; checked again when it is copied).
+    public func source(of ptr: LargeFilePointer) throws -> String? {
+        let kept = context.folder.directory + "/versions/" + ptr.id
+        var st = stat()
+        if lstat(kept, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, Int64(st.st_size) == ptr.size { return kept }
+        for p in try context.index.files(withHash: ptr.id) {
+            let abs = context.absolute(p)
+            if lstat(abs, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, Int64(st.st_size) == ptr.size { return abs }
+        }
+        return nil
+    }
+
+    /// Writes a version's content to a file descriptor: a blob from history, or a large file's
+    /// content from the version store or the folder, verified against its id.
     public func write(blob id: ObjectID, path: RelativePath, to fd: Int32) throws {
-        try wrap {
-            if try repo.blobSize(id) < 200, let ptr = LargeFilePointer(try repo.blob(id)) {
-                throw SyncError.notFound("\(path): a large file (\(Units.formatBytes(ptr.size))) kept in history as a pointer to \(ptr.id); its content")
-            }
-            try repo.write(blob: id, to: fd)
+        guard let ptr = try largePointer(id) else { return try wrap { try repo.write(blob: id, to: fd) } }
+        guard let from = try source(of: ptr) else {
+            throw SyncError.notFound("\(path): a large file (\(Units.formatBytes(ptr.size))) whose old content \(ptr.id.prefix(12)) is kept neither in the version store nor in the folder; its content")
+        }
+        let src = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard src >= 0 else { throw SyncError.io(path: from, operation: "open", errno: errno) }
+        defer { close(src) }
+        try FileSystem.copy(from: src, to: fd, what: from)
+        guard try wrap({ try HistoryRepository.hashFile("/proc/self/fd/\(fd)").hex }) == ptr.id else {
+            throw SyncError.corrupt(path: from, message: "does not hold \(ptr.id.prefix(12)) any more")
         }
     }
 

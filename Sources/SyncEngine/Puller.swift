@@ -80,6 +80,10 @@ public final class Puller {
 
     public func run() throws -> PullOutcome {
         me = try context.state.identity().id
+        // Paused stops both directions: nothing of a peer's lands here (the setting as it is now).
+        if !dryRun, try Folder(id: context.folder.id, stateDirectory: context.state).config.paused {
+            throw SyncError.folderPaused(context.folder.id.rawValue)
+        }
         let index = context.index
         let seqKey = "peer.\(peer).sequence", epochKey = "peer.\(peer).epoch"
         var since = Int64(try index.meta(seqKey) ?? "0") ?? 0
@@ -593,15 +597,8 @@ public final class Puller {
             guard let src = try? Beneath.openForReading(p, in: root) else { continue }
             defer { close(src) }
             reset(fd)
-            var buf = [UInt8](repeating: 0, count: 1 << 20)
-            var ok = true
-            while true {
-                let n = buf.withUnsafeMutableBytes { read(src, $0.baseAddress, $0.count) }
-                if n < 0 { if errno == EINTR { continue }; ok = false; break }
-                if n == 0 { break }
-                try writeAll(fd, Array(buf.prefix(n)), "temporary file")
-            }
-            if ok, (try? HistoryRepository.hashFile("/proc/self/fd/\(fd)").hex) == hash { return true }
+            guard (try? FileSystem.copy(from: src, to: fd, what: context.absolute(p))) != nil else { continue }
+            if (try? HistoryRepository.hashFile("/proc/self/fd/\(fd)").hex) == hash { return true }
         }
         if let id = try? ObjectID(hex: hash), context.history.contains(id) {
             reset(fd)

@@ -30,6 +30,14 @@ public struct Restorer {
             try queries.wrap { try context.history.walk(tree: target.id) { p, id, mode in
                 files.append((try RelativePath(path.map { $0.rawValue + "/" + p } ?? p), id, mode))
             } }
+            // All or nothing: every version must be at hand before the first file is written.
+            let missing = try files.filter { p, id, mode in
+                try (mode == .file || mode == .executable) && !inPlace(p, id: id, mode: mode) && !available(id)
+            }.map(\.0)
+            if !missing.isEmpty {
+                let named = missing.prefix(5).map { context.absolute($0) }.joined(separator: ", ")
+                throw SyncError.notFound("\(named)\(missing.count > 5 ? " and \(missing.count - 5) more" : ""): large files whose old content is kept neither in the version store nor in the folder (nothing restored); their content")
+            }
             if let path { try makeDirectory(path) }
             for (p, id, mode) in files { try restoreOne(p, id: id, mode: mode) }
             if !keepNew { try removeNewer(under: path, keeping: Set(files.map(\.0))) }
@@ -68,8 +76,8 @@ public struct Restorer {
         let recorded = try context.index.entry(path)
         let current = try context.scanner().observe(path)
         if current?.kind == .directory { throw SyncError.invalidArgument("\(dest): is a directory now; move it away first") }
-        if let recorded, !recorded.deleted, recorded.hash == id.hex,
-           recorded.executable == (mode == .executable), current != nil { return }
+        if try inPlace(path, id: id, mode: mode) { return }
+        let content = try queries { try HistoryQueries(context).contentID(of: id) }
 
         let tmp = (dest as NSString).deletingLastPathComponent + "/" + Scanner.temporaryPrefix
             + String(UInt64.random(in: 0...UInt64.max), radix: 36)
@@ -88,8 +96,8 @@ public struct Restorer {
                 close(fd)
             } catch { close(fd); throw error }
             let written = try queries { try HistoryRepository.hashFile(tmp) }
-            guard written == id else {
-                throw SyncError.corrupt(path: tmp, message: "restored content hashes to \(written.short), not \(id.short)")
+            guard written.hex == content else {
+                throw SyncError.corrupt(path: tmp, message: "restored content hashes to \(written.short), not \(content.prefix(7))")
             }
         }
         // Never replace a file that changed since it was committed a moment ago.
@@ -104,6 +112,22 @@ public struct Restorer {
         guard rename(tmp, dest) == 0 else { throw SyncError.io(path: dest, operation: "rename", errno: errno) }
         done = true
         FileSystem.syncDirectory((dest as NSString).deletingLastPathComponent)
+    }
+
+    /// Whether `path` holds that version now, as the index recorded it a moment ago: nothing to write.
+    private func inPlace(_ path: RelativePath, id: ObjectID, mode: HistoryRepository.Mode?) throws -> Bool {
+        guard mode != .directory, let recorded = try context.index.entry(path), !recorded.deleted,
+              recorded.executable == (mode == .executable), try context.scanner().observe(path) != nil else { return false }
+        if mode == .symlink { return recorded.kind == .symlink && recorded.hash == id.hex }
+        return try recorded.kind == .file && recorded.hash == queries { try HistoryQueries(context).contentID(of: id) }
+    }
+
+    /// Whether the content of version `id` can be written: history holds it, or for a large file
+    /// the version store or the folder does.
+    private func available(_ id: ObjectID) throws -> Bool {
+        let q = HistoryQueries(context)
+        guard let ptr = try q.largePointer(id) else { return true }
+        return try q.source(of: ptr) != nil
     }
 
     /// Creates the directory and its parents inside the folder, refusing to pass through a symlink.
