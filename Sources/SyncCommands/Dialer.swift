@@ -35,7 +35,8 @@ struct Dialer {
         let identity = try state.identity()
         let known = KnownHosts(path: state.nodePath + "/known_hosts")
         let name = KnownHosts.name(host: host, port: port)
-        let connection = try SSHConnection(host: host, port: port) { key in
+        let settings = try LinkSettings.fromEnvironment(environment)
+        let connection = try SSHConnection(host: host, port: port, timeoutSeconds: Int(settings.callTimeout.rounded(.up))) { key in
             let offered = NodeIdentity.fingerprint(of: key.blob)
             if let expected = expectedHostKey, expected.type != key.type || expected.blob != key.blob {
                 throw SyncError.invalidArgument("""
@@ -61,7 +62,7 @@ struct Dialer {
         try connection.authenticate(user: user, privateKey: privateKey,
                                     publicKey: FileManager.default.fileExists(atPath: privateKey + ".pub") ? privateKey + ".pub" : nil)
         try connection.exec("sync-serve")
-        let session = Session(link: Link(connection), identity: identity, dialing: true)
+        let session = Session(link: Link(connection, callTimeout: settings.callTimeout), identity: identity, dialing: true)
         let peer: NodeID
         do { peer = try session.handshake() } catch {
             let err = connection.standardError().trimmingCharacters(in: .whitespacesAndNewlines)

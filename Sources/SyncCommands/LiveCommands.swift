@@ -103,7 +103,9 @@ func follow(_ remote: String, spec: RemoteSpec, folder: Folder, state: StateDire
             loop.log = log
             loop.remoteName = remote
             loop.stopRequested = { StopSignal.requested }
-            if let k = ProcessInfo.processInfo.environment["SYNC_KEEPALIVE"].flatMap(Units.duration) { loop.keepalive = k }
+            let settings = try LinkSettings.fromEnvironment()
+            loop.keepalive = settings.keepalive
+            loop.idleTimeout = settings.idleTimeout
             status.peer = dialed.peer.rawValue
             upAt = Date()
             status.lastError = nil

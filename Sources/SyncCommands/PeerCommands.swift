@@ -16,6 +16,12 @@ public struct ServeCommand: ToolCommand {
             against the folder's authorized keys; a folder the peer may not see is answered exactly as a \
             folder that does not exist. When the peer offers a folder this node lets it send, it is pulled \
             over the same link. Diagnostics go to standard error.
+
+            Budgets: a peer holds at most SYNC_MAX_LINKS links (default 16) open to this node at once; a \
+            silence of SYNC_CALL_TIMEOUT (default 2m) in the middle of a message, or of SYNC_IDLE_TIMEOUT \
+            (default 10m) on a link, ends the link. Every field a peer sends is checked for range and \
+            length as it is decoded, a delta signature is stored only for a folder the peer may see and \
+            is at most 256 MiB, and no request may come inside a delta request.
             """)
     public static let manual = Manual(
         output: "Protocol frames only. Nothing else is ever written to standard output.",
@@ -53,9 +59,16 @@ public struct ServeCommand: ToolCommand {
         signal(SIGPIPE, SIG_IGN)
         try reporting("sync-serve") {
             let state = stateDir.map { StateDirectory(root: $0) } ?? .fromEnvironment()
-            let session = Session(link: Link(FileDescriptorTransport()), identity: try state.identity(), dialing: false)
+            let settings = try LinkSettings.fromEnvironment()
+            let session = Session(link: Link(FileDescriptorTransport(), callTimeout: settings.callTimeout),
+                                  identity: try state.identity(), dialing: false)
             if let invite { return try serveInvite(try NodeID(invite), session, state) }
             let expected = try NodeID(peer!)
+            // A peer holds at most so many links here at once, before it costs anything more.
+            guard let slot = try LinkSlots.take(state, peer: expected, limit: settings.maxLinks) else {
+                throw SyncError.invalidArgument("peer \(expected.short): already \(settings.maxLinks) links open (SYNC_MAX_LINKS); refusing another")
+            }
+            defer { _ = slot }
             let proven = try session.handshake()
             guard proven == expected else {
                 throw SyncError.invalidArgument("peer proved node \(proven.short), but its SSH key is that of \(expected.short)")
@@ -66,6 +79,8 @@ public struct ServeCommand: ToolCommand {
             // Standard error reaches the dialing side only when the link ends: problems only.
             StopSignal.install()
             let loop = LinkLoop(session: session, server: server, state: state, peer: proven, following: nil)
+            loop.idleTimeout = settings.idleTimeout
+            loop.keepalive = settings.keepalive
             loop.log = makeLogger("sync-serve", defaultLevel: .warning)
             loop.stopRequested = { StopSignal.requested }
             do { try loop.run() } catch let e as ProtocolError {
@@ -128,7 +143,9 @@ public struct PullCommand: ToolCommand {
             link drops or cannot be made it dials again after 1, 2, 4... seconds, with jitter, up to \
             --retry-max, and catches up on everything since the last sequence it holds. SIGTERM or \
             SIGINT ends it after the batch being applied. Log lines go to standard error \
-            (SYNC_LOG_LEVEL). SYNC_KEEPALIVE (default 30s) is how often an idle link is checked.
+            (SYNC_LOG_LEVEL). SYNC_KEEPALIVE (default 30s) is how often an idle link is checked; a link \
+            silent for SYNC_IDLE_TIMEOUT (default 10m) is dialed again. A peer silent for SYNC_CALL_TIMEOUT \
+            (default 2m) in the middle of a message or before an answer ends the pull with an error.
             """)
     public static let manual = Manual(
         output: """

@@ -45,8 +45,11 @@ public final class Link {
     private var start = 0
     public private(set) var bytesIn: Int64 = 0
     public private(set) var bytesOut: Int64 = 0
+    /// The longest silence accepted while the rest of a frame is awaited (`receive` is called when
+    /// a message is due: an answer, or the frame a `wait` announced); nil waits for ever.
+    public var callTimeout: Double?
 
-    public init(_ transport: Transport) { self.transport = transport }
+    public init(_ transport: Transport, callTimeout: Double? = nil) { self.transport = transport; self.callTimeout = callTimeout }
 
     public func send(_ message: Message) throws {
         let payload = message.encoded()
@@ -105,8 +108,20 @@ public final class Link {
     }
 
     private func take(_ n: Int) throws -> [UInt8] {
+        var silentSince: Date?
         while buffer.count - start < n {
             if ended { throw ProtocolError.closed }
+            if let limit = callTimeout {
+                // Bytes as they come, without blocking; a silence longer than the limit ends the link.
+                if takeAvailable() { silentSince = nil; continue }
+                let since = silentSince ?? Date()
+                silentSince = since
+                let left = limit - Date().timeIntervalSince(since)
+                guard left > 0 else { throw ProtocolError.timedOut(Int(limit.rounded())) }
+                var p = pollfd(fd: transport.descriptor, events: Int16(POLLIN), revents: 0)
+                _ = poll(&p, 1, Int32(min(left, 3600) * 1000) + 1)
+                continue
+            }
             let more = try transport.read(max: max(64 << 10, n - (buffer.count - start)))
             if more.isEmpty { throw ProtocolError.closed }
             bytesIn += Int64(more.count)

@@ -25,6 +25,9 @@ public final class LinkLoop {
     public var stopRequested: @Sendable () -> Bool = { false }
     /// Seconds between notices sent on an idle link, so that a dead link is found.
     public var keepalive: Double = 30
+    /// Seconds without a message from the peer after which the link is given up (its keepalives
+    /// come every `keepalive` seconds while it lives); nil keeps a silent link for ever.
+    public var idleTimeout: Double? = 600
     /// Status files per folder, for `sync status`.
     var statuses: [FolderID: LinkStatus] = [:]
     let role: LinkStatus.Role
@@ -77,7 +80,14 @@ public final class LinkLoop {
         // notice board, a pull here, a new subscription, or the periodic wake-up (a commit made
         // without sync-notify) — not for every request the peer makes during a long pull.
         var recheck = true
+        var lastHeard = Date(), heardBytes = session.link.bytesIn
         while !stopRequested() {
+            // Anything received counts, answers during a pull of ours too.
+            if session.link.bytesIn != heardBytes { heardBytes = session.link.bytesIn; lastHeard = Date() }
+            if let idle = idleTimeout, Date().timeIntervalSince(lastHeard) > idle {
+                log.notice("\(peer.short): nothing heard for \(Int(idle)) s; closing the link")
+                throw ProtocolError.timedOut(Int(idle.rounded()))
+            }
             if recheck { try tell(); recheck = false }
             while !session.notices.isEmpty {
                 try handle(session.notices.removeFirst())

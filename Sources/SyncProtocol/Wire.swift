@@ -81,6 +81,8 @@ public enum ProtocolError: Error, Equatable, Sendable, CustomStringConvertible {
     case unexpected(String)
     case version(UInt16)
     case closed
+    /// The peer went silent in the middle of a frame or an answer for this many seconds.
+    case timedOut(Int)
 
     public var description: String {
         switch self {
@@ -89,6 +91,7 @@ public enum ProtocolError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unexpected(let m): return "unexpected message: \(m)"
         case .version(let v): return "peer speaks protocol version \(v); this node speaks \(Message.protocolVersion)"
         case .closed: return "link closed"
+        case .timedOut(let s): return "the peer sent nothing for \(s) s in the middle of a message or an answer"
         }
     }
 }
