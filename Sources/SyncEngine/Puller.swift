@@ -321,29 +321,21 @@ public final class Puller {
 
     // MARK: The folder on disk
 
+    /// Every write into the folder goes through it.
+    var writer: FolderWriter { FolderWriter(root: root) }
+
     /// The stat data of `path`, never following a link on the way; nil when absent.
     func observe(_ path: RelativePath) throws -> Observation? {
-        let dir: Int32
-        do { dir = try Beneath.directory(path.parent, in: root) } catch {
-            if case SyncError.io(_, _, let e) = error, e == ENOENT { return nil }
+        do { return try writer.observe(path) } catch is FolderWriter.Blocked {
             throw Refused(reason: "a parent directory is a link or not a directory")
         }
-        defer { close(dir) }
-        var st = stat()
-        guard fstatat(dir, path.name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
-            if errno == ENOENT { return nil }
-            throw SyncError.io(path: context.absolute(path), operation: "lstat", errno: errno)
-        }
-        return Scanner.observation(path, st)
     }
 
     /// Whether the path on disk is still what the index says (absent when the row is absent or deleted).
     func unchanged(_ path: RelativePath, _ local: FileEntry?) throws -> Bool {
-        let o = try observe(path)
-        guard let l = local, !l.deleted else { return o == nil }
-        guard let o, o.kind == l.kind else { return false }
-        if o.kind == .directory { return true }
-        return o.size == l.size && o.mtimeNs == l.mtimeNs && o.inode == l.inode && o.executable == l.executable
+        do { return try writer.unchanged(path, local) } catch is FolderWriter.Blocked {
+            throw Refused(reason: "a parent directory is a link or not a directory")
+        }
     }
 
     /// Removes what `local` describes at its path (after `unchanged` said it is still that).
@@ -399,13 +391,10 @@ public final class Puller {
                 throw SyncError.io(path: context.absolute(target), operation: "mkdir", errno: errno)
             }
         case .symlink:
-            let tmp = Scanner.temporaryPrefix + String(UInt64.random(in: 0...UInt64.max), radix: 36)
-            guard symlinkat(r.symlinkTarget!, dir, tmp) == 0 else {
-                throw SyncError.io(path: context.absolute(target), operation: "symlink", errno: errno)
-            }
-            guard renameat(dir, tmp, dir, name) == 0 else {
-                let e = errno; unlinkat(dir, tmp, 0)
-                throw SyncError.io(path: context.absolute(target), operation: "rename", errno: e)
+            // What was at the target was removed above when it was of another kind.
+            let replaced = current.flatMap { $0.kind == .symlink ? $0 : nil }
+            do { try writer.placeLink(target, target: r.symlinkTarget!, replacing: replaced) } catch is FolderWriter.Changed {
+                throw Held(reason: "changed here meanwhile")
             }
         case .file:
             try writeFile(r, dir: dir, target: target, basis: basis, current: current)
@@ -469,8 +458,8 @@ public final class Puller {
         // Last check: a local edit since the decision wins over our write.
         guard try unchanged(target, current) else { throw Held(reason: "changed here meanwhile") }
         if let c = current { keepLargeVersion(c, dir) }
-        guard renameat(dir, tmp, dir, target.name) == 0 else {
-            throw SyncError.io(path: context.absolute(target), operation: "rename", errno: errno)
+        do { try writer.rename(tmp, in: dir, to: target, replacing: current) } catch is FolderWriter.Changed {
+            throw Held(reason: "changed here meanwhile")
         }
         keepTemporary = true // renamed: nothing left to remove
         if r.size <= context.folder.config.maxBlob, !context.history.contains(try ObjectID(hex: hash)) {
@@ -481,13 +470,7 @@ public final class Puller {
     /// The mode a received file gets (the replaced file's, else the umask's, with x bits as the
     /// peer says) and the peer's modification time.
     func setModeAndTime(_ fd: Int32, _ r: FileEntry, dir: Int32, target: RelativePath, current: FileEntry?) {
-        var mode: mode_t = 0o666 & ~currentUmask
-        var cs = stat()
-        if let c = current, !c.deleted, c.kind == .file, fstatat(dir, target.name, &cs, AT_SYMLINK_NOFOLLOW) == 0 {
-            mode = cs.st_mode & 0o7777 & ~0o111
-        }
-        if r.executable { mode |= (mode & 0o444) >> 2 }
-        fchmod(fd, mode)
+        fchmod(fd, writer.mode(dir, target, current, executable: r.executable))
         var times = [timespec(tv_sec: Int(r.mtimeNs / 1_000_000_000), tv_nsec: Int(r.mtimeNs % 1_000_000_000)),
                      timespec(tv_sec: Int(r.mtimeNs / 1_000_000_000), tv_nsec: Int(r.mtimeNs % 1_000_000_000))]
         times[0].tv_nsec = (1 << 30) - 2 // UTIME_OMIT

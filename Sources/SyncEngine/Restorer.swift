@@ -54,14 +54,10 @@ public struct Restorer {
         let keptOrAbove = kept.union(kept.flatMap(\.ancestors))
         let rows = try (path.map { try context.index.entries(under: $0) } ?? context.index.allEntries())
             .filter { !$0.deleted && !keptOrAbove.contains($0.path) && $0.path != path }
-        let scanner = context.scanner()
         for e in rows where e.kind != .directory {
-            guard let now = try scanner.observe(e.path) else { continue }
-            guard now.size == e.size, now.mtimeNs == e.mtimeNs, now.inode == e.inode else {
+            guard try writer.observe(e.path) != nil else { continue }
+            do { try writer.remove(e.path, expecting: e) } catch is FolderWriter.Changed {
                 throw SyncError.invalidArgument("\(context.absolute(e.path)): changed during the restore; left in place")
-            }
-            if unlink(context.absolute(e.path)) != 0 && errno != ENOENT {
-                throw SyncError.io(path: context.absolute(e.path), operation: "unlink", errno: errno)
             }
         }
         for e in rows.filter({ $0.kind == .directory }).sorted(by: { $0.path > $1.path }) {
@@ -74,50 +70,30 @@ public struct Restorer {
         if let parent = path.parent { try makeDirectory(parent) }
         let dest = context.absolute(path)
         let recorded = try context.index.entry(path)
-        let current = try context.scanner().observe(path)
-        if current?.kind == .directory { throw SyncError.invalidArgument("\(dest): is a directory now; move it away first") }
+        if try writer.observe(path)?.kind == .directory { throw SyncError.invalidArgument("\(dest): is a directory now; move it away first") }
         if try inPlace(path, id: id, mode: mode) { return }
-        let content = try queries { try HistoryQueries(context).contentID(of: id) }
-
-        let tmp = (dest as NSString).deletingLastPathComponent + "/" + Scanner.temporaryPrefix
-            + String(UInt64.random(in: 0...UInt64.max), radix: 36)
-        var done = false
-        defer { if !done { unlink(tmp) } }
-        if mode == .symlink {
-            let target = String(decoding: try queries { try context.history.blob(id) }, as: UTF8.self)
-            guard symlink(target, tmp) == 0 else { throw SyncError.io(path: tmp, operation: "symlink", errno: errno) }
-        } else {
-            let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode == .executable ? 0o755 : 0o644)
-            guard fd >= 0 else { throw SyncError.io(path: tmp, operation: "create", errno: errno) }
-            do {
-                try HistoryQueries(context).write(blob: id, path: path, to: fd)
-                fchmod(fd, mode == .executable ? 0o755 : 0o644)
-                guard fsync(fd) == 0 else { throw SyncError.io(path: tmp, operation: "fsync", errno: errno) }
-                close(fd)
-            } catch { close(fd); throw error }
-            let written = try queries { try HistoryRepository.hashFile(tmp) }
-            guard written.hex == content else {
-                throw SyncError.corrupt(path: tmp, message: "restored content hashes to \(written.short), not \(content.prefix(7))")
+        // Never replace what changed since it was committed a moment ago.
+        do {
+            if mode == .symlink {
+                let target = String(decoding: try queries { try context.history.blob(id) }, as: UTF8.self)
+                try writer.placeLink(path, target: target, replacing: recorded)
+            } else {
+                let content = try queries { try HistoryQueries(context).contentID(of: id) }
+                try writer.placeFile(path, hash: content, executable: mode == .executable, replacing: recorded) { fd in
+                    try HistoryQueries(context).write(blob: id, path: path, to: fd)
+                }
             }
+        } catch is FolderWriter.Changed {
+            throw SyncError.invalidArgument("\(dest): changed during the restore; nothing replaced")
+        } catch is FolderWriter.Blocked {
+            throw SyncError.invalidArgument("\(dest): a directory on the way is a link or not a directory; nothing restored there")
         }
-        // Never replace a file that changed since it was committed a moment ago.
-        let now = try context.scanner().observe(path)
-        if let now, let recorded, !recorded.deleted {
-            guard now.size == recorded.size, now.mtimeNs == recorded.mtimeNs, now.inode == recorded.inode else {
-                throw SyncError.invalidArgument("\(dest): changed during the restore; nothing replaced")
-            }
-        } else if now != nil {
-            throw SyncError.invalidArgument("\(dest): appeared during the restore; nothing replaced")
-        }
-        guard rename(tmp, dest) == 0 else { throw SyncError.io(path: dest, operation: "rename", errno: errno) }
-        done = true
-        FileSystem.syncDirectory((dest as NSString).deletingLastPathComponent)
     }
 
     /// Whether `path` holds that version now, as the index recorded it a moment ago: nothing to write.
     private func inPlace(_ path: RelativePath, id: ObjectID, mode: HistoryRepository.Mode?) throws -> Bool {
         guard mode != .directory, let recorded = try context.index.entry(path), !recorded.deleted,
-              recorded.executable == (mode == .executable), try context.scanner().observe(path) != nil else { return false }
+              recorded.executable == (mode == .executable), try writer.observe(path) != nil else { return false }
         if mode == .symlink { return recorded.kind == .symlink && recorded.hash == id.hex }
         return try recorded.kind == .file && recorded.hash == queries { try HistoryQueries(context).contentID(of: id) }
     }
@@ -132,16 +108,12 @@ public struct Restorer {
 
     /// Creates the directory and its parents inside the folder, refusing to pass through a symlink.
     private func makeDirectory(_ path: RelativePath) throws {
-        for p in path.ancestors + [path] {
-            let abs = context.absolute(p)
-            var st = stat()
-            if lstat(abs, &st) == 0 {
-                if (st.st_mode & S_IFMT) == S_IFDIR { continue }
-                throw SyncError.invalidArgument("\(abs): not a directory; nothing restored below it")
-            }
-            guard mkdir(abs, 0o755) == 0 || errno == EEXIST else { throw SyncError.io(path: abs, operation: "mkdir", errno: errno) }
+        do { try writer.makeDirectory(path) } catch is FolderWriter.Blocked {
+            throw SyncError.invalidArgument("\(context.absolute(path)): not a directory; nothing restored below it")
         }
     }
+
+    private var writer: FolderWriter { FolderWriter(root: context.folder.root) }
 
     private func queries<T>(_ body: () throws -> T) throws -> T { try HistoryQueries(context).wrap(body) }
 }
