@@ -55,6 +55,20 @@ public enum FileSystem {
         }
     }
 
+    /// Renames `name` to `newName` in directory `dir` unless `newName` exists (then EEXIST):
+    /// renameat2(RENAME_NOREPLACE), looked up at run time as Glibc's module does not export it;
+    /// where the file system lacks it, a hard link and an unlink (never a replacement either).
+    public static func renameNoReplace(in dir: Int32, _ name: String, to newName: String) -> Bool {
+        typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
+        if let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "renameat2") {
+            if unsafeBitCast(sym, to: RenameAt2.self)(dir, name, dir, newName, 1 /* RENAME_NOREPLACE */) == 0 { return true }
+            if errno != EINVAL && errno != ENOSYS { return false }
+        }
+        guard linkat(dir, name, dir, newName, 0) == 0 else { return false }
+        unlinkat(dir, name, 0)
+        return true
+    }
+
     /// Flushes every written page of the file system holding `fd` (Linux syncfs(2), looked up at
     /// run time since Glibc's module does not export it; sync(2) where it is missing).
     public static func syncFileSystem(of fd: Int32) -> Bool {

@@ -96,6 +96,19 @@ struct FolderWriter {
         do { try rename(tmp, in: dir, to: path, replacing: current) } catch { unlinkat(dir, tmp, 0); throw error }
     }
 
+    /// Moves the file or link at `path` aside to `copy` (in the same directory) if it is still
+    /// `current`; never over anything at `copy`: a conflict copy is never replaced.
+    func moveAside(_ path: RelativePath, to copy: RelativePath, expecting current: FileEntry) throws {
+        let dir = try directory(path.parent)
+        defer { close(dir) }
+        guard try unchanged(path, current) else { throw Changed(path: path) }
+        guard FileSystem.renameNoReplace(in: dir, path.name, to: copy.name) else {
+            if errno == EEXIST { throw Changed(path: copy) }
+            throw SyncError.io(path: absolute(copy), operation: "rename", errno: errno)
+        }
+        fsync(dir)
+    }
+
     /// Removes the file or link at `path` if it is still `current`.
     func remove(_ path: RelativePath, expecting current: FileEntry) throws {
         let dir = try directory(path.parent)

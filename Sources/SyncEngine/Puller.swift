@@ -237,10 +237,8 @@ public final class Puller {
                         continue
                     }
                     if remoteWins {
-                        let dir = try Beneath.directory(r.path.parent, in: root)
-                        defer { close(dir) }
-                        guard renameat(dir, r.path.name, dir, copy.name) == 0 else {
-                            throw SyncError.io(path: context.absolute(copy), operation: "rename", errno: errno)
+                        do { try writer.moveAside(r.path, to: copy, expecting: l) } catch let c as FolderWriter.Changed {
+                            throw Held(reason: c.path == copy ? "conflict copy \(copy.rawValue) exists already" : "changed here meanwhile")
                         }
                         var c = l
                         c.path = copy
