@@ -95,7 +95,9 @@ extension LiveTests {
         }
         // Every link up before the changes start.
         #expect(waitFor(30) { n.allSatisfy { x in (try? x.node.run("sync-peer", ["list"]).lines.allSatisfy { $0.hasSuffix(" up") }) == true } })
-        try randomChanges(100, on: p, seed: UInt64(count) * 7919 + UInt64(name.count))
+        // SYNC_TEST_SEED runs the same test on other seeds (a failing one is kept as a test of its own).
+        let seed = ProcessInfo.processInfo.environment["SYNC_TEST_SEED"].flatMap { UInt64($0) } ?? UInt64(count) * 7919 + UInt64(name.count)
+        try randomChanges(100, on: p, seed: seed)
         let converged = try waitFor(120) {
             let all = try p.map { try contents($0) }
             return all.allSatisfy { $0 == all[0] } && !all[0].contains(".sync-tmp")
@@ -104,7 +106,7 @@ extension LiveTests {
         if !converged, let keep = ProcessInfo.processInfo.environment["SYNC_TEST_KEEP"] {
             for (i, x) in n.enumerated() { try x.node.sh("mkdir -p '\(keep)/\(name)' && cp -a '\(x.node.base)' '\(keep)/\(name)/\(i)'") }
         }
-        #expect(converged, "\(name): not converged: \(states)")
+        #expect(converged, "\(name), seed \(seed): not converged: \(states)")
         // Settled: every node's history agrees with its folder.
         usleep(3_000_000)
         let before = traces(n)
