@@ -40,13 +40,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "sync-docgen", dependencies: ["SyncCommands"]),
+        .target(name: "SyncTestSupport", path: "Tests/SyncTestSupport"),
         .testTarget(name: "SyncCoreTests", dependencies: ["SyncCore"]),
-        .testTarget(name: "SyncGitTests", dependencies: ["SyncGit"]),
+        .testTarget(name: "SyncGitTests", dependencies: ["SyncGit", "SyncTestSupport"]),
         .testTarget(name: "SyncDeltaTests", dependencies: ["SyncDelta"]),
         .testTarget(name: "SyncSSHTests", dependencies: ["SyncSSH"]),
-        .testTarget(name: "SyncProtocolTests", dependencies: ["SyncProtocol"]),
+        .testTarget(name: "SyncProtocolTests", dependencies: ["SyncProtocol", "SyncTestSupport"]),
         .testTarget(name: "SyncEngineTests", dependencies: ["SyncEngine", "SyncCore", "SyncGit", "SyncProtocol"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["SyncCommands", "SyncCore"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["SyncCommands", "SyncCore", "SyncTestSupport"]),
     ] + tools.map { .executableTarget(name: $0, dependencies: ["SyncCommands"]) },
     swiftLanguageModes: [.v6]
 )

@@ -89,7 +89,7 @@ public struct FolderStatus: Sendable, Codable {
 
     /// The human form: one `key: value` line each.
     public var text: String {
-        var lines = ["folder \(id) (\(name))", "  path:        \(path)", "  state:       \(state)",
+        var lines = ["folder \(id) (\(name))", "  path:        \(path)", "  state:       \(state)\(state == "paused" ? " (nothing recorded, taken from peers or served to them)" : "")",
                      "  files:       \(files)", "  bytes:       \(bytes) (\(Units.formatBytes(bytes)))",
                      "  sequence:    \(sequence)"]
         if let lastCommit, let lastCommitTime {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SyncTestSupport
 
 /// Nodes under `sync up`: changes flow by themselves.
 @Suite(.serialized, .enabled(if: PeerNode.available)) struct LiveTests {
@@ -150,19 +151,6 @@ extension LiveTests {
 
     @Test func fiveNodesFullyMeshedConverge() throws {
         try converge(5, name: "mesh") { _, _ in true }
-    }
-}
-
-/// A small seeded generator, so that a failing run can be repeated.
-struct SplitMix {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

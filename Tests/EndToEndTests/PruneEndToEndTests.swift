@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SyncTestSupport
 
 @Suite(.serialized) struct PruneEndToEndTests {
     /// Gives the folder's history `count` commits, an hour apart and ending now, each rewriting one

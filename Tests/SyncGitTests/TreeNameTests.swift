@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SyncTestSupport
 @testable import SyncGit
 
 @Suite struct TreeNameTests {
@@ -48,7 +49,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let r = try HistoryRepository.create(at: dir + "/h.git", worktree: dir + "/w")
         let blob = try r.writeBlob(Array("x".utf8))
-        var rng = SeededRandom(seed: seed)
+        var rng = SplitMix(seed)
         let pieces = [".", "g", "G", "i", "I", "t", "T", "git", ".git", "~", "1", "4", "9", " ", ":", "\\", "%", "%2E",
                       "\u{200C}", "\u{FEFF}", "é", "a", "-", "modules"]
         for _ in 0..<2000 {
@@ -79,18 +80,5 @@ import Testing
         #expect(files.map(\.newPath) == ["p/.git/config"])
         #expect(patch.contains("+++ b/p/.git/config"))
         #expect(!patch.contains("%2E"))
-    }
-}
-
-/// A small deterministic generator (SplitMix64) for reproducible random tests.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

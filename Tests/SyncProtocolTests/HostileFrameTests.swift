@@ -1,4 +1,5 @@
 import Testing
+import SyncTestSupport
 import SyncProtocol
 
 /// Frames a hostile peer may send: every number at both ends of its range, every length at its
@@ -67,7 +68,7 @@ import SyncProtocol
     /// values, and pure noise. Each decodes to a message whose fields are in range, or is refused.
     @Test(arguments: [7, 20_261_129])
     func randomAndMutatedFramesNeverCrashNorPassOutOfRange(seed: UInt64) throws {
-        var rng = SplitMix64(seed: seed)
+        var rng = SplitMix(seed)
         let seeds: [Message] = [
             .hello(version: 1, publicKey: Array(repeating: 7, count: 32), nonce: Array(repeating: 9, count: 32)),
             .proof(signature: Array(repeating: 3, count: 64)),
@@ -118,18 +119,5 @@ import SyncProtocol
         case .contentRequest(_, _, _, _, let o): return Limits.sizes.contains(o)
         default: return true
         }
-    }
-}
-
-/// SplitMix64: a small deterministic generator, so a failing seed can be run again.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
