@@ -39,13 +39,15 @@ public enum FileSystem {
     }
 
     /// Copies what `source` holds from its current offset to its end into `destination`, 1 MiB at
-    /// a time; `what` names the source in errors.
-    public static func copy(from source: Int32, to destination: Int32, what: String) throws {
+    /// a time, showing each piece to `each` (to hash it on the way); `what` names the source in errors.
+    public static func copy(from source: Int32, to destination: Int32, what: String,
+                            each: (UnsafeRawBufferPointer) -> Void = { _ in }) throws {
         var buf = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let n = buf.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
             if n < 0 { if errno == EINTR { continue }; throw SyncError.io(path: what, operation: "read", errno: errno) }
             if n == 0 { return }
+            buf.withUnsafeBytes { each(UnsafeRawBufferPointer(rebasing: $0.prefix(n))) }
             var off = 0
             while off < n {
                 let w = buf.withUnsafeBytes { write(destination, $0.baseAddress! + off, n - off) }

@@ -245,8 +245,10 @@ public struct HistoryQueries {
         let src = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard src >= 0 else { throw SyncError.io(path: from, operation: "open", errno: errno) }
         defer { close(src) }
-        try FileSystem.copy(from: src, to: fd, what: from)
-        guard try wrap({ try HistoryRepository.hashFile("/proc/self/fd/\(fd)").hex }) == ptr.id else {
+        // Hashed as it goes: `fd` may be a pipe (sync show).
+        var hasher = BlobHasher(size: ptr.size)
+        try FileSystem.copy(from: src, to: fd, what: from) { hasher.update($0) }
+        guard hasher.finish() == ptr.id else {
             throw SyncError.corrupt(path: from, message: "does not hold \(ptr.id.prefix(12)) any more")
         }
     }

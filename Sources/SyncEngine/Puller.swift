@@ -674,7 +674,7 @@ public final class Puller {
                 // Directories this batch made or emptied are kept as empty trees, as Committer does.
                 var live = Set(rows.filter { $0.kind == .directory && !$0.deleted && touched.contains($0.path) }.map(\.path))
                 for e in rows where e.deleted && touched.contains(e.path) {
-                    if let parent = e.path.parent, try observe(parent)?.kind == .directory { live.insert(parent) }
+                    if let parent = e.path.parent, (try? observe(parent))?.kind == .directory { live.insert(parent) }
                 }
                 let empty = try Committer.emptyDirectories(live, missingFrom: tree, history)
                 if !empty.isEmpty { tree = try history.tree(from: tree, applying: empty) }

@@ -70,10 +70,10 @@ public struct Restorer {
         if let parent = path.parent { try makeDirectory(parent) }
         let dest = context.absolute(path)
         let recorded = try context.index.entry(path)
-        if try writer.observe(path)?.kind == .directory { throw SyncError.invalidArgument("\(dest): is a directory now; move it away first") }
-        if try inPlace(path, id: id, mode: mode) { return }
         // Never replace what changed since it was committed a moment ago.
         do {
+            if try writer.observe(path)?.kind == .directory { throw SyncError.invalidArgument("\(dest): is a directory now; move it away first") }
+            if try inPlace(path, id: id, mode: mode) { return }
             if mode == .symlink {
                 let target = String(decoding: try queries { try context.history.blob(id) }, as: UTF8.self)
                 try writer.placeLink(path, target: target, replacing: recorded)

@@ -40,6 +40,17 @@ import SyncProtocol
         #expect(versions.map(\.kept) == ["versions", "versions"])
         #expect(versions.allSatisfy { $0.recoverable })
 
+        // sync show of the old version writes it to a pipe, checked as it goes.
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let old1 = try #require(try HistoryQueries(context).entry(c1, path: RelativePath("d/changed.bin")))
+        try HistoryQueries(context).write(blob: old1.id, path: RelativePath("d/changed.bin"), to: fds[1])
+        close(fds[1])
+        var shown = [UInt8](repeating: 0, count: 4096)
+        let n = Glibc.read(fds[0], &shown, shown.count)
+        close(fds[0])
+        #expect(String(decoding: shown.prefix(max(n, 0)), as: UTF8.self) == old)
+
         _ = try Restorer(context).restore(try RelativePath("d"), at: c1)
         #expect(read(f, "d/same.bin") == big)
         #expect(read(f, "d/changed.bin") == old)
