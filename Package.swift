@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(name: "SyncSSHTests", dependencies: ["SyncSSH"]),
         .testTarget(name: "SyncProtocolTests", dependencies: ["SyncProtocol", "SyncTestSupport"]),
         .testTarget(name: "SyncEngineTests", dependencies: ["SyncEngine", "SyncCore", "SyncGit", "SyncProtocol"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["SyncCommands", "SyncCore", "SyncTestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["SyncCommands", "SyncCore", "SyncEngine", "SyncProtocol", "SyncTestSupport"]),
     ] + tools.map { .executableTarget(name: $0, dependencies: ["SyncCommands"]) },
     swiftLanguageModes: [.v6]
 )

@@ -25,6 +25,8 @@ public final class SSHConnection {
     private var socket: Int32 = -1
     private var session: OpaquePointer?
     private var channel: OpaquePointer?
+    /// What the command wrote to standard error, taken early (see `readAvailable`); at most 64 KiB.
+    private var errorBytes: [UInt8] = []
 
     /// Connects to `host:port` and completes the key exchange; `verify` decides whether the
     /// host key is acceptable (it throws to refuse) before anything else is sent.
@@ -99,10 +101,24 @@ public final class SSHConnection {
         let n = buf.withUnsafeMutableBufferPointer { p in
             p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: max) { libssh2_channel_read_ex(ch, 0, $0, max) }
         }
-        if n == Int(LIBSSH2_ERROR_EAGAIN) { return libssh2_channel_eof(ch) != 0 ? [] : nil }
-        if n < 0 { throw SSHError(host: host, message: "read failed: \(lastError())") }
-        if n == 0 { return libssh2_channel_eof(ch) != 0 ? [] : nil }
-        return Array(buf.prefix(n))
+        if n < 0 && n != Int(LIBSSH2_ERROR_EAGAIN) { throw SSHError(host: host, message: "read failed: \(lastError())") }
+        if n > 0 { return Array(buf.prefix(n)) }
+        // libssh2 reports the end only once no data of the channel is pending, standard error's
+        // too: take that first, or a command that ended with a message would seem silent.
+        takeStandardError(ch)
+        return libssh2_channel_eof(ch) != 0 ? [] : nil
+    }
+
+    /// Moves what standard error holds now into `errorBytes` (the session is non-blocking here).
+    private func takeStandardError(_ ch: OpaquePointer) {
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buf.withUnsafeMutableBufferPointer { p in
+                p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: 4096) { libssh2_channel_read_ex(ch, 1, $0, 4096) }
+            }
+            if n <= 0 { return }
+            if errorBytes.count < 65536 { errorBytes += buf.prefix(min(n, 65536 - errorBytes.count)) }
+        }
     }
 
     /// The connection's socket, for poll(2).
@@ -126,8 +142,8 @@ public final class SSHConnection {
 
     /// What the command wrote to its standard error so far (read after its output ended).
     public func standardError() -> String {
-        guard let ch = channel else { return "" }
-        var out: [UInt8] = []
+        guard let ch = channel else { return String(decoding: errorBytes, as: UTF8.self) }
+        var out = errorBytes
         var buf = [UInt8](repeating: 0, count: 4096)
         while out.count < 65536 {
             let n = buf.withUnsafeMutableBufferPointer { p in

@@ -15,7 +15,8 @@ final class PeerNode {
     /// Whether this machine can run the multi-node tests (sshd, ssh-keygen, root for sshd's privilege separation).
     static var available: Bool { FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd") && have("ssh-keygen") }
 
-    init() throws {
+    /// `sshdSettings` are more lines of sshd_config (`SetEnv` gives sync-serve an environment).
+    init(sshdSettings: [String] = []) throws {
         node = try Node()
         sshdDirectory = node.base + "/sshd"
         port = try PeerNode.freePort()
@@ -39,6 +40,7 @@ final class PeerNode {
             PermitRootLogin prohibit-password
             LogLevel ERROR
             MaxStartups 100:30:200
+            \(sshdSettings.joined(separator: "\n"))
             """.write(toFile: sshdDirectory + "/sshd_config", atomically: true, encoding: .utf8)
         try start()
     }

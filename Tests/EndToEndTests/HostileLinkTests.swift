@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+import SyncCore
+import SyncProtocol
+@testable import SyncCommands
+@testable import SyncEngine
+
+/// A crafted peer over real sshd: a node allowed for a folder dials the other's sync-serve and
+/// sends what no honest node sends. Each link ends (it never hangs), the serving node's disk and
+/// processes stay within their budgets, and an honest pull afterwards works as before.
+@Suite(.serialized, .enabled(if: PeerNode.available)) struct HostileLinkTests {
+    /// Dials `a`'s sync-serve as `b` and hands over the session (the handshake done).
+    func dial(_ b: PeerNode, _ a: PeerNode, _ folder: String) throws -> Dialer.Dialed {
+        try Dialer(state: StateDirectory(root: b.node.stateDir)).dial(RemoteSpec(a.remote(folder)))
+    }
+
+    /// Sends raw bytes after the handshake, then waits for the link to end: true when it ended
+    /// within `seconds` (the serving side gave up on the peer).
+    func endsAfter(_ d: Dialer.Dialed, seconds: Double, _ bytes: [UInt8]) throws -> Bool {
+        try? d.session.link.transport.write(bytes)
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            do {
+                if let more = try d.connection.readAvailable(max: 1 << 16) {
+                    if more.isEmpty { return true }
+                    continue
+                }
+            } catch { return true } // the channel is gone
+            var p = pollfd(fd: d.connection.descriptor, events: Int16(POLLIN), revents: 0)
+            _ = poll(&p, 1, 100)
+        }
+        return false
+    }
+
+    func frame(_ m: Message) -> [UInt8] { let p = m.encoded(); return Frame.header(p.count) + p }
+
+    @Test func aCraftedPeerCannotCrashStallOrFillANode() throws {
+        let a = try PeerNode(sshdSettings: ["SetEnv SYNC_CALL_TIMEOUT=2s SYNC_MAX_LINKS=3"]), b = try PeerNode()
+        let (pa, id) = try a.node.folder("shared")
+        let pb = try b.join("shared", id: id)
+        try a.allow(b, id)
+        try a.node.sh("cd '\(pa)' && echo one > one.txt && head -c 300000 /dev/urandom > big.bin")
+        #expect(try a.commit(pa).status == 0)
+        let missing = FolderID.random().rawValue
+        let hash = String(repeating: "a", count: 40)
+
+        // Numbers out of range, a field past its bound, a request inside a delta request, garbage.
+        let longPath = Message.contentRequest(id: 1, folder: id, path: String(repeating: "p", count: 5000), hash: hash, offset: 0)
+        for (what, bytes) in [
+            ("since at Int64.max", frame(.indexRequest(id: 1, folder: id, since: .max, limit: 10))),
+            ("offset below zero", frame(.contentRequest(id: 1, folder: id, path: "one.txt", hash: hash, offset: -1))),
+            ("a path past its bound", frame(longPath)),
+            ("nested delta requests", frame(.deltaRequest(id: 1, folder: id, path: "big.bin", hash: hash))
+                + frame(.deltaRequest(id: 3, folder: id, path: "big.bin", hash: hash))),
+            ("a frame past the limit", [0xff, 0xff, 0xff, 0xff, 1, 2, 3]),
+            ("an unknown message", [0, 0, 0, 1, 0x77]),
+            ("silence in the middle of a frame", [0, 0, 0, 100] + [UInt8](repeating: 1, count: 10)),
+        ] {
+            let d = try dial(b, a, id)
+            #expect(try endsAfter(d, seconds: 10, bytes), "\(what): the link did not end")
+            d.connection.close()
+        }
+
+        // A signature for a folder the peer may not see is read and dropped, never stored.
+        let d = try dial(b, a, id)
+        try d.session.send(.deltaRequest(id: 1, folder: missing, path: "x", hash: hash))
+        for _ in 0..<80 { try d.session.send(.data(id: 1, [UInt8](repeating: 7, count: Frame.chunkSize))) }
+        let stored = try a.node.sh("du -sk '\(a.node.stateDir)/tmp' 2>/dev/null | cut -f1").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect((Int(stored) ?? 0) < 1024, "\(stored) KiB of scratch files for a folder the peer may not see")
+        try d.session.send(.end(id: 1))
+        #expect(try d.session.next(for: 1) == .error(id: 1, code: .notFound, message: "not found"))
+        d.connection.close()
+
+        // A flood of links: the fourth of a peer's links held at once is refused.
+        var held: [Dialer.Dialed] = []
+        for _ in 0..<3 { held.append(try dial(b, a, id)) }
+        #expect(throws: SyncError.self) { _ = try self.dial(b, a, id) }
+        for h in held { h.connection.close() }
+
+        // The node is still whole: an honest pull brings the folder, and no server is left running.
+        #expect(waitFor(10) { (try? a.node.sh("pgrep -f -- '[s]ync-serve --state-dir \(a.node.stateDir) ' | wc -l").stdout.trimmingCharacters(in: .whitespacesAndNewlines)) == "0" })
+        let pulled = try b.pull(a, id)
+        #expect(pulled.status == 0, "\(pulled)")
+        #expect(try contents(pb) == contents(pa))
+        #expect(try a.node.sh("ls -A '\(a.node.stateDir)/tmp' 2>/dev/null | wc -l").stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+    }
+}
