@@ -43,6 +43,7 @@ import SyncProtocol
         #expect(try a.commit(pa).status == 0)
         let missing = FolderID.random().rawValue
         let hash = String(repeating: "a", count: 40)
+        let stateBefore = try stateKiB(a)
 
         // Numbers out of range, a field past its bound, a request inside a delta request, garbage.
         let longPath = Message.contentRequest(id: 1, folder: id, path: String(repeating: "p", count: 5000), hash: hash, offset: 0)
@@ -67,6 +68,11 @@ import SyncProtocol
         for _ in 0..<80 { try d.session.send(.data(id: 1, [UInt8](repeating: 7, count: Frame.chunkSize))) }
         let stored = try a.node.sh("du -sk '\(a.node.stateDir)/tmp' 2>/dev/null | cut -f1").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect((Int(stored) ?? 0) < 1024, "\(stored) KiB of scratch files for a folder the peer may not see")
+        // The server's memory stays that of an idle one: 20 MiB came through it, in frames.
+        let peak = try a.node.sh("""
+            for p in $(pgrep -f -- '[s]ync-serve --state-dir \(a.node.stateDir) '); do grep VmHWM /proc/$p/status; done | awk '{print $2}' | sort -n | tail -1
+            """).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect((Int(peak) ?? 0) > 0 && (Int(peak) ?? 0) < 96 << 10, "sync-serve peak RSS \(peak) KiB")
         try d.session.send(.end(id: 1))
         #expect(try d.session.next(for: 1) == .error(id: 1, code: .notFound, message: "not found"))
         d.connection.close()
@@ -83,5 +89,12 @@ import SyncProtocol
         #expect(pulled.status == 0, "\(pulled)")
         #expect(try contents(pb) == contents(pa))
         #expect(try a.node.sh("ls -A '\(a.node.stateDir)/tmp' 2>/dev/null | wc -l").stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        // Nothing of it stayed in A's state directory.
+        let stateAfter = try stateKiB(a)
+        #expect(stateAfter - stateBefore < 2048, "SYNC_DIR grew from \(stateBefore) to \(stateAfter) KiB")
+    }
+
+    func stateKiB(_ n: PeerNode) throws -> Int {
+        Int(try n.node.sh("du -sk '\(n.node.stateDir)' | cut -f1").stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
     }
 }
