@@ -5,17 +5,23 @@ import Foundation
 /// a peer's write (or a read for a peer) anywhere else.
 public enum Beneath {
     /// A descriptor of the directory `path` (nil: the root itself) under `root`; missing
-    /// directories are made when `create` is true. Throws when a component is a link or not a directory.
-    public static func directory(_ path: RelativePath?, in root: String, create: Bool = false) throws -> Int32 {
+    /// directories are made when `create` is true (each one made is passed to `made`, outermost
+    /// first). Throws when a component is a link or not a directory.
+    public static func directory(_ path: RelativePath?, in root: String, create: Bool = false,
+                                 made: (RelativePath) -> Void = { _ in }) throws -> Int32 {
         var fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw SyncError.io(path: root, operation: "open", errno: errno) }
         guard let path else { return fd }
+        var walked = ""
         for part in path.rawValue.split(separator: "/") {
             let name = String(part)
+            walked += (walked.isEmpty ? "" : "/") + name
             var next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             if next < 0, errno == ENOENT, create {
-                if mkdirat(fd, name, 0o755) != 0, errno != EEXIST {
-                    let e = errno; close(fd); throw SyncError.io(path: root + "/" + path.rawValue, operation: "mkdir", errno: e)
+                if mkdirat(fd, name, 0o755) != 0 {
+                    if errno != EEXIST { let e = errno; close(fd); throw SyncError.io(path: root + "/" + path.rawValue, operation: "mkdir", errno: e) }
+                } else {
+                    made(RelativePath(unchecked: walked))
                 }
                 next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             }

@@ -8,6 +8,10 @@ import SyncGit
 /// only if the target is still what the caller saw (a local edit since then wins over our write).
 struct FolderWriter {
     let root: String
+    /// When given, every change is noted there so that a batch can be undone whole (`Journal`).
+    var journal: Journal?
+
+    init(root: String, journal: Journal? = nil) { self.root = root; self.journal = journal }
 
     /// A parent directory is a link or not a directory: nothing beneath it is touched.
     struct Blocked: Error { let path: RelativePath? }
@@ -16,7 +20,7 @@ struct FolderWriter {
 
     /// A descriptor of the directory `path` (nil: the root), made when missing and `create`.
     func directory(_ path: RelativePath?, create: Bool = false) throws -> Int32 {
-        do { return try Beneath.directory(path, in: root, create: create) } catch {
+        do { return try Beneath.directory(path, in: root, create: create) { journal?.note(.madeDirectory($0)) } } catch {
             if case SyncError.io(_, _, let e) = error, e == ELOOP || e == ENOTDIR { throw Blocked(path: path) }
             throw error
         }
@@ -56,9 +60,20 @@ struct FolderWriter {
     /// the target is still `current`; the directory is made durable.
     func rename(_ tmp: String, in dir: Int32, to target: RelativePath, replacing current: FileEntry?) throws {
         guard try unchanged(target, current) else { throw Changed(path: target) }
-        guard renameat(dir, tmp, dir, target.name) == 0 else {
-            throw SyncError.io(path: absolute(target), operation: "rename", errno: errno)
+        // With a journal, what is replaced stays under a second name until the batch is recorded.
+        var saved: String?
+        if let journal, let c = current, !c.deleted {
+            let name = Self.temporaryName()
+            if linkat(dir, target.name, dir, name, 0) == 0 { saved = name } else { journal.note(.unsaved(target)) }
         }
+        guard renameat(dir, tmp, dir, target.name) == 0 else {
+            let e = errno
+            if let saved { unlinkat(dir, saved, 0) }
+            throw SyncError.io(path: absolute(target), operation: "rename", errno: e)
+        }
+        var st = stat()
+        fstatat(dir, target.name, &st, AT_SYMLINK_NOFOLLOW)
+        journal?.note(.placed(target, inode: UInt64(st.st_ino), saved: saved))
         fsync(dir)
     }
 
@@ -106,6 +121,7 @@ struct FolderWriter {
             if errno == EEXIST { throw Changed(path: copy) }
             throw SyncError.io(path: absolute(copy), operation: "rename", errno: errno)
         }
+        journal?.note(.movedAside(path, to: copy))
         fsync(dir)
     }
 
@@ -114,9 +130,42 @@ struct FolderWriter {
         let dir = try directory(path.parent)
         defer { close(dir) }
         guard try unchanged(path, current) else { throw Changed(path: path) }
+        if let journal {
+            // Kept under a second name until the batch is recorded.
+            let saved = Self.temporaryName()
+            guard renameat(dir, path.name, dir, saved) == 0 else {
+                throw SyncError.io(path: absolute(path), operation: "rename", errno: errno)
+            }
+            journal.note(.removed(path, saved: saved))
+            return
+        }
         if unlinkat(dir, path.name, 0) != 0 && errno != ENOENT {
             throw SyncError.io(path: absolute(path), operation: "unlink", errno: errno)
         }
+    }
+
+    /// Removes the directory `path` if it is empty; false when it is not.
+    func removeDirectory(_ path: RelativePath) throws -> Bool {
+        let dir = try directory(path.parent)
+        defer { close(dir) }
+        guard unlinkat(dir, path.name, AT_REMOVEDIR) == 0 else {
+            if errno == ENOENT { return true }
+            if errno == ENOTEMPTY || errno == EEXIST { return false }
+            throw SyncError.io(path: absolute(path), operation: "rmdir", errno: errno)
+        }
+        journal?.note(.removedDirectory(path))
+        return true
+    }
+
+    /// Makes the directory `path` (its parents must be there).
+    func makeDirectoryHere(_ path: RelativePath) throws {
+        let dir = try directory(path.parent)
+        defer { close(dir) }
+        if mkdirat(dir, path.name, 0o777) != 0 {
+            if errno == EEXIST { return }
+            throw SyncError.io(path: absolute(path), operation: "mkdir", errno: errno)
+        }
+        journal?.note(.madeDirectory(path))
     }
 
     /// The mode a new file gets: the replaced file's, else the umask's, with x bits as asked.
@@ -134,5 +183,80 @@ struct FolderWriter {
 
     static func temporaryName() -> String {
         Scanner.temporaryPrefix + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    }
+}
+
+/// What a batch did to a folder, so that a batch that cannot be recorded changes nothing: each
+/// replaced or removed file is kept under a second name (a hard link, or the file itself) beside
+/// it until `settle` drops them; `undo` puts everything back, newest first, and touches nothing a
+/// local edit changed meanwhile.
+final class Journal {
+    enum Step {
+        /// New content at the path (with that inode); what it replaced is under `saved`.
+        case placed(RelativePath, inode: UInt64, saved: String?)
+        /// A replaced file that could not be kept: it cannot come back.
+        case unsaved(RelativePath)
+        case removed(RelativePath, saved: String)
+        case removedDirectory(RelativePath)
+        case madeDirectory(RelativePath)
+        case movedAside(RelativePath, to: RelativePath)
+    }
+    private(set) var steps: [Step] = []
+
+    func note(_ step: Step) { steps.append(step) }
+
+    /// The batch is recorded: the kept versions go.
+    func settle(_ writer: FolderWriter) {
+        for step in steps {
+            switch step {
+            case .placed(let p, _, let saved?), .removed(let p, let saved):
+                guard let dir = try? writer.directory(p.parent) else { continue }
+                unlinkat(dir, saved, 0)
+                close(dir)
+            default: continue
+            }
+        }
+        steps = []
+    }
+
+    /// Puts the folder back as it was before the batch, as far as nothing changed since; returns
+    /// the paths it could not put back.
+    @discardableResult
+    func undo(_ writer: FolderWriter) -> [RelativePath] {
+        var left: [RelativePath] = []
+        for step in steps.reversed() {
+            switch step {
+            case .placed(let p, let inode, let saved):
+                guard let dir = try? writer.directory(p.parent) else { left.append(p); continue }
+                defer { close(dir) }
+                var st = stat()
+                let ours = fstatat(dir, p.name, &st, AT_SYMLINK_NOFOLLOW) == 0 && UInt64(st.st_ino) == inode
+                if let saved {
+                    if ours { renameat(dir, saved, dir, p.name) } else { left.append(p); unlinkat(dir, saved, 0) }
+                } else if ours {
+                    unlinkat(dir, p.name, 0)
+                }
+            case .unsaved(let p):
+                left.append(p)
+            case .removed(let p, let saved):
+                guard let dir = try? writer.directory(p.parent) else { left.append(p); continue }
+                if !FileSystem.renameNoReplace(in: dir, saved, to: p.name) { left.append(p); unlinkat(dir, saved, 0) }
+                close(dir)
+            case .removedDirectory(let p):
+                guard let dir = try? writer.directory(p.parent) else { left.append(p); continue }
+                mkdirat(dir, p.name, 0o755)
+                close(dir)
+            case .madeDirectory(let p):
+                guard let dir = try? writer.directory(p.parent) else { continue }
+                unlinkat(dir, p.name, AT_REMOVEDIR) // only when empty: what came since stays
+                close(dir)
+            case .movedAside(let p, let copy):
+                guard let dir = try? writer.directory(p.parent) else { left.append(p); continue }
+                if !FileSystem.renameNoReplace(in: dir, copy.name, to: p.name) { left.append(p) }
+                close(dir)
+            }
+        }
+        steps = []
+        return left
     }
 }

@@ -64,6 +64,10 @@ public final class Puller {
     var locals: [RelativePath: FileEntry] = [:]
     /// Directories whose entries changed in this batch: fsynced once before the batch is recorded.
     var dirtyDirectories: Set<RelativePath?> = []
+    /// What this batch did to the folder, undone when it cannot be recorded.
+    var journal: Journal?
+    /// Called before a batch is recorded (tests make recording fail there).
+    var beforeRecord: (() throws -> Void)?
 
     /// The lock that keeps two processes of this node from pulling a folder from one peer at once
     /// (each would store the peer's sequence as it saw it).
@@ -152,6 +156,10 @@ public final class Puller {
         // The index does not change until the batch is recorded: its rows are read once.
         locals = try context.index.entries(ordered.map(\.path))
         var stagedUpTo = 0
+        let journal = dryRun ? nil : Journal()
+        self.journal = journal
+        defer { self.journal = nil }
+        do {
         for (i, r) in ordered.enumerated() {
             if !dryRun && i == stagedUpTo { stagedUpTo = try stage(ordered, from: i) }
             state.entriesDone += 1
@@ -272,17 +280,42 @@ public final class Puller {
                 hold(r, e.description)
             }
         }
-        if dryRun { return firstHeld }
+        } catch {
+            // The link failed in the middle of the batch: what was applied is recorded (the peer's
+            // sequence stays where it was, so the rest comes again), or else undone.
+            guard let journal else { throw error }
+            discardStaged()
+            try settle(journal) { try record(records, touched: touched, changes: Array(outcome.changes[changeStart...]), meta: []) }
+            throw error
+        }
+        guard let journal else { return firstHeld }
         let sent = Dictionary(entries.map { ($0.path, $0.version) }, uniquingKeysWith: { a, _ in a })
         outcome.rowsRecorded += records.count
         outcome.foreignRows += records.filter { sent[$0.path] != $0.version }.count
         discardStaged()
-        try syncDirectories()
-        try record(records, touched: touched, changes: Array(outcome.changes[changeStart...]), meta: meta.map { m in
-            let upTo = firstHeld.map { min($0 - 1, m.3) } ?? m.3
-            return [(m.0, m.1), (m.2, String(upTo))]
-        } ?? [])
+        try settle(journal) {
+            try record(records, touched: touched, changes: Array(outcome.changes[changeStart...]), meta: meta.map { m in
+                let upTo = firstHeld.map { min($0 - 1, m.3) } ?? m.3
+                return [(m.0, m.1), (m.2, String(upTo))]
+            } ?? [])
+        }
         return firstHeld
+    }
+
+    /// Makes the batch durable and records it with `record`; when that fails, the folder is put
+    /// back as it was before the batch: a batch that cannot be recorded changes nothing.
+    func settle(_ journal: Journal, record: () throws -> Void) throws {
+        do {
+            try syncDirectories()
+            try beforeRecord?()
+            try record()
+        } catch {
+            let left = journal.undo(writer)
+            for p in left { outcome.problems.append("\(PathQuoting.quote(p.rawValue)): changed here meanwhile; not put back after the batch failed") }
+            try? syncDirectories()
+            throw error
+        }
+        journal.settle(writer)
     }
 
     /// Checks a peer's row and turns it into an index row; throws `Refused` for anything unsafe.
@@ -320,7 +353,7 @@ public final class Puller {
     // MARK: The folder on disk
 
     /// Every write into the folder goes through it.
-    var writer: FolderWriter { FolderWriter(root: root) }
+    var writer: FolderWriter { FolderWriter(root: root, journal: journal) }
 
     /// The stat data of `path`, never following a link on the way; nil when absent.
     func observe(_ path: RelativePath) throws -> Observation? {
@@ -338,17 +371,17 @@ public final class Puller {
 
     /// Removes what `local` describes at its path (after `unchanged` said it is still that).
     func remove(_ local: FileEntry) throws {
-        let dir = try Beneath.directory(local.path.parent, in: root)
-        defer { close(dir) }
         if local.kind == .directory {
-            if unlinkat(dir, local.path.name, AT_REMOVEDIR) != 0 && errno != ENOENT {
+            if try !writer.removeDirectory(local.path) {
                 outcome.problems.append("\(PathQuoting.quote(local.path.rawValue)): kept, not empty here")
             }
             return
         }
+        let dir = try writer.directory(local.path.parent)
+        defer { close(dir) }
         keepLargeVersion(local, dir)
-        if unlinkat(dir, local.path.name, 0) != 0 && errno != ENOENT {
-            throw SyncError.io(path: context.absolute(local.path), operation: "unlink", errno: errno)
+        do { try writer.remove(local.path, expecting: local) } catch is FolderWriter.Changed {
+            throw Held(reason: "changed here meanwhile")
         }
         dirtyDirectories.insert(local.path.parent)
     }
@@ -370,24 +403,23 @@ public final class Puller {
     /// `replacing` what is at `target` now (checked unchanged by the caller). Returns the new row.
     func materialize(_ r: FileEntry, at target: RelativePath, basis: FileEntry?, replacing current: FileEntry?) throws -> FileEntry {
         let dir: Int32
-        do { dir = try Beneath.directory(target.parent, in: root, create: true) } catch {
+        do { dir = try writer.directory(target.parent, create: true) } catch is FolderWriter.Blocked {
             throw Refused(reason: "a parent directory is a link or not a directory here")
         }
         defer { close(dir) }
-        let name = target.name
         if let c = current, !c.deleted, c.kind != r.kind || r.kind == .directory {
             if c.kind == .directory {
-                if r.kind != .directory, unlinkat(dir, name, AT_REMOVEDIR) != 0 { throw Held(reason: "directory not empty here") }
+                if r.kind != .directory, try !writer.removeDirectory(target) { throw Held(reason: "directory not empty here") }
             } else {
                 keepLargeVersion(c, dir)
-                if unlinkat(dir, name, 0) != 0, errno != ENOENT { throw SyncError.io(path: context.absolute(target), operation: "unlink", errno: errno) }
+                do { try writer.remove(target, expecting: c) } catch is FolderWriter.Changed {
+                    throw Held(reason: "changed here meanwhile")
+                }
             }
         }
         switch r.kind {
         case .directory:
-            if mkdirat(dir, name, 0o777) != 0, errno != EEXIST {
-                throw SyncError.io(path: context.absolute(target), operation: "mkdir", errno: errno)
-            }
+            try writer.makeDirectoryHere(target)
         case .symlink:
             // What was at the target was removed above when it was of another kind.
             let replaced = current.flatMap { $0.kind == .symlink ? $0 : nil }
@@ -505,7 +537,7 @@ public final class Puller {
         var pending: [Pending] = []
         defer { for p in pending { close(p.fd); close(p.dir) } }
         for (r, local) in candidates {
-            guard let dir = try? Beneath.directory(r.path.parent, in: root, create: true) else { continue } // reported later
+            guard let dir = try? writer.directory(r.path.parent, create: true) else { continue } // reported later
             let tmp = Scanner.temporaryPrefix + r.hash!
             let fd = openat(dir, tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
             guard fd >= 0 else { close(dir); continue }

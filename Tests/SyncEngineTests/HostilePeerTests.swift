@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import SyncCore
-import SyncEngine
+@testable import SyncEngine
 import SyncGit
 import SyncProtocol
 
@@ -14,8 +14,9 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
     /// The sequence the index answer ends with (default: the number of rows), and whether it says more follow.
     var endSequence: Int64?
     var more = false
-    /// Send this many bytes of a file's content, then drop the link.
+    /// Send this many bytes of a file's content (of `cutPath` only, when given), then drop the link.
     var cutAfter: Int?
+    var cutPath: String?
     /// The offsets content was asked from, by path.
     var offsets: [String: [Int64]] = [:]
     struct Cut: Error {}
@@ -37,13 +38,14 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
                 return
             }
             var rest = Array((contents[path] ?? []).dropFirst(Int(offset)))
-            if let cut = cutAfter { rest = Array(rest.prefix(cut)) }
+            let cutting = cutAfter != nil && (cutPath == nil || cutPath == path)
+            if cutting, let cut = cutAfter { rest = Array(rest.prefix(cut)) }
             var i = 0
             repeat {
                 try session.send(.data(id: id, Array(rest[i..<min(i + Frame.chunkSize, rest.count)])))
                 i += Frame.chunkSize
             } while i < rest.count
-            if cutAfter != nil { throw Cut() }
+            if cutting { throw Cut() }
             try session.send(.end(id: id))
         case .deltaRequest(let id, _, _, _):
             while case .data = try session.next(for: id) {}
@@ -71,7 +73,8 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
         try pull(f, configure, seen: { _ in })
     }
 
-    func pull(_ f: Fixture, _ configure: (HostilePeer) -> Void, seen: (HostilePeer) -> Void) throws -> Result<PullOutcome, Error> {
+    func pull(_ f: Fixture, _ configure: (HostilePeer) -> Void, seen: (HostilePeer) -> Void,
+              prepare: (Puller) -> Void = { _ in }) throws -> Result<PullOutcome, Error> {
         signal(SIGPIPE, SIG_IGN) // a peer that drops the link must not kill the test process
         var fds: [Int32] = [0, 0]
         #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
@@ -94,6 +97,7 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
                            identity: try f.state.identity(), dialing: true)
         let peer = try mine.handshake()
         let puller = Puller(context: f.context, remote: RemoteFolder(session: mine, folder: f.context.folder.id.rawValue), peer: peer)
+        prepare(puller)
         let result = Result { try puller.run() }
         try? mine.send(.bye)
         shutdown(fds[0], Int32(SHUT_RDWR))

@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+import SyncCore
+import SyncGit
+import SyncProtocol
+@testable import SyncEngine
+
+/// A pulled batch is recorded whole or changes nothing: files replaced, added, removed, moved
+/// aside for a conflict and directories made all go back when the batch cannot be recorded; what
+/// came before a link failure is recorded.
+@Suite struct BatchTests {
+    struct RecordFailed: Error {}
+
+    /// Every entry below the folder with its kind and content or link target, temporaries included.
+    func listing(_ f: Fixture) throws -> String {
+        let fm = FileManager.default
+        return (fm.enumerator(atPath: f.root)?.allObjects as? [String] ?? []).sorted().map { p in
+            let full = f.root + "/" + p
+            if let target = try? fm.destinationOfSymbolicLink(atPath: full) { return "l \(p) -> \(target)" }
+            var isDir: ObjCBool = false
+            _ = fm.fileExists(atPath: full, isDirectory: &isDir)
+            if isDir.boolValue { return "d \(p)" }
+            return "f \(p) " + String(decoding: fm.contents(atPath: full) ?? Data(), as: UTF8.self)
+        }.joined(separator: "\n")
+    }
+
+    @Test func aBatchThatCannotBeRecordedChangesNothingInTheFolder() throws {
+        let f = try Fixture()
+        let me = try f.state.identity().id.rawValue
+        try f.write("a.txt", "mine v1\n")
+        try f.write("gone.txt", "to be deleted\n")
+        try f.write("both.txt", "edited here\n")
+        try f.write("d/keep.txt", "kept\n")
+        _ = try f.commit()
+        let before = try listing(f)
+        let indexBefore = try f.context.index.allEntries().map { "\($0.path) \($0.version) \($0.sequence)" }
+        let headBefore = try f.context.history.head()
+        let a2 = Array("theirs v2\n".utf8), c = Array("new file\n".utf8), x = Array("deep\n".utf8), both = Array("edited there\n".utf8)
+        let peer = HostilePeer.peerID
+        let result = try HostilePeerTests().pull(f, { h in
+            h.entries = [
+                HostilePeer.entry("a.txt", a2, seq: 1, after: me),
+                HostilePeer.entry("c.txt", c, seq: 2),
+                HostilePeer.entry("new/dir/x.txt", x, seq: 3),
+                WireEntry(path: "gone.txt", kind: "file", hash: nil, size: 0, mtimeNs: 0, executable: false, symlinkTarget: nil,
+                          deleted: true, version: "\(me):1,\(peer):4", sequence: 4),
+                WireEntry(path: "l", kind: "symlink", hash: HistoryRepository.hash(Array("a.txt".utf8)).hex, size: 5, mtimeNs: 0,
+                          executable: false, symlinkTarget: "a.txt", deleted: false, version: "\(peer):5", sequence: 5),
+                // Concurrent with the local edit, and later: the local version moves aside.
+                WireEntry(path: "both.txt", kind: "file", hash: HistoryRepository.hash(both).hex, size: Int64(both.count),
+                          mtimeNs: 4_000_000_000_000_000_000, executable: false, symlinkTarget: nil, deleted: false,
+                          version: "\(peer):6", sequence: 6),
+            ]
+            h.contents = ["a.txt": a2, "c.txt": c, "new/dir/x.txt": x, "both.txt": both]
+        }, seen: { _ in }, prepare: { $0.beforeRecord = { throw RecordFailed() } })
+        guard case .failure(let error) = result else { Issue.record("the batch was recorded"); return }
+        #expect(error is RecordFailed)
+        #expect(try listing(f) == before)
+        #expect(try f.context.index.allEntries().map { "\($0.path) \($0.version) \($0.sequence)" } == indexBefore)
+        #expect(try f.context.history.head() == headBefore)
+        #expect(try f.context.index.meta("peer.\(peer).sequence") == nil)
+
+        // The same batch, recordable: all of it lands.
+        let again = try HostilePeerTests().pull(f) { h in
+            h.entries = [HostilePeer.entry("a.txt", a2, seq: 1, after: me), HostilePeer.entry("c.txt", c, seq: 2)]
+            h.contents = ["a.txt": a2, "c.txt": c]
+        }
+        _ = try again.get()
+        #expect(FileManager.default.contents(atPath: f.root + "/a.txt") == Data(a2))
+        #expect(!(try listing(f)).contains(".sync-tmp-"))
+    }
+
+    @Test func whatCameBeforeTheLinkFailedIsRecorded() throws {
+        let f = try Fixture()
+        let small = Array("small\n".utf8)
+        let big = (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ $0 >> 7) }
+        let result = try HostilePeerTests().pull(f) { h in
+            h.entries = [HostilePeer.entry("a-small.txt", small, seq: 1), HostilePeer.entry("b-big.bin", big, seq: 2)]
+            h.contents = ["a-small.txt": small, "b-big.bin": big]
+            h.cutAfter = 1_000_000
+            h.cutPath = "b-big.bin"
+        }
+        guard case .failure = result else { Issue.record("the cut pull went through"); return }
+        #expect(FileManager.default.contents(atPath: f.root + "/a-small.txt") == Data(small))
+        #expect(try f.context.index.entry(RelativePath("a-small.txt"))?.hash == HistoryRepository.hash(small).hex)
+        #expect(try f.context.index.meta("peer.\(HostilePeer.peerID).sequence") == nil)
+        #expect(try f.context.history.head() != nil)
+    }
+}
