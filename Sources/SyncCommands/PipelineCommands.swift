@@ -9,7 +9,9 @@ public struct WatchCommand: ToolCommand {
         abstract: "Print a line for every change in a folder (inotify).",
         discussion: """
             Watches the folder recursively, directories that appear included, and prints one line per \
-            changed path, to be read by sync-commit. Ignored paths are not reported. It prints `rescan` \
+            changed path, to be read by sync-commit. Ignored paths are not reported. A directory that \
+            appears (made, or moved in) is watched before it is listed, and everything the listing finds \
+            in it is reported too, so a `mkdir -p` chain or an unpacked archive is seen to its last file. It prints `rescan` \
             once everything is watched, and again when the kernel's event queue overflows or the watch \
             limit is reached, so that the reader looks at the whole folder. It runs until the folder goes \
             away, or its output is closed.

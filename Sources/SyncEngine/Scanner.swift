@@ -75,11 +75,15 @@ public struct Scanner: Sendable {
     }
 
     /// Everything below `start` (the whole folder when nil), depth first in directory order;
-    /// `start` itself is not included.
-    public func walk(from start: RelativePath? = nil, _ visit: (Observation) throws -> Void) throws -> [ScanProblem] {
+    /// `start` itself is not included. `entering` sees each directory (`start` too) before it is
+    /// listed, and may say not to list it (the watcher watches it there, so that nothing made in it
+    /// after the listing goes unseen).
+    public func walk(from start: RelativePath? = nil, entering: (RelativePath?) throws -> Bool = { _ in true },
+                     _ visit: (Observation) throws -> Void) throws -> [ScanProblem] {
         var problems: [ScanProblem] = []
         var stack: [RelativePath?] = [start]
         while let dir = stack.popLast() {
+            guard try entering(dir) else { continue }
             let dirPath = dir.map { root + "/" + $0.rawValue } ?? root
             guard let d = opendir(dirPath) else {
                 problems.append(ScanProblem(path: dir?.rawValue ?? ".", reason: String(cString: strerror(errno))))

@@ -49,7 +49,7 @@ public final class Watcher {
     /// the folder's root goes away (an error) or `emit` returns false.
     public func run(_ emit: ([WatchEvent]) -> Bool) throws {
         var full = false
-        try watchTree(nil, overflow: &full)
+        _ = try watchTree(nil, overflow: &full, collect: false) // a rescan follows
         guard emit([.rescan]) else { return }
         var buffer = [UInt8](repeating: 0, count: 256 * 1024)
         while true {
@@ -86,36 +86,46 @@ public final class Watcher {
                 let isDir = mask & UInt32(IN_ISDIR) != 0
                 if scanner.skips(path, isDirectory: isDir) { continue }
                 if isDir && mask & UInt32(IN_MOVED_FROM | IN_DELETE) != 0 { unwatchTree(path) }
-                if isDir && mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0 { try watchTree(path, overflow: &rescan) }
                 if seen.insert(path).inserted { events.append(.change(path)) }
+                if isDir && mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0 {
+                    // What was made in it before its watch was in place is reported from the listing.
+                    for p in try watchTree(path, overflow: &rescan) where seen.insert(p).inserted { events.append(.change(p)) }
+                }
             }
             if rescan { events = [.rescan] }
             if !events.isEmpty && !emit(events) { return }
         }
     }
 
-    private func watchTree(_ start: RelativePath?, overflow: inout Bool) throws {
-        var dirs: [RelativePath?] = [start]
-        _ = try scanner.walk(from: start) { o in if o.kind == .directory { dirs.append(o.path) } }
-        for d in dirs {
+    /// Watches `start` and every directory below it, each before it is listed: an entry made in a
+    /// directory after its listing raises an event, one made before is in the listing. Returns what
+    /// the listings held (for a directory that just appeared, each is a change to report).
+    private func watchTree(_ start: RelativePath?, overflow: inout Bool, collect: Bool = true) throws -> [RelativePath] {
+        var found: [RelativePath] = []
+        var full = false
+        _ = try scanner.walk(from: start, entering: { d in
+            if full { return false }
             let abs = d.map { scanner.root + "/" + $0.rawValue } ?? scanner.root
             let wd = inotify_add_watch(fd, abs, Self.mask)
             if wd < 0 {
                 let e = errno
                 if e == ENOSPC {
-                    overflow = true
+                    full = true
                     if !limitReported {
                         warn("\(abs): inotify watch limit reached; raise fs.inotify.max_user_watches (changes below it are found by rescans)")
                         limitReported = true
                     }
-                    return
+                    return false
                 }
                 if d == nil { throw SyncError.io(path: abs, operation: "watch", errno: e) }
-                continue // gone or replaced meanwhile: its parent's event covers it
+                return false // gone or replaced meanwhile: its parent's event covers it
             }
             paths[wd] = d
             watches[d] = wd
-        }
+            return true
+        }) { o in if collect { found.append(o.path) } }
+        if full { overflow = true }
+        return found
     }
 
     private func unwatchTree(_ path: RelativePath) {
