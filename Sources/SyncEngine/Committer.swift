@@ -335,10 +335,13 @@ public struct Committer {
     /// (written within two seconds of the scan that recorded them), to tell whether they changed.
     public func pending() throws -> [RelativePath] {
         let p = try plan(paths: nil, scanner: context.scanner())
+        // Rows recorded within two seconds of their mtime keep no ctime (so a change in that second
+        // is not missed): for those, the content (a file) or the target (a link) decides.
         let changed = p.candidates.filter { o in
-            guard o.kind == .file, let e = p.known[o.path], !e.deleted, e.kind == .file, e.ctimeNs == 0,
+            guard o.kind == .file || o.kind == .symlink, let e = p.known[o.path], !e.deleted, e.kind == o.kind, e.ctimeNs == 0,
                   e.size == o.size, e.mtimeNs == o.mtimeNs, e.inode == o.inode, e.executable == o.executable
             else { return true }
+            if o.kind == .symlink { return readLink(context.absolute(o.path)) != e.symlinkTarget }
             return (try? HistoryRepository.hashFile(context.absolute(o.path)).hex) != e.hash
         }
         return (changed.map(\.path) + p.deletions.map(\.path)).sorted()

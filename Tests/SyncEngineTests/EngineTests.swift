@@ -196,6 +196,26 @@ final class Fixture {
         #expect(try f.content("a") == "second, longer")
     }
 
+    /// A link and a file recorded within two seconds of their making are not pending afterwards
+    /// (their rows keep no ctime, so their target or content decides); a link changed to another
+    /// target of the same length in that second is.
+    @Test func freshlyRecordedLinksAreNotPendingUnlessTheirTargetChanged() throws {
+        let f = try Fixture()
+        try f.write("a", "1")
+        try FileManager.default.createSymbolicLink(atPath: f.root + "/l", withDestinationPath: "a")
+        _ = try f.commit()
+        #expect(try f.context.index.entry(RelativePath("l"))?.ctimeNs == 0)
+        #expect(try Committer(f.context).pending().isEmpty)
+        // Same length, same second: only the target tells.
+        let before = try #require(try f.context.index.entry(RelativePath("l")))
+        try FileManager.default.removeItem(atPath: f.root + "/l")
+        try FileManager.default.createSymbolicLink(atPath: f.root + "/l", withDestinationPath: "b")
+        var times = [timespec(tv_sec: Int(before.mtimeNs / 1_000_000_000), tv_nsec: Int(before.mtimeNs % 1_000_000_000)),
+                     timespec(tv_sec: Int(before.mtimeNs / 1_000_000_000), tv_nsec: Int(before.mtimeNs % 1_000_000_000))]
+        _ = utimensat(AT_FDCWD, f.root + "/l", &times, AT_SYMLINK_NOFOLLOW)
+        #expect(try Committer(f.context).pending().map(\.rawValue) == ["l"])
+    }
+
     @Test func commitsOnlyTheNamedPaths() throws {
         let f = try Fixture()
         try f.write("a", "1")
