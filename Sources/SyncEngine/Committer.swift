@@ -78,6 +78,8 @@ public struct Committer {
 
         let plan = try self.plan(paths: paths, scanner: scanner)
         let (observed, known, candidates, deletions) = (plan.observed, plan.known, plan.candidates, plan.deletions)
+        // A full scan, under the folder lock: what dead processes and abandoned transfers left goes.
+        FolderWriter(root: folder.root).sweep(plan.temporaries)
         var problems = plan.problems
 
         let maxBlob = folder.config.maxBlob
@@ -256,9 +258,12 @@ public struct Committer {
         var candidates: [Observation] = []
         var deletions: [FileEntry] = []
         var problems: [ScanProblem] = []
+        /// Our temporary files a full scan passed, with their modification times.
+        var temporaries: [(RelativePath, Int)] = []
     }
 
     func plan(paths: [RelativePath]?, scanner: Scanner) throws -> Plan {
+        var temporaries: [(RelativePath, Int)] = []
         var observed: [RelativePath: Observation] = [:]
         var known: [RelativePath: FileEntry] = [:]
         var stats: [RelativePath: IndexStat] = [:]
@@ -298,7 +303,7 @@ public struct Committer {
             // path), and what is left was not seen.
             let loading = Background { [index = context.index] in try index.stats() }
             var seen: [Observation] = []
-            problems += try scanner.walk { seen.append($0) }
+            problems += try scanner.walk(temporary: { temporaries.append(($0, $1)) }) { seen.append($0) }
             stats = try loading.value()
             for o in seen where !unchanged(o, stats.removeValue(forKey: o.path)) { candidates.append(o) }
             for (p, e) in stats where !e.deleted {
@@ -327,7 +332,8 @@ public struct Committer {
             }
         }
         let deletions = deleted.compactMap { known[$0] }
-        return Plan(observed: observed, known: known, candidates: candidates, deletions: deletions, problems: problems)
+        return Plan(observed: observed, known: known, candidates: candidates, deletions: deletions, problems: problems,
+                    temporaries: temporaries)
     }
 
     /// Paths whose stat data differ from the index, and index rows whose path is gone: what a

@@ -181,8 +181,38 @@ struct FolderWriter {
 
     func absolute(_ path: RelativePath) -> String { root + "/" + path.rawValue }
 
+    /// `.sync-tmp-<pid>-<random>`: owned by this process, swept once it is gone.
     static func temporaryName() -> String {
-        Scanner.temporaryPrefix + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        Scanner.temporaryPrefix + "\(getpid())-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    }
+
+    /// How long a resumable transfer (`.sync-tmp-<content id>`) nobody holds is kept for a pull
+    /// that resumes it.
+    static let resumableFor = 3600
+
+    /// Whether the temporary file `name` (modified at `mtime`) is left over: its process is gone,
+    /// or, for a resumable transfer or a name of no process, it is older than `resumableFor`.
+    /// Called under the folder lock, which every pull applying a batch holds: no transfer of this
+    /// node's is being written then.
+    static func abandoned(_ name: String, mtime: Int, now: Int = time(nil)) -> Bool {
+        let rest = name.dropFirst(Scanner.temporaryPrefix.count)
+        let parts = rest.split(separator: "-", maxSplits: 1)
+        if parts.count == 2, let pid = pid_t(parts[0]), pid > 0 {
+            return pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH
+        }
+        return now - mtime > resumableFor
+    }
+
+    /// Removes the temporary files of `found` that are left over (see `abandoned`); returns them.
+    @discardableResult
+    func sweep(_ found: [(RelativePath, Int)]) -> [RelativePath] {
+        var removed: [RelativePath] = []
+        for (path, mtime) in found where Self.abandoned(path.name, mtime: mtime) {
+            guard let dir = try? directory(path.parent) else { continue }
+            if unlinkat(dir, path.name, 0) == 0 { removed.append(path) }
+            close(dir)
+        }
+        return removed
     }
 }
 

@@ -78,7 +78,9 @@ public struct Scanner: Sendable {
     /// `start` itself is not included. `entering` sees each directory (`start` too) before it is
     /// listed, and may say not to list it (the watcher watches it there, so that nothing made in it
     /// after the listing goes unseen).
+    /// Our temporary files it passes are shown to `temporary` with their modification time (s).
     public func walk(from start: RelativePath? = nil, entering: (RelativePath?) throws -> Bool = { _ in true },
+                     temporary: (RelativePath, Int) -> Void = { _, _ in },
                      _ visit: (Observation) throws -> Void) throws -> [ScanProblem] {
         var problems: [ScanProblem] = []
         var stack: [RelativePath?] = [start]
@@ -111,8 +113,9 @@ public struct Scanner: Sendable {
                     if errno != ENOENT { problems.append(ScanProblem(path: path.rawValue, reason: String(cString: strerror(errno)))) }
                     continue
                 }
+                if name.hasPrefix(Self.temporaryPrefix) { temporary(path, st.st_mtim.tv_sec); continue }
                 guard let o = Self.observation(path, st) else { continue }
-                if name.hasPrefix(Self.temporaryPrefix) || (!excluded.isEmpty && excluded.contains(path.rawValue))
+                if (!excluded.isEmpty && excluded.contains(path.rawValue))
                     || ignore.decide(path, isDirectory: o.kind == .directory) { continue }
                 found.append(o)
             }

@@ -70,4 +70,26 @@ import SyncGit
         #expect(FileManager.default.contents(atPath: f.root + "/a.sync-conflict-y.txt") == Data("mine\n".utf8))
         #expect(!FileManager.default.fileExists(atPath: f.root + "/a.txt"))
     }
+
+    @Test func aFullCommitSweepsTemporariesOfDeadProcessesAndAbandonedTransfers() throws {
+        let f = try Fixture()
+        try f.write("d/keep.txt", "k\n")
+        let old = Date().addingTimeInterval(-2 * 3600)
+        let hash = String(repeating: "b", count: 40), hash2 = String(repeating: "c", count: 40)
+        let files: [(String, Date?)] = [
+            ("d/.sync-tmp-99999999-dead", nil),            // a process that is gone
+            ("d/.sync-tmp-\(getpid())-live", nil),         // this one, alive
+            (".sync-tmp-\(hash)", nil),                    // a transfer to resume, recent
+            ("d/.sync-tmp-\(hash2)", old),                 // a transfer abandoned two hours ago
+            (".sync-tmp-legacy", old),                     // a name of no process, old
+        ]
+        for (p, date) in files {
+            FileManager.default.createFile(atPath: f.root + "/" + p, contents: Data(count: 100))
+            if let date { try FileManager.default.setAttributes([.modificationDate: date], ofItemAtPath: f.root + "/" + p) }
+        }
+        _ = try f.commit()
+        let left = Set((FileManager.default.enumerator(atPath: f.root)?.allObjects as? [String] ?? []).filter { $0.contains(".sync-tmp-") })
+        #expect(left == ["d/.sync-tmp-\(getpid())-live", ".sync-tmp-\(hash)"])
+        #expect(try f.context.index.allEntries().allSatisfy { !$0.path.rawValue.contains(".sync-tmp-") })
+    }
 }
