@@ -125,7 +125,7 @@ public struct PullCommand: ToolCommand {
             last sequence seen from that peer and decides each by version vector: a newer remote \
             version is taken, an older or equal one skipped, concurrent ones are a conflict: the later \
             modification keeps the path and the other is kept beside it as \
-            NAME.sync-conflict-DATE-TIME-NODE.EXT (see sync conflicts). A deletion never wins over a \
+            NAME.sync-conflict-DATE-TIME-NODE-CONTENT.EXT (see sync conflicts). A deletion never wins over a \
             modification. Content comes as a librsync delta against the local version when there is one, \
             from this node when a file or history already holds it, or whole; it is written to a \
             temporary file, verified against its hash, made durable (fsync; small files are fetched \
@@ -376,7 +376,7 @@ public struct ConflictsCommand: ToolCommand {
         abstract: "List conflict copies and how to keep either version.",
         discussion: """
             When two nodes changed a file concurrently, the later change keeps the path and the other is \
-            kept beside it as NAME.sync-conflict-DATE-TIME-NODE.EXT, on every node. This lists each copy \
+            kept beside it as NAME.sync-conflict-DATE-TIME-NODE-CONTENT.EXT, on every node. This lists each copy \
             with the version at the original path and the commands that keep one or the other. Both \
             versions are also in history (sync log, sync restore).
             """)

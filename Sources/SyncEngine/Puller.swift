@@ -215,18 +215,13 @@ public final class Puller {
                     guard try unchanged(r.path, local) else { hold(r, "changed here meanwhile"); continue }
                     let l = local!
                     // The copy may be here already, from a peer that met the same conflict: then the
-                    // losing version is kept, and only the path is settled. A name taken by other
-                    // content gets the loser's hash as a tag (the same name on every node).
+                    // losing version is kept, and only the path is settled. Its name holds the losing
+                    // content's id: a name taken by other content is never replaced (the row waits).
                     let loser = remoteWins ? l : r
                     func held(_ p: RelativePath) throws -> FileEntry? {
                         try records.last(where: { $0.path == p }) ?? locals[p] ?? context.index.entry(p)
                     }
-                    var copy = named
-                    if try observe(copy) != nil, try held(copy)?.hash != loser.hash {
-                        copy = Reconcile.conflictCopy(of: r.path, mtimeNs: loser.mtimeNs,
-                                                      node: Reconcile.author(of: loser.version, against: (remoteWins ? r : l).version),
-                                                      tag: String((loser.hash ?? "").prefix(7)))
-                    }
+                    let copy = named
                     if try observe(copy) != nil {
                         guard let there = try held(copy), !there.deleted, there.hash == loser.hash else {
                             hold(r, "conflict copy \(copy.rawValue) exists already"); continue

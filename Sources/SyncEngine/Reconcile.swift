@@ -44,9 +44,12 @@ public enum Reconcile {
         }
         let loser = remoteWins ? local : remote
         let winner = remoteWins ? remote : local
+        // The copy's name holds the losing content's id: two conflicts settled on two nodes in one
+        // second cannot give two contents one name (where one would replace the other).
         return .conflict(remoteWins: remoteWins,
                          copy: conflictCopy(of: loser.path, mtimeNs: loser.mtimeNs,
-                                            node: author(of: loser.version, against: winner.version)),
+                                            node: author(of: loser.version, against: winner.version),
+                                            tag: String((loser.hash ?? "").prefix(7))),
                          version: merged)
     }
 
@@ -58,7 +61,8 @@ public enum Reconcile {
 
     static let marker = ".sync-conflict-"
 
-    /// `dir/name.sync-conflict-YYYYMMDD-HHMMSS-NODE.ext` for `dir/name.ext` (`-NODE-TAG` with a tag).
+    /// `dir/name.sync-conflict-YYYYMMDD-HHMMSS-NODE-TAG.ext` for `dir/name.ext`: NODE is the first 8
+    /// characters of the node that made the losing change, TAG the first 7 of its content id.
     public static func conflictCopy(of path: RelativePath, mtimeNs: Int64, node: String, tag: String? = nil) -> RelativePath {
         let name = path.name
         var stem = name, ext = ""
@@ -81,9 +85,13 @@ public enum Reconcile {
         let name = path.name
         guard let r = name.range(of: marker) else { return nil }
         let after = name[r.upperBound...]
-        // YYYYMMDD-HHMMSS-NODE8 then the extension, if any.
+        // YYYYMMDD-HHMMSS-NODE8, a content tag (-HHHHHHH) when there is one, then the extension.
         guard after.count >= 24 else { return nil }
-        let ext = after.dropFirst(24)
+        var ext = after.dropFirst(24)
+        if ext.count >= 8, ext.first == "-", ext.dropFirst().prefix(7).allSatisfy(\.isHexDigit),
+           ext.count == 8 || ext.dropFirst(8).first == "." {
+            ext = ext.dropFirst(8)
+        }
         let original = String(name[..<r.lowerBound]) + ext
         guard !original.isEmpty else { return nil }
         return try? path.parent.map { try $0.appending(original) } ?? RelativePath(original)
