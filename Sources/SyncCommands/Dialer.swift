@@ -62,7 +62,9 @@ struct Dialer {
         try connection.authenticate(user: user, privateKey: privateKey,
                                     publicKey: FileManager.default.fileExists(atPath: privateKey + ".pub") ? privateKey + ".pub" : nil)
         try connection.exec("sync-serve")
-        let session = Session(link: Link(connection, callTimeout: settings.callTimeout), identity: identity, dialing: true)
+        // The call timeout is libssh2's here (its blocking reads give up after it): a poll on the
+        // socket cannot see what libssh2 has already taken from it.
+        let session = Session(link: Link(connection), identity: identity, dialing: true)
         let peer: NodeID
         do { peer = try session.handshake() } catch {
             let err = connection.standardError().trimmingCharacters(in: .whitespacesAndNewlines)
