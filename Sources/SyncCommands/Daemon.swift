@@ -200,6 +200,11 @@ final class Supervisor {
                 continue
             }
             let how = (status & 0x7f) == 0 ? "exited with status \((status >> 8) & 0xff)" : "was killed by signal \(status & 0x7f)"
+            // A restart is due already: this is a part of the pipeline that was stopped with it.
+            if unit.nextStart != nil {
+                log.debug("\(key): pid \(pid) \(how), stopped with the rest of its pipeline")
+                continue
+            }
             if case .prune(_, let every) = unit.kind {
                 // A one-shot: done (or failed) until its next turn.
                 if status == 0 { log.info("\(key): done") } else { log.warning("\(key): pid \(pid) \(how)") }

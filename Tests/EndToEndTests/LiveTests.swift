@@ -315,6 +315,9 @@ extension LiveTests {
         #expect(waitFor(30) { (try? String(contentsOfFile: p[1] + "/after-restart.txt", encoding: .utf8)) == "still syncing\n" },
                 "A: \(n[0].log)\nB: \(n[1].log)")
         #expect(n[0].log.contains("was killed by signal 9") && n[0].log.contains("starting again"), "\(n[0].log)")
+        // One line for the death and one for the restart: not one per part of the pipeline stopped with it.
+        let restarts = n[0].log.components(separatedBy: "\n").filter { $0.contains("pipeline") && $0.contains("starting again") }
+        #expect(restarts.count == 1, "\(n[0].log)")
     }
 }
 
