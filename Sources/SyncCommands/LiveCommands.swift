@@ -50,25 +50,31 @@ func stopWithDaemon() {
 }
 
 /// Log lines on standard error (`TIME LEVEL LABEL : MESSAGE`, swift-log's stream format), at the
-/// level SYNC_LOG_LEVEL names (trace, debug, info, notice, warning, error; default info).
-func makeLogger(_ label: String, defaultLevel: Logger.Level = .info) -> Logger {
-    LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+/// level SYNC_LOG_LEVEL names (trace, debug, info, notice, warning, error; default `defaultLevel`);
+/// with `file`, also appended there from info on (see `NodeLogHandler`).
+func makeLogger(_ label: String, defaultLevel: Logger.Level = .info, file: String? = nil) -> Logger {
+    let level = ProcessInfo.processInfo.environment["SYNC_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? defaultLevel
+    LoggingSystem.bootstrap { NodeLogHandler(label: $0, file: file, fileLevel: min(level, .info)) }
     var log = Logger(label: label)
-    log.logLevel = ProcessInfo.processInfo.environment["SYNC_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? defaultLevel
+    log.logLevel = level
     return log
 }
 
-/// Pulls a folder over the link when the peer offers it (sync pull's offer after its own pull).
-func pullOnOffer(_ server: FolderServer, state: StateDirectory, peer: NodeID, report: @escaping (String) -> Void) {
+/// Pulls a folder over the link when the peer offers it (sync pull's offer after its own pull);
+/// each pull is logged on this node.
+func pullOnOffer(_ server: FolderServer, state: StateDirectory, peer: NodeID, log: Logger) {
     server.onOffer = { folder, session in
         // Another process of this node pulling from this peer will bring the same.
         guard let lock = try? FileLock(path: Puller.lockPath(folder, peer: peer), wait: false) else { return [] }
         defer { _ = lock }
         let context = try FolderContext(folder, state: state)
         let before = try context.index.sequence()
-        let outcome = try Puller(context: context, remote: RemoteFolder(session: session, folder: folder.id.rawValue), peer: peer).run()
+        let outcome: PullOutcome
+        do { outcome = try Puller(context: context, remote: RemoteFolder(session: session, folder: folder.id.rawValue), peer: peer).run() }
+        catch { log.warning("folder \(folder.id): pull from \(peer.short) on its offer failed: \(error)"); throw error }
         let problems = outcome.problems.map { "folder \(folder.id): \($0)" }
-        problems.forEach(report)
+        for p in problems { log.warning("\(p)") }
+        log.info("folder \(folder.id): pulled from \(peer.short) on its offer: \(outcome.changes.count) changes, \(outcome.filesFetched) files fetched, now at \(outcome.sequence) here")
         if outcome.sequence > before { try? NoticeBoard(state).post(folder.id, sequence: outcome.sequence) }
         return problems
     }
@@ -97,7 +103,7 @@ func follow(_ remote: String, spec: RemoteSpec, folder: Folder, state: StateDire
             let dialed = try dialer.dial(spec)
             defer { dialed.connection.close() }
             let server = FolderServer(state: state, peer: dialed.peer)
-            pullOnOffer(server, state: state, peer: dialed.peer) { log.warning("\($0)") }
+            pullOnOffer(server, state: state, peer: dialed.peer, log: log)
             dialed.session.handler = server
             let loop = LinkLoop(session: dialed.session, server: server, state: state, peer: dialed.peer, following: folder)
             loop.log = log

@@ -15,7 +15,9 @@ public struct ServeCommand: ToolCommand {
             output and never runs a shell; SSH_ORIGINAL_COMMAND is ignored. Every request is authorized \
             against the folder's authorized keys; a folder the peer may not see is answered exactly as a \
             folder that does not exist. When the peer offers a folder this node lets it send, it is pulled \
-            over the same link. Diagnostics go to standard error.
+            over the same link. Diagnostics go to standard error (from warning on, or SYNC_LOG_LEVEL): \
+            it reaches the dialing side. This node's own record of the link and of every pull it ran \
+            is SYNC_DIR/log/sync-serve.log, from info on (under 1 MiB; the older lines in .1).
 
             Budgets: a peer holds at most SYNC_MAX_LINKS links (default 16) open to this node at once; a \
             silence of SYNC_CALL_TIMEOUT (default 2m) in the middle of a message, or of SYNC_IDLE_TIMEOUT \
@@ -74,14 +76,16 @@ public struct ServeCommand: ToolCommand {
                 throw SyncError.invalidArgument("peer proved node \(proven.short), but its SSH key is that of \(expected.short)")
             }
             let server = FolderServer(state: state, peer: proven)
-            pullOnOffer(server, state: state, peer: proven) { warn("sync-serve: \($0)") }
+            // Standard error reaches the dialing side only when the link ends: problems only. This
+            // node's own record of the link and its pulls is SYNC_DIR/log/sync-serve.log.
+            let log = makeLogger("sync-serve", defaultLevel: .warning, file: state.root + "/log/sync-serve.log")
+            pullOnOffer(server, state: state, peer: proven, log: log)
             session.handler = server
-            // Standard error reaches the dialing side only when the link ends: problems only.
             StopSignal.install()
             let loop = LinkLoop(session: session, server: server, state: state, peer: proven, following: nil)
             loop.idleTimeout = settings.idleTimeout
             loop.keepalive = settings.keepalive
-            loop.log = makeLogger("sync-serve", defaultLevel: .warning)
+            loop.log = log
             loop.stopRequested = { StopSignal.requested }
             do { try loop.run() } catch let e as ProtocolError {
                 throw SyncError.invalidArgument("peer \(proven.short): \(e)")

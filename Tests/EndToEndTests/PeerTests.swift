@@ -366,5 +366,8 @@ import Testing
         #expect(offered.status == 0, "\(offered)")
         #expect(offered.stderr.contains("its pull of ours: folder \(id): refused b.tmp from peer: ignored here"), "\(offered)")
         #expect(FileManager.default.fileExists(atPath: pa + "/b.txt"))
+        // A, which ran that pull in its sync-serve, has it in its own log.
+        let log = (try? String(contentsOfFile: a.node.stateDir + "/log/sync-serve.log", encoding: .utf8)) ?? ""
+        #expect(log.contains("on its offer: 1 changes") && log.contains("refused b.tmp from peer: ignored here"), "\(log)")
     }
 }
