@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+import SyncTestSupport
+
+/// Randomized runs of nodes under `sync up` with faults: random writes, deletions, renames and
+/// `mkdir -p` chains on random nodes, while daemons are killed with SIGKILL and started again,
+/// single children are killed, and nodes go offline and come back. At the end: every tree the
+/// same, the last write of every path at its path or in a conflict copy of it (unless a later
+/// deletion or rename took it), each in the history of the node that wrote it, no temporaries,
+/// `git fsck` clean on every node and no crash in any log.
+///
+/// SYNC_TEST_SEED, SYNC_TEST_NODES and SYNC_TEST_OPS run it longer or on other seeds (bench/chaos
+/// runs many); seeds that ever failed are kept in `Self.regressions`.
+@Suite(.serialized, .enabled(if: PeerNode.available)) struct ChaosTests {
+    /// Seeds of failures found, run on every test run.
+    static let regressions: [UInt64] = []
+
+    @Test func aShortRandomRunWithFaultsLosesNothing() throws {
+        let env = ProcessInfo.processInfo.environment
+        let seeds = env["SYNC_TEST_SEED"].flatMap { UInt64($0) }.map { [$0] } ?? ([20_261_130] + Self.regressions)
+        for seed in seeds {
+            try run(seed: seed, nodes: env["SYNC_TEST_NODES"].flatMap { Int($0) } ?? 3, ops: env["SYNC_TEST_OPS"].flatMap { Int($0) } ?? 120)
+        }
+    }
+
+    /// The last operation on a path, in the order the run made them.
+    enum Last { case wrote(node: Int, content: String), gone }
+
+    func run(seed: UInt64, nodes count: Int, ops: Int) throws {
+        let (n, id, p) = try LiveTests().nodes(count)
+        defer { for x in n { x.crash() } }
+        for x in n {
+            x.node.extraEnvironment["SYNC_KEEPALIVE"] = "1s"
+            try x.up()
+        }
+        #expect(waitFor(90) { n.allSatisfy { x in (try? x.node.run("sync-peer", ["list"]).lines.allSatisfy { $0.hasSuffix(" up") }) == true } }, "links not up")
+        var rng = SplitMix(seed)
+        func pick(_ k: Int) -> Int { Int(rng.next() % UInt64(k)) }
+        var last: [String: Last] = [:]
+        var faults: [String] = []
+        for i in 0..<ops {
+            let j = pick(count), root = p[j]
+            let file = "f\(pick(12)).txt"
+            switch pick(100) {
+            case 0..<55:
+                let content = "node \(j) op \(i) \(rng.next())\n"
+                try content.write(toFile: root + "/" + file, atomically: pick(2) == 0, encoding: .utf8)
+                last[file] = .wrote(node: j, content: content)
+            case 55..<65:
+                if (try? FileManager.default.removeItem(atPath: root + "/" + file)) != nil { last[file] = .gone }
+            case 65..<72:
+                let to = "f\(pick(12)).txt"
+                guard to != file, let content = try? String(contentsOfFile: root + "/" + file, encoding: .utf8) else { continue }
+                if rename(root + "/" + file, root + "/" + to) == 0 {
+                    last[file] = .gone
+                    last[to] = .wrote(node: j, content: content)
+                }
+            case 72..<78:
+                let dir = "d\(pick(4))/a/b"
+                let content = "deep \(j) op \(i)\n"
+                try FileManager.default.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: true)
+                try content.write(toFile: root + "/" + dir + "/x.txt", atomically: false, encoding: .utf8)
+                last[dir + "/x.txt"] = .wrote(node: j, content: content)
+            case 78..<81:
+                faults.append("op \(i): node \(j) killed")
+                n[j].crash()
+                usleep(UInt32(pick(1_500_000)))
+                try n[j].up()
+            case 81..<84:
+                let victims = PeerNode.descendants(of: n[j].daemon ?? -1).filter { pid in
+                    let cmd = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+                    return cmd.hasPrefix("sync-watch\0") || cmd.hasPrefix("sync-pull\0") || cmd.hasPrefix("sync-commit\0")
+                }
+                if let v = victims.randomElement(using: &rng) { kill(v, SIGKILL); faults.append("op \(i): a child of node \(j) killed") }
+            case 84..<86:
+                faults.append("op \(i): node \(j) offline")
+                n[j].down()
+                usleep(UInt32(500_000 + pick(2_000_000)))
+                try n[j].up()
+            default:
+                usleep(UInt32(pick(300_000)))
+            }
+            usleep(UInt32(20_000 + pick(60_000)))
+        }
+        let what = "seed \(seed), \(count) nodes, \(ops) operations, faults: \(faults)"
+        let converged = try waitFor(180) {
+            let all = try p.map { try contents($0) }
+            return all.allSatisfy { $0 == all[0] } && !all[0].contains(".sync-tmp")
+        }
+        let trees = try p.map { try contents($0) }
+        #expect(converged, "\(what): not converged: \(trees)")
+        guard converged else { return }
+        // The last write of each path is there, at the path or in a conflict copy of it, and in
+        // the history of the node that wrote it.
+        let names = try FileManager.default.subpathsOfDirectory(atPath: p[0])
+        for (path, op) in last {
+            guard case .wrote(let node, let content) = op else { continue }
+            let stem = (path as NSString).deletingPathExtension
+            let places = names.filter { $0 == path || ($0.hasPrefix(stem + ".sync-conflict-")) }
+            let found = places.contains { (try? String(contentsOfFile: p[0] + "/" + $0, encoding: .utf8)) == content }
+            #expect(found, "\(what): the last write of \(path) (node \(node)) is lost; there: \(places)")
+            let probe = n[node].node.base + "/probe"
+            try content.write(toFile: probe, atomically: false, encoding: .utf8)
+            let blob = try n[node].node.sh("git hash-object '\(probe)'").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try n[node].node.git(id, "cat-file -e \(blob)").status == 0, "\(what): \(path)'s last write is not in node \(node)'s history")
+        }
+        for (i, x) in n.enumerated() {
+            #expect(try x.node.git(id, "fsck --no-progress").status == 0, "\(what): node \(i): git fsck")
+            let log = x.log
+            for crash in ["Fatal error", "Swift runtime failure", "Segmentation fault", "stack trace"] {
+                #expect(!log.contains(crash), "\(what): node \(i): \(crash) in its log")
+            }
+        }
+    }
+}
