@@ -9,9 +9,10 @@ import SyncTestSupport
 /// deletion or rename took it), each in the history of the node that wrote it, no temporaries,
 /// `git fsck` clean on every node and no crash in any log.
 ///
-/// SYNC_TEST_SEED, SYNC_TEST_NODES and SYNC_TEST_OPS run it longer or on other seeds (bench/chaos
-/// runs many); seeds that ever failed are kept in `Self.regressions`.
-@Suite(.serialized, .enabled(if: PeerNode.available)) struct ChaosTests {
+/// SYNC_TEST_SEED, SYNC_TEST_NODES and SYNC_TEST_OPS run it longer or on other seeds (Tests/chaos
+/// runs many); seeds that ever failed are kept in `Self.regressions`. It is one of LiveTests, which
+/// run one at a time: two runs of live nodes at once would each slow the other past its waits.
+extension LiveTests {
     /// Seeds of failures found, run on every test run.
     static let regressions: [UInt64] = []
 
@@ -27,7 +28,7 @@ import SyncTestSupport
     enum Last { case wrote(node: Int, content: String), gone }
 
     func run(seed: UInt64, nodes count: Int, ops: Int) throws {
-        let (n, id, p) = try LiveTests().nodes(count)
+        let (n, id, p) = try nodes(count)
         defer { for x in n { x.crash() } }
         for x in n {
             x.node.extraEnvironment["SYNC_KEEPALIVE"] = "1s"

@@ -35,7 +35,7 @@ import SyncProtocol
     func frame(_ m: Message) -> [UInt8] { let p = m.encoded(); return Frame.header(p.count) + p }
 
     @Test func aCraftedPeerCannotCrashStallOrFillANode() throws {
-        let a = try PeerNode(sshdSettings: ["SetEnv SYNC_CALL_TIMEOUT=2s SYNC_MAX_LINKS=3"]), b = try PeerNode()
+        let a = try PeerNode(serveEnvironment: ["SYNC_CALL_TIMEOUT": "2s", "SYNC_MAX_LINKS": "3"]), b = try PeerNode()
         let (pa, id) = try a.node.folder("shared")
         let pb = try b.join("shared", id: id)
         try a.allow(b, id)

@@ -15,8 +15,8 @@ final class PeerNode {
     /// Whether this machine can run the multi-node tests (sshd, ssh-keygen, root for sshd's privilege separation).
     static var available: Bool { FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd") && have("ssh-keygen") }
 
-    /// `sshdSettings` are more lines of sshd_config (`SetEnv` gives sync-serve an environment).
-    init(sshdSettings: [String] = []) throws {
+    /// `serveEnvironment` is given to every command sshd runs for a peer (sync-serve), by SetEnv.
+    init(serveEnvironment: [String: String] = [:]) throws {
         node = try Node()
         sshdDirectory = node.base + "/sshd"
         port = try PeerNode.freePort()
@@ -40,12 +40,20 @@ final class PeerNode {
             PermitRootLogin prohibit-password
             LogLevel ERROR
             MaxStartups 100:30:200
-            \(sshdSettings.joined(separator: "\n"))
+            \(Self.setEnv(serveEnvironment))
             """.write(toFile: sshdDirectory + "/sshd_config", atomically: true, encoding: .utf8)
         try start()
     }
 
     deinit { crash(); stop() }
+
+    /// The one SetEnv line of a test sshd (sshd takes the first line of a keyword only). The login
+    /// shell may run a shell init (pyenv's rehash takes a lock file, and waits a minute for it
+    /// when a killed session left it): that wait is cut to a second.
+    static func setEnv(_ extra: [String: String]) -> String {
+        let all = extra.merging(["PYENV_REHASH_TIMEOUT": "1"]) { mine, _ in mine }
+        return "SetEnv " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+    }
 
     /// Starts `sync up` for this node (detached, its log in BASE/daemon.log); waits until it runs.
     func up() throws {
@@ -66,14 +74,22 @@ final class PeerNode {
     }
 
     /// Kills this node as a power cut would: `sync up`, everything under it and every sync-serve its
-    /// sshd runs, with SIGKILL (sshd itself stays).
+    /// sshd runs, with SIGKILL (sshd itself stays). Only the toolkit's processes: a shell of an ssh
+    /// session killed in its init could leave a lock of the machine's shell setup behind.
     func crash() {
         var victims: [Int32] = []
         if let d = daemon { victims.append(d) }
         if let s = sshd { victims += PeerNode.descendants(of: s) }
         if let d = daemon { victims += PeerNode.descendants(of: d) }
-        for p in victims { kill(p, SIGKILL) }
+        for p in victims where Self.isToolkit(p) { kill(p, SIGKILL) }
         daemon = nil
+    }
+
+    /// Whether `pid` runs one of the toolkit's programs.
+    static func isToolkit(_ pid: Int32) -> Bool {
+        let cmd = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+        let program = (cmd.split(separator: "\0").first.map(String.init) ?? "") as NSString
+        return program.lastPathComponent == "sync" || program.lastPathComponent.hasPrefix("sync-")
     }
 
     var log: String { (try? String(contentsOfFile: node.base + "/daemon.log", encoding: .utf8)) ?? "" }
