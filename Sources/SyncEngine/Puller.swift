@@ -160,121 +160,121 @@ public final class Puller {
         self.journal = journal
         defer { self.journal = nil }
         do {
-        for (i, r) in ordered.enumerated() {
-            if !dryRun && i == stagedUpTo { stagedUpTo = try stage(ordered, from: i) }
-            state.entriesDone += 1
-            state.currentPath = r.path.rawValue
-            progress?(state)
-            let local = locals[r.path]
-            let decision = Reconcile.decide(local: local, remote: r, resolver: me)
-            if dryRun {
-                switch decision {
-                case .skip, .keepLocal: break
-                case .take: outcome.changes.append(Change(status: r.deleted ? .deleted : (local == nil || local!.deleted ? .added : .modified), path: r.path.rawValue))
-                case .conflict(_, let copy, _):
-                    outcome.changes.append(Change(status: .modified, path: r.path.rawValue))
-                    outcome.conflicts.append((r.path.rawValue, copy.rawValue))
-                }
-                continue
-            }
-            do {
-                switch decision {
-                case .skip:
+            for (i, r) in ordered.enumerated() {
+                if !dryRun && i == stagedUpTo { stagedUpTo = try stage(ordered, from: i) }
+                state.entriesDone += 1
+                state.currentPath = r.path.rawValue
+                progress?(state)
+                let local = locals[r.path]
+                let decision = Reconcile.decide(local: local, remote: r, resolver: me)
+                if dryRun {
+                    switch decision {
+                    case .skip, .keepLocal: break
+                    case .take: outcome.changes.append(Change(status: r.deleted ? .deleted : (local == nil || local!.deleted ? .added : .modified), path: r.path.rawValue))
+                    case .conflict(_, let copy, _):
+                        outcome.changes.append(Change(status: .modified, path: r.path.rawValue))
+                        outcome.conflicts.append((r.path.rawValue, copy.rawValue))
+                    }
                     continue
-                case .keepLocal(let v):
-                    var l = local!
-                    l.version = v
-                    records.append(l)
-                case .take(let v):
-                    if let why = stageFailures.removeValue(forKey: r.path) { hold(r, why); continue }
-                    // A new directory may be there already: made for files fetched ahead into it.
-                    var madeAhead = false
-                    if r.kind == .directory && !r.deleted && (local == nil || local!.deleted) {
-                        madeAhead = try observe(r.path)?.kind == .directory
-                    }
-                    guard try madeAhead || unchanged(r.path, local) else { hold(r, "changed here meanwhile"); continue }
-                    if let l = local, !l.deleted, !r.deleted, l.sameContent(as: r) {
-                        var same = l; same.version = v; records.append(same); continue
-                    }
-                    if r.deleted {
-                        if let l = local, !l.deleted {
-                            try remove(l)
-                            outcome.changes.append(Change(status: .deleted, path: r.path.rawValue))
+                }
+                do {
+                    switch decision {
+                    case .skip:
+                        continue
+                    case .keepLocal(let v):
+                        var l = local!
+                        l.version = v
+                        records.append(l)
+                    case .take(let v):
+                        if let why = stageFailures.removeValue(forKey: r.path) { hold(r, why); continue }
+                        // A new directory may be there already: made for files fetched ahead into it.
+                        var madeAhead = false
+                        if r.kind == .directory && !r.deleted && (local == nil || local!.deleted) {
+                            madeAhead = try observe(r.path)?.kind == .directory
                         }
-                        var t = r; t.version = v; t.hash = nil; t.size = 0; t.mtimeNs = 0; t.ctimeNs = 0; t.inode = 0
-                        records.append(t)
-                    } else {
-                        var row = try materialize(r, at: r.path, basis: local, replacing: local)
-                        row.version = v
-                        records.append(row)
-                        if r.kind != .directory {
-                            outcome.changes.append(Change(status: local == nil || local!.deleted ? .added : .modified, path: r.path.rawValue))
+                        guard try madeAhead || unchanged(r.path, local) else { hold(r, "changed here meanwhile"); continue }
+                        if let l = local, !l.deleted, !r.deleted, l.sameContent(as: r) {
+                            var same = l; same.version = v; records.append(same); continue
                         }
-                    }
-                case .conflict(let remoteWins, let named, let v):
-                    guard try unchanged(r.path, local) else { hold(r, "changed here meanwhile"); continue }
-                    let l = local!
-                    // The copy may be here already, from a peer that met the same conflict: then the
-                    // losing version is kept, and only the path is settled. Its name holds the losing
-                    // content's id: a name taken by other content is never replaced (the row waits).
-                    let loser = remoteWins ? l : r
-                    func held(_ p: RelativePath) throws -> FileEntry? {
-                        try records.last(where: { $0.path == p }) ?? locals[p] ?? context.index.entry(p)
-                    }
-                    let copy = named
-                    if try observe(copy) != nil {
-                        guard let there = try held(copy), !there.deleted, there.hash == loser.hash else {
-                            hold(r, "conflict copy \(copy.rawValue) exists already"); continue
+                        if r.deleted {
+                            if let l = local, !l.deleted {
+                                try remove(l)
+                                outcome.changes.append(Change(status: .deleted, path: r.path.rawValue))
+                            }
+                            var t = r; t.version = v; t.hash = nil; t.size = 0; t.mtimeNs = 0; t.ctimeNs = 0; t.inode = 0
+                            records.append(t)
+                        } else {
+                            var row = try materialize(r, at: r.path, basis: local, replacing: local)
+                            row.version = v
+                            records.append(row)
+                            if r.kind != .directory {
+                                outcome.changes.append(Change(status: local == nil || local!.deleted ? .added : .modified, path: r.path.rawValue))
+                            }
+                        }
+                    case .conflict(let remoteWins, let named, let v):
+                        guard try unchanged(r.path, local) else { hold(r, "changed here meanwhile"); continue }
+                        let l = local!
+                        // The copy may be here already, from a peer that met the same conflict: then the
+                        // losing version is kept, and only the path is settled. Its name holds the losing
+                        // content's id: a name taken by other content is never replaced (the row waits).
+                        let loser = remoteWins ? l : r
+                        func held(_ p: RelativePath) throws -> FileEntry? {
+                            try records.last(where: { $0.path == p }) ?? locals[p] ?? context.index.entry(p)
+                        }
+                        let copy = named
+                        if try observe(copy) != nil {
+                            guard let there = try held(copy), !there.deleted, there.hash == loser.hash else {
+                                hold(r, "conflict copy \(copy.rawValue) exists already"); continue
+                            }
+                            if remoteWins {
+                                var row = try materialize(r, at: r.path, basis: l, replacing: l)
+                                row.version = v
+                                records.append(row)
+                            } else {
+                                var kept = l
+                                kept.version = v
+                                records.append(kept)
+                            }
+                            outcome.changes.append(Change(status: .modified, path: r.path.rawValue))
+                            touched.insert(r.path)
+                            continue
                         }
                         if remoteWins {
-                            var row = try materialize(r, at: r.path, basis: l, replacing: l)
+                            do { try writer.moveAside(r.path, to: copy, expecting: l) } catch let c as FolderWriter.Changed {
+                                throw Held(reason: c.path == copy ? "conflict copy \(copy.rawValue) exists already" : "changed here meanwhile")
+                            }
+                            var c = l
+                            c.path = copy
+                            if let o = try observe(copy) { c.ctimeNs = o.ctimeNs; c.inode = o.inode }
+                            records.append(c)
+                            touched.insert(copy)
+                            var row = try materialize(r, at: r.path, basis: c, replacing: nil)
                             row.version = v
                             records.append(row)
                         } else {
+                            var row = try materialize(r, at: copy, basis: l, replacing: nil)
+                            row.path = copy
+                            records.append(row)
+                            touched.insert(copy)
                             var kept = l
                             kept.version = v
                             records.append(kept)
                         }
                         outcome.changes.append(Change(status: .modified, path: r.path.rawValue))
-                        touched.insert(r.path)
-                        continue
+                        outcome.changes.append(Change(status: .added, path: copy.rawValue))
+                        outcome.conflicts.append((r.path.rawValue, copy.rawValue))
                     }
-                    if remoteWins {
-                        do { try writer.moveAside(r.path, to: copy, expecting: l) } catch let c as FolderWriter.Changed {
-                            throw Held(reason: c.path == copy ? "conflict copy \(copy.rawValue) exists already" : "changed here meanwhile")
-                        }
-                        var c = l
-                        c.path = copy
-                        if let o = try observe(copy) { c.ctimeNs = o.ctimeNs; c.inode = o.inode }
-                        records.append(c)
-                        touched.insert(copy)
-                        var row = try materialize(r, at: r.path, basis: c, replacing: nil)
-                        row.version = v
-                        records.append(row)
-                    } else {
-                        var row = try materialize(r, at: copy, basis: l, replacing: nil)
-                        row.path = copy
-                        records.append(row)
-                        touched.insert(copy)
-                        var kept = l
-                        kept.version = v
-                        records.append(kept)
-                    }
-                    outcome.changes.append(Change(status: .modified, path: r.path.rawValue))
-                    outcome.changes.append(Change(status: .added, path: copy.rawValue))
-                    outcome.conflicts.append((r.path.rawValue, copy.rawValue))
+                    touched.insert(r.path)
+                } catch let h as Held {
+                    hold(r, h.reason)
+                } catch let f as Refused {
+                    outcome.problems.append("refused \(PathQuoting.quote(r.path.rawValue)) from peer: \(f.reason)")
+                } catch let e as RemoteError {
+                    hold(r, "peer: \(e.message)")
+                } catch let e as SyncError {
+                    hold(r, e.description)
                 }
-                touched.insert(r.path)
-            } catch let h as Held {
-                hold(r, h.reason)
-            } catch let f as Refused {
-                outcome.problems.append("refused \(PathQuoting.quote(r.path.rawValue)) from peer: \(f.reason)")
-            } catch let e as RemoteError {
-                hold(r, "peer: \(e.message)")
-            } catch let e as SyncError {
-                hold(r, e.description)
             }
-        }
         } catch {
             // The link failed in the middle of the batch: what was applied is recorded (the peer's
             // sequence stays where it was, so the rest comes again), or else undone.

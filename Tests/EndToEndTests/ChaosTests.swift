@@ -89,8 +89,17 @@ extension LiveTests {
             return all.allSatisfy { $0 == all[0] } && !all[0].contains(".sync-tmp")
         }
         let trees = try p.map { try contents($0) }
-        #expect(converged, "\(what): not converged: \(trees)")
-        guard converged else { return }
+        if !converged {
+            // Which nodes differ from the most common tree, and what their daemons said last.
+            let common = Dictionary(grouping: trees, by: { $0 }).max { $0.value.count < $1.value.count }!.key
+            let odd = trees.indices.filter { trees[$0] != common }
+            let logs = odd.map { "node \($0):\n" + n[$0].log.split(separator: "\n").suffix(40).joined(separator: "\n") }
+            if let keep = ProcessInfo.processInfo.environment["SYNC_TEST_KEEP"] {
+                for (i, x) in n.enumerated() { _ = try? x.node.sh("mkdir -p '\(keep)/chaos-\(seed)' && cp -a '\(x.node.base)' '\(keep)/chaos-\(seed)/\(i)'") }
+            }
+            Issue.record("\(what): not converged: nodes \(odd) differ from the rest\n\(logs.joined(separator: "\n"))")
+            return
+        }
         // The last write of each path is there, at the path or in a conflict copy of it, and in
         // the history of the node that wrote it.
         let names = try FileManager.default.subpathsOfDirectory(atPath: p[0])
