@@ -110,8 +110,44 @@ public final class Puller {
             since = upTo
             if !batch.more || cancelled() { break }
         }
+        // Every row of the peer is in: what earlier transfers left to resume is superseded.
+        if !dryRun && !held && !cancelled() { try dropTransfers() }
         outcome.sequence = try index.sequence()
         return outcome
+    }
+
+    /// Where this node notes the temporaries kept to resume a transfer (`.sync-tmp-<content id>`
+    /// beside its target), one path a line, so they can go once nothing wants them.
+    var transfersPath: String { context.folder.directory + "/transfers" }
+
+    /// Notes a temporary a transfer writes, before it writes it: a kill leaves nothing unnoted.
+    func noteTransfer(_ tmp: RelativePath) {
+        let fd = open(transfersPath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        _ = (PathQuoting.quote(tmp.rawValue) + "\n").utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+        close(fd)
+    }
+
+    /// Removes every noted temporary still there, under the folder lock (no batch is writing one).
+    func dropTransfers() throws {
+        var st = stat()
+        guard stat(transfersPath, &st) == 0, st.st_size > 0 else { return }
+        let lock = try FileLock(path: context.folder.lockPath)
+        defer { _ = lock }
+        // Line by line: a pull of many files notes many.
+        guard let f = fopen(transfersPath, "r") else { return }
+        var line: UnsafeMutablePointer<CChar>?
+        var capacity = 0
+        while getline(&line, &capacity, f) > 0, let l = line {
+            let text = String(cString: l).trimmingCharacters(in: .newlines)
+            guard let p = PathQuoting.unquote(Substring(text)).flatMap({ try? RelativePath($0) }), p.name.hasPrefix(Scanner.temporaryPrefix),
+                  let dir = try? writer.directory(p.parent) else { continue }
+            unlinkat(dir, p.name, 0)
+            close(dir)
+        }
+        free(line)
+        fclose(f)
+        truncate(transfersPath, 0)
     }
 
     struct Held: Error { let reason: String }
@@ -438,6 +474,7 @@ public final class Puller {
         let hash = r.hash!
         // A fixed name per content: an interrupted transfer resumes where it stopped.
         let tmp = Scanner.temporaryPrefix + hash
+        if let t = try? target.parent.map({ try $0.appending(tmp) }) ?? RelativePath(tmp) { noteTransfer(t) }
         let fd = openat(dir, tmp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SyncError.io(path: context.absolute(target), operation: "create temporary", errno: errno) }
         var keepTemporary = false
@@ -534,6 +571,7 @@ public final class Puller {
         for (r, local) in candidates {
             guard let dir = try? writer.directory(r.path.parent, create: true) else { continue } // reported later
             let tmp = Scanner.temporaryPrefix + r.hash!
+            if let t = try? r.path.parent.map({ try $0.appending(tmp) }) ?? RelativePath(tmp) { noteTransfer(t) }
             let fd = openat(dir, tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
             guard fd >= 0 else { close(dir); continue }
             let id: UInt32

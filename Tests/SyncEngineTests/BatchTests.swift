@@ -86,4 +86,27 @@ import SyncProtocol
         #expect(try f.context.index.meta("peer.\(HostilePeer.peerID).sequence") == nil)
         #expect(try f.context.history.head() != nil)
     }
+
+    /// A transfer cut by a link failure is kept to resume; once a later pull brings every row of
+    /// the peer (the file was replaced there meanwhile), nothing wants it and it goes.
+    @Test func aSupersededTransferIsRemovedByTheNextWholePull() throws {
+        let f = try Fixture()
+        let big = (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 5) }
+        let first = try HostilePeerTests().pull(f) { h in
+            h.entries = [HostilePeer.entry("big.bin", big, seq: 1)]
+            h.contents = ["big.bin": big]
+            h.cutAfter = 1_000_000
+        }
+        guard case .failure = first else { Issue.record("the cut pull went through"); return }
+        let temps = { (FileManager.default.enumerator(atPath: f.root)?.allObjects as? [String] ?? []).filter { $0.contains(".sync-tmp-") } }
+        #expect(temps().count == 1)
+        let small = Array("replaced meanwhile\n".utf8)
+        let second = try HostilePeerTests().pull(f) { h in
+            h.entries = [HostilePeer.entry("big.bin", small, seq: 2)]
+            h.contents = ["big.bin": small]
+        }
+        _ = try second.get()
+        #expect(FileManager.default.contents(atPath: f.root + "/big.bin") == Data(small))
+        #expect(temps().isEmpty, "\(temps())")
+    }
 }
