@@ -10,8 +10,20 @@ struct FolderWriter {
     let root: String
     /// When given, every change is noted there so that a batch can be undone whole (`Journal`).
     var journal: Journal?
+    /// Told of each temporary before it is made (the puller notes them, to remove what a killed
+    /// process left once its next whole pull is done).
+    var noteTemporary: ((RelativePath) -> Void)?
 
-    init(root: String, journal: Journal? = nil) { self.root = root; self.journal = journal }
+    init(root: String, journal: Journal? = nil, noteTemporary: ((RelativePath) -> Void)? = nil) {
+        self.root = root; self.journal = journal; self.noteTemporary = noteTemporary
+    }
+
+    /// A new temporary name beside `path`, noted first.
+    private func temporary(beside path: RelativePath) -> String {
+        let name = Self.temporaryName()
+        if let note = noteTemporary, let t = try? path.parent.map({ try $0.appending(name) }) ?? RelativePath(name) { note(t) }
+        return name
+    }
 
     /// A parent directory is a link or not a directory: nothing beneath it is touched.
     struct Blocked: Error { let path: RelativePath? }
@@ -63,7 +75,7 @@ struct FolderWriter {
         // With a journal, what is replaced stays under a second name until the batch is recorded.
         var saved: String?
         if let journal, let c = current, !c.deleted {
-            let name = Self.temporaryName()
+            let name = temporary(beside: target)
             if linkat(dir, target.name, dir, name, 0) == 0 { saved = name } else { journal.note(.unsaved(target)) }
         }
         guard renameat(dir, tmp, dir, target.name) == 0 else {
@@ -83,7 +95,7 @@ struct FolderWriter {
                    fill: (Int32) throws -> Void) throws {
         let dir = try directory(path.parent, create: true)
         defer { close(dir) }
-        let tmp = Self.temporaryName()
+        let tmp = temporary(beside: path)
         let fd = openat(dir, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SyncError.io(path: absolute(path), operation: "create temporary", errno: errno) }
         var placed = false
@@ -106,7 +118,7 @@ struct FolderWriter {
     func placeLink(_ path: RelativePath, target: String, replacing current: FileEntry?) throws {
         let dir = try directory(path.parent, create: true)
         defer { close(dir) }
-        let tmp = Self.temporaryName()
+        let tmp = temporary(beside: path)
         guard symlinkat(target, dir, tmp) == 0 else { throw SyncError.io(path: absolute(path), operation: "symlink", errno: errno) }
         do { try rename(tmp, in: dir, to: path, replacing: current) } catch { unlinkat(dir, tmp, 0); throw error }
     }
@@ -132,7 +144,7 @@ struct FolderWriter {
         guard try unchanged(path, current) else { throw Changed(path: path) }
         if let journal {
             // Kept under a second name until the batch is recorded.
-            let saved = Self.temporaryName()
+            let saved = temporary(beside: path)
             guard renameat(dir, path.name, dir, saved) == 0 else {
                 throw SyncError.io(path: absolute(path), operation: "rename", errno: errno)
             }

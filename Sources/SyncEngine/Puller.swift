@@ -116,8 +116,9 @@ public final class Puller {
         return outcome
     }
 
-    /// Where this node notes the temporaries kept to resume a transfer (`.sync-tmp-<content id>`
-    /// beside its target), one path a line, so they can go once nothing wants them.
+    /// Where this node notes the temporaries of pulls (a transfer kept to resume, `.sync-tmp-<content
+    /// id>`, and the writer's own), one path a line, so that what a cut or killed pull left goes
+    /// once nothing wants it.
     var transfersPath: String { context.folder.directory + "/transfers" }
 
     /// Notes a temporary a transfer writes, before it writes it: a kill leaves nothing unnoted.
@@ -384,7 +385,9 @@ public final class Puller {
     // MARK: The folder on disk
 
     /// Every write into the folder goes through it.
-    var writer: FolderWriter { FolderWriter(root: root, journal: journal) }
+    var writer: FolderWriter {
+        FolderWriter(root: root, journal: journal, noteTemporary: dryRun ? nil : { [unowned self] in self.noteTransfer($0) })
+    }
 
     /// The stat data of `path`, never following a link on the way; nil when absent.
     func observe(_ path: RelativePath) throws -> Observation? {

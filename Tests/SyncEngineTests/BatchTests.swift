@@ -109,4 +109,20 @@ import SyncProtocol
         #expect(FileManager.default.contents(atPath: f.root + "/big.bin") == Data(small))
         #expect(temps().isEmpty, "\(temps())")
     }
+
+    /// A temporary of the writer that a killed pull left (noted before it was made) goes with the
+    /// next whole pull, without waiting for a rescan.
+    @Test func aKilledPullsTemporaryGoesWithTheNextWholePull() throws {
+        let f = try Fixture()
+        let left = f.root + "/.sync-tmp-99999999-left"
+        FileManager.default.createFile(atPath: left, contents: Data("half\n".utf8))
+        let text = Array("x\n".utf8)
+        let result = try HostilePeerTests().pull(f, { h in
+            h.entries = [HostilePeer.entry("x.txt", text, seq: 1)]
+            h.contents = ["x.txt": text]
+        }, seen: { _ in }, prepare: { $0.noteTransfer(try! RelativePath(".sync-tmp-99999999-left")) })
+        _ = try result.get()
+        #expect(!FileManager.default.fileExists(atPath: left))
+        #expect(FileManager.default.contents(atPath: f.root + "/x.txt") == Data(text))
+    }
 }
