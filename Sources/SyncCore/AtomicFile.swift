@@ -57,6 +57,11 @@ public enum FileSystem {
         }
     }
 
+    /// Whether no process `pid` runs any more (so what it owned is left over); never this one.
+    public static func processGone(_ pid: pid_t) -> Bool {
+        pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH
+    }
+
     /// Renames `name` to `newName` in directory `dir` unless `newName` exists (then EEXIST):
     /// renameat2(RENAME_NOREPLACE), looked up at run time as Glibc's module does not export it;
     /// where the file system lacks it, a hard link and an unlink (never a replacement either).

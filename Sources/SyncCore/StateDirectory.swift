@@ -38,7 +38,7 @@ public struct StateDirectory: Sendable {
         for name in names {
             let parts = name.split(separator: "-")
             if parts.count == 3, let pid = pid_t(parts[1]), pid > 0 {
-                if pid == getpid() || kill(pid, 0) == 0 || errno == EPERM { continue }
+                if !FileSystem.processGone(pid) { continue }
             } else {
                 var st = stat()
                 guard lstat(dir + "/" + name, &st) == 0, now - st.st_mtim.tv_sec > 3600 else { continue }

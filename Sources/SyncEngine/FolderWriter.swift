@@ -210,7 +210,7 @@ struct FolderWriter {
         let rest = name.dropFirst(Scanner.temporaryPrefix.count)
         let parts = rest.split(separator: "-", maxSplits: 1)
         if parts.count == 2, let pid = pid_t(parts[0]), pid > 0 {
-            return pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH
+            return FileSystem.processGone(pid)
         }
         return now - mtime > resumableFor
     }

@@ -104,7 +104,7 @@ public struct LinkBoard: Sendable {
         for n in names.sorted() where !n.hasPrefix(".") {
             guard let data = FileManager.default.contents(atPath: directory + "/" + n),
                   let s = try? JSONDecoder().decode(LinkStatus.self, from: data) else { continue }
-            if kill(s.pid, 0) != 0 && errno == ESRCH { unlink(directory + "/" + n); continue }
+            if FileSystem.processGone(s.pid) { unlink(directory + "/" + n); continue }
             out.append(s)
         }
         return out
