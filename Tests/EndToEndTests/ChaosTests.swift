@@ -6,8 +6,9 @@ import SyncTestSupport
 /// `mkdir -p` chains on random nodes, while daemons are killed with SIGKILL and started again,
 /// single children are killed, and nodes go offline and come back. At the end: every tree the
 /// same, the last write of every path at its path or in a conflict copy of it (unless a later
-/// deletion or rename took it), each in the history of the node that wrote it, no temporaries,
-/// `git fsck` clean on every node and no crash in any log.
+/// deletion or rename took it), every content a node wrote and left alone for 3 s or more (or
+/// until the end) in that node's history, no temporaries, `git fsck` clean on every node and no
+/// crash in any log.
 ///
 /// SYNC_TEST_SEED, SYNC_TEST_NODES and SYNC_TEST_OPS run it longer or on other seeds (Tests/chaos
 /// runs many); seeds that ever failed are kept in `Self.regressions`. It is one of LiveTests, which
@@ -39,6 +40,20 @@ extension LiveTests {
         func pick(_ k: Int) -> Int { Int(rng.next() % UInt64(k)) }
         var last: [String: Last] = [:]
         var faults: [String] = []
+        // What each node wrote and when, by node and path, until its next operation on that path;
+        // contents left alone for `settled` seconds must be in that node's history.
+        let settled = 3.0
+        var written: [Int: [String: (content: String, at: Date)]] = [:]
+        var mustKeep: [(node: Int, path: String, content: String)] = []
+        func touched(_ j: Int, _ path: String) {
+            if let w = written[j]?.removeValue(forKey: path), Date().timeIntervalSince(w.at) >= settled {
+                mustKeep.append((j, path, w.content))
+            }
+        }
+        func wrote(_ j: Int, _ path: String, _ content: String) {
+            touched(j, path)
+            written[j, default: [:]][path] = (content, Date())
+        }
         for i in 0..<ops {
             let j = pick(count), root = p[j]
             let file = "f\(pick(12)).txt"
@@ -47,14 +62,17 @@ extension LiveTests {
                 let content = "node \(j) op \(i) \(rng.next())\n"
                 try content.write(toFile: root + "/" + file, atomically: pick(2) == 0, encoding: .utf8)
                 last[file] = .wrote(node: j, content: content)
+                wrote(j, file, content)
             case 55..<65:
-                if (try? FileManager.default.removeItem(atPath: root + "/" + file)) != nil { last[file] = .gone }
+                if (try? FileManager.default.removeItem(atPath: root + "/" + file)) != nil { last[file] = .gone; touched(j, file) }
             case 65..<72:
                 let to = "f\(pick(12)).txt"
                 guard to != file, let content = try? String(contentsOfFile: root + "/" + file, encoding: .utf8) else { continue }
                 if rename(root + "/" + file, root + "/" + to) == 0 {
                     last[file] = .gone
                     last[to] = .wrote(node: j, content: content)
+                    touched(j, file)
+                    touched(j, to)
                 }
             case 72..<78:
                 let dir = "d\(pick(4))/a/b"
@@ -62,6 +80,7 @@ extension LiveTests {
                 try FileManager.default.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: true)
                 try content.write(toFile: root + "/" + dir + "/x.txt", atomically: false, encoding: .utf8)
                 last[dir + "/x.txt"] = .wrote(node: j, content: content)
+                wrote(j, dir + "/x.txt", content)
             case 78..<81:
                 faults.append("op \(i): node \(j) killed")
                 n[j].crash()
@@ -84,6 +103,7 @@ extension LiveTests {
             usleep(UInt32(20_000 + pick(60_000)))
         }
         let what = "seed \(seed), \(count) nodes, \(ops) operations, faults: \(faults)"
+        for (j, paths) in written { for (path, w) in paths { mustKeep.append((j, path, w.content)) } }
         let converged = try waitFor(180) {
             let all = try p.map { try contents($0) }
             return all.allSatisfy { $0 == all[0] } && !all[0].contains(".sync-tmp")
@@ -100,8 +120,7 @@ extension LiveTests {
             Issue.record("\(what): not converged: nodes \(odd) differ from the rest\n\(logs.joined(separator: "\n"))")
             return
         }
-        // The last write of each path is there, at the path or in a conflict copy of it, and in
-        // the history of the node that wrote it.
+        // The last write of each path is there, at the path or in a conflict copy of it.
         let names = try FileManager.default.subpathsOfDirectory(atPath: p[0])
         for (path, op) in last {
             guard case .wrote(let node, let content) = op else { continue }
@@ -109,10 +128,18 @@ extension LiveTests {
             let places = names.filter { $0 == path || ($0.hasPrefix(stem + ".sync-conflict-")) }
             let found = places.contains { (try? String(contentsOfFile: p[0] + "/" + $0, encoding: .utf8)) == content }
             #expect(found, "\(what): the last write of \(path) (node \(node)) is lost; there: \(places)")
-            let probe = n[node].node.base + "/probe"
-            try content.write(toFile: probe, atomically: false, encoding: .utf8)
-            let blob = try n[node].node.sh("git hash-object '\(probe)'").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            #expect(try n[node].node.git(id, "cat-file -e \(blob)").status == 0, "\(what): \(path)'s last write is not in node \(node)'s history")
+        }
+        // Every content a node wrote and left alone is in its history (as a blob of any commit).
+        for (node, kept) in Dictionary(grouping: mustKeep, by: \.node) {
+            let probes = n[node].node.base + "/probes"
+            try? FileManager.default.removeItem(atPath: probes)
+            try FileManager.default.createDirectory(atPath: probes, withIntermediateDirectories: true)
+            for (k, w) in kept.enumerated() { try w.content.write(toFile: probes + "/\(k)", atomically: false, encoding: .utf8) }
+            let found = try n[node].node.sh("cd '\(probes)' && ls | sort -n | git hash-object --stdin-paths"
+                + " | git --git-dir='\(n[node].node.historyDirectory(id))' cat-file --batch-check").stdout.split(separator: "\n")
+            for (k, w) in kept.enumerated() where k >= found.count || found[k].hasSuffix(" missing") {
+                Issue.record("\(what): node \(node) wrote \(w.path) (\(w.content.debugDescription)) and left it alone, but its history lacks it")
+            }
         }
         for (i, x) in n.enumerated() {
             #expect(try x.node.git(id, "fsck --no-progress").status == 0, "\(what): node \(i): git fsck")
