@@ -68,7 +68,7 @@ public struct Committer {
     /// Returns nil when nothing changed.
     public func commit(paths: [RelativePath]? = nil) throws -> CommitResult? {
         let folder = context.folder
-        let lock = try FileLock(path: folder.lockPath)
+        let lock = try context.lockForWriting()
         defer { _ = lock }
         guard folder.state != "missing" else { throw SyncError.noSuchPath(folder.root) }
         try history { try context.history.reopenIfRewritten() }

@@ -132,7 +132,7 @@ public final class Pruner {
 
     public func run(_ retention: Retention, now: Date = Date(), dryRun: Bool) throws -> PruneReport {
         let folder = context.folder
-        let lock = dryRun ? nil : try FileLock(path: folder.lockPath)
+        let lock = dryRun ? nil : try context.lockForWriting()
         defer { _ = lock }
         let history = context.history
         var report = PruneReport(dryRun: dryRun)

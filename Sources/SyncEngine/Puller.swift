@@ -178,7 +178,7 @@ public final class Puller {
 
         // The index must know every local change to these paths before versions are compared.
         if !dryRun, !entries.isEmpty { _ = try Committer(context).commit(paths: entries.map(\.path)) }
-        let lock = dryRun ? nil : try FileLock(path: context.folder.lockPath)
+        let lock = dryRun ? nil : try context.lockForWriting()
         defer { _ = lock }
         // A prune may have rewritten history since these handles were opened.
         if !dryRun {

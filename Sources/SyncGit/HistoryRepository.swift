@@ -318,6 +318,18 @@ public final class HistoryRepository: @unchecked Sendable {
         }
     }
 
+    /// Removes the lock files (`refs/heads/main.lock`, `HEAD.lock`, `packed-refs.lock`, ...) left
+    /// in the repository at `path` by a process killed while it wrote; returns them. Only for a
+    /// caller that knows no other writer is at work (one holding the folder lock).
+    @discardableResult
+    public static func removeStaleLocks(at path: String) -> [String] {
+        var found = ["HEAD.lock", "packed-refs.lock", "config.lock", "index.lock"].map { path + "/" + $0 }
+        if let refs = FileManager.default.enumerator(atPath: path + "/refs") {
+            for case let name as String in refs where name.hasSuffix(".lock") { found.append(path + "/refs/" + name) }
+        }
+        return found.filter { unlink($0) == 0 }
+    }
+
     /// Writes a commit of `tree` on top of `main`, moves `main` to it and returns its id.
     public func commit(tree: ObjectID, parent: ObjectID?, message: String, author: String, email: String,
                        time: Date = Date()) throws -> ObjectID {
