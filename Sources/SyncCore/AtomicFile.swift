@@ -66,12 +66,17 @@ public enum FileSystem {
     /// renameat2(RENAME_NOREPLACE), looked up at run time as Glibc's module does not export it;
     /// where the file system lacks it, a hard link and an unlink (never a replacement either).
     public static func renameNoReplace(in dir: Int32, _ name: String, to newName: String) -> Bool {
+        renameNoReplace(from: dir, name, to: dir, newName)
+    }
+
+    /// `name` in `dir` to `newName` in `newDir`, as `renameNoReplace(in:_:to:)`.
+    public static func renameNoReplace(from dir: Int32, _ name: String, to newDir: Int32, _ newName: String) -> Bool {
         typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
         if let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "renameat2") {
-            if unsafeBitCast(sym, to: RenameAt2.self)(dir, name, dir, newName, 1 /* RENAME_NOREPLACE */) == 0 { return true }
+            if unsafeBitCast(sym, to: RenameAt2.self)(dir, name, newDir, newName, 1 /* RENAME_NOREPLACE */) == 0 { return true }
             if errno != EINVAL && errno != ENOSYS { return false }
         }
-        guard linkat(dir, name, dir, newName, 0) == 0 else { return false }
+        guard linkat(dir, name, newDir, newName, 0) == 0 else { return false }
         unlinkat(dir, name, 0)
         return true
     }

@@ -19,23 +19,42 @@ struct FolderWriter {
     }
 
     /// A new temporary name beside `path`, noted first.
-    private func temporary(beside path: RelativePath) -> String {
-        let name = Self.temporaryName()
-        if let note = noteTemporary, let t = try? path.parent.map({ try $0.appending(name) }) ?? RelativePath(name) { note(t) }
-        return name
+    private func temporary(beside path: RelativePath) throws -> String {
+        try temporary(in: path.parent).name
     }
 
-    /// A parent directory is a link or not a directory: nothing beneath it is touched.
-    struct Blocked: Error { let path: RelativePath? }
+    /// A new temporary in the directory `parent` (nil: the top), noted first.
+    private func temporary(in parent: RelativePath?) throws -> RelativePath {
+        let name = Self.temporaryName()
+        let t = try parent.map { try $0.appending(name) } ?? RelativePath(name)
+        noteTemporary?(t)
+        return t
+    }
+
+    /// A parent directory is a link or not a directory: nothing beneath it is touched. `link`
+    /// tells which: a link (never followed), or a file (which a later change may make a directory).
+    struct Blocked: Error { let path: RelativePath?; var link = true }
     /// The target changed since the caller looked: nothing was replaced.
     struct Changed: Error { let path: RelativePath }
 
     /// A descriptor of the directory `path` (nil: the root), made when missing and `create`.
     func directory(_ path: RelativePath?, create: Bool = false) throws -> Int32 {
         do { return try Beneath.directory(path, in: root, create: create) { journal?.note(.madeDirectory($0)) } } catch {
-            if case SyncError.io(_, _, let e) = error, e == ELOOP || e == ENOTDIR { throw Blocked(path: path) }
+            if case SyncError.io(_, _, let e) = error, e == ELOOP || e == ENOTDIR { throw Blocked(path: path, link: blockedByLink(path)) }
             throw error
         }
+    }
+
+    /// Whether the first component of `path` that is not a directory is a link (or gone).
+    private func blockedByLink(_ path: RelativePath?) -> Bool {
+        var walked = root
+        for part in path?.rawValue.split(separator: "/") ?? [] {
+            walked += "/" + part
+            var st = stat()
+            guard lstat(walked, &st) == 0 else { return true }
+            if (st.st_mode & S_IFMT) != S_IFDIR { return (st.st_mode & S_IFMT) == S_IFLNK }
+        }
+        return true
     }
 
     /// The stat data of `path`, never following a link on the way; nil when absent.
@@ -75,7 +94,7 @@ struct FolderWriter {
         // With a journal, what is replaced stays under a second name until the batch is recorded.
         var saved: String?
         if let journal, let c = current, !c.deleted {
-            let name = temporary(beside: target)
+            let name = try temporary(beside: target)
             if linkat(dir, target.name, dir, name, 0) == 0 { saved = name } else { journal.note(.unsaved(target)) }
         }
         guard renameat(dir, tmp, dir, target.name) == 0 else {
@@ -95,7 +114,7 @@ struct FolderWriter {
                    fill: (Int32) throws -> Void) throws {
         let dir = try directory(path.parent, create: true)
         defer { close(dir) }
-        let tmp = temporary(beside: path)
+        let tmp = try temporary(beside: path)
         let fd = openat(dir, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SyncError.io(path: absolute(path), operation: "create temporary", errno: errno) }
         var placed = false
@@ -118,7 +137,7 @@ struct FolderWriter {
     func placeLink(_ path: RelativePath, target: String, replacing current: FileEntry?) throws {
         let dir = try directory(path.parent, create: true)
         defer { close(dir) }
-        let tmp = temporary(beside: path)
+        let tmp = try temporary(beside: path)
         guard symlinkat(target, dir, tmp) == 0 else { throw SyncError.io(path: absolute(path), operation: "symlink", errno: errno) }
         do { try rename(tmp, in: dir, to: path, replacing: current) } catch { unlinkat(dir, tmp, 0); throw error }
     }
@@ -143,10 +162,18 @@ struct FolderWriter {
         defer { close(dir) }
         guard try unchanged(path, current) else { throw Changed(path: path) }
         if let journal {
-            // Kept under a second name until the batch is recorded.
-            let saved = temporary(beside: path)
-            guard renameat(dir, path.name, dir, saved) == 0 else {
-                throw SyncError.io(path: absolute(path), operation: "rename", errno: errno)
+            // Kept under a second name until the batch is recorded: at the top of the folder, so
+            // that the directory it was in can go in the same batch (beside it when the top is
+            // another file system).
+            let top = try directory(nil)
+            defer { close(top) }
+            var saved = try temporary(in: nil)
+            if renameat(dir, path.name, top, saved.name) != 0 {
+                guard errno == EXDEV else { throw SyncError.io(path: absolute(path), operation: "rename", errno: errno) }
+                saved = try temporary(in: path.parent)
+                guard renameat(dir, path.name, dir, saved.name) == 0 else {
+                    throw SyncError.io(path: absolute(path), operation: "rename", errno: errno)
+                }
             }
             journal.note(.removed(path, saved: saved))
             return
@@ -238,7 +265,8 @@ final class Journal {
         case placed(RelativePath, inode: UInt64, saved: String?)
         /// A replaced file that could not be kept: it cannot come back.
         case unsaved(RelativePath)
-        case removed(RelativePath, saved: String)
+        /// A removed file or link, kept as `saved` (at the top of the folder, or beside it).
+        case removed(RelativePath, saved: RelativePath)
         case removedDirectory(RelativePath)
         case madeDirectory(RelativePath)
         case movedAside(RelativePath, to: RelativePath)
@@ -251,9 +279,13 @@ final class Journal {
     func settle(_ writer: FolderWriter) {
         for step in steps {
             switch step {
-            case .placed(let p, _, let saved?), .removed(let p, let saved):
+            case .placed(let p, _, let saved?):
                 guard let dir = try? writer.directory(p.parent) else { continue }
                 unlinkat(dir, saved, 0)
+                close(dir)
+            case .removed(_, let saved):
+                guard let dir = try? writer.directory(saved.parent) else { continue }
+                unlinkat(dir, saved.name, 0)
                 close(dir)
             default: continue
             }
@@ -281,9 +313,11 @@ final class Journal {
             case .unsaved(let p):
                 left.append(p)
             case .removed(let p, let saved):
-                guard let dir = try? writer.directory(p.parent) else { left.append(p); continue }
-                if !FileSystem.renameNoReplace(in: dir, saved, to: p.name) { left.append(p); unlinkat(dir, saved, 0) }
-                close(dir)
+                guard let from = try? writer.directory(saved.parent) else { left.append(p); continue }
+                defer { close(from) }
+                guard let dir = try? writer.directory(p.parent) else { left.append(p); unlinkat(from, saved.name, 0); continue }
+                defer { close(dir) }
+                if !FileSystem.renameNoReplace(from: from, saved.name, to: dir, p.name) { left.append(p); unlinkat(from, saved.name, 0) }
             case .removedDirectory(let p):
                 guard let dir = try? writer.directory(p.parent) else { left.append(p); continue }
                 mkdirat(dir, p.name, 0o755)
