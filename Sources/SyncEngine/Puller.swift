@@ -106,7 +106,7 @@ public final class Puller {
             let upTo = batch.more ? last : max(last, batch.sequence)
             // After a batch left rows for later, the stored sequence stays below them (apply
             // stored it so); later batches are applied but store none.
-            if try apply(batch.entries, storing: held ? nil : (epochKey, batch.epoch, seqKey, upTo)) != nil { held = true }
+            if try apply(batch.entries, storing: held ? nil : (epochKey, batch.epoch, seqKey, upTo), last: !batch.more) != nil { held = true }
             since = upTo
             if !batch.more || cancelled() { break }
         }
@@ -155,14 +155,17 @@ public final class Puller {
     struct Refused: Error { let reason: String }
 
     /// Applies one batch; returns the lowest sequence left for a later pull, if any.
-    func apply(_ wire: [WireEntry], storing meta: (String, String, String, Int64)?) throws -> Int64? {
+    /// `last`: no later batch of this pull follows.
+    func apply(_ wire: [WireEntry], storing meta: (String, String, String, Int64)?, last: Bool = true) throws -> Int64? {
         _ = blobs?.finish() // nothing of an earlier batch that failed may be taken for this one's
         var entries: [FileEntry] = []
         let scanner = context.scanner()
         for w in wire {
             do {
                 let e = try validate(w, scanner)
-                _ = try observe(e.path) // refuses a path through a link before anything looks at it
+                // Refuses a path through a link before anything looks at it (one through a file
+                // is decided when the row is applied: this batch may make that file a directory).
+                do { _ = try observe(e.path) } catch is Held {}
                 entries.append(e)
             } catch let r as Refused {
                 outcome.problems.append("refused \(PathQuoting.quote(w.path)) from peer: \(r.reason)")
@@ -186,8 +189,15 @@ public final class Puller {
             blobs?.reopen()
         }
 
-        let ordered = entries.filter { !$0.deleted }.sorted { $0.path < $1.path }
-            + entries.filter(\.deleted).sorted { $0.path > $1.path }
+        // New rows first (a rename's new path finds its content here before the old one goes),
+        // then deletions, deepest first; but deletions below a path this batch makes a file or
+        // a link go before everything, so that the directory there is empty when it is replaced.
+        let becomeFiles = Set(entries.filter { !$0.deleted && $0.kind != .directory }.map(\.path))
+        let deletions = entries.filter(\.deleted).sorted { $0.path > $1.path }
+        func underNewFile(_ e: FileEntry) -> Bool { e.path.ancestors.contains { becomeFiles.contains($0) } }
+        let ordered = deletions.filter(underNewFile)
+            + entries.filter { !$0.deleted }.sorted { $0.path < $1.path }
+            + deletions.filter { !underNewFile($0) }
         var records: [FileEntry] = []
         var touched: Set<RelativePath> = []
         // The index does not change until the batch is recorded: its rows are read once.
@@ -232,6 +242,32 @@ public final class Puller {
                         guard try madeAhead || unchanged(r.path, local) else { hold(r, "changed here meanwhile"); continue }
                         if let l = local, !l.deleted, !r.deleted, l.sameContent(as: r) {
                             var same = l; same.version = v; records.append(same); continue
+                        }
+                        if let l = local, !l.deleted, l.kind == .directory, !r.deleted, r.kind != .directory,
+                           try !writer.removeDirectory(r.path) {
+                            // The peer made a file of a directory that holds what it has not seen
+                            // here: once no later batch may still empty it, the directory keeps
+                            // its path and the file goes beside it, as a conflict copy.
+                            guard last else { hold(r, "directory not empty here"); continue }
+                            let copy = Reconcile.conflictCopy(of: r.path, mtimeNs: r.mtimeNs,
+                                                              node: Reconcile.author(of: r.version, against: l.version),
+                                                              tag: r.hash.map { String($0.prefix(7)) })
+                            if let there = try observe(copy) {
+                                guard there.kind == r.kind, let row = try locals[copy] ?? context.index.entry(copy),
+                                      !row.deleted, row.hash == r.hash else { hold(r, "conflict copy \(copy.rawValue) exists already"); continue }
+                            } else {
+                                var row = try materialize(r, at: copy, basis: nil, replacing: nil)
+                                row.path = copy
+                                records.append(row)
+                                touched.insert(copy)
+                                outcome.changes.append(Change(status: .added, path: copy.rawValue))
+                            }
+                            var kept = l
+                            kept.version = v.merged(with: l.version).bumped(by: me)
+                            records.append(kept)
+                            touched.insert(r.path)
+                            outcome.conflicts.append((r.path.rawValue, copy.rawValue))
+                            continue
                         }
                         if r.deleted {
                             if let l = local, !l.deleted {
@@ -390,17 +426,19 @@ public final class Puller {
     }
 
     /// The stat data of `path`, never following a link on the way; nil when absent.
+    /// A parent that is a link refuses the row for good; one that is a file here holds it (a
+    /// concurrent change replaced the directory, and settling that conflict brings it back).
     func observe(_ path: RelativePath) throws -> Observation? {
-        do { return try writer.observe(path) } catch is FolderWriter.Blocked {
-            throw Refused(reason: "a parent directory is a link or not a directory")
-        }
+        do { return try writer.observe(path) } catch let b as FolderWriter.Blocked { throw Self.blocked(b) }
     }
 
     /// Whether the path on disk is still what the index says (absent when the row is absent or deleted).
     func unchanged(_ path: RelativePath, _ local: FileEntry?) throws -> Bool {
-        do { return try writer.unchanged(path, local) } catch is FolderWriter.Blocked {
-            throw Refused(reason: "a parent directory is a link or not a directory")
-        }
+        do { return try writer.unchanged(path, local) } catch let b as FolderWriter.Blocked { throw Self.blocked(b) }
+    }
+
+    static func blocked(_ b: FolderWriter.Blocked) -> Error {
+        b.link ? Refused(reason: "a parent directory is a link here") : Held(reason: "a parent directory is a file here")
     }
 
     /// Removes what `local` describes at its path (after `unchanged` said it is still that).
@@ -437,8 +475,8 @@ public final class Puller {
     /// `replacing` what is at `target` now (checked unchanged by the caller). Returns the new row.
     func materialize(_ r: FileEntry, at target: RelativePath, basis: FileEntry?, replacing current: FileEntry?) throws -> FileEntry {
         let dir: Int32
-        do { dir = try writer.directory(target.parent, create: true) } catch is FolderWriter.Blocked {
-            throw Refused(reason: "a parent directory is a link or not a directory here")
+        do { dir = try writer.directory(target.parent, create: true) } catch let b as FolderWriter.Blocked {
+            throw Self.blocked(b)
         }
         defer { close(dir) }
         if let c = current, !c.deleted, c.kind != r.kind || r.kind == .directory {
