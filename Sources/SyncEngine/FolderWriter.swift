@@ -60,7 +60,9 @@ struct FolderWriter {
     /// The stat data of `path`, never following a link on the way; nil when absent.
     func observe(_ path: RelativePath) throws -> Observation? {
         let dir: Int32
-        do { dir = try directory(path.parent) } catch {
+        do { dir = try directory(path.parent) } catch let b as Blocked where !b.link {
+            return nil // nothing is below a file
+        } catch {
             if case SyncError.io(_, _, let e) = error, e == ENOENT { return nil }
             throw error
         }

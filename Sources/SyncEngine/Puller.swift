@@ -66,6 +66,11 @@ public final class Puller {
     var dirtyDirectories: Set<RelativePath?> = []
     /// What this batch did to the folder, undone when it cannot be recorded.
     var journal: Journal?
+    /// Rows put off to the end of the pull: a directory to remove or to replace by a file that
+    /// is not empty, which a later batch may still empty. Decided after the last batch.
+    var deferred: [WireEntry] = []
+    /// A row of this pull was held (left for the next pull, the stored sequence kept below it).
+    var heldForGood = false
     /// Called before a batch is recorded (tests make recording fail there).
     var beforeRecord: (() throws -> Void)?
 
@@ -94,6 +99,8 @@ public final class Puller {
         let knownEpoch = try index.meta(epochKey)
         var restarted = false
         var held = false
+        deferred = []
+        heldForGood = false
         while true {
             let batch = try remote.index(since: since, limit: batchSize)
             if !restarted, let knownEpoch, knownEpoch != batch.epoch, since > 0 {
@@ -108,7 +115,17 @@ public final class Puller {
             // stored it so); later batches are applied but store none.
             if try apply(batch.entries, storing: held ? nil : (epochKey, batch.epoch, seqKey, upTo), last: !batch.more) != nil { held = true }
             since = upTo
-            if !batch.more || cancelled() { break }
+            if !batch.more || cancelled() {
+                // Rows put off to the end (a directory a later batch might have emptied) are
+                // decided now; the stored sequence, kept below them, moves past them when no
+                // row was held for another reason.
+                if !deferred.isEmpty && !dryRun && !cancelled() {
+                    let rows = deferred
+                    deferred = []
+                    _ = try apply(rows, storing: heldForGood ? nil : (epochKey, batch.epoch, seqKey, upTo), last: true)
+                }
+                break
+            }
         }
         // Every row of the peer is in: what earlier transfers left to resume is superseded.
         if !dryRun && !held && !cancelled() { try dropTransfers() }
@@ -176,6 +193,13 @@ public final class Puller {
         var firstHeld: Int64?
         func hold(_ e: FileEntry, _ why: String) {
             outcome.problems.append("\(PathQuoting.quote(e.path.rawValue)): \(why); left for the next pull")
+            firstHeld = min(firstHeld ?? e.sequence, e.sequence)
+            heldForGood = true
+        }
+        /// Puts `e` off to the end of the pull (the stored sequence stays below it meanwhile).
+        func postpone(_ e: FileEntry) {
+            guard let w = wire.first(where: { $0.path == e.path.rawValue }) else { return hold(e, "directory not empty here") }
+            deferred.append(w)
             firstHeld = min(firstHeld ?? e.sequence, e.sequence)
         }
 
@@ -246,9 +270,10 @@ public final class Puller {
                         if let l = local, !l.deleted, l.kind == .directory, !r.deleted, r.kind != .directory,
                            try !writer.removeDirectory(r.path) {
                             // The peer made a file of a directory that holds what it has not seen
-                            // here: once no later batch may still empty it, the directory keeps
-                            // its path and the file goes beside it, as a conflict copy.
-                            guard last else { hold(r, "directory not empty here"); continue }
+                            // here: once no later batch of this pull may still empty it (the row
+                            // is put off to the end), the directory keeps its path and the file
+                            // goes beside it, as a conflict copy.
+                            guard last else { postpone(r); continue }
                             let copy = Reconcile.conflictCopy(of: r.path, mtimeNs: r.mtimeNs,
                                                               node: Reconcile.author(of: r.version, against: l.version),
                                                               tag: r.hash.map { String($0.prefix(7)) })
@@ -270,6 +295,17 @@ public final class Puller {
                             continue
                         }
                         if r.deleted {
+                            if let l = local, !l.deleted, l.kind == .directory, try !writer.removeDirectory(l.path) {
+                                // What is left in it may go in a later batch of this pull (the row
+                                // is put off to the end); then it holds what the peer has not seen:
+                                // the directory stays, with a version that brings it back to the peer.
+                                guard last else { postpone(r); continue }
+                                var kept = l
+                                kept.version = v.merged(with: l.version).bumped(by: me)
+                                records.append(kept)
+                                touched.insert(r.path)
+                                continue
+                            }
                             if let l = local, !l.deleted {
                                 try remove(l)
                                 outcome.changes.append(Change(status: .deleted, path: r.path.rawValue))
@@ -444,9 +480,7 @@ public final class Puller {
     /// Removes what `local` describes at its path (after `unchanged` said it is still that).
     func remove(_ local: FileEntry) throws {
         if local.kind == .directory {
-            if try !writer.removeDirectory(local.path) {
-                outcome.problems.append("\(PathQuoting.quote(local.path.rawValue)): kept, not empty here")
-            }
+            guard try writer.removeDirectory(local.path) else { throw Held(reason: "directory not empty here") }
             return
         }
         let dir = try writer.directory(local.path.parent)

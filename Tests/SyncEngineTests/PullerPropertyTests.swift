@@ -18,7 +18,7 @@ import SyncTestSupport
 /// SYNC_TEST_PULLER_CASES runs more cases; SYNC_TEST_SEED runs one seed.
 @Suite struct PullerPropertyTests {
     /// Seeds of failures found, run on every test run.
-    static let regressions: [UInt64] = [20_261_154, 20_261_155]
+    static let regressions: [UInt64] = [20_261_154, 20_261_155, 20_261_172, 20_261_311, 20_261_321]
 
     final class Node {
         let base: String, root: String
@@ -229,6 +229,13 @@ import SyncTestSupport
         ("a directory that holds a file the peer never saw, replaced there by a file: held for ever, never converged",
          2, [.write(node: 0, path: "d/w.txt", atomically: true), .pull(node: 1, from: 0),
              .rename(node: 0, from: "d/w.txt", to: "d/z.txt"), .removeDirectory(node: 1, file: true)]),
+        ("the deletion of a file below a path that a batch before made a file: held for ever",
+         3, [.write(node: 2, path: "d/z.txt", atomically: true), .write(node: 2, path: "y.txt", atomically: false),
+             .write(node: 2, path: "x.txt", atomically: false), .removeDirectory(node: 2, file: true)]),
+        ("a directory's deletion in one batch and its files' in the next: the directory stayed here, recorded as gone",
+         2, [.write(node: 0, path: "d/w.txt", atomically: true), .pull(node: 1, from: 0), .write(node: 1, path: "y.txt", atomically: false),
+             .write(node: 1, path: "x.txt", atomically: false), .removeDirectory(node: 1, file: false), .pull(node: 0, from: 1),
+             .rename(node: 0, from: "y.txt", to: "d/z.txt")]),
     ]
 
     @Test func keptHistoriesConvergeAndLoseNoVersion() throws {
