@@ -115,7 +115,7 @@ final class Supervisor {
             log.error("cannot read the folders: \(error)")
             return units.mapValues { ($0.kind, $0.fingerprint) }
         }
-        for f in folders where f.state == "ok" {
+        for f in folders where f.state == .ok {
             out["pipeline \(f.id)"] = (.pipeline(f.id), f.config.text)
             for r in f.config.values("peer") { out["follow \(f.id) \(r)"] = (.follow(f.id, r), r) }
             if let every = f.config.pruneEvery { out["prune \(f.id)"] = (.prune(f.id, every), String(every)) }

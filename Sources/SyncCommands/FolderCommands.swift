@@ -66,7 +66,7 @@ public struct FoldersCommand: ToolCommand {
         try reporting("sync-folders") {
             let folders = try StateDirectory.fromEnvironment().folders()
             if json {
-                emit(try SyncCommands.json(folders.map { Row(id: $0.id.rawValue, name: $0.name, path: $0.root, state: $0.state) }))
+                emit(try SyncCommands.json(folders.map { Row(id: $0.id.rawValue, name: $0.name, path: $0.root, state: $0.state.rawValue) }))
             } else {
                 for f in folders { emit("\(f.id)\t\(f.state)\t\(PathQuoting.quote(f.root))") }
             }

@@ -93,7 +93,7 @@ func follow(_ remote: String, spec: RemoteSpec, folder: Folder, state: StateDire
     defer { links.remove(status) }
     var delay = 1.0
     while !StopSignal.requested {
-        status.state = "connecting"
+        status.state = .connecting
         status.since = Date().timeIntervalSince1970
         links.write(status)
         var upAt: Date?
@@ -127,7 +127,7 @@ func follow(_ remote: String, spec: RemoteSpec, folder: Folder, state: StateDire
         if StopSignal.requested { break }
         if let upAt, Date().timeIntervalSince(upAt) > 30 { delay = 1 }
         let wait = min(delay, retryMax) * Double.random(in: 0.5...1.5)
-        status.state = "waiting"
+        status.state = .waiting
         status.since = Date().timeIntervalSince1970
         status.retryAt = status.since + wait
         links.write(status)

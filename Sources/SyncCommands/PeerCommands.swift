@@ -243,12 +243,12 @@ public struct PullCommand: ToolCommand {
                 warn("received \(dialed.session.link.bytesIn) bytes, sent \(dialed.session.link.bytesOut) bytes, content \(outcome.contentBytes) bytes, files \(outcome.filesFetched)")
             }
             if !dryRun {
-                let commit = try outcome.commit ?? context.index.meta("commit") ?? "-"
+                let commit = try outcome.commit ?? context.index.meta(MetaKey.commit) ?? "-"
                 emit("\(folder.id) \(outcome.sequence) \(commit)")
                 // This node's links tell their peers of what came.
                 if outcome.sequence > before { try? NoticeBoard(state).post(folder.id, sequence: outcome.sequence) }
             }
-            if !outcome.problems.isEmpty && outcome.problems.contains(where: { $0.hasSuffix("left for the next pull") }) {
+            if outcome.held {
                 throw ExitCode(1)
             }
         }
@@ -344,7 +344,7 @@ public struct JoinCommand: ToolCommand {
             "host \(KnownHosts.name(host: invite.host, port: invite.port)): the invite was refused (used, expired or withdrawn); ask for a new one")
         let dialed: Dialer.Dialed
         // sshd no longer knowing the invite key is the usual sign of a used or expired invite.
-        do { dialed = try dialer.dial(remote) } catch let e as SSHError where e.message.hasPrefix("permission denied") { throw refused }
+        do { dialed = try dialer.dial(remote) } catch let e as SSHError where e.kind == .authentication { throw refused }
         guard dialed.peer == invite.node else {
             throw SyncError.invalidArgument("host \(dialed.name): it proved node \(dialed.peer.short), not \(invite.node.short) the invite names")
         }

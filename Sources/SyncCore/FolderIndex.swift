@@ -1,6 +1,27 @@
 import Foundation
 import GRDB
 
+
+/// The keys of the index's `meta` table, spelled once.
+public enum MetaKey {
+    /// This node's last sequence number.
+    public static let sequence = "sequence"
+    /// Made when the index is made: a peer that sees it change starts over from sequence 0.
+    public static let epoch = "epoch"
+    /// The history commit the index was last recorded with.
+    public static let commit = "commit"
+    /// Where the mass-deletion guard's hold began.
+    public static let holdFrom = "hold.from"
+    /// The peer's last sequence this node holds.
+    public static func peerSequence(_ peer: String) -> String { "peer.\(peer).sequence" }
+    /// The peer's epoch as this node last saw it.
+    public static func peerEpoch(_ peer: String) -> String { "peer.\(peer).epoch" }
+    /// `FROM TO`: this node's sequences that only repeat the peer's own rows.
+    public static func peerEcho(_ peer: String) -> String { "peer.\(peer).echo" }
+    /// How far the peer has seen this node's rows.
+    public static func peerSeen(_ peer: String) -> String { "peer.\(peer).seen" }
+}
+
 /// A folder's index: one SQLite database (WAL) with a row per path and the folder's sequence number.
 public final class FolderIndex: Sendable {
     private let queue: DatabaseQueue
@@ -43,7 +64,7 @@ public final class FolderIndex: Sendable {
 
     /// The folder's sequence number: the sequence of its last recorded change.
     public func sequence() throws -> Int64 {
-        try wrap { try queue.read { db in try Int64(meta(db, "sequence") ?? "0") ?? 0 } }
+        try wrap { try queue.read { db in try Int64(meta(db, MetaKey.sequence) ?? "0") ?? 0 } }
     }
 
     /// A stored value of the index's own bookkeeping, such as the last recorded commit.
@@ -139,23 +160,23 @@ public final class FolderIndex: Sendable {
 
     /// A random id of this index, made once: a peer that sees it change starts over from sequence 0.
     public func epoch() throws -> String {
-        if let e = try meta("epoch") { return e }
-        try setMeta("epoch", String(UInt64.random(in: 0...UInt64.max), radix: 36), onlyIfMissing: true)
-        return try meta("epoch") ?? ""
+        if let e = try meta(MetaKey.epoch) { return e }
+        try setMeta(MetaKey.epoch, String(UInt64.random(in: 0...UInt64.max), radix: 36), onlyIfMissing: true)
+        return try meta(MetaKey.epoch) ?? ""
     }
 
     /// The sequence of `peer`'s index this node holds (stored by each pull), if any.
-    public func peerSequence(_ peer: String) throws -> Int64? { try meta("peer.\(peer).sequence").flatMap { Int64($0) } }
+    public func peerSequence(_ peer: String) throws -> Int64? { try meta(MetaKey.peerSequence(peer)).flatMap { Int64($0) } }
 
     /// The range (from, to] of this node's sequences that only repeat `peer`'s own rows, if one is known.
     public func echoRange(_ peer: String) throws -> (from: Int64, to: Int64)? {
-        guard let r = try meta("peer.\(peer).echo")?.split(separator: " ").compactMap({ Int64($0) }), r.count == 2 else { return nil }
+        guard let r = try meta(MetaKey.peerEcho(peer))?.split(separator: " ").compactMap({ Int64($0) }), r.count == 2 else { return nil }
         return (r[0], r[1])
     }
 
     /// The first sequence of a change the deletion guard holds back, if one is held: rows from it
     /// on stay on this node until `release`.
-    public func heldFrom() throws -> Int64? { try meta("hold.from").flatMap { Int64($0) } }
+    public func heldFrom() throws -> Int64? { try meta(MetaKey.holdFrom).flatMap { Int64($0) } }
 
     /// The sequence peers may see: the folder's, or the last one before a held change.
     public func servedSequence() throws -> Int64 {
@@ -175,7 +196,7 @@ public final class FolderIndex: Sendable {
     /// Lets a held change go; returns where the hold began, nil when nothing was held.
     public func release() throws -> Int64? {
         try wrap { try queue.write { db in
-            let from = try meta(db, "hold.from").flatMap { Int64($0) }
+            let from = try meta(db, MetaKey.holdFrom).flatMap { Int64($0) }
             try db.execute(sql: "DELETE FROM meta WHERE key = 'hold.from'")
             return from
         } }
@@ -186,7 +207,7 @@ public final class FolderIndex: Sendable {
     public func noteSeen(by peer: String, upTo since: Int64) throws {
         guard since > 0 else { return }
         let sequence = min(since, try servedSequence())
-        let key = "peer.\(peer).seen"
+        let key = MetaKey.peerSeen(peer)
         // Most requests repeat what is known: a read, without waiting for the write lock.
         if let old = try meta(key).flatMap({ Int64($0) }), old >= sequence { return }
         try wrap { try queue.write { db in
@@ -211,7 +232,7 @@ public final class FolderIndex: Sendable {
     @discardableResult
     public func forgetSeen(by peer: String) throws -> Bool {
         try wrap { try queue.write { db in
-            try db.execute(sql: "DELETE FROM meta WHERE key = ?", arguments: ["peer.\(peer).seen"])
+            try db.execute(sql: "DELETE FROM meta WHERE key = ?", arguments: [MetaKey.peerSeen(peer)])
             return db.changesCount > 0
         } }
     }
@@ -253,7 +274,7 @@ public final class FolderIndex: Sendable {
     public func record(changes: [FileEntry], refreshed: [FileEntry] = [], commit: String?,
                        meta extra: [(String, String)] = []) throws -> Int64 {
         try wrap { try queue.write { db in
-            var seq = try Int64(meta(db, "sequence") ?? "0") ?? 0
+            var seq = try Int64(meta(db, MetaKey.sequence) ?? "0") ?? 0
             for var e in changes {
                 seq += 1
                 e.sequence = seq

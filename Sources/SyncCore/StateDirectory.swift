@@ -108,11 +108,16 @@ public struct Folder: Sendable {
     public var lockPath: String { directory + "/lock" }
     public var name: String { config.value("name") ?? (root as NSString).lastPathComponent }
 
-    /// `ok`, `paused`, or `missing` when the folder's path is gone.
-    public var state: String {
+    public enum State: String, Sendable {
+        case ok, paused
+        /// The folder's path is gone (or not a directory).
+        case missing
+    }
+
+    public var state: State {
         var isDir: ObjCBool = false
-        if !FileManager.default.fileExists(atPath: root, isDirectory: &isDir) || !isDir.boolValue { return "missing" }
-        return config.paused ? "paused" : "ok"
+        if !FileManager.default.fileExists(atPath: root, isDirectory: &isDir) || !isDir.boolValue { return .missing }
+        return config.paused ? .paused : .ok
     }
 
     /// Writes the settings back atomically.

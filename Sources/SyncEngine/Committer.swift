@@ -70,7 +70,7 @@ public struct Committer {
         let folder = context.folder
         let lock = try context.lockForWriting()
         defer { _ = lock }
-        guard folder.state != "missing" else { throw SyncError.noSuchPath(folder.root) }
+        guard folder.state != .missing else { throw SyncError.noSuchPath(folder.root) }
         try history { try context.history.reopenIfRewritten() }
         let node = try context.state.identity().id
         let scanner = context.scanner()

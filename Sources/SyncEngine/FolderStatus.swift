@@ -47,7 +47,7 @@ public struct FolderStatus: Sendable, Codable {
         id = f.id.rawValue
         name = f.name
         path = f.root
-        state = f.state
+        state = f.state.rawValue
         let totals = try context.index.totals()
         files = totals.files
         bytes = totals.bytes
@@ -75,12 +75,12 @@ public struct FolderStatus: Sendable, Codable {
         for remote in f.config.values("peer") {
             let link = links.first { $0.role == .dial && $0.remote == remote }
             let node = link.flatMap { $0.peer.isEmpty ? nil : $0.peer }
-            peers.append(PeerLink(remote: remote, node: node, role: link.map { $0.role.rawValue }, state: link?.state ?? "no link",
+            peers.append(PeerLink(remote: remote, node: node, role: link.map { $0.role.rawValue }, state: link?.state.rawValue ?? "no link",
                                   since: link.map { Date(timeIntervalSince1970: $0.since) }, peerSequence: try held(node),
                                   told: link?.told, lastError: link?.lastError, transfer: link?.transfer))
         }
         for link in links where link.role == .serve {
-            peers.append(PeerLink(remote: nil, node: link.peer, role: link.role.rawValue, state: link.state,
+            peers.append(PeerLink(remote: nil, node: link.peer, role: link.role.rawValue, state: link.state.rawValue,
                                   since: Date(timeIntervalSince1970: link.since), peerSequence: try held(link.peer),
                                   told: link.told, lastError: link.lastError, transfer: link.transfer))
         }

@@ -72,7 +72,7 @@ public final class LinkLoop {
             case .error(_, let code, let message): throw RemoteError(code: code, message: message)
             default: throw ProtocolError.unexpected("in an answer to subscribe")
             }
-            update(f.id) { $0.state = "up"; $0.since = Date().timeIntervalSince1970 }
+            update(f.id) { $0.state = .up; $0.since = Date().timeIntervalSince1970 }
             log.info("folder \(f.id): following \(peer.short) (\(remoteName))")
             try pull(f, reason: "catching up")
         }
@@ -171,7 +171,7 @@ public final class LinkLoop {
         traceLine("notice", folder.id, "sequence=\(notice.sequence) echo-from=\(notice.echoFrom) held=\(held)")
         if notice.echoFrom <= held {
             // Everything after what is held came from this node: nothing to fetch.
-            try index.setMeta("peer.\(peer).sequence", String(notice.sequence))
+            try index.setMeta(MetaKey.peerSequence(peer.rawValue), String(notice.sequence))
             update(folder.id) { $0.peerSequence = notice.sequence }
             log.debug("folder \(folder.id): \(peer.short) is at \(notice.sequence), all of it ours")
             return
@@ -217,13 +217,13 @@ public final class LinkLoop {
             // Only the peer's own rows: remember it, so the notice of this sequence says so.
             var from = before
             if let r = try context.index.echoRange(peer.rawValue), r.to == before { from = r.from }
-            try context.index.setMeta("peer.\(peer).echo", "\(from) \(after)")
+            try context.index.setMeta(MetaKey.peerEcho(peer.rawValue), "\(from) \(after)")
         }
         let held = try storedSequence(folder)
         traceLine("pull", folder.id, "since=\(since) held=\(held) changes=\(outcome.changes.count) rows=\(outcome.rowsRecorded) reason=\(reason.replacingOccurrences(of: " ", with: "-"))")
         update(folder.id) { $0.transfer = nil; $0.pulls = self.pulls; $0.peerSequence = held }
         for p in outcome.problems { log.warning("folder \(folder.id): \(p)") }
-        if outcome.problems.contains(where: { $0.hasSuffix("left for the next pull") }) {
+        if outcome.held {
             retries[folder.id] = (folder, Date().addingTimeInterval(2), nil)
         }
         log.info("folder \(folder.id): pulled from \(peer.short) (\(reason)): \(outcome.changes.count) changes, \(outcome.filesFetched) files fetched, now at \(held) of the peer's, \(after) here")
@@ -255,7 +255,7 @@ public final class LinkLoop {
         var s = statuses[folder] ?? {
             var s = LinkStatus(folder: folder.rawValue, peer: peer.rawValue, role: role)
             s.remote = remoteName
-            s.state = "up"
+            s.state = .up
             return s
         }()
         change(&s)

@@ -51,8 +51,13 @@ public struct LinkStatus: Codable, Sendable, Equatable {
     public var pid: Int32
     /// The remote as configured (dialing side), or empty.
     public var remote: String = ""
-    /// `connecting`, `up`, `waiting` (to dial again), `closed`.
-    public var state: String = "connecting"
+    public enum State: String, Codable, Sendable {
+        case connecting, up
+        /// To dial again (at `retryAt`).
+        case waiting
+        case closed
+    }
+    public var state: State = .connecting
     /// Since when (seconds since the epoch) the link is in this state.
     public var since: Double = Date().timeIntervalSince1970
     /// The peer's sequence this node holds (stored after each pull).
@@ -112,7 +117,7 @@ public struct LinkBoard: Sendable {
 
     /// Whether a live process of this node dials `peer` for `folder` and has its link up.
     public func following(_ folder: FolderID, peer: NodeID) -> Bool {
-        links().contains { $0.role == .dial && $0.folder == folder.rawValue && $0.peer == peer.rawValue && $0.state == "up" }
+        links().contains { $0.role == .dial && $0.folder == folder.rawValue && $0.peer == peer.rawValue && $0.state == .up }
     }
 }
 

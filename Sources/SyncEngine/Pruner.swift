@@ -228,8 +228,8 @@ public final class Pruner {
         if let newHead = chain.last, newHead != oldHead {
             try history.moveMain(to: newHead, expected: oldHead)
             // The index names the last commit it recorded: the same one, rewritten.
-            if let recorded = try context.index.meta("commit"), recorded == oldHead?.hex {
-                try context.index.setMeta("commit", newHead.hex)
+            if let recorded = try context.index.meta(MetaKey.commit), recorded == oldHead?.hex {
+                try context.index.setMeta(MetaKey.commit, newHead.hex)
             }
         }
         try afterStep?("main")

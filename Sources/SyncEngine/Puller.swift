@@ -4,33 +4,6 @@ import SyncDelta
 import SyncGit
 import SyncProtocol
 
-/// What a pull did.
-public struct PullOutcome: Sendable {
-    /// `A path`, `M path`, `D path` for what changed here; `C path` for a conflict at path.
-    public var changes: [Change] = []
-    /// Conflict copies made, as (original, copy).
-    public var conflicts: [(original: String, copy: String)] = []
-    /// Entries refused or left for a later pull, with the reason.
-    public var problems: [String] = []
-    public var sequence: Int64 = 0
-    public var commit: String?
-    public var filesFetched = 0
-    public var contentBytes: Int64 = 0
-    /// Index rows recorded here, and how many of them are not the peer's rows as it sent them
-    /// (conflicts, merges, local changes found on the way): a pull with none of those only
-    /// repeats the peer's own rows, which the peer need not be told of.
-    public var rowsRecorded = 0
-    public var foreignRows = 0
-}
-
-/// Progress of a pull, for a display.
-public struct PullProgress: Sendable {
-    public var entriesDone = 0
-    public var entriesTotal = 0
-    public var bytesReceived: Int64 = 0
-    public var currentPath = ""
-}
-
 /// Pulls a folder from a peer: fetches its index rows since the last sequence seen from it, decides
 /// each by version vector, and applies what is newer, safely, recording a batch at a time in the
 /// index and as a history commit of this node.
@@ -94,7 +67,7 @@ public final class Puller {
             throw SyncError.folderPaused(context.folder.id.rawValue)
         }
         let index = context.index
-        let seqKey = "peer.\(peer).sequence", epochKey = "peer.\(peer).epoch"
+        let seqKey = MetaKey.peerSequence(peer.rawValue), epochKey = MetaKey.peerEpoch(peer.rawValue)
         var since = Int64(try index.meta(seqKey) ?? "0") ?? 0
         let knownEpoch = try index.meta(epochKey)
         var restarted = false
@@ -185,14 +158,14 @@ public final class Puller {
                 do { _ = try observe(e.path) } catch is Held {}
                 entries.append(e)
             } catch let r as Refused {
-                outcome.problems.append("refused \(PathQuoting.quote(w.path)) from peer: \(r.reason)")
+                outcome.problems.append(PullProblem(.refused, w.path, r.reason))
             }
         }
         state.entriesTotal += entries.count
         let changeStart = outcome.changes.count
         var firstHeld: Int64?
         func hold(_ e: FileEntry, _ why: String) {
-            outcome.problems.append("\(PathQuoting.quote(e.path.rawValue)): \(why); left for the next pull")
+            outcome.problems.append(PullProblem(.held, e.path.rawValue, why))
             firstHeld = min(firstHeld ?? e.sequence, e.sequence)
             heldForGood = true
         }
@@ -377,7 +350,7 @@ public final class Puller {
                 } catch let h as Held {
                     hold(r, h.reason)
                 } catch let f as Refused {
-                    outcome.problems.append("refused \(PathQuoting.quote(r.path.rawValue)) from peer: \(f.reason)")
+                    outcome.problems.append(PullProblem(.refused, r.path.rawValue, f.reason))
                 } catch let e as RemoteError {
                     hold(r, "peer: \(e.message)")
                 } catch let e as SyncError {
@@ -415,7 +388,7 @@ public final class Puller {
             try record()
         } catch {
             let left = journal.undo(writer)
-            for p in left { outcome.problems.append("\(PathQuoting.quote(p.rawValue)): changed here meanwhile; not put back after the batch failed") }
+            for p in left { outcome.problems.append(PullProblem(.warning, p.rawValue, "changed here meanwhile; not put back after the batch failed")) }
             try? syncDirectories()
             throw error
         }
@@ -501,7 +474,7 @@ public final class Puller {
         guard s >= 0 else { return }
         defer { close(s) }
         if linkat(dir, local.path.name, s, hash, 0) != 0 && errno != EEXIST {
-            outcome.problems.append("\(PathQuoting.quote(local.path.rawValue)): old version not kept in the version store: \(String(cString: strerror(errno)))")
+            outcome.problems.append(PullProblem(.warning, local.path.rawValue, "old version not kept in the version store: \(String(cString: strerror(errno)))"))
         }
     }
 

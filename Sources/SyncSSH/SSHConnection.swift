@@ -3,10 +3,18 @@ import Glibc
 
 /// A failed SSH step: what was being done, with whom, and why.
 public struct SSHError: Error, CustomStringConvertible, Sendable {
+    /// What callers branch on.
+    public enum Kind: Sendable {
+        /// The server refused our key.
+        case authentication
+        /// Anything else: no route, no handshake, a broken channel.
+        case other
+    }
     public let host: String
     public let message: String
+    public let kind: Kind
     public var description: String { "host \(host): \(message)" }
-    public init(host: String, message: String) { self.host = host; self.message = message }
+    public init(host: String, message: String, kind: Kind = .other) { self.host = host; self.message = message; self.kind = kind }
 }
 
 /// A server's host key as it was presented during the key exchange.
@@ -61,7 +69,7 @@ public final class SSHConnection {
         guard let s = session else { throw SSHError(host: host, message: "not connected") }
         let r = libssh2_userauth_publickey_fromfile_ex(s, user, UInt32(user.utf8.count), publicKey, privateKey, nil)
         guard r == 0 else {
-            throw SSHError(host: host, message: "permission denied for user \(user) with key \(privateKey) (\(lastError()))")
+            throw SSHError(host: host, message: "permission denied for user \(user) with key \(privateKey) (\(lastError()))", kind: .authentication)
         }
     }
 

@@ -58,7 +58,7 @@ import SyncProtocol
         #expect(try listing(f) == before)
         #expect(try f.context.index.allEntries().map { "\($0.path) \($0.version) \($0.sequence)" } == indexBefore)
         #expect(try f.context.history.head() == headBefore)
-        #expect(try f.context.index.meta("peer.\(peer).sequence") == nil)
+        #expect(try f.context.index.meta(MetaKey.peerSequence(peer)) == nil)
 
         // The same batch, recordable: all of it lands.
         let again = try HostilePeerTests().pull(f) { h in
@@ -83,7 +83,7 @@ import SyncProtocol
         guard case .failure = result else { Issue.record("the cut pull went through"); return }
         #expect(FileManager.default.contents(atPath: f.root + "/a-small.txt") == Data(small))
         #expect(try f.context.index.entry(RelativePath("a-small.txt"))?.hash == HistoryRepository.hash(small).hex)
-        #expect(try f.context.index.meta("peer.\(HostilePeer.peerID).sequence") == nil)
+        #expect(try f.context.index.meta(MetaKey.peerSequence(HostilePeer.peerID)) == nil)
         #expect(try f.context.history.head() != nil)
     }
 

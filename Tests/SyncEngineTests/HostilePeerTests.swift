@@ -140,7 +140,7 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
                           "../escape.txt": ok, "link/through.txt": ok]
         }
         let outcome = try result.get()
-        let problems = outcome.problems.joined(separator: "\n")
+        let problems = outcome.problems.map(\.description).joined(separator: "\n")
         for p in ["../escape.txt", "/etc/evil", "link/through.txt", "a//b", "huge.txt"] {
             #expect(problems.contains("refused \(p)") || problems.contains("refused \"\(p)\""), "\(p): \(problems)")
         }

@@ -31,7 +31,7 @@ import SyncProtocol
             h.contents = ["limit.txt": text, "over.txt": text, "past.txt": text, "old.txt": text, "future.txt": text]
         }
         let outcome = try result.get()
-        let problems = outcome.problems.joined(separator: "\n")
+        let problems = outcome.problems.map(\.description).joined(separator: "\n")
         #expect(problems.contains("refused over.txt from peer: bad version vector"), "\(problems)")
         #expect(problems.contains("refused past.txt from peer: bad version vector"), "\(problems)")
         for name in ["limit.txt", "old.txt", "future.txt"] {
@@ -63,7 +63,7 @@ import SyncProtocol
             #expect(error is ProtocolError, "\(error)")
             #expect(!FileManager.default.fileExists(atPath: f.root + "/a.txt"))
             #expect(try f.context.index.entry(RelativePath("a.txt")) == nil)
-            #expect(try f.context.index.meta("peer.\(HostilePeer.peerID).sequence") == nil)
+            #expect(try f.context.index.meta(MetaKey.peerSequence(HostilePeer.peerID)) == nil)
         }
     }
 

@@ -137,7 +137,7 @@ import SyncTestSupport
         }
         func pull(_ d: Int, _ s: Int) throws -> PullOutcome {
             let o = try Self.pull(nodes[d], from: nodes[s])
-            story.append("\(d) pulls \(s): \(o.changes.map { "\($0.status) \($0.path)" }) \(o.problems)")
+            story.append("\(d) pulls \(s): \(o.changes.map { "\($0.status) \($0.path)" }) \(o.problems.map(\.description))")
             if o.problems.isEmpty { nodes[d].known.formUnion(nodes[s].known) }
             return o
         }
