@@ -35,7 +35,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "SyncCommands", dependencies: [
-            "SyncEngine", "SyncCore", "SyncSSH", "SyncProtocol",
+            "SyncEngine", "SyncCore", "SyncGit", "SyncSSH", "SyncProtocol",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
