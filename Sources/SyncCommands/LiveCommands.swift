@@ -177,9 +177,7 @@ public struct NotifyCommand: ToolCommand {
             var pending = ""
             var chunk = [UInt8](repeating: 0, count: 4096)
             while true {
-                let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
+                guard let n = try? POSIX.read(0, into: &chunk, path: "standard input"), n > 0 else { break }
                 pending += String(decoding: chunk[0..<n], as: UTF8.self)
                 while let nl = pending.firstIndex(of: "\n") {
                     let line = String(pending[..<nl])

@@ -77,13 +77,7 @@ func warn(_ line: String) {
 /// Writes all of `text` to a file descriptor, unbuffered; false when the reader is gone.
 @discardableResult
 func writeAll(_ text: String, to fd: Int32 = 1) -> Bool {
-    var bytes = Array(text.utf8)[...]
-    while !bytes.isEmpty {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        if n < 0 { if errno == EINTR { continue }; return false }
-        bytes = bytes.dropFirst(n)
-    }
-    return true
+    (try? POSIX.writeAll(fd, Array(text.utf8), path: "output")) != nil
 }
 
 /// Standard output, line by line, unbuffered so pipes see each line at once.

@@ -16,14 +16,7 @@ public enum FileSystem {
         guard fd >= 0 else { throw SyncError.io(path: tmp, operation: "create", errno: errno) }
         var ok = false
         defer { if !ok { unlink(tmp) } }
-        try bytes.withUnsafeBytes { buf in
-            var off = 0
-            while off < buf.count {
-                let n = write(fd, buf.baseAddress! + off, buf.count - off)
-                if n < 0 { let e = errno; if e == EINTR { continue }; close(fd); throw SyncError.io(path: tmp, operation: "write", errno: e) }
-                off += n
-            }
-        }
+        do { try POSIX.writeAll(fd, bytes, path: tmp) } catch { close(fd); throw error }
         fchmod(fd, mode)
         guard !durable || fsync(fd) == 0 else { let e = errno; close(fd); throw SyncError.io(path: tmp, operation: "fsync", errno: e) }
         close(fd)
@@ -44,15 +37,12 @@ public enum FileSystem {
                             each: (UnsafeRawBufferPointer) -> Void = { _ in }) throws {
         var buf = [UInt8](repeating: 0, count: 1 << 20)
         while true {
-            let n = buf.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; throw SyncError.io(path: what, operation: "read", errno: errno) }
+            let n = try POSIX.read(source, into: &buf, path: what)
             if n == 0 { return }
-            buf.withUnsafeBytes { each(UnsafeRawBufferPointer(rebasing: $0.prefix(n))) }
-            var off = 0
-            while off < n {
-                let w = buf.withUnsafeBytes { write(destination, $0.baseAddress! + off, n - off) }
-                if w < 0 { if errno == EINTR { continue }; throw SyncError.io(path: what, operation: "write copy", errno: errno) }
-                off += w
+            try buf.withUnsafeBytes {
+                let piece = UnsafeRawBufferPointer(rebasing: $0.prefix(n))
+                each(piece)
+                try POSIX.writeAll(destination, piece, path: what + " (copy)")
             }
         }
     }

@@ -59,8 +59,9 @@ func readAll(_ fd: Int32, limit: Int) throws -> [UInt8]? {
     var out = [UInt8](repeating: 0, count: limit + 1)
     var have = 0
     while have <= limit {
-        let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + have, limit + 1 - have) }
-        if n < 0 { if errno == EINTR { continue }; throw SyncError.io(path: "/proc/self/fd/\(fd)", operation: "read", errno: errno) }
+        let n = try out.withUnsafeMutableBytes {
+            try POSIX.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: $0[have...]), path: "/proc/self/fd/\(fd)")
+        }
         if n == 0 { out.removeSubrange(have...); return out }
         have += n
     }

@@ -48,9 +48,8 @@ public struct CommitLoop {
                 ready = r > 0
             }
             if ready {
-                let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if n <= 0 {
-                    if n < 0 && errno == EINTR { continue }
+                let n = (try? POSIX.read(fd, into: &chunk, path: "standard input")) ?? 0
+                if n == 0 {
                     open = false
                     last = 0; first = 0 // commit what is pending at once
                 } else {

@@ -93,7 +93,7 @@ public final class FolderServer: RequestHandler {
                 case .data(_, let bytes):
                     total += Int64(bytes.count)
                     guard total <= Self.maxSignature else { throw ProtocolError.malformed("signature larger than \(Self.maxSignature) bytes") }
-                    if sig >= 0 { try writeAll(sig, bytes, sigPath) }
+                    if sig >= 0 { try POSIX.writeAll(sig, bytes, path: sigPath) }
                 case .end: break loop
                 default: throw ProtocolError.unexpected("expected signature data")
                 }
@@ -172,10 +172,9 @@ public final class FolderServer: RequestHandler {
     private func stream(_ fd: Int32, _ id: UInt32, _ session: Session) throws {
         var buf = [UInt8](repeating: 0, count: Frame.chunkSize)
         while true {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return try session.send(.error(id: id, code: .changed, message: "read failed: \(String(cString: strerror(errno)))"))
+            let n: Int
+            do { n = try POSIX.read(fd, into: &buf, path: "file") } catch SyncError.io(_, _, let e) {
+                return try session.send(.error(id: id, code: .changed, message: "read failed: \(String(cString: strerror(e)))"))
             }
             if n == 0 { break }
             try session.send(.data(id: id, Array(buf.prefix(n))))
@@ -187,15 +186,6 @@ public final class FolderServer: RequestHandler {
         WireEntry(path: e.path.rawValue, kind: e.kind.rawValue, hash: e.hash, size: e.size, mtimeNs: e.mtimeNs,
                   executable: e.executable, symlinkTarget: e.symlinkTarget, deleted: e.deleted,
                   version: e.version.description, sequence: e.sequence)
-    }
-}
-
-func writeAll(_ fd: Int32, _ bytes: [UInt8], _ path: String) throws {
-    var off = 0
-    while off < bytes.count {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
-        if n < 0 { if errno == EINTR { continue }; throw SyncError.io(path: path, operation: "write", errno: errno) }
-        off += n
     }
 }
 

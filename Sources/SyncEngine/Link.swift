@@ -18,16 +18,9 @@ public final class FileDescriptorTransport: Transport, Sendable {
     let input: Int32, output: Int32
     public init(input: Int32 = 0, output: Int32 = 1) { self.input = input; self.output = output }
 
-    public func read(max: Int) throws -> [UInt8] {
-        var buf = [UInt8](repeating: 0, count: max)
-        while true {
-            let n = buf.withUnsafeMutableBytes { Glibc.read(input, $0.baseAddress, max) }
-            if n < 0 { if errno == EINTR { continue }; throw SyncError.io(path: "stdin", operation: "read", errno: errno) }
-            return Array(buf.prefix(n))
-        }
-    }
+    public func read(max: Int) throws -> [UInt8] { try POSIX.read(input, max: max, path: "stdin") }
 
-    public func write(_ bytes: [UInt8]) throws { try writeAll(output, bytes, "stdout") }
+    public func write(_ bytes: [UInt8]) throws { try POSIX.writeAll(output, bytes, path: "stdout") }
 
     public func readAvailable(max: Int) throws -> [UInt8]? {
         var p = pollfd(fd: input, events: Int16(POLLIN), revents: 0)

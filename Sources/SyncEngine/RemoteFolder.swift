@@ -72,8 +72,7 @@ public final class RemoteFolder {
         try session.send(.deltaRequest(id: id, folder: folder, path: path, hash: hash))
         var buf = [UInt8](repeating: 0, count: Frame.chunkSize)
         while true {
-            let n = buf.withUnsafeMutableBytes { read(signatureFD, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; throw SyncError.io(path: "signature", operation: "read", errno: errno) }
+            let n = try POSIX.read(signatureFD, into: &buf, path: "signature")
             if n == 0 { break }
             try session.send(.data(id: id, Array(buf.prefix(n))))
         }
@@ -97,7 +96,7 @@ public final class RemoteFolder {
                     failure = RemoteError(code: .badRequest, message: "peer sent more than the \(limit) bytes announced")
                     continue
                 }
-                do { try writeAll(fd, bytes, "temporary file") } catch { failure = error }
+                do { try POSIX.writeAll(fd, bytes, path: "temporary file") } catch { failure = error }
                 progress(bytes)
             case .end:
                 if let failure { throw failure }

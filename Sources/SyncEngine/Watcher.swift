@@ -53,11 +53,7 @@ public final class Watcher {
         guard emit([.rescan]) else { return }
         var buffer = [UInt8](repeating: 0, count: 256 * 1024)
         while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SyncError.io(path: scanner.root, operation: "read inotify", errno: errno)
-            }
+            let n = try POSIX.read(fd, into: &buffer, path: scanner.root + " (inotify)")
             var events: [WatchEvent] = []
             var seen = Set<RelativePath>()
             var rescan = false

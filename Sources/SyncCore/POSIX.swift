@@ -1,0 +1,46 @@
+import Foundation
+
+/// read(2) and write(2), wrapped once: again when a signal interrupts them, whole writes, and
+/// failures as `SyncError.io` naming `path` (what the descriptor is, for the message).
+public enum POSIX {
+    /// Up to `buffer.count` bytes into `buffer`; 0 at the end of the file.
+    public static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, path: String) throws -> Int {
+        while true {
+            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            if n >= 0 { return n }
+            if errno != EINTR { throw SyncError.io(path: path, operation: "read", errno: errno) }
+        }
+    }
+
+    /// Up to `count` bytes of `buffer` (from its start); 0 at the end of the file.
+    public static func read(_ fd: Int32, into buffer: inout [UInt8], count: Int? = nil, path: String) throws -> Int {
+        let count = min(count ?? buffer.count, buffer.count)
+        return try buffer.withUnsafeMutableBytes { try read(fd, into: UnsafeMutableRawBufferPointer(rebasing: $0.prefix(count)), path: path) }
+    }
+
+    /// Up to `max` bytes; empty at the end of the file.
+    public static func read(_ fd: Int32, max: Int, path: String) throws -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: max)
+        let n = try read(fd, into: &buffer, path: path)
+        buffer.removeSubrange(n...)
+        return buffer
+    }
+
+    /// All of `bytes`.
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+        var off = 0
+        while off < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + off, bytes.count - off)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SyncError.io(path: path, operation: "write", errno: errno)
+            }
+            off += n
+        }
+    }
+
+    /// All of `bytes`.
+    public static func writeAll<Bytes: ContiguousBytes>(_ fd: Int32, _ bytes: Bytes, path: String) throws {
+        try bytes.withUnsafeBytes { try writeAll(fd, $0, path: path) }
+    }
+}

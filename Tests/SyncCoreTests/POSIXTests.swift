@@ -1,0 +1,62 @@
+import Foundation
+import Testing
+@testable import SyncCore
+
+/// The one wrapper of read(2) and write(2).
+@Suite(.serialized) struct POSIXTests {
+    @Test func aReadInterruptedByASignalGoesOn() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        defer { close(fds[0]); close(fds[1]) }
+        // A handler without SA_RESTART: the blocked read(2) returns EINTR when the alarm comes.
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in }
+        action.sa_flags = 0
+        var old = sigaction()
+        sigaction(SIGALRM, &action, &old)
+        defer { sigaction(SIGALRM, &old, nil) }
+        let (readFD, writer) = (fds[0], fds[1])
+        // A thread of its own blocks in read(2), with SIGALRM unblocked; the signal goes to it,
+        // and the data comes after the signal.
+        final class Box: @unchecked Sendable { var thread: pthread_t?; var got: Result<[UInt8], Error>? }
+        let box = Box()
+        let started = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+        Thread {
+            var set = sigset_t()
+            sigemptyset(&set)
+            sigaddset(&set, SIGALRM)
+            pthread_sigmask(SIG_UNBLOCK, &set, nil)
+            box.thread = pthread_self()
+            started.signal()
+            box.got = Result { try POSIX.read(readFD, max: 64, path: "pipe") }
+            done.signal()
+        }.start()
+        started.wait()
+        usleep(100_000)
+        pthread_kill(box.thread!, SIGALRM)
+        usleep(200_000)
+        try POSIX.writeAll(writer, Array("after the signal".utf8), path: "pipe")
+        done.wait()
+        #expect(try String(decoding: box.got!.get(), as: UTF8.self) == "after the signal")
+    }
+
+    @Test func aWriteGoesWholeAndAFailureNamesThePath() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let big = [UInt8](repeating: 7, count: 1 << 20) // more than a pipe holds: many partial writes
+        let reader = fds[0]
+        final class Box: @unchecked Sendable { var count = 0 }
+        let box = Box()
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            while let piece = try? POSIX.read(reader, max: 65536, path: "pipe"), !piece.isEmpty { box.count += piece.count }
+            done.signal()
+        }.start()
+        try POSIX.writeAll(fds[1], big, path: "pipe")
+        close(fds[1])
+        done.wait()
+        close(fds[0])
+        #expect(box.count == big.count)
+        #expect(throws: SyncError.io(path: "closed", operation: "write", errno: EBADF)) { try POSIX.writeAll(-1, [1], path: "closed") }
+    }
+}
