@@ -60,8 +60,6 @@ public struct Committer {
     /// Called after each file is hashed and before it is checked again (a test hook).
     public var afterHash: ((RelativePath) -> Void)?
 
-    static let messageLimit = 1000
-
     public init(_ context: FolderContext) { self.context = context }
 
     /// Commits the whole folder (`paths` nil) or only the named paths and what lies below them.
@@ -176,23 +174,19 @@ public struct Committer {
         }
 
         // 3. The tree of the new snapshot, from the last commit's tree.
-        let head = try history { try context.history.head() }
-        let baseTree = try head.map { h in try history { try context.history.commit(h).tree } }
+        let recorder = HistoryRecorder(context: context)
         let updates = changes.compactMap(\.2)
-        var tree = try history { try context.history.tree(from: baseTree, applying: updates) }
         var liveDirectories = Set(changes.filter { $0.0.kind == .directory && !$0.0.deleted }.map(\.0.path))
         for (e, _, _) in changes where e.deleted {
             if let parent = e.path.parent, try (observed[parent] ?? scanner.observe(parent))?.kind == .directory {
                 liveDirectories.insert(parent)
             }
         }
-        let emptyDirs = try history { try Self.emptyDirectories(liveDirectories, missingFrom: tree, context.history) }
-        if !emptyDirs.isEmpty { tree = try history { try context.history.tree(from: tree, applying: emptyDirs) } }
+        let snapshot = try recorder.snapshot(applying: updates, live: liveDirectories)
 
         // Directories are index entries (they carry versions to peers), but people see them only
         // where they are empty: as an empty tree added, or an empty tree removed.
-        let emptyTree = try history { try context.history.emptyTree() }
-        let added = Set(emptyDirs.compactMap { u -> String? in
+        let added = Set(snapshot.emptyDirectories.compactMap { u -> String? in
             if case .upsert(let p, _, _) = u { return p }
             return nil
         })
@@ -205,9 +199,7 @@ public struct Committer {
                     continue
                 }
                 if e.deleted {
-                    guard let baseTree,
-                          try history({ try context.history.entry(inTree: baseTree, path: e.path.rawValue) })?.id == emptyTree
-                    else { continue }
+                    guard let base = snapshot.base, try recorder.isEmptyDirectory(e.path, in: base) else { continue }
                 } else if !added.contains(e.path.rawValue) {
                     continue
                 }
@@ -217,13 +209,9 @@ public struct Committer {
 
         // 4. The commit, then the index: a crash between them is repaired by the next scan.
         let sequence = try context.index.sequence() + Int64(changes.count)
-        var commitID = head
-        if head == nil || (baseTree.map { $0 != tree } ?? true) {
-            let message = Self.message(changes: shown, folder: folder.id, node: node, sequence: sequence)
-            commitID = try history {
-                try context.history.commit(tree: tree, parent: head, message: message, author: node.short,
-                                           email: "\(node.short)@sync")
-            }
+        var commitID = snapshot.head
+        if snapshot.head == nil || snapshot.changed {
+            commitID = try recorder.commit(snapshot, changes: shown, sequence: sequence)
         }
         // 5. The mass-deletion guard: a change that deletes too much of the folder stays here (and
         // so does everything after it) until `sync confirm`.
@@ -351,29 +339,6 @@ public struct Committer {
             return (try? HistoryRepository.hashFile(context.absolute(o.path)).hex) != e.hash
         }
         return (changed.map(\.path) + p.deletions.map(\.path)).sorted()
-    }
-
-    /// Empty trees for the directories of `live` that hold nothing in `tree`: git keeps no empty
-    /// directory, history keeps one as an empty tree. Only the innermost can be empty: a directory
-    /// with a live directory below it is not.
-    static func emptyDirectories(_ live: Set<RelativePath>, missingFrom tree: ObjectID,
-                                 _ history: HistoryRepository) throws -> [HistoryRepository.Update] {
-        var out: [HistoryRepository.Update] = []
-        let parents = Set(live.flatMap(\.ancestors))
-        for d in live.sorted() where !parents.contains(d) {
-            guard try history.entry(inTree: tree, path: d.rawValue) == nil else { continue }
-            out.append(.upsert(path: d.rawValue, id: try history.emptyTree(), mode: .directory))
-        }
-        return out
-    }
-
-    /// The commit message: a summary line, the changes (at most `messageLimit`), and trailers.
-    static func message(changes: [Change], folder: FolderID, node: NodeID, sequence: Int64) -> String {
-        var lines = ["sync: \(changes.count) change\(changes.count == 1 ? "" : "s") at sequence \(sequence)", ""]
-        lines += changes.prefix(messageLimit).map(\.line)
-        if changes.count > messageLimit { lines.append("... \(changes.count - messageLimit) more") }
-        lines += ["", "Sync-Folder: \(folder)", "Sync-Node: \(node)", "Sync-Sequence: \(sequence)"]
-        return lines.joined(separator: "\n") + "\n"
     }
 
     /// Drops every path that lies below another one in the list.

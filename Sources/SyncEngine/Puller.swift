@@ -782,23 +782,16 @@ public final class Puller {
             }
             var commitID = try history.head()
             if !updates.isEmpty || rows.contains(where: { $0.kind == .directory && touched.contains($0.path) }) {
-                let base = try commitID.map { try history.commit($0).tree }
-                var tree = try history.tree(from: base, applying: updates)
                 // Directories this batch made or emptied are kept as empty trees, as Committer does.
                 var live = Set(rows.filter { $0.kind == .directory && !$0.deleted && touched.contains($0.path) }.map(\.path))
                 for e in rows where e.deleted && touched.contains(e.path) {
                     if let parent = e.path.parent, (try? observe(parent))?.kind == .directory { live.insert(parent) }
                 }
-                let empty = try Committer.emptyDirectories(live, missingFrom: tree, history)
-                if !empty.isEmpty { tree = try history.tree(from: tree, applying: empty) }
-                if tree != base {
-                    let node = try context.state.identity().id
-                    let sequence = try context.index.sequence() + Int64(rows.count)
-                    let message = Committer.message(changes: changes,
-                                                     folder: context.folder.id, node: node, sequence: sequence)
-                        + "Sync-Pulled-From: \(peer)\n"
-                    commitID = try history.commit(tree: tree, parent: commitID, message: message, author: node.short,
-                                                  email: "\(node.short)@sync")
+                let recorder = HistoryRecorder(context: context)
+                let snapshot = try recorder.snapshot(applying: updates, live: live)
+                if snapshot.changed {
+                    commitID = try recorder.commit(snapshot, changes: changes, sequence: try context.index.sequence() + Int64(rows.count),
+                                                   trailers: "Sync-Pulled-From: \(peer)\n")
                 }
             }
             outcome.commit = commitID?.hex
