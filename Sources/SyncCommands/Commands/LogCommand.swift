@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import SyncCore
+import SyncEngine
+import SyncGit
+
+public struct LogCommand: ToolCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "sync-log",
+        abstract: "List the changes recorded in a folder's history.",
+        discussion: """
+            Newest first, one line per recorded change (commit). FOLDER defaults to the folder around the \
+            working directory, or the only folder; a PATH limits the list to changes of that path or below it. \
+            A single argument that is not a folder is taken as a PATH. --since and --until keep the changes \
+            recorded in that span (bounds included; TIME is ISO 8601, `YYYY-MM-DD[ HH:MM[:SS]]` local time, \
+            `@EPOCH`, or `N{s,m,h,d,w} ago`).
+            """)
+    public static let manual = Manual(
+        output: """
+            One line per commit, tab-separated: time (ISO 8601, UTC), sequence, commit id, and the first \
+            changes (`A` added, `M` modified, `D` deleted, then the quoted path) with `(+N more)`, and \
+            `(and N pruned before it)` when sync prune folded earlier changes into it. With --json, an array \
+            of objects with the keys commit, sequence, time, node, changes (status and path), changeCount \
+            and squashed.
+            """,
+        files: stateFiles + " The history stays readable by git: git --git-dir=SYNC_DIR/folders/<id>/history.git log.",
+        examples: [("sync log", "the history of the folder around the working directory"),
+                   ("sync log ~/Documents notes/todo.txt", "the changes of one file"),
+                   ("sync log --json -n 5 ~/Documents", "the last five changes, for scripts"),
+                   ("sync log --since '2 d ago' --until '1 d ago' ~/Documents", "what changed the day before yesterday")],
+        seeAlso: ["sync-show", "sync-versions", "sync-restore", "sync-commit"])
+
+    @Argument(help: "The folder: its id, path or name.", completion: .directory)
+    var folder: String?
+
+    @Argument(help: "A path in the folder.", completion: .file())
+    var path: String?
+
+    @Option(name: [.customShort("n"), .customLong("max-count")], help: "Show at most this many changes.")
+    var count: Int?
+
+    @Option(help: "Only changes recorded at or after TIME.")
+    var since: String?
+
+    @Option(help: "Only changes recorded at or before TIME.")
+    var until: String?
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    public init() {}
+
+    public mutating func validate() throws {
+        if let count, count < 1 { throw ValidationError("--max-count must be at least 1") }
+        for (name, value) in [("--since", since), ("--until", until)] {
+            if let v = value, parseTime(v) == nil {
+                throw ValidationError("\(name) \(v): not a time (ISO 8601, YYYY-MM-DD[ HH:MM[:SS]], @EPOCH or 'N{s,m,h,d,w} ago')")
+            }
+        }
+    }
+
+    public func run() throws {
+        try reporting("sync-log") {
+            let state = StateDirectory.fromEnvironment()
+            let (f, rel) = try folderAndPath(folder, path, state: state)
+            let entries = try HistoryQueries(FolderContext(f, state: state)).log(path: rel, limit: count,
+                                                                                  since: since.flatMap { parseTime($0) },
+                                                                                  until: until.flatMap { parseTime($0) })
+            if json { emit(try SyncCommands.json(entries)) } else { entries.forEach { emit($0.line) } }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+import ArgumentParser
+import Foundation
+import SyncCore
+import SyncEngine
+import SyncProtocol
+import SyncSSH
+
+public struct PullCommand: ToolCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "sync-pull",
+        abstract: "Bring a folder's changes from a peer over SSH.",
+        discussion: """
+            REMOTE is HOST:FOLDER-ID, USER@HOST:FOLDER-ID or ssh://[USER@]HOST[:PORT]/FOLDER-ID; HOST may \
+            be an alias of ~/.ssh/config, whose HostName, Port, User and IdentityFile are honoured. The \
+            folder must be registered here under the same id (sync init --id, or sync join). The peer's \
+            host key must match the one pinned in SYNC_DIR/node/known_hosts (or ~/.ssh/known_hosts); a \
+            host seen for the first time is pinned. The pull asks for the index rows changed since the \
+            last sequence seen from that peer and decides each by version vector: a newer remote \
+            version is taken, an older or equal one skipped, concurrent ones are a conflict: the later \
+            modification keeps the path and the other is kept beside it as \
+            NAME.sync-conflict-DATE-TIME-NODE-CONTENT.EXT (see sync conflicts). A deletion never wins over a \
+            modification. Content comes as a librsync delta against the local version when there is one, \
+            from this node when a file or history already holds it, or whole; it is written to a \
+            temporary file, verified against its hash, made durable (fsync; small files are fetched \
+            ahead a window at a time, with their requests in flight together, and one syncfs covers the \
+            window) and renamed into place only if the local file did not change meanwhile. Each batch is recorded in the index and as a history commit. \
+            Then, unless --no-offer is given, the pull offers this node's own changes to the peer on the \
+            same link (only to a peer this node allows for the folder), which pulls them if it allows this \
+            node for the folder; what its pull refused or left for later is shown as `sync-pull: host H: \
+            its pull of ours: ...` and does not change the exit status. A paused folder is not pulled.
+
+            With --follow the link stays open (this is what sync up runs for each peer): it subscribes \
+            to the peer's notices for the folder, catches up, then pulls at once whenever the peer tells \
+            of a sequence it does not hold, and tells the peer of this node's own changes as they are \
+            recorded (SYNC_DIR/run/notices). It serves the peer's requests over the same link. When the \
+            link drops or cannot be made it dials again after 1, 2, 4... seconds, with jitter, up to \
+            --retry-max, and catches up on everything since the last sequence it holds. SIGTERM or \
+            SIGINT ends it after the batch being applied. Log lines go to standard error \
+            (SYNC_LOG_LEVEL). SYNC_KEEPALIVE (default 30s) is how often an idle link is checked; a link \
+            silent for SYNC_IDLE_TIMEOUT (default 10m) is dialed again. A peer silent for SYNC_CALL_TIMEOUT \
+            (default 2m) in the middle of a message or before an answer ends the pull with an error.
+            """)
+    public static let manual = Manual(
+        output: """
+            One line per change made here: `A PATH`, `M PATH`, `D PATH` (paths quoted as sync-watch \
+            quotes them); for a conflict `M PATH` and `A COPY`. Then `FOLDER-ID SEQUENCE COMMIT`. With \
+            --dry-run, the lines of what would change and no final line. Entries refused or left for a \
+            later pull are reported on standard error. --stats adds `received N bytes, sent N bytes, \
+            content N bytes, files N` on standard error.
+            """,
+        exitStatus: "0 when every entry was applied or skipped, 1 when the pull failed or left entries for later, 2 on a usage error.",
+        files: stateFiles + " Pinned host keys: SYNC_DIR/node/known_hosts.",
+        examples: [("sync pull desktop:7qk2m4r9x3b5c8dt", "bring the folder's changes from the host desktop"),
+                   ("sync pull --dry-run ssh://me@nas:2222/7qk2m4r9x3b5c8dt", "list what a pull would change")],
+        seeAlso: ["sync-keys", "sync-serve", "sync-conflicts"])
+
+    @Argument(help: "The peer and folder: HOST:FOLDER-ID or ssh://[USER@]HOST[:PORT]/FOLDER-ID.")
+    var remote: String
+
+    @Flag(help: "List what would change; change nothing.")
+    var dryRun = false
+
+    @Flag(help: "Do not offer this node's changes to the peer after pulling.")
+    var noOffer = false
+
+    @Flag(help: "Print byte counts on standard error.")
+    var stats = false
+
+    @Flag(help: "Keep the link open: pull at once whenever the peer tells of a change, tell it of ours, dial again when the link drops; until SIGTERM or SIGINT.")
+    var follow = false
+
+    @Option(help: "With --follow: the longest wait between two dials of an unreachable peer (default 60s).")
+    var retryMax: String = "60s"
+
+    public init() {}
+
+    public mutating func validate() throws {
+        do { _ = try RemoteSpec(remote) } catch let e as SyncError { throw ValidationError(e.description) }
+        if follow && (dryRun || noOffer || stats) { throw ValidationError("--follow goes with none of --dry-run, --no-offer and --stats") }
+        guard let r = Units.duration(retryMax), r > 0 else { throw ValidationError("--retry-max \(retryMax): not a duration such as 30s, 2m") }
+    }
+
+    public func run() throws {
+        try reporting("sync-pull") {
+            let state = StateDirectory.fromEnvironment()
+            let spec = try RemoteSpec(remote)
+            let folder = try state.folder(spec.folder.rawValue)
+            if follow {
+                return SyncCommands.follow(remote, spec: spec, folder: folder, state: state, retryMax: Units.duration(retryMax)!)
+            }
+            var dialer = Dialer(state: state)
+            dialer.warn = { warn("sync-pull: \($0)") }
+            let dialed = try dialer.dial(spec)
+            let context = try FolderContext(folder, state: state)
+            let server = FolderServer(state: state, peer: dialed.peer)
+            dialed.session.handler = server
+            let puller = Puller(context: context, remote: RemoteFolder(session: dialed.session, folder: folder.id.rawValue),
+                                peer: dialed.peer)
+            puller.dryRun = dryRun
+            let display = ProgressDisplay()
+            puller.progress = { display.show("pulling \($0.entriesDone)/\($0.entriesTotal) entries, \(Units.formatBytes($0.bytesReceived))") }
+            let lock = dryRun ? nil : try FileLock(path: Puller.lockPath(folder, peer: dialed.peer))
+            defer { _ = lock }
+            let before = try context.index.sequence()
+            let outcome: PullOutcome
+            do { outcome = try puller.run() } catch let e as RemoteError {
+                display.clear()
+                if e.code == .notFound { throw SyncError.invalidArgument("host \(dialed.name): folder \(folder.id): not found") }
+                throw SyncError.invalidArgument("host \(dialed.name): \(e.message)")
+            } catch let e as ProtocolError {
+                display.clear()
+                throw SyncError.invalidArgument("host \(dialed.name): \(e)")
+            }
+            display.clear()
+            for c in outcome.changes { emit(c.line) }
+            for p in outcome.problems { warn("sync-pull: folder \(folder.id): \(p)") }
+            // Offered only to a peer this node lets see the folder: one allowed one way only pulls.
+            if !dryRun && !noOffer && server.authorized(folder.id.rawValue) != nil {
+                let id = dialed.session.newRequestID()
+                try dialed.session.send(.offer(id: id, folder: folder.id.rawValue, sequence: try context.index.sequence()))
+                switch try dialed.session.next(for: id) {
+                case .end: break
+                case .error(_, .notFound, _): warn("sync-pull: host \(dialed.name): folder \(folder.id): offer not taken: the peer does not let this node send it")
+                case .error(_, _, let m):
+                    for line in m.split(separator: "\n") { warn("sync-pull: host \(dialed.name): its pull of ours: \(line)") }
+                default: throw SyncError.invalidArgument("host \(dialed.name): unexpected answer to an offer")
+                }
+            }
+            try? dialed.session.send(.bye)
+            dialed.connection.finish()
+            if stats {
+                warn("received \(dialed.session.link.bytesIn) bytes, sent \(dialed.session.link.bytesOut) bytes, content \(outcome.contentBytes) bytes, files \(outcome.filesFetched)")
+            }
+            if !dryRun {
+                let commit = try outcome.commit ?? context.index.meta(MetaKey.commit) ?? "-"
+                emit("\(folder.id) \(outcome.sequence) \(commit)")
+                // This node's links tell their peers of what came.
+                if outcome.sequence > before { try? NoticeBoard(state).post(folder.id, sequence: outcome.sequence) }
+            }
+            if outcome.held {
+                throw ExitCode(1)
+            }
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import SyncCore
+import SyncEngine
+import SyncGit
+
+public struct VersionsCommand: ToolCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "sync-versions",
+        abstract: "List every version of a file that history keeps.",
+        discussion: """
+            Newest first, one line per recorded change of the file at PATH (in the folder around it, or \
+            in --folder), its deletions included. Any version listed as `history`, `versions` or `link` \
+            comes back with sync restore --at COMMIT PATH, or is printed by sync show COMMIT:PATH.
+            """)
+    public static let manual = Manual(
+        output: """
+            One line per version, tab-separated: time (ISO 8601, UTC), commit id, status (`A`, `M`, `D`), \
+            size in bytes (`-` for a deletion), and how it is kept: `history` (the content is in history), \
+            `versions` (a file above history.max-blob: history keeps its id and size, and its content is in \
+            the folder's version store or in the folder now), `pointer` (such a file whose content is kept \
+            nowhere any more: it cannot come back), `link` (a symbolic link's target), `deleted`. With \
+            --json, an array of objects with the keys commit, time, node, status, blob, size, kept and \
+            recoverable (true for `history`, `versions` and `link`).
+            """,
+        exitStatus: "0 on success (also when the path was never recorded: no lines); 1 when the path is a directory or not in a folder; 2 on a usage error.",
+        files: stateFiles,
+        examples: [("sync versions ~/Documents/report.odt", "every kept version of a file"),
+                   ("sync restore --at 3f2a1c9 ~/Documents/report.odt", "then bring one back")],
+        seeAlso: ["sync-log", "sync-show", "sync-restore"])
+
+    @Argument(help: "The file.", completion: .file())
+    var path: String
+
+    @Option(help: "The folder: its id, path or name (default: the folder around PATH).", completion: .directory)
+    var folder: String?
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    public init() {}
+
+    public func run() throws {
+        try reporting("sync-versions") {
+            let state = StateDirectory.fromEnvironment()
+            let (f, rel) = try folder.map { try folderAndPath($0, path, state: state) } ?? folderAndPath(path, nil, state: state)
+            guard let rel else { throw SyncError.invalidArgument("\(path): the folder itself; name a file in it") }
+            let versions = try HistoryQueries(FolderContext(f, state: state)).versions(of: rel)
+            if json { emit(try SyncCommands.json(versions)) } else { versions.forEach { emit($0.line) } }
+        }
+    }
+}
