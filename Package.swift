@@ -46,7 +46,10 @@ let package = Package(
         .testTarget(name: "SyncDeltaTests", dependencies: ["SyncDelta"]),
         .testTarget(name: "SyncSSHTests", dependencies: ["SyncSSH"]),
         .testTarget(name: "SyncProtocolTests", dependencies: ["SyncProtocol", "SyncTestSupport"]),
-        .testTarget(name: "SyncEngineTests", dependencies: ["SyncEngine", "SyncCore", "SyncGit", "SyncProtocol", "SyncTestSupport"]),
+        .testTarget(name: "SyncEngineTests", dependencies: [
+            "SyncEngine", "SyncCore", "SyncGit", "SyncProtocol", "SyncTestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "EndToEndTests", dependencies: ["SyncCommands", "SyncCore", "SyncEngine", "SyncProtocol", "SyncTestSupport"]),
     ] + tools.map { .executableTarget(name: $0, dependencies: ["SyncCommands"]) },
     swiftLanguageModes: [.v6]
