@@ -86,7 +86,7 @@ public struct PullCommand: ToolCommand {
             let spec = try RemoteSpec(remote)
             let folder = try state.folder(spec.folder.rawValue)
             if follow {
-                return SyncCommands.follow(remote, spec: spec, folder: folder, state: state, retryMax: Units.duration(retryMax)!)
+                return try SyncCommands.follow(remote, spec: spec, folder: folder, state: state, retryMax: Units.duration(retryMax)!)
             }
             var dialer = Dialer(state: state)
             dialer.warn = { warn("sync-pull: \($0)") }

@@ -79,7 +79,7 @@ public struct ServeCommand: ToolCommand {
             // Standard error reaches the dialing side only when the link ends: problems only. This
             // node's own record of the link and its pulls is SYNC_DIR/log/sync-serve.log.
             let log = makeLogger("sync-serve", defaultLevel: .warning, file: state.root + "/log/sync-serve.log")
-            pullOnOffer(server, state: state, peer: proven, log: log)
+            server.pullOnOffer(state: state, peer: proven, log: log)
             session.handler = server
             StopSignal.install()
             let loop = LinkLoop(session: session, server: server, state: state, peer: proven, following: nil)
