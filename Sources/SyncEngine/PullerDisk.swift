@@ -1,0 +1,200 @@
+import Foundation
+import SyncCore
+import SyncDelta
+import SyncGit
+import SyncProtocol
+
+/// The puller on the folder's disk: the checks of a peer's row, and every change through the
+/// folder writer (content into a temporary file, verified, durable, renamed if nothing changed).
+extension Puller {
+    /// Checks a peer's row and turns it into an index row; throws `Refused` for anything unsafe.
+    func validate(_ w: WireEntry, _ scanner: Scanner) throws -> FileEntry {
+        let path: RelativePath
+        do { path = try RelativePath(w.path) } catch let e as SyncError {
+            if case .invalidPath(_, let reason) = e { throw Refused(reason: "invalid path: \(reason)") }
+            throw Refused(reason: "invalid path")
+        }
+        guard let kind = FileEntry.Kind(rawValue: w.kind) else { throw Refused(reason: "unknown kind '\(w.kind.prefix(20))'") }
+        guard let version = try? VersionVector(parsing: w.version, fromPeer: true), !version.counters.isEmpty else {
+            throw Refused(reason: "bad version vector")
+        }
+        if scanner.skips(path, isDirectory: kind == .directory) || path.ancestors.contains(where: { scanner.skips($0, isDirectory: true) }) {
+            throw Refused(reason: "ignored here")
+        }
+        if !w.deleted && kind != .directory {
+            guard let h = w.hash, h.utf8.count == 40, h.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+                throw Refused(reason: "bad content hash")
+            }
+        }
+        if kind == .symlink && !w.deleted {
+            guard let t = w.symlinkTarget, !t.isEmpty, t.utf8.count <= 4095, !t.utf8.contains(0) else {
+                throw Refused(reason: "bad link target")
+            }
+            guard HistoryRepository.hash(Array(t.utf8)).hex == w.hash else { throw Refused(reason: "link target does not match its hash") }
+        }
+        return FileEntry(path: path, kind: kind, hash: w.deleted || kind == .directory ? nil : w.hash,
+                         size: kind == .file && !w.deleted ? w.size : 0, mtimeNs: w.mtimeNs,
+                         executable: kind == .file && w.executable,
+                         symlinkTarget: kind == .symlink && !w.deleted ? w.symlinkTarget : nil,
+                         deleted: w.deleted, version: version, sequence: w.sequence)
+    }
+
+
+    /// Every write into the folder goes through it.
+    var writer: FolderWriter {
+        FolderWriter(root: root, journal: journal, noteTemporary: dryRun ? nil : { [unowned self] in self.noteTransfer($0) })
+    }
+
+    /// The stat data of `path`, never following a link on the way; nil when absent.
+    /// A parent that is a link refuses the row for good; one that is a file here holds it (a
+    /// concurrent change replaced the directory, and settling that conflict brings it back).
+    func observe(_ path: RelativePath) throws -> Observation? {
+        do { return try writer.observe(path) } catch let b as FolderWriter.Blocked { throw Self.blocked(b) }
+    }
+
+    /// Whether the path on disk is still what the index says (absent when the row is absent or deleted).
+    func unchanged(_ path: RelativePath, _ local: FileEntry?) throws -> Bool {
+        do { return try writer.unchanged(path, local) } catch let b as FolderWriter.Blocked { throw Self.blocked(b) }
+    }
+
+    static func blocked(_ b: FolderWriter.Blocked) -> Error {
+        b.link ? Refused(reason: "a parent directory is a link here") : Held(reason: "a parent directory is a file here")
+    }
+
+    /// Removes what `local` describes at its path (after `unchanged` said it is still that).
+    func remove(_ local: FileEntry) throws {
+        if local.kind == .directory {
+            guard try writer.removeDirectory(local.path) else { throw Held(reason: "directory not empty here") }
+            return
+        }
+        let dir = try writer.directory(local.path.parent)
+        defer { close(dir) }
+        keepLargeVersion(local, dir)
+        do { try writer.remove(local.path, expecting: local) } catch is FolderWriter.Changed {
+            throw Held(reason: "changed here meanwhile")
+        }
+        dirtyDirectories.insert(local.path.parent)
+    }
+
+    /// A file too large for history stays recoverable: a hard link in the folder's version store.
+    func keepLargeVersion(_ local: FileEntry, _ dir: Int32) {
+        guard local.kind == .file, !local.deleted, local.size > context.folder.config.maxBlob, let hash = local.hash else { return }
+        let store = context.folder.directory + "/versions"
+        try? FileSystem.makeDirectories(store, mode: 0o700)
+        let s = open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard s >= 0 else { return }
+        defer { close(s) }
+        if linkat(dir, local.path.name, s, hash, 0) != 0 && errno != EEXIST {
+            outcome.problems.append(PullProblem(.warning, local.path.rawValue, "old version not kept in the version store: \(String(cString: strerror(errno)))"))
+        }
+    }
+
+    /// Puts the remote version `r` at `target`; `basis` is a local version to build a delta on,
+    /// `replacing` what is at `target` now (checked unchanged by the caller). Returns the new row.
+    func materialize(_ r: FileEntry, at target: RelativePath, basis: FileEntry?, replacing current: FileEntry?) throws -> FileEntry {
+        let dir: Int32
+        do { dir = try writer.directory(target.parent, create: true) } catch let b as FolderWriter.Blocked {
+            throw Self.blocked(b)
+        }
+        defer { close(dir) }
+        if let c = current, !c.deleted, c.kind != r.kind || r.kind == .directory {
+            if c.kind == .directory {
+                if r.kind != .directory, try !writer.removeDirectory(target) { throw Held(reason: "directory not empty here") }
+            } else {
+                keepLargeVersion(c, dir)
+                do { try writer.remove(target, expecting: c) } catch is FolderWriter.Changed {
+                    throw Held(reason: "changed here meanwhile")
+                }
+            }
+        }
+        switch r.kind {
+        case .directory:
+            try writer.makeDirectoryHere(target)
+        case .symlink:
+            // What was at the target was removed above when it was of another kind.
+            let replaced = current.flatMap { $0.kind == .symlink ? $0 : nil }
+            do { try writer.placeLink(target, target: r.symlinkTarget!, replacing: replaced) } catch is FolderWriter.Changed {
+                throw Held(reason: "changed here meanwhile")
+            }
+        case .file:
+            try writeFile(r, dir: dir, target: target, basis: basis, current: current)
+        }
+        dirtyDirectories.insert(target.parent)
+        guard let o = try observe(target) else { throw Held(reason: "vanished right after it was written") }
+        outcome.filesFetched += r.kind == .file ? 1 : 0
+        return FileEntry(path: target, kind: o.kind, hash: r.hash, size: o.size, mtimeNs: o.mtimeNs, ctimeNs: o.ctimeNs,
+                         inode: o.inode, executable: o.executable, symlinkTarget: r.symlinkTarget, deleted: false,
+                         version: r.version, sequence: 0)
+    }
+
+    /// Fetches a file's content into a temporary file beside the target, verifies its hash, and
+    /// renames it into place only if the target is still what the caller saw.
+    func writeFile(_ r: FileEntry, dir: Int32, target: RelativePath, basis: FileEntry?, current: FileEntry?) throws {
+        let hash = r.hash!
+        // A fixed name per content: an interrupted transfer resumes where it stopped.
+        let tmp = Scanner.temporaryPrefix + hash
+        if let t = try? target.parent.map({ try $0.appending(tmp) }) ?? RelativePath(tmp) { noteTransfer(t) }
+        let fd = openat(dir, tmp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SyncError.io(path: context.absolute(target), operation: "create temporary", errno: errno) }
+        var keepTemporary = false
+        defer {
+            close(fd)
+            if !keepTemporary { unlinkat(dir, tmp, 0) }
+        }
+        var st = stat()
+        fstat(fd, &st)
+        let have = Int64(st.st_size)
+        let fdPath = "/proc/self/fd/\(fd)"
+        var done = false, verified = false, durable = false
+        if staged.removeValue(forKey: target) != nil, have == r.size {
+            done = true; verified = true; durable = true
+        }
+        if !done && have > 0 && have < r.size {
+            lseek(fd, 0, SEEK_END)
+            do {
+                _ = try whole(r, offset: have, fd)
+                done = true
+            } catch let e as RemoteError { throw Held(reason: "peer: \(e.message)") }
+            catch { keepTemporary = Self.resumable(error); throw error }
+        }
+        if !done && have == r.size && have > 0, (try? HistoryRepository.hashFile(fdPath).hex) == hash { done = true; verified = true }
+        // Both of these return true only for content that matched the hash.
+        if !done { done = try fromHere(hash, fd); verified = done }
+        if !done, let b = basis, !b.deleted, b.kind == .file, b.size >= Self.deltaThreshold, r.size >= Self.deltaThreshold {
+            done = (try? delta(r, basis: b, fd)) ?? false
+            verified = done
+        }
+        if !done {
+            reset(fd)
+            do { verified = try whole(r, offset: 0, fd) } catch let e as RemoteError { throw Held(reason: "peer: \(e.message)") }
+            catch { keepTemporary = Self.resumable(error); throw error }
+        }
+        guard verified || (try? HistoryRepository.hashFile(fdPath).hex) == hash else {
+            throw Held(reason: "content from peer does not match its hash")
+        }
+        if !durable {
+            setModeAndTime(fd, r, dir: dir, target: target, current: current)
+            guard fsync(fd) == 0 else { throw SyncError.io(path: context.absolute(target), operation: "fsync", errno: errno) }
+        }
+        // Last check: a local edit since the decision wins over our write.
+        guard try unchanged(target, current) else { throw Held(reason: "changed here meanwhile") }
+        if let c = current { keepLargeVersion(c, dir) }
+        do { try writer.rename(tmp, in: dir, to: target, replacing: current) } catch is FolderWriter.Changed {
+            throw Held(reason: "changed here meanwhile")
+        }
+        keepTemporary = true // renamed: nothing left to remove
+        if r.size <= context.folder.config.maxBlob, !context.history.contains(try ObjectID(hex: hash)) {
+            blobs?.submit(target, size: r.size)
+        }
+    }
+
+    /// The mode a received file gets (the replaced file's, else the umask's, with x bits as the
+    /// peer says) and the peer's modification time.
+    func setModeAndTime(_ fd: Int32, _ r: FileEntry, dir: Int32, target: RelativePath, current: FileEntry?) {
+        fchmod(fd, writer.mode(dir, target, current, executable: r.executable))
+        var times = [timespec(tv_sec: Int(r.mtimeNs / 1_000_000_000), tv_nsec: Int(r.mtimeNs % 1_000_000_000)),
+                     timespec(tv_sec: Int(r.mtimeNs / 1_000_000_000), tv_nsec: Int(r.mtimeNs % 1_000_000_000))]
+        times[0].tv_nsec = (1 << 30) - 2 // UTIME_OMIT
+        futimens(fd, times)
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import SyncCore
+import SyncDelta
+import SyncGit
+import SyncProtocol
+
+/// Getting content: from this node (a file or a history blob with that hash), whole from the peer
+/// (resumed where a cut transfer stopped), or as a delta against the local version.
+extension Puller {
+    /// A transfer cut off by the link going away resumes later; one the peer garbled does not.
+    static func resumable(_ error: Error) -> Bool {
+        if let p = error as? ProtocolError { return p == .closed }
+        return true
+    }
+
+    func reset(_ fd: Int32) { ftruncate(fd, 0); lseek(fd, 0, SEEK_SET) }
+
+    /// Content already on this node: a live file with that hash, or a blob in history.
+    func fromHere(_ hash: String, _ fd: Int32) throws -> Bool {
+        for p in try context.index.files(withHash: hash).prefix(3) {
+            guard let src = try? Beneath.openForReading(p, in: root) else { continue }
+            defer { close(src) }
+            reset(fd)
+            guard (try? FileSystem.copy(from: src, to: fd, what: context.absolute(p))) != nil else { continue }
+            if (try? HistoryRepository.hashFile("/proc/self/fd/\(fd)").hex) == hash { return true }
+        }
+        if let id = try? ObjectID(hex: hash), context.history.contains(id) {
+            reset(fd)
+            if (try? context.history.write(blob: id, to: fd)) != nil { return true }
+        }
+        return false
+    }
+
+    /// Fetches `r` whole from `offset`; returns whether the bytes (all of them, from offset 0) hashed
+    /// to `r.hash` as they came, which spares reading the file again to check it.
+    func whole(_ r: FileEntry, offset: Int64, _ fd: Int32) throws -> Bool {
+        try receive(try remote.requestContent(r.path.rawValue, hash: r.hash!, offset: offset), r, offset: offset, into: fd)
+    }
+
+    /// Reads the answer to content request `id` for `r` (from `offset`) into `fd`, hashing the bytes
+    /// as they come when they start at 0; returns whether they were exactly `r`'s content.
+    func receive(_ id: UInt32, _ r: FileEntry, offset: Int64, into fd: Int32) throws -> Bool {
+        var hasher = offset == 0 ? BlobHasher(size: r.size) : nil
+        let n = try remote.receiveContent(id, into: fd, limit: r.size - offset) {
+            hasher?.update($0)
+            self.received($0.count)
+        }
+        return n == r.size && hasher?.finish() == r.hash
+    }
+
+    func received(_ n: Int) {
+        outcome.contentBytes += Int64(n)
+        state.bytesReceived += Int64(n)
+        progress?(state)
+    }
+
+    /// A librsync delta against the local version `basis`.
+    func delta(_ r: FileEntry, basis b: FileEntry, _ fd: Int32) throws -> Bool {
+        let base = try Beneath.openForReading(b.path, in: root)
+        defer { close(base) }
+        let stem = try context.state.temporaryPath("pull")
+        defer { unlink(stem + ".sig"); unlink(stem + ".delta") }
+        try Delta.signature(of: "/proc/self/fd/\(base)", to: stem + ".sig")
+        let sig = open(stem + ".sig", O_RDONLY | O_CLOEXEC)
+        let out = open(stem + ".delta", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        defer { if sig >= 0 { close(sig) }; if out >= 0 { close(out) } }
+        guard sig >= 0, out >= 0 else { return false }
+        try remote.delta(r.path.rawValue, hash: r.hash!, signature: sig, into: out,
+                         limit: r.size + r.size / 8 + (1 << 20)) { self.received($0.count) }
+        reset(fd)
+        try Delta.patch(basis: "/proc/self/fd/\(base)", delta: stem + ".delta", to: "/proc/self/fd/\(fd)")
+        return (try? HistoryRepository.hashFile("/proc/self/fd/\(fd)").hex) == r.hash
+    }
+}
