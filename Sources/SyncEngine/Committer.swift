@@ -2,54 +2,6 @@ import Foundation
 import SyncCore
 import SyncGit
 
-/// What one commit recorded.
-public struct CommitResult: Sendable {
-    /// What people are told when the guard holds a commit back.
-    public var heldMessage: String? {
-        held.map { "this change deletes \($0.deleted) of the folder's \($0.of) files: it stays on this node, and is not spread to peers until 'sync confirm \(folder)' (sync restore --at brings the files back)" }
-    }
-
-    public let folder: FolderID
-    public let sequence: Int64
-    public let commit: ObjectID?
-    public let changes: [Change]
-    /// Paths that changed while they were read; they are left for the next round.
-    public let retry: [RelativePath]
-    public let problems: [ScanProblem]
-    /// Set when this commit deleted so much of the folder that the guard holds it back: files
-    /// deleted, and live files before.
-    public var held: (deleted: Int, of: Int)? = nil
-
-    /// `<folder-id> <sequence> <commit>`, the plumbing output line.
-    public var line: String { "\(folder) \(sequence) \(commit?.hex ?? "-")" }
-}
-
-/// One recorded change of one path, as commit messages and `sync log` show it.
-public struct Change: Sendable, Equatable, Codable {
-    public enum Status: String, Sendable, Codable { case added = "A", modified = "M", deleted = "D" }
-    public let status: Status
-    public let path: String
-
-    public var line: String { "\(status.rawValue) \(PathQuoting.quote(path))" }
-
-    public init(status: Status, path: String) { self.status = status; self.path = path }
-
-    init?(line: Substring) {
-        guard line.count >= 3, let s = Status(rawValue: String(line.prefix(1))), line.dropFirst().first == " ",
-              let p = PathQuoting.unquote(line.dropFirst(2)) else { return nil }
-        status = s
-        path = p
-    }
-}
-
-/// Progress of a long commit, for a display.
-public struct CommitProgress: Sendable {
-    public var filesHashed: Int
-    public var filesToHash: Int
-    public var bytesHashed: Int64
-    public var bytesToHash: Int64
-}
-
 /// Records what changed in a folder: stat to find candidates, hash only those, one index transaction,
 /// one history commit.
 public struct Committer {
@@ -356,52 +308,5 @@ public struct Committer {
         do { return try body() } catch let e as GitError {
             throw SyncError.history(path: context.folder.historyPath, message: e.description)
         }
-    }
-}
-
-func readLink(_ path: String) -> String? {
-    var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    let n = readlink(path, &buf, buf.count - 1)
-    guard n >= 0 else { return nil }
-    return String(validating: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-}
-
-/// The small blob kept in history for a file above `history.max-blob`: its id and size.
-public struct LargeFilePointer: Sendable, Equatable {
-    public let id: String
-    public let size: Int64
-    static let header = "sync-large-file v1"
-
-    public var bytes: [UInt8] { Array("\(Self.header)\nid \(id)\nsize \(size)\n".utf8) }
-
-    /// Parses a blob's bytes; nil when the blob is not a pointer.
-    public init?(_ bytes: [UInt8]) {
-        guard bytes.count < 200, let s = String(validating: bytes, as: UTF8.self) else { return nil }
-        let lines = s.split(separator: "\n")
-        guard lines.count == 3, lines[0] == Self.header, lines[1].hasPrefix("id "), lines[2].hasPrefix("size "),
-              let size = Int64(lines[2].dropFirst(5)) else { return nil }
-        id = String(lines[1].dropFirst(3))
-        self.size = size
-    }
-
-    public init(id: String, size: Int64) { self.id = id; self.size = size }
-}
-
-/// A value computed on another thread; `value()` waits for it.
-final class Background<T: Sendable>: @unchecked Sendable {
-    private let done = DispatchSemaphore(value: 0)
-    private var result: Result<T, any Error>?
-
-    init(_ body: @escaping @Sendable () throws -> T) {
-        DispatchQueue.global().async {
-            self.result = Result { try body() }
-            self.done.signal()
-        }
-    }
-
-    /// Waits for the value (once; the semaphore orders the write before this read).
-    func value() throws -> T {
-        done.wait()
-        return try result!.get()
     }
 }

@@ -1,0 +1,118 @@
+import Foundation
+import SyncCore
+import SyncProtocol
+
+/// Both ends of a link after the handshake: either side may send requests; while one side waits
+/// for an answer it serves the other side's requests, so the side that dialed is not a client.
+public final class Session {
+    public let link: Link
+    public let identity: NodeIdentity
+    /// The peer's raw ed25519 public key, proven by its signature during the handshake.
+    public private(set) var peerKey: [UInt8]?
+    /// The peer's node id.
+    public var peer: NodeID? { peerKey.map(NodeIdentity.nodeID(ofRawKey:)) }
+    public var handler: RequestHandler?
+    /// Notices the peer sent, oldest first, not yet taken.
+    public var notices: [Notice] = []
+    private var nextID: UInt32
+
+    public init(link: Link, identity: NodeIdentity, dialing: Bool) {
+        self.link = link
+        self.identity = identity
+        nextID = dialing ? 1 : 2 // odd ids from the dialing side, even from the other: never the same
+    }
+
+    /// Exchanges hellos and proofs; returns the proven node id of the peer.
+    @discardableResult
+    public func handshake() throws -> NodeID {
+        var nonce = [UInt8](repeating: 0, count: 32)
+        var rng = SystemRandomNumberGenerator()
+        for i in nonce.indices { nonce[i] = rng.next() }
+        let key = identity.rawPublicKey
+        try link.send(.hello(version: Message.protocolVersion, publicKey: key, nonce: nonce))
+        guard case .hello(let version, let peerKey, let peerNonce) = try link.receive() else {
+            throw ProtocolError.unexpected("expected hello")
+        }
+        guard version == Message.protocolVersion else { throw ProtocolError.version(version) }
+        guard peerKey.count == 32, peerNonce.count == 32 else { throw ProtocolError.malformed("bad hello") }
+        try link.send(.proof(signature: try identity.sign(Handshake.signedBytes(peerNonce: peerNonce, ownKey: key))))
+        guard case .proof(let signature) = try link.receive() else { throw ProtocolError.unexpected("expected proof") }
+        guard NodeIdentity.verify(signature: signature, of: Handshake.signedBytes(peerNonce: nonce, ownKey: peerKey),
+                                  publicKey: peerKey) else {
+            throw ProtocolError.malformed("the peer's proof of its node key does not verify")
+        }
+        self.peerKey = peerKey
+        return NodeIdentity.nodeID(ofRawKey: peerKey)
+    }
+
+    /// A fresh request id.
+    public func newRequestID() -> UInt32 {
+        defer { nextID &+= 2 }
+        return nextID
+    }
+
+    public func send(_ message: Message) throws { try link.send(message) }
+
+    /// The next message that belongs to request `id`; the peer's own requests that arrive first are
+    /// served, unless `serving` is false (a request then breaks the protocol: a side that is still
+    /// sending a request's body cannot ask another, so requests cannot nest without end).
+    public func next(for id: UInt32, serving: Bool = true) throws -> Message {
+        while true {
+            let m = try link.receive()
+            if m.isRequest {
+                guard serving else { throw ProtocolError.unexpected("a request inside request \(id)") }
+                try dispatch(m)
+                continue
+            }
+            if case .notice(let f, let s, let e) = m { queue(Notice(folder: f, sequence: s, echoFrom: e)); continue }
+            if m == .bye { throw ProtocolError.closed }
+            guard m.requestID == id else { throw ProtocolError.unexpected("answer for request \(m.requestID ?? 0) while waiting for \(id)") }
+            return m
+        }
+    }
+
+    /// Serves the peer's requests until it says bye or closes the link.
+    public func serveUntilClosed() throws {
+        while try handleNext() {}
+    }
+
+    /// Receives and handles one message: a request is served, a notice queued; false when the peer
+    /// said bye or closed the link.
+    public func handleNext() throws -> Bool {
+        let m: Message
+        do { m = try link.receive() } catch ProtocolError.closed { return false }
+        if m == .bye { return false }
+        if case .notice(let f, let s, let e) = m {
+            queue(Notice(folder: f, sequence: s, echoFrom: e))
+            return true
+        }
+        guard m.isRequest else { throw ProtocolError.unexpected("answer without a request") }
+        try dispatch(m)
+        return true
+    }
+
+    /// Keeps the latest notice per folder, for at most 64 folders: a peer cannot fill memory with them.
+    private func queue(_ notice: Notice) {
+        if let i = notices.firstIndex(where: { $0.folder == notice.folder }) {
+            notices[i] = notice
+        } else if notices.count < 64 {
+            notices.append(notice)
+        }
+    }
+
+    private func dispatch(_ request: Message) throws {
+        guard let handler else {
+            try send(.error(id: request.requestID ?? 0, code: .badRequest, message: "this side serves no requests"))
+            return
+        }
+        try handler.serve(request, on: self)
+    }
+}
+
+/// A peer's word that one of its folders moved (see `Message.notice`).
+public struct Notice: Sendable, Equatable {
+    public let folder: String
+    public let sequence: Int64
+    public let echoFrom: Int64
+    public init(folder: String, sequence: Int64, echoFrom: Int64) { self.folder = folder; self.sequence = sequence; self.echoFrom = echoFrom }
+}
