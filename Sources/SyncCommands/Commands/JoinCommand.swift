@@ -46,42 +46,15 @@ public struct JoinCommand: ToolCommand {
         try reporting("sync-join") {
             let state = StateDirectory.fromEnvironment()
             let invite = try InviteToken(text: token)
-            guard invite.expires >= Int64(Date().timeIntervalSince1970) else {
-                let when = Date(timeIntervalSince1970: Double(invite.expires)).formatted(.iso8601)
-                throw SyncError.invalidArgument("the invite expired at \(when); ask for a new one (sync keys invite)")
-            }
-            let identity = try state.identity()
-            guard invite.node != identity.id else { throw SyncError.invalidArgument("the invite is this node's own") }
-            var made = false
-            if !FileManager.default.fileExists(atPath: path) {
-                try FileSystem.makeDirectories(path, mode: 0o755)
-                made = true
-            }
-            // Registered first: every local reason to refuse comes before the one-time token is spent.
-            let folder: Folder
-            do { folder = try Registry.initFolder(at: path, name: name, id: invite.folder, state: state) } catch {
-                if made { rmdir(path) }
-                throw error
-            }
-            do {
-                try join(invite, state, folder)
-            } catch {
-                try? FileManager.default.removeItem(atPath: folder.directory)
-                if made { rmdir(path) }
-                throw error
-            }
-            try FolderAccess.allow(PeerKey(rawKey: invite.nodeKey), for: folder)
+            let folder = try Joining.join(invite, at: path, name: name, state: state) { _ in try exchange(invite, state) }
             try rewriteAuthorizedKeys(state)
-            // The inviting node becomes the folder's peer: sync up follows it.
-            var joined = try state.folder(folder.id.rawValue)
-            try joined.config.add("peer", try invite.remote.description)
-            try joined.saveConfig()
             emit(folder.id.rawValue)
             emit(invite.remoteText)
         }
     }
 
-    private func join(_ invite: InviteToken, _ state: StateDirectory, _ folder: Folder) throws {
+    /// Dials the inviting node with the invite's key and asks to join.
+    private func exchange(_ invite: InviteToken, _ state: StateDirectory) throws {
         let keyPath = state.nodePath + "/invite-\(getpid())"
         try invite.writeKey(to: keyPath)
         defer { unlink(keyPath); unlink(keyPath + ".pub") }
@@ -95,15 +68,13 @@ public struct JoinCommand: ToolCommand {
         let dialed: Dialer.Dialed
         // sshd no longer knowing the invite key is the usual sign of a used or expired invite.
         do { dialed = try dialer.dial(remote) } catch let e as SSHError where e.kind == .authentication { throw refused }
-        guard dialed.peer == invite.node else {
-            throw SyncError.invalidArgument("host \(dialed.name): it proved node \(dialed.peer.short), not \(invite.node.short) the invite names")
-        }
-        let id = dialed.session.newRequestID()
-        try dialed.session.send(.join(id: id, folder: invite.folder.rawValue))
-        switch try dialed.session.next(for: id) {
-        case .end: break
-        case .error: throw refused
-        default: throw SyncError.invalidArgument("host \(dialed.name): unexpected answer to a join")
+        do { try Joining.ask(dialed.session, peer: dialed.peer, invite: invite) } catch let e as JoinFailure {
+            switch e {
+            case .refused: throw refused
+            case .otherNode(let node):
+                throw SyncError.invalidArgument("host \(dialed.name): it proved node \(node.short), not \(invite.node.short) the invite names")
+            case .unexpectedAnswer: throw SyncError.invalidArgument("host \(dialed.name): unexpected answer to a join")
+            }
         }
         try? dialed.session.send(.bye)
         dialed.connection.finish()

@@ -94,8 +94,8 @@ public struct PullCommand: ToolCommand {
             let context = try FolderContext(folder, state: state)
             let server = FolderServer(state: state, peer: dialed.peer)
             dialed.session.handler = server
-            let puller = Puller(context: context, remote: RemoteFolder(session: dialed.session, folder: folder.id.rawValue),
-                                peer: dialed.peer)
+            let remoteFolder = RemoteFolder(session: dialed.session, folder: folder.id.rawValue)
+            let puller = Puller(context: context, remote: remoteFolder, peer: dialed.peer)
             puller.dryRun = dryRun
             let display = ProgressDisplay()
             puller.progress = { display.show("pulling \($0.entriesDone)/\($0.entriesTotal) entries, \(Units.formatBytes($0.bytesReceived))") }
@@ -116,14 +116,14 @@ public struct PullCommand: ToolCommand {
             for p in outcome.problems { warn("sync-pull: folder \(folder.id): \(p)") }
             // Offered only to a peer this node lets see the folder: one allowed one way only pulls.
             if !dryRun && !noOffer && server.authorized(folder.id.rawValue) != nil {
-                let id = dialed.session.newRequestID()
-                try dialed.session.send(.offer(id: id, folder: folder.id.rawValue, sequence: try context.index.sequence()))
-                switch try dialed.session.next(for: id) {
-                case .end: break
-                case .error(_, .notFound, _): warn("sync-pull: host \(dialed.name): folder \(folder.id): offer not taken: the peer does not let this node send it")
-                case .error(_, _, let m):
-                    for line in m.split(separator: "\n") { warn("sync-pull: host \(dialed.name): its pull of ours: \(line)") }
-                default: throw SyncError.invalidArgument("host \(dialed.name): unexpected answer to an offer")
+                let answer: OfferAnswer
+                do { answer = try remoteFolder.offer(sequence: try context.index.sequence()) } catch let e as ProtocolError {
+                    throw SyncError.invalidArgument("host \(dialed.name): \(e)")
+                }
+                switch answer {
+                case .taken: break
+                case .notAllowed: warn("sync-pull: host \(dialed.name): folder \(folder.id): offer not taken: the peer does not let this node send it")
+                case .problems(let lines): for line in lines { warn("sync-pull: host \(dialed.name): its pull of ours: \(line)") }
                 }
             }
             try? dialed.session.send(.bye)
