@@ -44,10 +44,13 @@ extension LiveTests {
         // contents left alone for `settled` seconds must be in that node's history.
         let settled = 3.0
         var written: [Int: [String: (content: String, at: Date)]] = [:]
-        var mustKeep: [(node: Int, path: String, content: String)] = []
+        var mustKeep: [(node: Int, path: String, content: String, from: Date, to: Date)] = []
+        // When a node's recording stopped (its daemon or its watch or commit killed, or it went
+        // offline): it is back once its daemon logs the pipeline's next start.
+        var stopped: [Int: [Date]] = [:]
         func touched(_ j: Int, _ path: String) {
             if let w = written[j]?.removeValue(forKey: path), Date().timeIntervalSince(w.at) >= settled {
-                mustKeep.append((j, path, w.content))
+                mustKeep.append((j, path, w.content, w.at, Date()))
             }
         }
         func wrote(_ j: Int, _ path: String, _ content: String) {
@@ -83,6 +86,7 @@ extension LiveTests {
                 wrote(j, dir + "/x.txt", content)
             case 78..<81:
                 faults.append("op \(i): node \(j) killed")
+                stopped[j, default: []].append(Date())
                 n[j].crash()
                 usleep(UInt32(pick(1_500_000)))
                 try n[j].up()
@@ -91,9 +95,15 @@ extension LiveTests {
                     let cmd = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
                     return cmd.hasPrefix("sync-watch\0") || cmd.hasPrefix("sync-pull\0") || cmd.hasPrefix("sync-commit\0")
                 }
-                if let v = victims.randomElement(using: &rng) { kill(v, SIGKILL); faults.append("op \(i): a child of node \(j) killed") }
+                if let v = victims.randomElement(using: &rng) {
+                    let cmd = (try? String(contentsOfFile: "/proc/\(v)/cmdline", encoding: .utf8)) ?? ""
+                    kill(v, SIGKILL)
+                    faults.append("op \(i): a child of node \(j) killed")
+                    if !cmd.hasPrefix("sync-pull\0") { stopped[j, default: []].append(Date()) }
+                }
             case 84..<86:
                 faults.append("op \(i): node \(j) offline")
+                stopped[j, default: []].append(Date())
                 n[j].down()
                 usleep(UInt32(500_000 + pick(2_000_000)))
                 try n[j].up()
@@ -103,7 +113,7 @@ extension LiveTests {
             usleep(UInt32(20_000 + pick(60_000)))
         }
         let what = "seed \(seed), \(count) nodes, \(ops) operations, faults: \(faults)"
-        for (j, paths) in written { for (path, w) in paths { mustKeep.append((j, path, w.content)) } }
+        for (j, paths) in written { for (path, w) in paths { mustKeep.append((j, path, w.content, w.at, Date())) } }
         let converged = try waitFor(180) {
             let all = try p.map { try contents($0) }
             return all.allSatisfy { $0 == all[0] } && !all[0].contains(".sync-tmp")
@@ -113,7 +123,14 @@ extension LiveTests {
             // Which nodes differ from the most common tree, and what their daemons said last.
             let common = Dictionary(grouping: trees, by: { $0 }).max { $0.value.count < $1.value.count }!.key
             let odd = trees.indices.filter { trees[$0] != common }
-            let logs = odd.map { "node \($0):\n" + n[$0].log.split(separator: "\n").suffix(40).joined(separator: "\n") }
+            // What differs, line by line of the listing (kind, path, link target, content hash).
+            let commonLines = Set(common.split(separator: "\n"))
+            let logs = odd.map { i -> String in
+                let mine = Set(trees[i].split(separator: "\n"))
+                let diff = mine.subtracting(commonLines).sorted().prefix(10).map { "  + \($0)" }
+                    + commonLines.subtracting(mine).sorted().prefix(10).map { "  - \($0)" }
+                return "node \(i) differs:\n\(diff.joined(separator: "\n"))\n" + n[i].log.split(separator: "\n").suffix(40).joined(separator: "\n")
+            }
             if let keep = ProcessInfo.processInfo.environment["SYNC_TEST_KEEP"] {
                 for (i, x) in n.enumerated() { _ = try? x.node.sh("mkdir -p '\(keep)/chaos-\(seed)' && cp -a '\(x.node.base)' '\(keep)/chaos-\(seed)/\(i)'") }
             }
@@ -129,8 +146,28 @@ extension LiveTests {
             let found = places.contains { (try? String(contentsOfFile: p[0] + "/" + $0, encoding: .utf8)) == content }
             #expect(found, "\(what): the last write of \(path) (node \(node)) is lost; there: \(places)")
         }
-        // Every content a node wrote and left alone is in its history (as a blob of any commit).
-        for (node, kept) in Dictionary(grouping: mustKeep, by: \.node) {
+        // Every content a node wrote and left alone while it was recording is in its history (as a
+        // blob of any commit): left alone for `settled` seconds, of which 2 with its pipeline up.
+        let stamp = DateFormatter()
+        stamp.locale = Locale(identifier: "en_US_POSIX")
+        stamp.dateFormat = "yyyy-MM-dd'T'HH:mm:ssZ"
+        var down: [Int: [(Date, Date)]] = [:]
+        for (j, times) in stopped {
+            let starts = n[j].log.split(separator: "\n").filter { $0.contains(": started (pid") && $0.contains("pipeline ") }
+                .compactMap { stamp.date(from: String($0.prefix(24))) }.map { $0.addingTimeInterval(1) }
+            down[j] = times.map { t in (t, starts.first { $0 >= t.addingTimeInterval(-1) && $0 > t } ?? .distantFuture) }
+        }
+        func recorded(_ j: Int, from: Date, to: Date) -> Bool {
+            var at = from
+            for (a, b) in (down[j] ?? []).sorted(by: { $0.0 < $1.0 }) where b > from && a < to {
+                if a.timeIntervalSince(at) >= 2 { return true }
+                at = max(at, b)
+            }
+            return to.timeIntervalSince(at) >= 2
+        }
+        let checked = mustKeep.filter { recorded($0.node, from: $0.from, to: $0.to) }
+        print("seed \(seed): \(checked.count) of \(mustKeep.count) contents left alone were left alone while their node recorded; each must be in its history")
+        for (node, kept) in Dictionary(grouping: checked, by: \.node) {
             let probes = n[node].node.base + "/probes"
             try? FileManager.default.removeItem(atPath: probes)
             try FileManager.default.createDirectory(atPath: probes, withIntermediateDirectories: true)
