@@ -1,0 +1,28 @@
+import Foundation
+import Testing
+@testable import SyncCore
+
+@Suite struct FolderIndexTests {
+    @Test func recordsChangesWithGrowingSequences() throws {
+        let dir = try TemporaryDirectory()
+        let index = try FolderIndex(path: dir.path + "/index.db")
+        let node = try NodeID(String(repeating: "c", count: 52))
+        let a = FileEntry(path: try RelativePath("a"), kind: .file, hash: String(repeating: "0", count: 40), size: 3,
+                          version: VersionVector().bumped(by: node))
+        let b = FileEntry(path: try RelativePath("d/b"), kind: .file, hash: String(repeating: "1", count: 40), size: 4,
+                          version: VersionVector().bumped(by: node))
+        #expect(try index.record(changes: [a, b], commit: "c1") == 2)
+        #expect(try index.sequence() == 2)
+        #expect(try index.entry(RelativePath("d/b"))?.sequence == 2)
+        var a2 = a
+        a2.deleted = true
+        #expect(try index.record(changes: [a2], commit: "c2") == 3)
+        #expect(try index.entries(since: 2).map(\.path.rawValue) == ["a"])
+        #expect(try index.totals().files == 1)
+        #expect(try index.meta("commit") == "c2")
+        #expect(try index.entries(under: RelativePath("d")).count == 1)
+        // Reopened, it holds the same.
+        let again = try FolderIndex(path: dir.path + "/index.db")
+        #expect(try again.allEntries().count == 2)
+    }
+}
