@@ -59,7 +59,7 @@ public struct FolderStatus: Sendable, Codable {
             lastCommit = nil
             lastCommitTime = nil
         }
-        pending = state == "missing" ? 0 : try Committer(context).pending().count
+        pending = f.state == .missing ? 0 : try Committer(context).pending().count
         heldFrom = try context.index.heldFrom()
         heldStillDeleted = try heldFrom.map { try context.index.filesStillDeleted(since: $0) }
         lastPruned = HistoryRepository.lastRewrite(at: f.historyPath)
