@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import SyncCore
+import SyncGit
 import SyncTestSupport
 @testable import SyncEngine
 
@@ -56,7 +57,7 @@ import SyncTestSupport
     static let paths = ["x.txt", "y.txt", "d/z.txt", "d/w.txt"]
 
     /// One pull of `src`'s folder into `dst`, over a socket pair.
-    static func pull(_ dst: Node, from src: Node) throws -> PullOutcome {
+    static func pull(_ dst: Node, from src: Node, prepare: (Puller) -> Void = { _ in }) throws -> PullOutcome {
         var fds: [Int32] = [0, 0]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0 else { throw SyncError.io(path: "socketpair", operation: "socketpair", errno: errno) }
         let theirFD = fds[1]
@@ -77,6 +78,7 @@ import SyncTestSupport
         defer { try? mine.send(.bye); shutdown(fds[0], Int32(SHUT_RDWR)) }
         let puller = Puller(context: dst.context, remote: RemoteFolder(session: mine, folder: dst.context.folder.id.rawValue), peer: peer)
         puller.batchSize = 3 // batches end inside a history: their edges are where pulls go wrong
+        prepare(puller)
         return try puller.run()
     }
 
@@ -239,6 +241,28 @@ import SyncTestSupport
              .write(node: 1, path: "x.txt", atomically: false), .removeDirectory(node: 1, file: false), .pull(node: 0, from: 1),
              .rename(node: 0, from: "y.txt", to: "d/z.txt")]),
     ]
+
+    /// A local write to a file in the instant after a pull renamed it into place is a local change:
+    /// the pull's row must not carry the peer's content id with the stat data of that write (the
+    /// node would never read the file again, nor converge: seeds 5 and 10 of the run with faults).
+    @Test func aWriteRightAfterAFileIsPlacedIsRecordedAsALocalChange() throws {
+        let base = FileSystem.canonical(NSTemporaryDirectory()) + "/sync-puller-race-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let a = try Node(base: base + "/a", id: nil), b = try Node(base: base + "/b", id: a.context.folder.id)
+        for (x, y) in [(a, b), (b, a)] { try FolderAccess.allow(PeerKey(line: y.identity.publicKeyLine), for: x.context.folder) }
+        try "from the peer, 35 bytes long......\n".write(toFile: b.root + "/a.txt", atomically: false, encoding: .utf8)
+        _ = try Committer(b.context).commit()
+        let local = "a local edit\n"
+        _ = try Self.pull(a, from: b) { puller in
+            puller.afterPlace = { path in
+                // In place, as an editor saving over the file would: same inode, new size and time.
+                try? local.write(toFile: a.root + "/" + path.rawValue, atomically: false, encoding: .utf8)
+            }
+        }
+        let found = try Committer(a.context).commit()
+        #expect(found?.changes.map(\.path) == ["a.txt"], "the local write went unseen")
+        #expect(try a.context.index.entry(RelativePath("a.txt"))?.hash == HistoryRepository.hash(Array(local.utf8)).hex)
+    }
 
     @Test func keptHistoriesConvergeAndLoseNoVersion() throws {
         let base = FileSystem.canonical(NSTemporaryDirectory()) + "/sync-puller-kept-" + UUID().uuidString

@@ -46,6 +46,8 @@ public final class Puller {
     var heldForGood = false
     /// What the batch being applied has done so far.
     var batch = Batch(wire: [], last: true)
+    /// Called right after a file is renamed into place (tests write to it there).
+    var afterPlace: ((RelativePath) -> Void)?
     /// Called before a batch is recorded (tests make recording fail there).
     var beforeRecord: (() throws -> Void)?
 

@@ -107,6 +107,7 @@ extension Puller {
                 }
             }
         }
+        var placed: Observation?
         switch r.kind {
         case .directory:
             try writer.makeDirectoryHere(target)
@@ -117,10 +118,10 @@ extension Puller {
                 throw Held(reason: "changed here meanwhile")
             }
         case .file:
-            try writeFile(r, dir: dir, target: target, basis: basis, current: current)
+            placed = try writeFile(r, dir: dir, target: target, basis: basis, current: current)
         }
         dirtyDirectories.insert(target.parent)
-        guard let o = try observe(target) else { throw Held(reason: "vanished right after it was written") }
+        guard let o = try placed ?? observe(target) else { throw Held(reason: "vanished right after it was written") }
         outcome.filesFetched += r.kind == .file ? 1 : 0
         return FileEntry(path: target, kind: o.kind, hash: r.hash, size: o.size, mtimeNs: o.mtimeNs, ctimeNs: o.ctimeNs,
                          inode: o.inode, executable: o.executable, symlinkTarget: r.symlinkTarget, deleted: false,
@@ -128,8 +129,11 @@ extension Puller {
     }
 
     /// Fetches a file's content into a temporary file beside the target, verifies its hash, and
-    /// renames it into place only if the target is still what the caller saw.
-    func writeFile(_ r: FileEntry, dir: Int32, target: RelativePath, basis: FileEntry?, current: FileEntry?) throws {
+    /// renames it into place only if the target is still what the caller saw. Returns the stat data
+    /// of what it wrote: the inode it placed, with the size and time it gave it, so that a local
+    /// write to the file right after the rename shows as a change to the next scan (a stat of the
+    /// path taken now could carry that write under the peer's content id, for good).
+    func writeFile(_ r: FileEntry, dir: Int32, target: RelativePath, basis: FileEntry?, current: FileEntry?) throws -> Observation {
         let hash = r.hash!
         // A fixed name per content: an interrupted transfer resumes where it stopped.
         let tmp = Scanner.temporaryPrefix + hash
@@ -183,9 +187,17 @@ extension Puller {
             throw Held(reason: "changed here meanwhile")
         }
         keepTemporary = true // renamed: nothing left to remove
+        afterPlace?(target)
         if r.size <= context.folder.config.maxBlob, !context.history.contains(try ObjectID(hex: hash)) {
             blobs?.submit(target, size: r.size)
         }
+        var now = stat()
+        guard fstat(fd, &now) == 0, var placed = Scanner.observation(target, now) else {
+            throw SyncError.io(path: context.absolute(target), operation: "fstat", errno: errno)
+        }
+        placed.size = r.size
+        placed.mtimeNs = r.mtimeNs
+        return placed
     }
 
     /// The mode a received file gets (the replaced file's, else the umask's, with x bits as the
