@@ -8,7 +8,7 @@
 /// `%25`: `.git` is stored as `%2Egit`, `git~1` as `%67it~1`, `%x` as `%25x`. A stored name that
 /// starts with `%` is read back by decoding every `%XX` in it; any other name is stored as it is.
 /// The rule is a superset of what libgit2 1.5 refuses (with core.protectNTFS and protectHFS on).
-public enum TreeName {
+enum TreeName {
     /// The name history stores for the real name `name` (one path component).
     public static func escape<S: StringProtocol>(_ name: S) -> String {
         guard needsEscape(name) else { return String(name) }

@@ -21,7 +21,7 @@ public struct WireWriter: Sendable {
 }
 
 /// Reads what `WireWriter` wrote; every read checks the bounds and throws on a short or bad field.
-public struct WireReader {
+struct WireReader {
     private let bytes: [UInt8]
     private var position: Int
 

@@ -36,7 +36,7 @@ public struct Retention: Sendable, Equatable {
 }
 
 /// Which versions a retention keeps: a pure function of their times (and content sizes).
-public enum RetentionRule {
+enum RetentionRule {
     /// Staggered thinning's slot of a version made at `time`, seen at `now`: younger than an hour,
     /// one slot per 30 s; younger than a day, per hour; than 30 days, per day; older, per week.
     /// A slot keeps its newest version.

@@ -3,7 +3,7 @@ import SyncCore
 
 /// When to commit the changes collected so far: after a quiet period with no new change, and no
 /// later than a maximum delay after the first one.
-public struct Debounce: Sendable, Equatable {
+struct Debounce: Sendable, Equatable {
     public let quiet: Double
     public let maxDelay: Double
 
