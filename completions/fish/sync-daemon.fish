@@ -77,7 +77,7 @@ function __sync-daemon_custom_completion
 end
 
 complete -c 'sync-daemon' -f
-complete -c 'sync-daemon' -n '__sync-daemon_should_offer_completions_for_flags_or_options "sync-daemon" retry-max' -l 'retry-max' -d 'The longest wait between two dials of an unreachable peer (default 60s).' -rfka ''
-complete -c 'sync-daemon' -n '__sync-daemon_should_offer_completions_for_flags_or_options "sync-daemon" stop-timeout' -l 'stop-timeout' -d 'How long a clean stop may take before what is left is killed (default 20s).' -rfka ''
+complete -c 'sync-daemon' -n '__sync-daemon_should_offer_completions_for_flags_or_options "sync-daemon" retry-max' -l 'retry-max' -d 'The longest wait between two dials of an unreachable peer.' -rfka ''
+complete -c 'sync-daemon' -n '__sync-daemon_should_offer_completions_for_flags_or_options "sync-daemon" stop-timeout' -l 'stop-timeout' -d 'How long a clean stop may take before what is left is killed.' -rfka ''
 complete -c 'sync-daemon' -n '__sync-daemon_should_offer_completions_for_flags_or_options "sync-daemon" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'sync-daemon' -n '__sync-daemon_should_offer_completions_for_positional "sync-daemon" -eq 1' -fa 'help' -d 'Show subcommand help information.'

@@ -81,6 +81,6 @@ complete -c 'sync-pull' -n '__sync-pull_should_offer_completions_for_flags_or_op
 complete -c 'sync-pull' -n '__sync-pull_should_offer_completions_for_flags_or_options "sync-pull" no-offer' -l 'no-offer' -d 'Do not offer this node\'s changes to the peer after pulling.'
 complete -c 'sync-pull' -n '__sync-pull_should_offer_completions_for_flags_or_options "sync-pull" stats' -l 'stats' -d 'Print byte counts on standard error.'
 complete -c 'sync-pull' -n '__sync-pull_should_offer_completions_for_flags_or_options "sync-pull" follow' -l 'follow' -d 'Keep the link open: pull at once whenever the peer tells of a change, tell it of ours, dial again when the link drops; until SIGTERM or SIGINT.'
-complete -c 'sync-pull' -n '__sync-pull_should_offer_completions_for_flags_or_options "sync-pull" retry-max' -l 'retry-max' -d 'With --follow: the longest wait between two dials of an unreachable peer (default 60s).' -rfka ''
+complete -c 'sync-pull' -n '__sync-pull_should_offer_completions_for_flags_or_options "sync-pull" retry-max' -l 'retry-max' -d 'With --follow: the longest wait between two dials of an unreachable peer.' -rfka ''
 complete -c 'sync-pull' -n '__sync-pull_should_offer_completions_for_flags_or_options "sync-pull" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'sync-pull' -n '__sync-pull_should_offer_completions_for_positional "sync-pull" -eq 1' -fa 'help' -d 'Show subcommand help information.'

@@ -34,10 +34,10 @@ public struct DaemonCommand: ToolCommand {
                    ("systemctl --user enable --now sync", "run under systemd (the unit bin/setup installs)")],
         seeAlso: ["sync-peer", "sync-status", "sync-notify", "sync-pull", "sync-watch", "sync-commit", "sync-prune"])
 
-    @Option(help: "The longest wait between two dials of an unreachable peer (default 60s).")
+    @Option(help: "The longest wait between two dials of an unreachable peer.")
     var retryMax: String = "60s"
 
-    @Option(help: "How long a clean stop may take before what is left is killed (default 20s).")
+    @Option(help: "How long a clean stop may take before what is left is killed.")
     var stopTimeout: String = "20s"
 
     public init() {}

@@ -69,7 +69,7 @@ public struct PullCommand: ToolCommand {
     @Flag(help: "Keep the link open: pull at once whenever the peer tells of a change, tell it of ours, dial again when the link drops; until SIGTERM or SIGINT.")
     var follow = false
 
-    @Option(help: "With --follow: the longest wait between two dials of an unreachable peer (default 60s).")
+    @Option(help: "With --follow: the longest wait between two dials of an unreachable peer.")
     var retryMax: String = "60s"
 
     public init() {}
