@@ -188,6 +188,9 @@ import SyncCommands
         #expect(json.status == 0 && json.stdout.contains("\"kept\" : \"deleted\""), "\(json)")
         // A directory, the folder itself: errors, not lists.
         #expect(try node.run("sync-versions", [a]).status == 1)
+        // A path never recorded: said so, not an empty list.
+        let never = try node.run("sync-versions", ["--folder", aid, "never.txt"])
+        #expect(never.status == 1 && never.stdout.isEmpty && never.stderr.contains("never.txt (never recorded in folder \(aid)): not found"), "\(never)")
         // --since/--until split the history at `middle`: the first commit before, the rest after.
         let before = try node.run("sync-log", [aid, "--until", "@\(middle)"])
         let after = try node.run("sync-log", [aid, "--since", "@\(middle)"])

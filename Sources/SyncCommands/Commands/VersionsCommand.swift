@@ -23,7 +23,7 @@ public struct VersionsCommand: ToolCommand {
             --json, an array of objects with the keys commit, time, node, status, blob, size, kept and \
             recoverable (true for `history`, `versions` and `link`).
             """,
-        exitStatus: "0 on success (also when the path was never recorded: no lines); 1 when the path is a directory or not in a folder; 2 on a usage error.",
+        exitStatus: "0 on success; 1 when the path was never recorded (nothing printed on standard output), is a directory or is not in a folder; 2 on a usage error.",
         files: stateFiles,
         examples: [("sync versions ~/Documents/report.odt", "every kept version of a file"),
                    ("sync restore --at 3f2a1c9 ~/Documents/report.odt", "then bring one back")],
@@ -46,6 +46,9 @@ public struct VersionsCommand: ToolCommand {
             let (f, rel) = try folder.map { try folderAndPath($0, path, state: state) } ?? folderAndPath(path, nil, state: state)
             guard let rel else { throw SyncError.invalidArgument("\(path): the folder itself; name a file in it") }
             let versions = try HistoryQueries(FolderContext(f, state: state)).versions(of: rel)
+            guard !versions.isEmpty else {
+                throw SyncError.notFound("\(PathQuoting.quote(rel.rawValue)) (never recorded in folder \(f.id))")
+            }
             if json { emit(try SyncCommands.json(versions)) } else { versions.forEach { emit($0.line) } }
         }
     }
