@@ -19,7 +19,8 @@ public struct ConflictsCommand: ToolCommand {
         output: """
             For each conflict: `conflict PATH`, then `  kept:  PATH (SIZE, HASH)`, `  other: COPY (SIZE, \
             HASH)` and two commands: keep the other version (mv COPY PATH) or keep the current one (rm \
-            COPY). With --json, an array of {path, copy, keptHash, keptSize, otherHash, otherSize}.
+            COPY). With --json, an array of {path, copy, keptHash, keptSize, otherHash, otherSize}. \
+            With none, nothing on standard output and `sync-conflicts: no conflict copies` on standard error.
             """,
         files: stateFiles,
         examples: [("sync conflicts ~/Documents", "list the conflicts of a folder")],
@@ -33,27 +34,14 @@ public struct ConflictsCommand: ToolCommand {
 
     public init() {}
 
-    struct Row: Encodable {
-        let folder: String; let path: String; let copy: String
-        let keptHash: String?; let keptSize: Int64?; let otherHash: String?; let otherSize: Int64
-    }
-
     public func run() throws {
         try reporting("sync-conflicts") {
             let state = StateDirectory.fromEnvironment()
             let folders = try folder.map { [try state.folder($0)] } ?? state.folders()
-            var rows: [Row] = []
-            for f in folders {
-                let index = try FolderIndex(path: f.indexPath)
-                for e in try index.allEntries() where !e.deleted && e.kind != .directory {
-                    guard let original = Reconcile.original(ofCopy: e.path) else { continue }
-                    let kept = try index.entry(original)
-                    let live = kept.flatMap { $0.deleted ? nil : $0 }
-                    rows.append(Row(folder: f.id.rawValue, path: original.rawValue, copy: e.path.rawValue,
-                                    keptHash: live?.hash, keptSize: live?.size, otherHash: e.hash, otherSize: e.size))
-                }
-            }
+            let rows = try ConflictCopy.all(in: folders)
             if json { return emit(try SyncCommands.json(rows)) }
+            // Nothing on standard output, so scripts see no rows; a person is told.
+            if rows.isEmpty { warn("sync-conflicts: no conflict copies") }
             let roots = Dictionary(uniqueKeysWithValues: folders.map { ($0.id.rawValue, $0.root) })
             for r in rows {
                 let root = roots[r.folder] ?? ""
