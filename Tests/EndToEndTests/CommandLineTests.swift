@@ -271,6 +271,10 @@ import SyncCommands
         let text = try node.run("sync-status", [])
         #expect(text.stdout.contains(a) && text.stdout.contains(b), "\(text)")
         #expect(text.stdout.contains("pending:     1"), "\(text)")
+        // A path inside a folder names that folder, as for sync log.
+        try FileManager.default.createDirectory(atPath: a + "/sub/dir", withIntermediateDirectories: true)
+        let inside = try node.run("sync-status", [a + "/sub/dir"])
+        #expect(inside.status == 0 && inside.stdout.contains("folder \(aid)") && !inside.stdout.contains(b), "\(inside)")
 
         // Plain git reads each history.
         if have("git") {

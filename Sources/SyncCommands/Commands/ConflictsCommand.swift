@@ -26,7 +26,7 @@ public struct ConflictsCommand: ToolCommand {
         examples: [("sync conflicts ~/Documents", "list the conflicts of a folder")],
         seeAlso: ["sync-pull", "sync-restore"])
 
-    @Argument(help: "The folder: its id, path or name (default: every folder).", completion: .directory)
+    @Argument(help: "The folder: its id, name, path or a path inside it (default: every folder).", completion: .directory)
     var folder: String?
 
     @Flag(help: "Print JSON.")
@@ -37,7 +37,7 @@ public struct ConflictsCommand: ToolCommand {
     public func run() throws {
         try reporting("sync-conflicts") {
             let state = StateDirectory.fromEnvironment()
-            let folders = try folder.map { [try state.folder($0)] } ?? state.folders()
+            let folders = try folder.map { [try folderAndPath($0, nil, state: state).0] } ?? state.folders()
             let rows = try ConflictCopy.all(in: folders)
             if json { return emit(try SyncCommands.json(rows)) }
             // Nothing on standard output, so scripts see no rows; a person is told.

@@ -25,7 +25,7 @@ public struct StatusCommand: ToolCommand {
         examples: [("sync status", "every folder"), ("sync status --json ~/Documents", "one folder, for scripts")],
         seeAlso: ["sync-folders", "sync-commit", "sync-log"])
 
-    @Argument(help: "The folder: its id, path or name (default: every folder).", completion: .directory)
+    @Argument(help: "The folder: its id, name, path or a path inside it (default: every folder).", completion: .directory)
     var folder: String?
 
     @Flag(help: "Print JSON.")
@@ -36,7 +36,7 @@ public struct StatusCommand: ToolCommand {
     public func run() throws {
         try reporting("sync-status") {
             let state = StateDirectory.fromEnvironment()
-            let folders = try folder.map { [try state.folder($0)] } ?? state.folders()
+            let folders = try folder.map { [try folderAndPath($0, nil, state: state).0] } ?? state.folders()
             let statuses = try folders.map { try FolderStatus(FolderContext($0, state: state)) }
             if json { emit(try SyncCommands.json(statuses)) } else { emit(statuses.map(\.text).joined(separator: "\n\n")) }
         }
