@@ -13,7 +13,7 @@ public struct LogCommand: ToolCommand {
             working directory, or the only folder; a PATH limits the list to changes of that path or below it. \
             A single argument that is not a folder is taken as a PATH. --since and --until keep the changes \
             recorded in that span (bounds included; TIME is ISO 8601, `YYYY-MM-DD[ HH:MM[:SS]]` local time, \
-            `@EPOCH`, or `N{s,m,h,d,w} ago`).
+            `@EPOCH`, `now`, `yesterday`, or `N UNIT ago` with UNIT s, m, h, d, w or a word: `3 min ago`, `2 days ago`).
             """)
     public static let manual = Manual(
         output: """
@@ -54,7 +54,7 @@ public struct LogCommand: ToolCommand {
         if let count, count < 1 { throw ValidationError("--max-count must be at least 1") }
         for (name, value) in [("--since", since), ("--until", until)] {
             if let v = value, parseTime(v) == nil {
-                throw ValidationError("\(name) \(v): not a time (ISO 8601, YYYY-MM-DD[ HH:MM[:SS]], @EPOCH or 'N{s,m,h,d,w} ago')")
+                throw ValidationError("\(name) \(v): not a time (\(timeForms))")
             }
         }
     }

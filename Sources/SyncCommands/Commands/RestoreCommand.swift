@@ -17,7 +17,7 @@ public struct RestoreCommand: ToolCommand {
             directories made in it since are removed (their last versions stay in history; --keep-new \
             keeps them), ignored files excepted. The restore spreads to peers like any change; one that \
             deletes many files is held by the deletion guard until sync confirm. \
-            TIME is ISO 8601 (`2026-11-24T10:00:00Z`, `2026-11-24 10:00`), `@EPOCH`, or `N{s,m,h,d,w} ago`.
+            TIME is ISO 8601 (`2026-11-24T10:00:00Z`, `2026-11-24 10:00`), `@EPOCH`, `now`, `yesterday`, or `N UNIT ago` (UNIT s, m, h, d, w or a word: `3 min ago`, `2 days ago`).
             """)
     public static let manual = Manual(
         output: "The commit line of the restoring change, `<folder-id> <sequence> <commit>`, or nothing when "
@@ -52,7 +52,11 @@ public struct RestoreCommand: ToolCommand {
             let queries = HistoryQueries(context)
             let commit: ObjectID
             if let at {
-                if let time = parseTime(at) { commit = try queries.commit(atOrBefore: time) } else { commit = try queries.resolve(at) }
+                if let time = parseTime(at) { commit = try queries.commit(atOrBefore: time) } else {
+                    do { commit = try queries.resolve(at) } catch {
+                        throw SyncError.invalidArgument("--at \(at): neither a time (\(timeForms)) nor a commit of folder \(f.id)")
+                    }
+                }
             } else if let rel {
                 _ = try Committer(context).commit(paths: [rel])
                 guard let latest = try queries.log(path: rel, limit: 1).first,

@@ -118,11 +118,23 @@ func json<T: Encodable>(_ value: T) throws -> String {
     return String(decoding: try enc.encode(value), as: UTF8.self)
 }
 
-/// A `--at` value: a time (ISO 8601, `@EPOCH`, `N{s,m,h,d,w} ago`) or else a revision.
+/// A time as people write it (`timeForms`); nil when it is none (for --at: then a revision).
 func parseTime(_ s: String, now: Date = Date()) -> Date? {
     if s.hasPrefix("@"), let t = Double(s.dropFirst()) { return Date(timeIntervalSince1970: t) }
-    if s.hasSuffix(" ago"), let d = Units.duration(String(s.dropLast(4)).replacingOccurrences(of: " ", with: "")) {
-        return now.addingTimeInterval(-d)
+    switch s.lowercased() {
+    case "now": return now
+    case "yesterday": return now.addingTimeInterval(-86400)
+    default: break
+    }
+    if s.hasSuffix(" ago") {
+        // `3m ago`, `3 min ago`, `2 hours ago`, `1 week ago`
+        var text = String(s.dropLast(4)).lowercased().replacingOccurrences(of: " ", with: "")
+        let words: [(String, String)] = [("seconds", "s"), ("second", "s"), ("secs", "s"), ("sec", "s"),
+                                         ("minutes", "m"), ("minute", "m"), ("mins", "m"), ("min", "m"),
+                                         ("hours", "h"), ("hour", "h"), ("hrs", "h"), ("hr", "h"),
+                                         ("days", "d"), ("day", "d"), ("weeks", "w"), ("week", "w")]
+        if let (word, unit) = words.first(where: { text.hasSuffix($0.0) }) { text = String(text.dropLast(word.count)) + unit }
+        if let d = Units.duration(text) { return now.addingTimeInterval(-d) }
     }
     let iso = ISO8601DateFormatter()
     if let d = iso.date(from: s) { return d }
@@ -135,6 +147,9 @@ func parseTime(_ s: String, now: Date = Date()) -> Date? {
     }
     return nil
 }
+
+/// The time forms `parseTime` reads, for messages.
+let timeForms = "ISO 8601, YYYY-MM-DD[ HH:MM[:SS]], @EPOCH, now, yesterday or 'N UNIT ago' (s, m, h, d, w, or seconds, minutes, hours, days, weeks)"
 
 /// A node's link budgets, from the environment: `SYNC_CALL_TIMEOUT` (default 2m: the longest
 /// silence in the middle of a message or before an answer), `SYNC_IDLE_TIMEOUT` (10m: the longest
