@@ -42,7 +42,7 @@ public enum Dispatcher {
         // `sync up` is the daemon's everyday name.
         if command == "up" { command = "daemon" }
         guard command.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }), let tool = find("sync-" + command) else {
-            fail("'\(command)' is not a sync command. Known commands: \(knownCommands().joined(separator: ", "))", status: 2)
+            fail(notACommand(command), status: 2)
         }
         execute(tool, ["sync-" + command] + args)
     }
@@ -86,6 +86,32 @@ public enum Dispatcher {
     }
 
     /// `sync-*` programs beside this one and on PATH, without the prefix.
+    /// `'upp' is not a sync command. Did you mean 'up'? Known commands: ...`
+    static func notACommand(_ name: String) -> String {
+        let known = knownCommands().flatMap { $0 == "daemon" ? ["daemon", "up"] : [$0] } + ["help"]
+        let near = known.map { ($0, editDistance($0, name)) }.filter { $0.1 <= max(1, min(2, name.count / 3)) }
+            .sorted { ($0.1, $0.0) < ($1.1, $1.0) }.map(\.0)
+        let hint = near.isEmpty ? "" : " Did you mean \(near.prefix(3).map { "'\($0)'" }.joined(separator: " or "))?"
+        return "'\(name)' is not a sync command.\(hint) Known commands: \(known.sorted().joined(separator: ", "))"
+    }
+
+    /// Levenshtein distance, for suggestions.
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        guard !a.isEmpty, !b.isEmpty else { return max(a.count, b.count) }
+        var row = Array(0...b.count)
+        for i in 1...a.count {
+            var diagonal = row[0]
+            row[0] = i
+            for j in 1...b.count {
+                let above = row[j]
+                row[j] = min(above + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1))
+                diagonal = above
+            }
+        }
+        return row[b.count]
+    }
+
     static func knownCommands() -> [String] {
         var names = Set<String>()
         for dir in searchPath {
@@ -117,7 +143,7 @@ public enum Dispatcher {
     static func showManual(_ topic: String) -> Never {
         let page = topic == "up" ? "sync-daemon" : topic.hasPrefix("sync") ? topic : "sync-" + topic
         guard let tool = find(page) else {
-            fail("'\(topic)' is not a sync command. Known commands: \(knownCommands().joined(separator: ", "))", status: 2)
+            fail(notACommand(topic), status: 2)
         }
         let manDir = ((ownDirectory as NSString).deletingLastPathComponent as NSString).appendingPathComponent("share/man")
         let mans: [String] = ["/usr/bin/man", "/bin/man"]

@@ -28,6 +28,10 @@ import SyncCommands
         #expect(unknown.status != 0)
         #expect(unknown.stderr.contains("frobnicate") && unknown.stderr.contains("commit"), "\(unknown)")
         #expect(!unknown.stderr.contains(".product"))
+        // A slip of the keyboard gets the nearest commands; `up` is among the known ones.
+        let slip = try node.run("sync", ["upp"])
+        #expect(slip.status == 2 && slip.stderr.contains("Did you mean 'up'?") && slip.stderr.contains(" up,"), "\(slip)")
+        #expect(try node.run("sync", ["statsu"]).stderr.contains("Did you mean 'status'?"))
         // The dispatcher passes its arguments through.
         let v = try node.run("sync", ["folders"])
         #expect(v.status == 0 && v.stdout.isEmpty)
