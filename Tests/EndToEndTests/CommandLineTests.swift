@@ -119,7 +119,7 @@ import SyncCommands
             #expect(after == before, "\(tool) \(args) changed the state directory")
             if after != before { break }
         }
-        // Usage errors: status 2, the argument parser's message and usage, nothing written.
+        // Usage errors: status 2, one line `tool: problem (see 'tool --help')`, nothing written.
         let usage: [(String, [String])] = [
             ("sync-init", ["--id", "NOT-AN-ID", node.base + "/other"]),
             ("sync-pull", ["no-colon-here"]),
@@ -157,7 +157,8 @@ import SyncCommands
         for (tool, args) in usage {
             let r = try node.run(tool, args)
             #expect(r.status == 2, "\(tool) \(args): \(r)")
-            #expect(r.stderr.hasPrefix("Error: "), "\(tool) \(args): \(r.stderr)")
+            #expect(r.stderr.hasPrefix("\(tool): ") && r.stderr.hasSuffix(" (see '\(tool) --help')\n")
+                    && r.stderr.split(separator: "\n").count == 1, "\(tool) \(args): \(r.stderr)")
             #expect(r.stdout.isEmpty, "\(tool) \(args) wrote to stdout: \(r.stdout)")
             #expect(try node.stateSnapshot() == before, "\(tool) \(args) changed the state directory")
         }

@@ -20,7 +20,8 @@ public protocol ToolCommand: ParsableCommand {
 
 extension ToolCommand {
     /// Parses the command line and runs the command. Usage errors exit with status 2, as STYLE.md
-    /// asks (swift-argument-parser's own default is 64).
+    /// asks (swift-argument-parser's own default is 64), with one line as every other error:
+    /// `sync-log: --since someday: not a time (...) (see 'sync-log --help')`.
     public static func main() {
         do {
             var command = try parseAsRoot()
@@ -28,7 +29,8 @@ extension ToolCommand {
         } catch {
             let code = exitCode(for: error)
             if code == .validationFailure {
-                _ = writeAll(fullMessage(for: error) + "\n", to: 2)
+                let name = configuration.commandName ?? "sync"
+                _ = writeAll("\(name): \(message(for: error)) (see '\(name) --help')\n", to: 2)
                 Glibc.exit(2)
             }
             exit(withError: error)
