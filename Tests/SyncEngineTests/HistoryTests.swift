@@ -30,6 +30,24 @@ import SyncGit
         #expect(try q.commit(atOrBefore: Date()) == q.resolve("HEAD"))
     }
 
+    /// `sync diff 2 13`, `sync show 2:a` and `restore --at 2` take sequence numbers as `sync log`
+    /// prints them.
+    @Test func aSequenceNumberNamesTheCommitOfThatSequence() throws {
+        let f = try Fixture()
+        try f.write("a", "v1")
+        let first = try #require(try f.commit())  // sequence 1
+        try f.write("a", "v2")
+        try f.write("b", "b")
+        let second = try #require(try f.commit()) // sequences 2 and 3
+        let q = HistoryQueries(f.context)
+        #expect(try q.resolve("1") == first.commit)
+        #expect(try q.resolve("2") == first.commit, "sequence 2 lies inside the commit that ends at 3: the one before it")
+        #expect(try q.resolve("3") == second.commit)
+        #expect(try q.resolve("999") == second.commit)
+        #expect(throws: SyncError.self) { try q.resolve("0") }
+        #expect(try q.resolve(String(second.commit!.hex.prefix(7))) == second.commit)
+    }
+
     @Test func restoresADeletedDirectory() throws {
         let f = try Fixture()
         try f.write("d/x", "x")

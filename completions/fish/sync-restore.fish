@@ -78,7 +78,7 @@ end
 
 complete -c 'sync-restore' -f
 complete -c 'sync-restore' -n '__sync-restore_should_offer_completions_for_positional "sync-restore" -eq 1' -F
-complete -c 'sync-restore' -n '__sync-restore_should_offer_completions_for_flags_or_options "sync-restore" at' -l 'at' -d 'A commit (id, prefix, HEAD~N) or a time.' -rfka ''
+complete -c 'sync-restore' -n '__sync-restore_should_offer_completions_for_flags_or_options "sync-restore" at' -l 'at' -d 'A commit (id, prefix, HEAD~N, or a sequence number as sync log prints it) or a time.' -rfka ''
 complete -c 'sync-restore' -n '__sync-restore_should_offer_completions_for_flags_or_options "sync-restore" keep-new' -l 'keep-new' -d 'Restoring a directory, keep the files made in it since.'
 complete -c 'sync-restore' -n '__sync-restore_should_offer_completions_for_flags_or_options "sync-restore" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'sync-restore' -n '__sync-restore_should_offer_completions_for_positional "sync-restore" -eq 2' -fa 'help' -d 'Show subcommand help information.'

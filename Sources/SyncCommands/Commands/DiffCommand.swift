@@ -10,7 +10,7 @@ public struct DiffCommand: ToolCommand {
         abstract: "Show what changed between two recorded states of a folder.",
         discussion: """
             With one REVISION, what that change did (against the commit before it); with two, everything \
-            from the first to the second. REVISION is a commit id or prefix, `HEAD` or `HEAD~N`. A PATH \
+            from the first to the second. REVISION is a commit id or prefix, `HEAD`, `HEAD~N`, or a sequence number as sync log prints it. A PATH \
             limits the diff to that file or directory (taken literally, no patterns). The folder is \
             --folder, else the one around PATH or the working directory.
             """)

@@ -34,7 +34,7 @@ public struct RestoreCommand: ToolCommand {
     @Argument(help: "The file or directory, as a path on this machine.", completion: .file())
     var path: String
 
-    @Option(help: "A commit (id, prefix, HEAD~N) or a time.")
+    @Option(help: "A commit (id, prefix, HEAD~N, or a sequence number as sync log prints it) or a time.")
     var at: String?
 
     @Flag(help: "Restoring a directory, keep the files made in it since.")

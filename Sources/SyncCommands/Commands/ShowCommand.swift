@@ -9,7 +9,7 @@ public struct ShowCommand: ToolCommand {
         commandName: "sync-show",
         abstract: "Show a recorded change, or a file as it was.",
         discussion: """
-            REVISION is a commit id (or a unique prefix), `HEAD` for the newest, or `HEAD~N`. With `:PATH` \
+            REVISION is a commit id (or a unique prefix), `HEAD` for the newest, `HEAD~N`, or a sequence number as sync log prints it. With `:PATH` \
             it prints that file's content as it was in that commit (a directory is listed instead).
             """)
     public static let manual = Manual(

@@ -157,11 +157,28 @@ public struct HistoryQueries {
     }
 
     /// A revision (commit id, prefix, `main~3`) to a commit id.
+    /// A revision as git reads it (`HEAD~2`, an abbreviated id), or a sequence number as `sync log`
+    /// prints them: the commit that recorded the folder as it was at that sequence. Numbers too
+    /// short for a commit id (below 4 digits) are sequences; longer ones are tried as ids first.
     public func resolve(_ revision: String) throws -> ObjectID {
+        let sequence = revision.allSatisfy(\.isASCII) && revision.allSatisfy(\.isNumber) ? Int64(revision) : nil
+        if let sequence, revision.count < 4 { return try commit(atSequence: sequence) }
         do { return try repo.resolve(revision == "HEAD" ? "main" : revision.replacingOccurrences(of: "HEAD", with: "main")) }
         catch let e as GitError {
+            if let sequence, let c = try? commit(atSequence: sequence) { return c }
             throw SyncError.notFound("folder \(context.folder.id): commit \(revision) (\(e.message))")
         }
+    }
+
+    /// The newest commit whose sequence (its `Sync-Sequence` trailer) is at most `sequence`.
+    public func commit(atSequence sequence: Int64) throws -> ObjectID {
+        var found: ObjectID?
+        try wrap { try repo.log { c in
+            if let s = Self.parse(message: c.message).sequence, s <= sequence { found = c.id; return false }
+            return true
+        } }
+        guard let found else { throw SyncError.notFound("folder \(context.folder.id): a commit at sequence \(sequence) or before") }
+        return found
     }
 
     /// The newest commit made at or before `time`.
