@@ -11,6 +11,7 @@ import SyncProtocol
         var dials = 0
         var waits: [Double] = []
         var board: [LinkStatus] = []
+        var sinces: [Double] = []
     }
 
     @Test func aPeerOutOfReachIsDialedAgainWithWaitsThatDoubleUpToTheMost() throws {
@@ -27,6 +28,8 @@ import SyncProtocol
         follower.sleep = { wait in
             seen.waits.append(wait)
             seen.board = board.links()
+            seen.sinces += seen.board.map(\.since)
+            usleep(20_000)
         }
         follower.run()
         #expect(seen.dials == 6)
@@ -36,6 +39,8 @@ import SyncProtocol
         #expect(status.state == .waiting)
         #expect(status.lastError?.contains("nowhere: connect") == true, "\(status)")
         #expect(status.retryAt != nil)
+        // Away since the first try, however many retries came after.
+        #expect(Set(seen.sinces).count == 1, "\(seen.sinces)")
         // Stopped, it leaves nothing on the board.
         #expect(board.links().isEmpty)
     }

@@ -45,9 +45,12 @@ public struct Follower {
         status.remote = remote
         defer { links.remove(status) }
         var delay = 1.0
+        // Since when the peer is away: kept across failed dials, so that `sync status` shows how
+        // long it has been away, not how long since the last try.
+        var awaySince = Date().timeIntervalSince1970
         while !stopRequested() {
             status.state = .connecting
-            status.since = Date().timeIntervalSince1970
+            status.since = awaySince
             links.write(status)
             var upAt: Date?
             do {
@@ -75,11 +78,12 @@ public struct Follower {
                 log.warning("\(remote): \(error)")
             }
             if stopRequested() { break }
+            if upAt != nil { awaySince = Date().timeIntervalSince1970 }
             if let upAt, Date().timeIntervalSince(upAt) > 30 { delay = 1 }
             let wait = min(delay, retryMax) * jitter()
             status.state = .waiting
-            status.since = Date().timeIntervalSince1970
-            status.retryAt = status.since + wait
+            status.since = awaySince
+            status.retryAt = Date().timeIntervalSince1970 + wait
             links.write(status)
             log.info("\(remote): dialing again in \(String(format: "%.1f", wait)) s")
             sleep(wait)
