@@ -37,7 +37,7 @@ public struct ConflictsCommand: ToolCommand {
     public func run() throws {
         try reporting("sync-conflicts") {
             let state = StateDirectory.fromEnvironment()
-            let folders = try folder.map { [try folderAndPath($0, nil, state: state).0] } ?? state.folders()
+            let folders = try foldersNamed(folder, state: state)
             let rows = try ConflictCopy.all(in: folders)
             if json { return emit(try SyncCommands.json(rows)) }
             // Nothing on standard output, so scripts see no rows; a person is told.

@@ -36,7 +36,7 @@ public struct StatusCommand: ToolCommand {
     public func run() throws {
         try reporting("sync-status") {
             let state = StateDirectory.fromEnvironment()
-            let folders = try folder.map { [try folderAndPath($0, nil, state: state).0] } ?? state.folders()
+            let folders = try foldersNamed(folder, state: state)
             let statuses = try folders.map { try FolderStatus(FolderContext($0, state: state)) }
             if json { emit(try SyncCommands.json(statuses)) } else { emit(statuses.map(\.text).joined(separator: "\n\n")) }
         }

@@ -26,4 +26,10 @@ func folderAndPath(_ first: String?, _ second: String?, state: StateDirectory) t
     return (try resolveFolder(nil, state: state), nil)
 }
 
+/// The folder an optional `[FOLDER]` argument names (its id, name, path or a path inside it), or
+/// every folder when it is not given.
+func foldersNamed(_ reference: String?, state: StateDirectory) throws -> [Folder] {
+    try reference.map { [try folderAndPath($0, nil, state: state).0] } ?? state.folders()
+}
+
 func shellQuote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
