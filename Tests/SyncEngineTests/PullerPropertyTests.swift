@@ -264,6 +264,34 @@ import SyncTestSupport
         #expect(try a.context.index.entry(RelativePath("a.txt"))?.hash == HistoryRepository.hash(Array(local.utf8)).hex)
     }
 
+    /// A program that had the file open when a pull replaced it, and wrote to it after, wrote to
+    /// the replaced version: that write is kept as a conflict copy, not dropped with it (seed 9 of
+    /// the run with faults at 1,000 operations: a write never reached history).
+    @Test func aWriteToTheReplacedFileIsKeptAsACopy() throws {
+        let base = FileSystem.canonical(NSTemporaryDirectory()) + "/sync-puller-race-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let a = try Node(base: base + "/a", id: nil), b = try Node(base: base + "/b", id: a.context.folder.id)
+        for (x, y) in [(a, b), (b, a)] { try FolderAccess.allow(PeerKey(line: y.identity.publicKeyLine), for: x.context.folder) }
+        try "v1\n".write(toFile: a.root + "/a.txt", atomically: false, encoding: .utf8)
+        _ = try Committer(a.context).commit()
+        _ = try Self.pull(b, from: a)
+        try "v2 from the peer\n".write(toFile: b.root + "/a.txt", atomically: false, encoding: .utf8)
+        _ = try Committer(b.context).commit()
+        // Open before the pull, written after the rename: the bytes go to the replaced inode.
+        let fd = open(a.root + "/a.txt", O_WRONLY)
+        defer { close(fd) }
+        let local = Array("written through an old descriptor\n".utf8)
+        let outcome = try Self.pull(a, from: b) { puller in
+            puller.afterPlace = { _ in _ = local.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
+        }
+        #expect(try String(contentsOfFile: a.root + "/a.txt", encoding: .utf8) == "v2 from the peer\n")
+        let copies = try FileManager.default.contentsOfDirectory(atPath: a.root).filter { $0.hasPrefix("a.sync-conflict-") }
+        #expect(copies.count == 1, "\(copies)")
+        #expect(copies.first.map { FileManager.default.contents(atPath: a.root + "/" + $0) } == Data(local))
+        #expect(outcome.problems.contains { $0.kind == .warning && $0.path == copies.first }, "\(outcome.problems)")
+        #expect(try Committer(a.context).commit()?.changes.map(\.path) == copies)
+    }
+
     @Test func keptHistoriesConvergeAndLoseNoVersion() throws {
         let base = FileSystem.canonical(NSTemporaryDirectory()) + "/sync-puller-kept-" + UUID().uuidString
         for (i, k) in Self.kept.enumerated() {

@@ -106,7 +106,7 @@ struct FolderWriter {
         }
         var st = stat()
         fstatat(dir, target.name, &st, AT_SYMLINK_NOFOLLOW)
-        journal?.note(.placed(target, inode: UInt64(st.st_ino), saved: saved))
+        journal?.note(.placed(target, inode: UInt64(st.st_ino), saved: saved, was: current))
         fsync(dir)
     }
 
@@ -177,7 +177,7 @@ struct FolderWriter {
                     throw SyncError.io(path: absolute(path), operation: "rename", errno: errno)
                 }
             }
-            journal.note(.removed(path, saved: saved))
+            journal.note(.removed(path, saved: saved, was: current))
             return
         }
         if unlinkat(dir, path.name, 0) != 0 && errno != ENOENT {
@@ -264,11 +264,12 @@ struct FolderWriter {
 final class Journal {
     enum Step {
         /// New content at the path (with that inode); what it replaced is under `saved`.
-        case placed(RelativePath, inode: UInt64, saved: String?)
+        /// `was` is the replaced version as the caller checked it.
+        case placed(RelativePath, inode: UInt64, saved: String?, was: FileEntry?)
         /// A replaced file that could not be kept: it cannot come back.
         case unsaved(RelativePath)
         /// A removed file or link, kept as `saved` (at the top of the folder, or beside it).
-        case removed(RelativePath, saved: RelativePath)
+        case removed(RelativePath, saved: RelativePath, was: FileEntry)
         case removedDirectory(RelativePath)
         case madeDirectory(RelativePath)
         case movedAside(RelativePath, to: RelativePath)
@@ -278,21 +279,39 @@ final class Journal {
     func note(_ step: Step) { steps.append(step) }
 
     /// The batch is recorded: the kept versions go.
-    func settle(_ writer: FolderWriter) {
+    /// A replaced or removed file that a local program wrote to after the writer checked it (it
+    /// had it open across the rename) is not dropped: it is kept as a conflict copy beside its path,
+    /// named for this node (`node`), which the next scan records. Returns those copies.
+    @discardableResult
+    func settle(_ writer: FolderWriter, node: String) -> [RelativePath] {
+        var rescued: [RelativePath] = []
+        func drop(_ saved: RelativePath, of p: RelativePath, was: FileEntry?) {
+            guard let dir = try? writer.directory(saved.parent) else { return }
+            defer { close(dir) }
+            var st = stat()
+            if let was, fstatat(dir, saved.name, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) == S_IFREG,
+               Int64(st.st_size) != was.size || Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec) != was.mtimeNs,
+               let hash = try? HistoryRepository.hashFile(writer.absolute(saved)),
+               let to = try? writer.directory(p.parent) {
+                defer { close(to) }
+                let copy = Reconcile.conflictCopy(of: p, mtimeNs: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
+                                                  node: node, tag: String(hash.hex.prefix(7)))
+                if FileSystem.renameNoReplace(from: dir, saved.name, to: to, copy.name) { rescued.append(copy); return }
+            }
+            unlinkat(dir, saved.name, 0)
+        }
         for step in steps {
             switch step {
-            case .placed(let p, _, let saved?):
-                guard let dir = try? writer.directory(p.parent) else { continue }
-                unlinkat(dir, saved, 0)
-                close(dir)
-            case .removed(_, let saved):
-                guard let dir = try? writer.directory(saved.parent) else { continue }
-                unlinkat(dir, saved.name, 0)
-                close(dir)
+            case .placed(let p, _, let saved?, let was):
+                guard let s = try? p.parent.map({ try $0.appending(saved) }) ?? RelativePath(saved) else { continue }
+                drop(s, of: p, was: was)
+            case .removed(let p, let saved, let was):
+                drop(saved, of: p, was: was)
             default: continue
             }
         }
         steps = []
+        return rescued
     }
 
     /// Puts the folder back as it was before the batch, as far as nothing changed since; returns
@@ -302,7 +321,7 @@ final class Journal {
         var left: [RelativePath] = []
         for step in steps.reversed() {
             switch step {
-            case .placed(let p, let inode, let saved):
+            case .placed(let p, let inode, let saved, _):
                 guard let dir = try? writer.directory(p.parent) else { left.append(p); continue }
                 defer { close(dir) }
                 var st = stat()
@@ -314,7 +333,7 @@ final class Journal {
                 }
             case .unsaved(let p):
                 left.append(p)
-            case .removed(let p, let saved):
+            case .removed(let p, let saved, _):
                 guard let from = try? writer.directory(saved.parent) else { left.append(p); continue }
                 defer { close(from) }
                 guard let dir = try? writer.directory(p.parent) else { left.append(p); unlinkat(from, saved.name, 0); continue }

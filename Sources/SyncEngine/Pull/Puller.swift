@@ -263,7 +263,9 @@ public final class Puller {
             try? syncDirectories()
             throw error
         }
-        journal.settle(writer)
+        for copy in journal.settle(writer, node: me.short) {
+            outcome.problems.append(PullProblem(.warning, copy.rawValue, "written here while the pull replaced its file: kept as this copy"))
+        }
     }
 }
 
