@@ -114,6 +114,13 @@ extension LiveTests {
             usleep(UInt32(20_000 + pick(60_000)))
         }
         let what = "seed \(seed), \(count) nodes, \(ops) operations, faults: \(faults)"
+        // With SYNC_TEST_KEEP=DIR, a failing run's nodes (folders, state, logs) are copied there.
+        var kept = false
+        func keep() {
+            guard !kept, let dir = ProcessInfo.processInfo.environment["SYNC_TEST_KEEP"] else { return }
+            kept = true
+            for (i, x) in n.enumerated() { _ = try? x.node.sh("mkdir -p '\(dir)/chaos-\(seed)' && cp -a '\(x.node.base)' '\(dir)/chaos-\(seed)/\(i)'") }
+        }
         for (j, paths) in written { for (path, w) in paths { mustKeep.append((j, path, w.content, w.at, Date())) } }
         let converged = try waitFor(180) {
             let all = try p.map { try contents($0) }
@@ -132,9 +139,7 @@ extension LiveTests {
                     + commonLines.subtracting(mine).sorted().prefix(10).map { "  - \($0)" }
                 return "node \(i) differs:\n\(diff.joined(separator: "\n"))\n" + n[i].log.split(separator: "\n").suffix(40).joined(separator: "\n")
             }
-            if let keep = ProcessInfo.processInfo.environment["SYNC_TEST_KEEP"] {
-                for (i, x) in n.enumerated() { _ = try? x.node.sh("mkdir -p '\(keep)/chaos-\(seed)' && cp -a '\(x.node.base)' '\(keep)/chaos-\(seed)/\(i)'") }
-            }
+            keep()
             Issue.record("\(what): not converged: nodes \(odd) differ from the rest\n\(logs.joined(separator: "\n"))")
             return
         }
@@ -146,6 +151,7 @@ extension LiveTests {
             let places = names.filter { $0 == path || ($0.hasPrefix(stem + ".sync-conflict-")) }
             let found = places.contains { (try? String(contentsOfFile: p[0] + "/" + $0, encoding: .utf8)) == content }
             #expect(found, "\(what): the last write of \(path) (node \(node)) is lost; there: \(places)")
+            if !found { keep() }
         }
         // Every content a node wrote and left alone while it was recording is in its history (as a
         // blob of any commit): left alone for `settled` seconds, of which 2 with its pipeline up.
@@ -176,6 +182,7 @@ extension LiveTests {
             let found = try n[node].node.sh("cd '\(probes)' && ls | sort -n | git hash-object --stdin-paths"
                 + " | git --git-dir='\(n[node].node.historyDirectory(id))' cat-file --batch-check").stdout.split(separator: "\n")
             for (k, w) in kept.enumerated() where k >= found.count || found[k].hasSuffix(" missing") {
+                keep()
                 Issue.record("\(what): node \(node) wrote \(w.path) (\(w.content.debugDescription)) and left it alone, but its history lacks it")
             }
         }
