@@ -172,23 +172,25 @@ public struct HistoryQueries {
 
     /// The newest commit whose sequence (its `Sync-Sequence` trailer) is at most `sequence`.
     public func commit(atSequence sequence: Int64) throws -> ObjectID {
+        guard let found = try newest(where: { Self.parse(message: $0.message).sequence.map { $0 <= sequence } ?? false }) else {
+            throw SyncError.notFound("folder \(context.folder.id): a commit at sequence \(sequence) or before")
+        }
+        return found
+    }
+
+    /// The newest commit, walking back from `main`, that `matches`.
+    private func newest(where matches: (HistoryRepository.Commit) -> Bool) throws -> ObjectID? {
         var found: ObjectID?
         try wrap { try repo.log { c in
-            if let s = Self.parse(message: c.message).sequence, s <= sequence { found = c.id; return false }
+            if matches(c) { found = c.id; return false }
             return true
         } }
-        guard let found else { throw SyncError.notFound("folder \(context.folder.id): a commit at sequence \(sequence) or before") }
         return found
     }
 
     /// The newest commit made at or before `time`.
     public func commit(atOrBefore time: Date) throws -> ObjectID {
-        var found: ObjectID?
-        try wrap { try repo.log { c in
-            if c.time <= time { found = c.id; return false }
-            return true
-        } }
-        guard let found else {
+        guard let found = try newest(where: { $0.time <= time }) else {
             throw SyncError.notFound("folder \(context.folder.id): no commit at or before \(ISO8601DateFormatter().string(from: time))")
         }
         return found

@@ -278,24 +278,21 @@ final class Journal {
 
     func note(_ step: Step) { steps.append(step) }
 
-    /// The batch is recorded: the kept versions go.
-    /// A replaced or removed file that a local program wrote to after the writer checked it (it
-    /// had it open across the rename) is not dropped: it is kept as a conflict copy beside its path,
-    /// named for this node (`node`), which the next scan records. Returns those copies.
+    /// The batch is recorded: the kept versions go. A replaced or removed file that a local program
+    /// wrote to after the writer checked it (it had it open across the rename) is not dropped: it is
+    /// kept as a conflict copy beside its path, named for this node (`node`), which the next scan
+    /// records. Returns those copies.
     @discardableResult
     func settle(_ writer: FolderWriter, node: String) -> [RelativePath] {
         var rescued: [RelativePath] = []
         func drop(_ saved: RelativePath, of p: RelativePath, was: FileEntry?) {
             guard let dir = try? writer.directory(saved.parent) else { return }
             defer { close(dir) }
-            var st = stat()
-            if let was, fstatat(dir, saved.name, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) == S_IFREG,
-               Int64(st.st_size) != was.size || Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec) != was.mtimeNs,
+            if let was, let o = try? writer.observe(saved), o.kind == .file, o.size != was.size || o.mtimeNs != was.mtimeNs,
                let hash = try? HistoryRepository.hashFile(writer.absolute(saved)),
                let to = try? writer.directory(p.parent) {
                 defer { close(to) }
-                let copy = Reconcile.conflictCopy(of: p, mtimeNs: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
-                                                  node: node, tag: String(hash.hex.prefix(7)))
+                let copy = Reconcile.conflictCopy(of: p, mtimeNs: o.mtimeNs, node: node, tag: String(hash.hex.prefix(7)))
                 if FileSystem.renameNoReplace(from: dir, saved.name, to: to, copy.name) { rescued.append(copy); return }
             }
             unlinkat(dir, saved.name, 0)

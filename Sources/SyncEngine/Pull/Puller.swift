@@ -157,9 +157,9 @@ public final class Puller {
         for w in wire {
             do {
                 let e = try validate(w, scanner)
-                // Refuses a path through a link before anything looks at it (one through a file
-                // is decided when the row is applied: this batch may make that file a directory).
-                do { _ = try observe(e.path) } catch is Held {}
+                // Refuses a path through a link before anything looks at it (a path through a
+                // file is absent: this batch may yet make that file a directory).
+                _ = try observe(e.path)
                 entries.append(e)
             } catch let r as Refused {
                 outcome.problems.append(PullProblem(.refused, w.path, r.reason))
