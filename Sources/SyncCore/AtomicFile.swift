@@ -12,14 +12,12 @@ public enum FileSystem {
     public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644, durable: Bool = true) throws {
         let dir = (path as NSString).deletingLastPathComponent
         let tmp = dir + "/.sync-tmp-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw SyncError.io(path: tmp, operation: "create", errno: errno) }
+        let fd = try Descriptor(opening: tmp, O_WRONLY | O_CREAT | O_EXCL, mode: mode)
         var ok = false
         defer { if !ok { unlink(tmp) } }
-        do { try POSIX.writeAll(fd, bytes, path: tmp) } catch { close(fd); throw error }
-        fchmod(fd, mode)
-        guard !durable || fsync(fd) == 0 else { let e = errno; close(fd); throw SyncError.io(path: tmp, operation: "fsync", errno: e) }
-        close(fd)
+        try POSIX.writeAll(fd.raw, bytes, path: tmp)
+        fchmod(fd.raw, mode)
+        guard !durable || fsync(fd.raw) == 0 else { throw SyncError.io(path: tmp, operation: "fsync", errno: errno) }
         guard rename(tmp, path) == 0 else { throw SyncError.io(path: path, operation: "rename", errno: errno) }
         ok = true
         if durable { syncDirectory(dir) }
@@ -27,8 +25,7 @@ public enum FileSystem {
 
     /// fsyncs a directory so that a rename in it survives a power loss.
     public static func syncDirectory(_ dir: String) {
-        let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd >= 0 { fsync(fd); close(fd) }
+        if let fd = try? Descriptor(opening: dir, O_RDONLY | O_DIRECTORY) { fsync(fd.raw) }
     }
 
     /// Copies what `source` holds from its current offset to its end into `destination`, 1 MiB at

@@ -8,10 +8,10 @@ public enum Beneath {
     /// directories are made when `create` is true (each one made is passed to `made`, outermost
     /// first). Throws when a component is a link or not a directory.
     public static func directory(_ path: RelativePath?, in root: String, create: Bool = false,
-                                 made: (RelativePath) -> Void = { _ in }) throws -> Int32 {
+                                 made: (RelativePath) -> Void = { _ in }) throws -> Descriptor {
         var fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw SyncError.io(path: root, operation: "open", errno: errno) }
-        guard let path else { return fd }
+        guard let path else { return Descriptor(fd) }
         var walked = ""
         for part in path.rawValue.split(separator: "/") {
             let name = String(part)
@@ -33,15 +33,14 @@ public enum Beneath {
             }
             fd = next
         }
-        return fd
+        return Descriptor(fd)
     }
 
     /// Opens the file `path` under `root` for reading, refusing links anywhere on the way.
-    public static func openForReading(_ path: RelativePath, in root: String) throws -> Int32 {
+    public static func openForReading(_ path: RelativePath, in root: String) throws -> Descriptor {
         let dir = try directory(path.parent, in: root)
-        defer { close(dir) }
-        let fd = openat(dir, path.name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        let fd = openat(dir.raw, path.name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { throw SyncError.io(path: root + "/" + path.rawValue, operation: "open", errno: errno) }
-        return fd
+        return Descriptor(fd)
     }
 }

@@ -44,3 +44,29 @@ public enum POSIX {
         try bytes.withUnsafeBytes { try writeAll(fd, $0, path: path) }
     }
 }
+
+/// An open file descriptor that closes itself when its owner's scope ends (or when `take()`
+/// hands the number on). Noncopyable: exactly one owner, no `close` to forget or to run twice.
+public struct Descriptor: ~Copyable {
+    /// The descriptor number, for the system call at hand; never closed by a caller.
+    public let raw: Int32
+
+    /// Owns `raw` (a descriptor just opened; must be ≥ 0).
+    public init(_ raw: Int32) { self.raw = raw }
+
+    /// Opens `path` (`open(2)` flags, with O_CLOEXEC added); the failure names `path`.
+    public init(opening path: String, _ flags: Int32, mode: mode_t = 0) throws {
+        let fd = open(path, flags | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw SyncError.io(path: path, operation: "open", errno: errno) }
+        self.raw = fd
+    }
+
+    /// Gives the number up: the caller closes it now.
+    public consuming func take() -> Int32 {
+        let fd = raw
+        discard self
+        return fd
+    }
+
+    deinit { close(raw) }
+}

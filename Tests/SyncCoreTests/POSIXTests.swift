@@ -59,4 +59,23 @@ import Testing
         #expect(box.count == big.count)
         #expect(throws: SyncError.io(path: "closed", operation: "write", errno: EBADF)) { try POSIX.writeAll(-1, [1], path: "closed") }
     }
+
+    @Test func aDescriptorClosesWhenItsScopeEndsAndNotBefore() throws {
+        var number: Int32 = -1
+        do {
+            let fd = try Descriptor(opening: "/dev/null", O_RDONLY)
+            number = fd.raw
+            #expect(fcntl(number, F_GETFD) >= 0)
+            // Still open after its last use, until the scope ends (no early release).
+            var st = stat()
+            #expect(fstat(number, &st) == 0)
+        }
+        #expect(fcntl(number, F_GETFD) == -1 && errno == EBADF)
+        let taken = try Descriptor(opening: "/dev/null", O_RDONLY).take()
+        #expect(fcntl(taken, F_GETFD) >= 0)
+        close(taken)
+        #expect(throws: SyncError.io(path: "/nonexistent/x", operation: "open", errno: ENOENT)) {
+            _ = try Descriptor(opening: "/nonexistent/x", O_RDONLY)
+        }
+    }
 }

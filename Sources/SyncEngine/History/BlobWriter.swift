@@ -48,9 +48,8 @@ extension HistoryRepository {
     /// is at most `inMemory` bytes (`size`, as recorded), else streamed from the file.
     func storeFile(_ path: RelativePath, size: Int64, root: String, inMemory: Int64) throws -> ObjectID {
         let fd = try Beneath.openForReading(path, in: root)
-        defer { close(fd) }
-        if size <= inMemory, let bytes = try? readAll(fd, limit: Int(size)) { return try writeBlob(bytes) }
-        return try writeBlob(fromFile: "/proc/self/fd/\(fd)")
+        if size <= inMemory, let bytes = try? readAll(fd.raw, limit: Int(size)) { return try writeBlob(bytes) }
+        return try writeBlob(fromFile: "/proc/self/fd/\(fd.raw)")
     }
 }
 

@@ -261,12 +261,10 @@ public struct HistoryQueries {
         guard let from = try source(of: ptr) else {
             throw SyncError.notFound("\(path): a large file (\(Units.formatBytes(ptr.size))) whose old content \(ptr.id.prefix(12)) is kept neither in the version store nor in the folder; its content")
         }
-        let src = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard src >= 0 else { throw SyncError.io(path: from, operation: "open", errno: errno) }
-        defer { close(src) }
+        let src = try Descriptor(opening: from, O_RDONLY | O_NOFOLLOW)
         // Hashed as it goes: `fd` may be a pipe (sync show).
         var hasher = BlobHasher(size: ptr.size)
-        try FileSystem.copy(from: src, to: fd, what: from) { hasher.update($0) }
+        try FileSystem.copy(from: src.raw, to: fd, what: from) { hasher.update($0) }
         guard hasher.finish() == ptr.id else {
             throw SyncError.corrupt(path: from, message: "does not hold \(ptr.id.prefix(12)) any more")
         }

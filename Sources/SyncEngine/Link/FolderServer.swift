@@ -69,52 +69,48 @@ public final class FolderServer: RequestHandler {
             guard let f = authorized(folder) else {
                 return try notFound(id, folder, session)
             }
-            let fd: Int32
+            let fd: Descriptor
             do { fd = try openServed(f, path, hash) } catch let e as Refusal {
                 return try session.send(.error(id: id, code: e.code, message: e.message))
             }
-            defer { close(fd) }
-            guard offset >= 0, lseek(fd, off_t(offset), SEEK_SET) == off_t(offset) else {
+            guard offset >= 0, lseek(fd.raw, off_t(offset), SEEK_SET) == off_t(offset) else {
                 return try session.send(.error(id: id, code: .badRequest, message: "bad offset \(offset)"))
             }
-            try stream(fd, id, session)
+            try stream(fd.raw, id, session)
         case .deltaRequest(let id, let folder, let path, let hash):
             // The signature follows in data frames. It is stored only for a folder the peer may see;
             // for any other it is read and dropped, the same work for a denied and a missing folder.
             let f = authorized(folder)
             let sigPath = try state.temporaryPath("serve")
             defer { unlink(sigPath) }
-            let sig = f == nil ? -1 : open(sigPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            guard f == nil || sig >= 0 else { throw SyncError.io(path: sigPath, operation: "create", errno: errno) }
-            defer { if sig >= 0 { close(sig) } }
+            // For a folder it may not see, the same writes go to /dev/null.
+            let sig = f == nil ? try Descriptor(opening: "/dev/null", O_WRONLY)
+                               : try Descriptor(opening: sigPath, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
             var total: Int64 = 0
             loop: while true {
                 switch try session.next(for: id, serving: false) {
                 case .data(_, let bytes):
                     total += Int64(bytes.count)
                     guard total <= Self.maxSignature else { throw ProtocolError.malformed("signature larger than \(Self.maxSignature) bytes") }
-                    if sig >= 0 { try POSIX.writeAll(sig, bytes, path: sigPath) }
+                    try POSIX.writeAll(sig.raw, bytes, path: sigPath)
                 case .end: break loop
                 default: throw ProtocolError.unexpected("expected signature data")
                 }
             }
             guard let f else { return try notFound(id, folder, session) }
-            let fd: Int32
+            let fd: Descriptor
             do { fd = try openServed(f, path, hash) } catch let e as Refusal {
                 return try session.send(.error(id: id, code: e.code, message: e.message))
             }
-            defer { close(fd) }
             let deltaPath = try state.temporaryPath("serve")
             defer { unlink(deltaPath) }
             do {
-                try Delta.delta(signature: sigPath, newFile: "/proc/self/fd/\(fd)", to: deltaPath)
+                try Delta.delta(signature: sigPath, newFile: "/proc/self/fd/\(fd.raw)", to: deltaPath)
             } catch let e as DeltaError {
                 return try session.send(.error(id: id, code: .failed, message: "delta of \(path): \(e.message)"))
             }
-            let d = open(deltaPath, O_RDONLY | O_CLOEXEC)
-            guard d >= 0 else { throw SyncError.io(path: deltaPath, operation: "open", errno: errno) }
-            defer { close(d) }
-            try stream(d, id, session)
+            let d = try Descriptor(opening: deltaPath, O_RDONLY)
+            try stream(d.raw, id, session)
         case .offer(let id, let folder, _):
             guard let f = authorized(folder) else {
                 return try notFound(id, folder, session)
@@ -159,7 +155,7 @@ public final class FolderServer: RequestHandler {
     struct Refusal: Error { let code: ErrorCode; let message: String }
 
     /// Opens a served file: only a path the index holds as a live file with `hash`, never through a link.
-    private func openServed(_ folder: Folder, _ path: String, _ hash: String) throws -> Int32 {
+    private func openServed(_ folder: Folder, _ path: String, _ hash: String) throws -> Descriptor {
         guard let p = try? RelativePath(path) else { throw Refusal(code: .badRequest, message: "invalid path") }
         guard let e = try context(folder).index.entry(p), !e.deleted, e.kind == .file, e.hash == hash else {
             throw Refusal(code: .changed, message: "\(path): not this version any more")

@@ -38,7 +38,7 @@ struct FolderWriter {
     struct Changed: Error { let path: RelativePath }
 
     /// A descriptor of the directory `path` (nil: the root), made when missing and `create`.
-    func directory(_ path: RelativePath?, create: Bool = false) throws -> Int32 {
+    func directory(_ path: RelativePath?, create: Bool = false) throws -> Descriptor {
         do { return try Beneath.directory(path, in: root, create: create) { journal?.note(.madeDirectory($0)) } } catch {
             if case SyncError.io(_, _, let e) = error, e == ELOOP || e == ENOTDIR { throw Blocked(path: path, link: blockedByLink(path)) }
             throw error
@@ -59,16 +59,15 @@ struct FolderWriter {
 
     /// The stat data of `path`, never following a link on the way; nil when absent.
     func observe(_ path: RelativePath) throws -> Observation? {
-        let dir: Int32
+        let dir: Descriptor
         do { dir = try directory(path.parent) } catch let b as Blocked where !b.link {
             return nil // nothing is below a file
         } catch {
             if case SyncError.io(_, _, let e) = error, e == ENOENT { return nil }
             throw error
         }
-        defer { close(dir) }
         var st = stat()
-        guard fstatat(dir, path.name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
+        guard fstatat(dir.raw, path.name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
             if errno == ENOENT { return nil }
             throw SyncError.io(path: absolute(path), operation: "lstat", errno: errno)
         }
@@ -86,28 +85,28 @@ struct FolderWriter {
 
     /// Makes the directory `path` and its parents.
     func makeDirectory(_ path: RelativePath) throws {
-        close(try directory(path, create: true))
+        _ = try directory(path, create: true)
     }
 
     /// The last step of every write: `tmp` in `dir` (complete and durable) replaces `target` if
     /// the target is still `current`; the directory is made durable.
-    func rename(_ tmp: String, in dir: Int32, to target: RelativePath, replacing current: FileEntry?) throws {
+    func rename(_ tmp: String, in dir: borrowing Descriptor, to target: RelativePath, replacing current: FileEntry?) throws {
         guard try unchanged(target, current) else { throw Changed(path: target) }
         // With a journal, what is replaced stays under a second name until the batch is recorded.
         var saved: String?
         if let journal, let c = current, !c.deleted {
             let name = try temporary(beside: target)
-            if linkat(dir, target.name, dir, name, 0) == 0 { saved = name } else { journal.note(.unsaved(target)) }
+            if linkat(dir.raw, target.name, dir.raw, name, 0) == 0 { saved = name } else { journal.note(.unsaved(target)) }
         }
-        guard renameat(dir, tmp, dir, target.name) == 0 else {
+        guard renameat(dir.raw, tmp, dir.raw, target.name) == 0 else {
             let e = errno
-            if let saved { unlinkat(dir, saved, 0) }
+            if let saved { unlinkat(dir.raw, saved, 0) }
             throw SyncError.io(path: absolute(target), operation: "rename", errno: e)
         }
         var st = stat()
-        fstatat(dir, target.name, &st, AT_SYMLINK_NOFOLLOW)
+        fstatat(dir.raw, target.name, &st, AT_SYMLINK_NOFOLLOW)
         journal?.note(.placed(target, inode: UInt64(st.st_ino), saved: saved, was: current))
-        fsync(dir)
+        fsync(dir.raw)
     }
 
     /// Writes a file at `path` whose content `fill` writes into a temporary file; it must hash to
@@ -115,22 +114,19 @@ struct FolderWriter {
     func placeFile(_ path: RelativePath, hash: String, executable: Bool, replacing current: FileEntry?,
                    fill: (Int32) throws -> Void) throws {
         let dir = try directory(path.parent, create: true)
-        defer { close(dir) }
         let tmp = try temporary(beside: path)
-        let fd = openat(dir, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw SyncError.io(path: absolute(path), operation: "create temporary", errno: errno) }
+        let opened = openat(dir.raw, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard opened >= 0 else { throw SyncError.io(path: absolute(path), operation: "create temporary", errno: errno) }
+        let fd = Descriptor(opened)
         var placed = false
-        defer {
-            close(fd)
-            if !placed { unlinkat(dir, tmp, 0) }
-        }
-        try fill(fd)
-        let written = try HistoryRepository.hashFile("/proc/self/fd/\(fd)")
+        defer { if !placed { unlinkat(dir.raw, tmp, 0) } }
+        try fill(fd.raw)
+        let written = try HistoryRepository.hashFile("/proc/self/fd/\(fd.raw)")
         guard written.hex == hash else {
             throw SyncError.corrupt(path: absolute(path), message: "new content hashes to \(written.short), not \(hash.prefix(7))")
         }
-        fchmod(fd, mode(dir, path, current, executable: executable))
-        guard fsync(fd) == 0 else { throw SyncError.io(path: absolute(path), operation: "fsync", errno: errno) }
+        fchmod(fd.raw, mode(dirFD: dir.raw, path, current, executable: executable))
+        guard fsync(fd.raw) == 0 else { throw SyncError.io(path: absolute(path), operation: "fsync", errno: errno) }
         try rename(tmp, in: dir, to: path, replacing: current)
         placed = true
     }
@@ -138,49 +134,45 @@ struct FolderWriter {
     /// Makes `path` a symbolic link to `target`.
     func placeLink(_ path: RelativePath, target: String, replacing current: FileEntry?) throws {
         let dir = try directory(path.parent, create: true)
-        defer { close(dir) }
         let tmp = try temporary(beside: path)
-        guard symlinkat(target, dir, tmp) == 0 else { throw SyncError.io(path: absolute(path), operation: "symlink", errno: errno) }
-        do { try rename(tmp, in: dir, to: path, replacing: current) } catch { unlinkat(dir, tmp, 0); throw error }
+        guard symlinkat(target, dir.raw, tmp) == 0 else { throw SyncError.io(path: absolute(path), operation: "symlink", errno: errno) }
+        do { try rename(tmp, in: dir, to: path, replacing: current) } catch { unlinkat(dir.raw, tmp, 0); throw error }
     }
 
     /// Moves the file or link at `path` aside to `copy` (in the same directory) if it is still
     /// `current`; never over anything at `copy`: a conflict copy is never replaced.
     func moveAside(_ path: RelativePath, to copy: RelativePath, expecting current: FileEntry) throws {
         let dir = try directory(path.parent)
-        defer { close(dir) }
         guard try unchanged(path, current) else { throw Changed(path: path) }
-        guard FileSystem.renameNoReplace(in: dir, path.name, to: copy.name) else {
+        guard FileSystem.renameNoReplace(in: dir.raw, path.name, to: copy.name) else {
             if errno == EEXIST { throw Changed(path: copy) }
             throw SyncError.io(path: absolute(copy), operation: "rename", errno: errno)
         }
         journal?.note(.movedAside(path, to: copy))
-        fsync(dir)
+        fsync(dir.raw)
     }
 
     /// Removes the file or link at `path` if it is still `current`.
     func remove(_ path: RelativePath, expecting current: FileEntry) throws {
         let dir = try directory(path.parent)
-        defer { close(dir) }
         guard try unchanged(path, current) else { throw Changed(path: path) }
         if let journal {
             // Kept under a second name until the batch is recorded: at the top of the folder, so
             // that the directory it was in can go in the same batch (beside it when the top is
             // another file system).
             let top = try directory(nil)
-            defer { close(top) }
             var saved = try temporary(in: nil)
-            if renameat(dir, path.name, top, saved.name) != 0 {
+            if renameat(dir.raw, path.name, top.raw, saved.name) != 0 {
                 guard errno == EXDEV else { throw SyncError.io(path: absolute(path), operation: "rename", errno: errno) }
                 saved = try temporary(in: path.parent)
-                guard renameat(dir, path.name, dir, saved.name) == 0 else {
+                guard renameat(dir.raw, path.name, dir.raw, saved.name) == 0 else {
                     throw SyncError.io(path: absolute(path), operation: "rename", errno: errno)
                 }
             }
             journal.note(.removed(path, saved: saved, was: current))
             return
         }
-        if unlinkat(dir, path.name, 0) != 0 && errno != ENOENT {
+        if unlinkat(dir.raw, path.name, 0) != 0 && errno != ENOENT {
             throw SyncError.io(path: absolute(path), operation: "unlink", errno: errno)
         }
     }
@@ -188,8 +180,7 @@ struct FolderWriter {
     /// Removes the directory `path` if it is empty; false when it is not.
     func removeDirectory(_ path: RelativePath) throws -> Bool {
         let dir = try directory(path.parent)
-        defer { close(dir) }
-        guard unlinkat(dir, path.name, AT_REMOVEDIR) == 0 else {
+        guard unlinkat(dir.raw, path.name, AT_REMOVEDIR) == 0 else {
             if errno == ENOENT { return true }
             if errno == ENOTEMPTY || errno == EEXIST { return false }
             throw SyncError.io(path: absolute(path), operation: "rmdir", errno: errno)
@@ -201,8 +192,7 @@ struct FolderWriter {
     /// Makes the directory `path` (its parents must be there).
     func makeDirectoryHere(_ path: RelativePath) throws {
         let dir = try directory(path.parent)
-        defer { close(dir) }
-        if mkdirat(dir, path.name, 0o777) != 0 {
+        if mkdirat(dir.raw, path.name, 0o777) != 0 {
             if errno == EEXIST { return }
             throw SyncError.io(path: absolute(path), operation: "mkdir", errno: errno)
         }
@@ -210,7 +200,7 @@ struct FolderWriter {
     }
 
     /// The mode a new file gets: the replaced file's, else the umask's, with x bits as asked.
-    func mode(_ dir: Int32, _ path: RelativePath, _ current: FileEntry?, executable: Bool) -> mode_t {
+    func mode(dirFD dir: Int32, _ path: RelativePath, _ current: FileEntry?, executable: Bool) -> mode_t {
         var mode: mode_t = 0o666 & ~currentUmask
         var cs = stat()
         if let c = current, !c.deleted, c.kind == .file, fstatat(dir, path.name, &cs, AT_SYMLINK_NOFOLLOW) == 0 {
@@ -250,8 +240,7 @@ struct FolderWriter {
         var removed: [RelativePath] = []
         for (path, mtime) in found where Self.abandoned(path.name, mtime: mtime) {
             guard let dir = try? directory(path.parent) else { continue }
-            if unlinkat(dir, path.name, 0) == 0 { removed.append(path) }
-            close(dir)
+            if unlinkat(dir.raw, path.name, 0) == 0 { removed.append(path) }
         }
         return removed
     }
@@ -287,15 +276,13 @@ final class Journal {
         var rescued: [RelativePath] = []
         func drop(_ saved: RelativePath, of p: RelativePath, was: FileEntry?) {
             guard let dir = try? writer.directory(saved.parent) else { return }
-            defer { close(dir) }
             if let was, let o = try? writer.observe(saved), o.kind == .file, o.size != was.size || o.mtimeNs != was.mtimeNs,
                let hash = try? HistoryRepository.hashFile(writer.absolute(saved)),
                let to = try? writer.directory(p.parent) {
-                defer { close(to) }
                 let copy = Reconcile.conflictCopy(of: p, mtimeNs: o.mtimeNs, node: node, tag: String(hash.hex.prefix(7)))
-                if FileSystem.renameNoReplace(from: dir, saved.name, to: to, copy.name) { rescued.append(copy); return }
+                if FileSystem.renameNoReplace(from: dir.raw, saved.name, to: to.raw, copy.name) { rescued.append(copy); return }
             }
-            unlinkat(dir, saved.name, 0)
+            unlinkat(dir.raw, saved.name, 0)
         }
         for step in steps {
             switch step {
@@ -320,34 +307,28 @@ final class Journal {
             switch step {
             case .placed(let p, let inode, let saved, _):
                 guard let dir = try? writer.directory(p.parent) else { left.append(p); continue }
-                defer { close(dir) }
                 var st = stat()
-                let ours = fstatat(dir, p.name, &st, AT_SYMLINK_NOFOLLOW) == 0 && UInt64(st.st_ino) == inode
+                let ours = fstatat(dir.raw, p.name, &st, AT_SYMLINK_NOFOLLOW) == 0 && UInt64(st.st_ino) == inode
                 if let saved {
-                    if ours { renameat(dir, saved, dir, p.name) } else { left.append(p); unlinkat(dir, saved, 0) }
+                    if ours { renameat(dir.raw, saved, dir.raw, p.name) } else { left.append(p); unlinkat(dir.raw, saved, 0) }
                 } else if ours {
-                    unlinkat(dir, p.name, 0)
+                    unlinkat(dir.raw, p.name, 0)
                 }
             case .unsaved(let p):
                 left.append(p)
             case .removed(let p, let saved, _):
                 guard let from = try? writer.directory(saved.parent) else { left.append(p); continue }
-                defer { close(from) }
-                guard let dir = try? writer.directory(p.parent) else { left.append(p); unlinkat(from, saved.name, 0); continue }
-                defer { close(dir) }
-                if !FileSystem.renameNoReplace(from: from, saved.name, to: dir, p.name) { left.append(p); unlinkat(from, saved.name, 0) }
+                guard let dir = try? writer.directory(p.parent) else { left.append(p); unlinkat(from.raw, saved.name, 0); continue }
+                if !FileSystem.renameNoReplace(from: from.raw, saved.name, to: dir.raw, p.name) { left.append(p); unlinkat(from.raw, saved.name, 0) }
             case .removedDirectory(let p):
                 guard let dir = try? writer.directory(p.parent) else { left.append(p); continue }
-                mkdirat(dir, p.name, 0o755)
-                close(dir)
+                mkdirat(dir.raw, p.name, 0o755)
             case .madeDirectory(let p):
                 guard let dir = try? writer.directory(p.parent) else { continue }
-                unlinkat(dir, p.name, AT_REMOVEDIR) // only when empty: what came since stays
-                close(dir)
+                unlinkat(dir.raw, p.name, AT_REMOVEDIR) // only when empty: what came since stays
             case .movedAside(let p, let copy):
                 guard let dir = try? writer.directory(p.parent) else { left.append(p); continue }
-                if !FileSystem.renameNoReplace(in: dir, copy.name, to: p.name) { left.append(p) }
-                close(dir)
+                if !FileSystem.renameNoReplace(in: dir.raw, copy.name, to: p.name) { left.append(p) }
             }
         }
         steps = []

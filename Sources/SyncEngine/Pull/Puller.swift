@@ -117,10 +117,8 @@ public final class Puller {
 
     /// Notes a temporary a transfer writes, before it writes it: a kill leaves nothing unnoted.
     func noteTransfer(_ tmp: RelativePath) {
-        let fd = open(transfersPath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return }
-        _ = (PathQuoting.quote(tmp.rawValue) + "\n").utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
-        close(fd)
+        guard let fd = try? Descriptor(opening: transfersPath, O_WRONLY | O_APPEND | O_CREAT, mode: 0o600) else { return }
+        try? POSIX.writeAll(fd.raw, Array((PathQuoting.quote(tmp.rawValue) + "\n").utf8), path: transfersPath)
     }
 
     /// Removes every noted temporary still there, under the folder lock (no batch is writing one).
@@ -137,8 +135,7 @@ public final class Puller {
             let text = String(cString: l).trimmingCharacters(in: .newlines)
             guard let p = PathQuoting.unquote(Substring(text)).flatMap({ try? RelativePath($0) }), p.name.hasPrefix(Scanner.temporaryPrefix),
                   let dir = try? writer.directory(p.parent) else { continue }
-            unlinkat(dir, p.name, 0)
-            close(dir)
+            unlinkat(dir.raw, p.name, 0)
         }
         free(line)
         fclose(f)

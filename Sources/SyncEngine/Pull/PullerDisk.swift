@@ -68,7 +68,6 @@ extension Puller {
             return
         }
         let dir = try writer.directory(local.path.parent)
-        defer { close(dir) }
         keepLargeVersion(local, dir)
         do { try writer.remove(local.path, expecting: local) } catch is FolderWriter.Changed {
             throw Held(reason: "changed here meanwhile")
@@ -77,14 +76,12 @@ extension Puller {
     }
 
     /// A file too large for history stays recoverable: a hard link in the folder's version store.
-    func keepLargeVersion(_ local: FileEntry, _ dir: Int32) {
+    func keepLargeVersion(_ local: FileEntry, _ dir: borrowing Descriptor) {
         guard local.kind == .file, !local.deleted, local.size > context.folder.config.maxBlob, let hash = local.hash else { return }
         let store = context.folder.directory + "/versions"
         try? FileSystem.makeDirectories(store, mode: 0o700)
-        let s = open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard s >= 0 else { return }
-        defer { close(s) }
-        if linkat(dir, local.path.name, s, hash, 0) != 0 && errno != EEXIST {
+        guard let s = try? Descriptor(opening: store, O_RDONLY | O_DIRECTORY) else { return }
+        if linkat(dir.raw, local.path.name, s.raw, hash, 0) != 0 && errno != EEXIST {
             outcome.problems.append(PullProblem(.warning, local.path.rawValue, "old version not kept in the version store: \(String(cString: strerror(errno)))"))
         }
     }
@@ -92,11 +89,10 @@ extension Puller {
     /// Puts the remote version `r` at `target`; `basis` is a local version to build a delta on,
     /// `replacing` what is at `target` now (checked unchanged by the caller). Returns the new row.
     func materialize(_ r: FileEntry, at target: RelativePath, basis: FileEntry?, replacing current: FileEntry?) throws -> FileEntry {
-        let dir: Int32
+        let dir: Descriptor
         do { dir = try writer.directory(target.parent, create: true) } catch let b as FolderWriter.Blocked {
             throw Self.blocked(b)
         }
-        defer { close(dir) }
         if let c = current, !c.deleted, c.kind != r.kind || r.kind == .directory {
             if c.kind == .directory {
                 if r.kind != .directory, try !writer.removeDirectory(target) { throw Held(reason: "directory not empty here") }
@@ -133,18 +129,16 @@ extension Puller {
     /// of what it wrote: the inode it placed, with the size and time it gave it, so that a local
     /// write to the file right after the rename shows as a change to the next scan (a stat of the
     /// path taken now could carry that write under the peer's content id, for good).
-    func writeFile(_ r: FileEntry, dir: Int32, target: RelativePath, basis: FileEntry?, current: FileEntry?) throws -> Observation {
+    func writeFile(_ r: FileEntry, dir: borrowing Descriptor, target: RelativePath, basis: FileEntry?, current: FileEntry?) throws -> Observation {
         let hash = r.hash!
         // A fixed name per content: an interrupted transfer resumes where it stopped.
         let tmp = Scanner.temporaryPrefix + hash
         if let t = try? target.parent.map({ try $0.appending(tmp) }) ?? RelativePath(tmp) { noteTransfer(t) }
-        let fd = openat(dir, tmp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw SyncError.io(path: context.absolute(target), operation: "create temporary", errno: errno) }
+        let opened = openat(dir.raw, tmp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard opened >= 0 else { throw SyncError.io(path: context.absolute(target), operation: "create temporary", errno: errno) }
+        let file = Descriptor(opened), fd = file.raw
         var keepTemporary = false
-        defer {
-            close(fd)
-            if !keepTemporary { unlinkat(dir, tmp, 0) }
-        }
+        defer { if !keepTemporary { unlinkat(dir.raw, tmp, 0) } }
         var st = stat()
         fstat(fd, &st)
         let have = Int64(st.st_size)
@@ -177,7 +171,7 @@ extension Puller {
             throw Held(reason: "content from peer does not match its hash")
         }
         if !durable {
-            setModeAndTime(fd, r, dir: dir, target: target, current: current)
+            setModeAndTime(fd, r, dir: dir.raw, target: target, current: current)
             guard fsync(fd) == 0 else { throw SyncError.io(path: context.absolute(target), operation: "fsync", errno: errno) }
         }
         // Last check: a local edit since the decision wins over our write.
@@ -203,7 +197,7 @@ extension Puller {
     /// The mode a received file gets (the replaced file's, else the umask's, with x bits as the
     /// peer says) and the peer's modification time.
     func setModeAndTime(_ fd: Int32, _ r: FileEntry, dir: Int32, target: RelativePath, current: FileEntry?) {
-        fchmod(fd, writer.mode(dir, target, current, executable: r.executable))
+        fchmod(fd, writer.mode(dirFD: dir, target, current, executable: r.executable))
         var times = [timespec(tv_sec: Int(r.mtimeNs / 1_000_000_000), tv_nsec: Int(r.mtimeNs % 1_000_000_000)),
                      timespec(tv_sec: Int(r.mtimeNs / 1_000_000_000), tv_nsec: Int(r.mtimeNs % 1_000_000_000))]
         times[0].tv_nsec = (1 << 30) - 2 // UTIME_OMIT

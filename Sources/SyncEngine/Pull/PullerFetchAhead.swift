@@ -38,11 +38,13 @@ extension Puller {
             guard let dir = try? writer.directory(r.path.parent, create: true) else { continue } // reported later
             let tmp = Scanner.temporaryPrefix + r.hash!
             if let t = try? r.path.parent.map({ try $0.appending(tmp) }) ?? RelativePath(tmp) { noteTransfer(t) }
-            let fd = openat(dir, tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { close(dir); continue }
+            let opened = openat(dir.raw, tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard opened >= 0 else { continue }
+            let fd = Descriptor(opened)
             let id: UInt32
-            do { id = try remote.requestContent(r.path.rawValue, hash: r.hash!) } catch { close(fd); unlinkat(dir, tmp, 0); close(dir); throw error }
-            pending.append(Pending(entry: r, local: local, dir: dir, fd: fd, tmp: tmp, id: id))
+            do { id = try remote.requestContent(r.path.rawValue, hash: r.hash!) } catch { unlinkat(dir.raw, tmp, 0); throw error }
+            // The window owns both descriptors from here (closed by the defer above).
+            pending.append(Pending(entry: r, local: local, dir: dir.take(), fd: fd.take(), tmp: tmp, id: id))
         }
         var ready: [Pending] = []
         do {
@@ -78,8 +80,7 @@ extension Puller {
     func discardStaged() {
         for (path, tmp) in staged {
             guard let dir = try? Beneath.directory(path.parent, in: root) else { continue }
-            unlinkat(dir, tmp, 0)
-            close(dir)
+            unlinkat(dir.raw, tmp, 0)
         }
         staged = [:]
         stageFailures = [:]
@@ -89,8 +90,7 @@ extension Puller {
     func syncDirectories() throws {
         for d in dirtyDirectories {
             guard let fd = try? Beneath.directory(d, in: root) else { continue }
-            defer { close(fd) }
-            guard fsync(fd) == 0 else { throw SyncError.io(path: d.map(context.absolute) ?? root, operation: "fsync", errno: errno) }
+            guard fsync(fd.raw) == 0 else { throw SyncError.io(path: d.map(context.absolute) ?? root, operation: "fsync", errno: errno) }
         }
         dirtyDirectories = []
     }

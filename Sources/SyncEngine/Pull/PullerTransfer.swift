@@ -19,9 +19,8 @@ extension Puller {
     func fromHere(_ hash: String, _ fd: Int32) throws -> Bool {
         for p in try context.index.files(withHash: hash).prefix(3) {
             guard let src = try? Beneath.openForReading(p, in: root) else { continue }
-            defer { close(src) }
             reset(fd)
-            guard (try? FileSystem.copy(from: src, to: fd, what: context.absolute(p))) != nil else { continue }
+            guard (try? FileSystem.copy(from: src.raw, to: fd, what: context.absolute(p))) != nil else { continue }
             if (try? HistoryRepository.hashFile("/proc/self/fd/\(fd)").hex) == hash { return true }
         }
         if let id = try? ObjectID(hex: hash), context.history.contains(id) {
@@ -57,18 +56,15 @@ extension Puller {
     /// A librsync delta against the local version `basis`.
     func delta(_ r: FileEntry, basis b: FileEntry, _ fd: Int32) throws -> Bool {
         let base = try Beneath.openForReading(b.path, in: root)
-        defer { close(base) }
         let stem = try context.state.temporaryPath("pull")
         defer { unlink(stem + ".sig"); unlink(stem + ".delta") }
-        try Delta.signature(of: "/proc/self/fd/\(base)", to: stem + ".sig")
-        let sig = open(stem + ".sig", O_RDONLY | O_CLOEXEC)
-        let out = open(stem + ".delta", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        defer { if sig >= 0 { close(sig) }; if out >= 0 { close(out) } }
-        guard sig >= 0, out >= 0 else { return false }
-        try remote.delta(r.path.rawValue, hash: r.hash!, signature: sig, into: out,
+        try Delta.signature(of: "/proc/self/fd/\(base.raw)", to: stem + ".sig")
+        guard let sig = try? Descriptor(opening: stem + ".sig", O_RDONLY),
+              let out = try? Descriptor(opening: stem + ".delta", O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600) else { return false }
+        try remote.delta(r.path.rawValue, hash: r.hash!, signature: sig.raw, into: out.raw,
                          limit: r.size + r.size / 8 + (1 << 20)) { self.received($0.count) }
         reset(fd)
-        try Delta.patch(basis: "/proc/self/fd/\(base)", delta: stem + ".delta", to: "/proc/self/fd/\(fd)")
+        try Delta.patch(basis: "/proc/self/fd/\(base.raw)", delta: stem + ".delta", to: "/proc/self/fd/\(fd)")
         return (try? HistoryRepository.hashFile("/proc/self/fd/\(fd)").hex) == r.hash
     }
 }
