@@ -31,7 +31,7 @@ public struct AuthorizedKeysFile: Sendable {
 
     private static func checkQuotable(_ values: [(String, String)]) throws {
         for (what, s) in values where s.contains(where: { $0 == "\"" || $0 == "\\" || $0 == "'" || $0 == "\n" }) {
-            throw SyncError.invalidArgument("\(s): \(what) contains a quote, backslash or newline, which a forced command cannot hold")
+            throw SyncError.malformed("\(s): \(what) contains a quote, backslash or newline, which a forced command cannot hold")
         }
     }
 

@@ -130,7 +130,7 @@ public struct InviteToken: Sendable, Equatable {
     /// Reads and checks a token; every field is validated before anything uses it.
     public init(text raw: String) throws {
         let text = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-        func bad(_ why: String) -> SyncError { .invalidArgument("not an invite token (\(why)); copy the whole line sync keys invite printed") }
+        func bad(_ why: String) -> SyncError { .malformed("not an invite token (\(why)); copy the whole line sync keys invite printed") }
         guard text.hasPrefix(Self.prefix), text.count < 4096 else { throw bad("it does not start with \(Self.prefix)") }
         var b64 = String(text.dropFirst(Self.prefix.count)).replacingOccurrences(of: "-", with: "+")
             .replacingOccurrences(of: "_", with: "/")

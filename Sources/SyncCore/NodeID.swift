@@ -7,7 +7,7 @@ public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible, C
     /// Validates `string`; throws for anything that is not a node id.
     public init(_ string: String) throws {
         guard string.utf8.count == 52, Base32.isValid(Substring(string)) else {
-            throw SyncError.invalidArgument("\(string): not a node id")
+            throw SyncError.malformed("\(string): not a node id")
         }
         rawValue = string
     }

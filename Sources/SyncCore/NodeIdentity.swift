@@ -149,7 +149,7 @@ struct SSHReader {
     var position = 0
     init(_ bytes: [UInt8]) { self.bytes = bytes }
     mutating func take(_ n: Int) throws -> [UInt8] {
-        guard n >= 0, bytes.count - position >= n else { throw SyncError.invalidArgument("short SSH field") }
+        guard n >= 0, bytes.count - position >= n else { throw SyncError.malformed("short SSH field") }
         defer { position += n }
         return Array(bytes[position..<position + n])
     }

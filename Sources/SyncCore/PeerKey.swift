@@ -11,7 +11,7 @@ public struct PeerKey: Sendable, Equatable {
         let fields = text.split(whereSeparator: { $0 == " " || $0 == "\t" })
         guard fields.count >= 2, fields[0] == "ssh-ed25519", let blob = Data(base64Encoded: String(fields[1])),
               blob.count == 51, Array(blob.prefix(19)) == NodeIdentity.publicBlob([]).prefix(15) + [0, 0, 0, 32] else {
-            throw SyncError.invalidArgument("\(text.prefix(60)): not an ssh-ed25519 public key line")
+            throw SyncError.malformed("\(text.prefix(60)): not an ssh-ed25519 public key line")
         }
         self.init(rawKey: Array(blob.suffix(32)))
     }

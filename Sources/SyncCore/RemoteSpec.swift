@@ -8,7 +8,7 @@ public struct RemoteSpec: Sendable, Equatable, CustomStringConvertible {
     public var folder: FolderID
 
     public init(_ text: String) throws {
-        func bad(_ why: String) -> SyncError { .invalidArgument("\(text): not a remote (\(why)); use host:FOLDER-ID or ssh://[user@]host[:port]/FOLDER-ID") }
+        func bad(_ why: String) -> SyncError { .malformed("\(text): not a remote (\(why)); use host:FOLDER-ID or ssh://[user@]host[:port]/FOLDER-ID") }
         var rest = Substring(text)
         var folderText: Substring
         if rest.hasPrefix("ssh://") {

@@ -23,7 +23,14 @@ public enum SyncError: Error, Equatable, CustomStringConvertible, Sendable {
     case notFound(String)
     /// The folder's `paused` setting is on: nothing is recorded or applied, nothing new is served.
     case folderPaused(String)
-    case invalidArgument(String)
+    /// Text that does not read as what it must be (a node id, a key line, an invite, a remote, a
+    /// duration...); the message names the text and the forms it may take.
+    case malformed(String)
+    /// A peer that cannot be reached, refused, or answered what it should not; the message names it.
+    case peer(String)
+    /// Something this node will not do in the state it is in (a folder already registered, another
+    /// daemon running, a path changed during a restore...); the message says what and why.
+    case refused(String)
 
     public var description: String {
         switch self {
@@ -49,7 +56,7 @@ public enum SyncError: Error, Equatable, CustomStringConvertible, Sendable {
         case .locked(let p): return "\(p): locked by another process"
         case .notFound(let s): return "\(s): not found"
         case .folderPaused(let f): return "folder \(f): paused (sync config \(f) paused false resumes it)"
-        case .invalidArgument(let s): return s
+        case .malformed(let s), .peer(let s), .refused(let s): return s
         }
     }
 }

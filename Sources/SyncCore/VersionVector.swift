@@ -54,7 +54,7 @@ public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
             let parts = pair.split(separator: ":")
             guard parts.count == 2, let n = UInt64(parts[1]), (try? NodeID(String(parts[0]))) != nil,
                   !fromPeer || (n <= Self.peerLimit && c.count < Self.peerMaxNodes) else {
-                throw SyncError.invalidArgument("\(s.prefix(80)): not a version vector")
+                throw SyncError.malformed("\(s.prefix(80)): not a version vector")
             }
             c[String(parts[0])] = n
         }

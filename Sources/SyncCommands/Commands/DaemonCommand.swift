@@ -56,7 +56,7 @@ public struct DaemonCommand: ToolCommand {
             let lock: FileLock
             do { lock = try FileLock(path: run + "/daemon.lock", wait: false) } catch {
                 let pid = (try? String(contentsOfFile: run + "/daemon.pid", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
-                throw SyncError.invalidArgument("\(state.root): another sync daemon runs for this state directory (pid \(pid))")
+                throw SyncError.refused("\(state.root): another sync daemon runs for this state directory (pid \(pid))")
             }
             defer { _ = lock }
             try FileSystem.writeAtomically(Array("\(getpid())\n".utf8), to: run + "/daemon.pid")

@@ -63,7 +63,7 @@ public struct JoinCommand: ToolCommand {
         dialer.loginKey = keyPath
         dialer.expectedHostKey = HostKey(type: invite.hostKeyType, blob: invite.hostKey)
         let remote = try invite.remote
-        let refused = SyncError.invalidArgument(
+        let refused = SyncError.peer(
             "host \(KnownHosts.name(host: invite.host, port: invite.port)): the invite was refused (used, expired or withdrawn); ask for a new one")
         let dialed: Dialer.Dialed
         // sshd no longer knowing the invite key is the usual sign of a used or expired invite.
@@ -72,8 +72,8 @@ public struct JoinCommand: ToolCommand {
             switch e {
             case .refused: throw refused
             case .otherNode(let node):
-                throw SyncError.invalidArgument("host \(dialed.name): it proved node \(node.short), not \(invite.node.short) the invite names")
-            case .unexpectedAnswer: throw SyncError.invalidArgument("host \(dialed.name): unexpected answer to a join")
+                throw SyncError.peer("host \(dialed.name): it proved node \(node.short), not \(invite.node.short) the invite names")
+            case .unexpectedAnswer: throw SyncError.peer("host \(dialed.name): unexpected answer to a join")
             }
         }
         try? dialed.session.send(.bye)

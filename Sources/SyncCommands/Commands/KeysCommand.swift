@@ -102,7 +102,7 @@ public struct KeysCommand: ToolCommand {
                 let changed: Bool, id: NodeID
                 if action == "allow" {
                     let k = try resolveKey(key!, state: state)
-                    guard k.id != identity.id else { throw SyncError.invalidArgument("\(key!): this node's own key") }
+                    guard k.id != identity.id else { throw SyncError.refused("\(key!): this node's own key") }
                     id = k.id
                     changed = try FolderAccess.allow(k, for: f)
                 } else {
@@ -123,12 +123,12 @@ extension KeysCommand {
             try address.map(Self.parseAddress) ?? (currentUserName(), ProcessInfo.processInfo.hostName, 22)
         let hostKeyPath = hostKey ?? "/etc/ssh/ssh_host_ed25519_key.pub"
         guard let data = FileManager.default.contents(atPath: hostKeyPath) else {
-            throw SyncError.invalidArgument("\(hostKeyPath): cannot read the sshd host key; name this node's public host key file with --host-key")
+            throw SyncError.malformed("\(hostKeyPath): cannot read the sshd host key; name this node's public host key file with --host-key")
         }
         let fields = String(decoding: data, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
         guard fields.count >= 2, fields[0].hasPrefix("ssh-") || fields[0].hasPrefix("ecdsa-"),
               let blob = Data(base64Encoded: String(fields[1])) else {
-            throw SyncError.invalidArgument("\(hostKeyPath): not an OpenSSH public host key")
+            throw SyncError.malformed("\(hostKeyPath): not an OpenSSH public host key")
         }
         let lifetime = Units.duration(expires ?? "24h")!
         let (made, seed) = try Invites(state).create(folder: f.id, lifetime: lifetime)
@@ -147,11 +147,11 @@ func resolveKey(_ text: String, state: StateDirectory) throws -> PeerKey {
     if text.hasPrefix("ssh-") { return try PeerKey(line: text) }
     if let id = try? NodeID(text) {
         if let k = try FolderAccess.allKeys(state).first(where: { $0.id == id }) { return k }
-        throw SyncError.invalidArgument("\(text): no key known for this node id; give its public key line or file")
+        throw SyncError.malformed("\(text): no key known for this node id; give its public key line or file")
     }
     guard let data = FileManager.default.contents(atPath: text) else {
-        throw SyncError.invalidArgument("\(text): neither a public key line, a readable file, nor a node id")
+        throw SyncError.malformed("\(text): neither a public key line, a readable file, nor a node id")
     }
     let line = String(decoding: data, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
-    do { return try PeerKey(line: line) } catch { throw SyncError.invalidArgument("\(text): holds no ssh-ed25519 public key line") }
+    do { return try PeerKey(line: line) } catch { throw SyncError.malformed("\(text): holds no ssh-ed25519 public key line") }
 }

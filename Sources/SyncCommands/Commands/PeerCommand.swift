@@ -59,7 +59,7 @@ public struct PeerCommand: ToolCommand {
     static func normalize(_ text: String, folder: FolderID) throws -> String {
         if let spec = try? RemoteSpec(text) {
             guard spec.folder == folder else {
-                throw SyncError.invalidArgument("\(text): names folder \(spec.folder), not \(folder); peers name a folder by its id")
+                throw SyncError.refused("\(text): names folder \(spec.folder), not \(folder); peers name a folder by its id")
             }
             return spec.description
         }
@@ -82,7 +82,7 @@ public struct PeerCommand: ToolCommand {
                     if present { return emit("unchanged \(r)") }
                     try f.config.add("peer", r)
                 } else {
-                    guard present else { throw SyncError.invalidArgument("folder \(f.id): \(r) is not one of its peers") }
+                    guard present else { throw SyncError.refused("folder \(f.id): \(r) is not one of its peers") }
                     try f.config.unset("peer", value: r)
                 }
                 try f.saveConfig()

@@ -105,11 +105,11 @@ public struct PullCommand: ToolCommand {
             let outcome: PullOutcome
             do { outcome = try puller.run() } catch let e as RemoteError {
                 display.clear()
-                if e.code == .notFound { throw SyncError.invalidArgument("host \(dialed.name): folder \(folder.id): not found") }
-                throw SyncError.invalidArgument("host \(dialed.name): \(e.message)")
+                if e.code == .notFound { throw SyncError.peer("host \(dialed.name): folder \(folder.id): not found") }
+                throw SyncError.peer("host \(dialed.name): \(e.message)")
             } catch let e as ProtocolError {
                 display.clear()
-                throw SyncError.invalidArgument("host \(dialed.name): \(e)")
+                throw SyncError.peer("host \(dialed.name): \(e)")
             }
             display.clear()
             for c in outcome.changes { emit(c.line) }
@@ -118,7 +118,7 @@ public struct PullCommand: ToolCommand {
             if !dryRun && !noOffer && server.authorized(folder.id.rawValue) != nil {
                 let answer: OfferAnswer
                 do { answer = try remoteFolder.offer(sequence: try context.index.sequence()) } catch let e as ProtocolError {
-                    throw SyncError.invalidArgument("host \(dialed.name): \(e)")
+                    throw SyncError.peer("host \(dialed.name): \(e)")
                 }
                 switch answer {
                 case .taken: break

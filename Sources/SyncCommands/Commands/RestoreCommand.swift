@@ -54,7 +54,7 @@ public struct RestoreCommand: ToolCommand {
             if let at {
                 if let time = parseTime(at) { commit = try queries.commit(atOrBefore: time) } else {
                     do { commit = try queries.resolve(at) } catch {
-                        throw SyncError.invalidArgument("--at \(at): neither a time (\(timeForms)) nor a commit of folder \(f.id)")
+                        throw SyncError.malformed("--at \(at): neither a time (\(timeForms)) nor a commit of folder \(f.id)")
                     }
                 }
             } else if let rel {

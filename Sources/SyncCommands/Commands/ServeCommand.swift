@@ -68,12 +68,12 @@ public struct ServeCommand: ToolCommand {
             let expected = try NodeID(peer!)
             // A peer holds at most so many links here at once, before it costs anything more.
             guard let slot = try LinkSlots.take(state, peer: expected, limit: settings.maxLinks) else {
-                throw SyncError.invalidArgument("peer \(expected.short): already \(settings.maxLinks) links open (SYNC_MAX_LINKS); refusing another")
+                throw SyncError.peer("peer \(expected.short): already \(settings.maxLinks) links open (SYNC_MAX_LINKS); refusing another")
             }
             defer { _ = slot }
             let proven = try session.handshake()
             guard proven == expected else {
-                throw SyncError.invalidArgument("peer proved node \(proven.short), but its SSH key is that of \(expected.short)")
+                throw SyncError.peer("peer proved node \(proven.short), but its SSH key is that of \(expected.short)")
             }
             let server = FolderServer(state: state, peer: proven)
             // Standard error reaches the dialing side only when the link ends: problems only. This
@@ -88,7 +88,7 @@ public struct ServeCommand: ToolCommand {
             loop.log = log
             loop.stopRequested = { StopSignal.requested }
             do { try loop.run() } catch let e as ProtocolError {
-                throw SyncError.invalidArgument("peer \(proven.short): \(e)")
+                throw SyncError.peer("peer \(proven.short): \(e)")
             }
         }
     }
@@ -104,7 +104,7 @@ public struct ServeCommand: ToolCommand {
         }
         session.handler = handler
         do { try session.serveUntilClosed() } catch let e as ProtocolError {
-            throw SyncError.invalidArgument("invite \(invite.short), node \(proven.short): \(e)")
+            throw SyncError.peer("invite \(invite.short), node \(proven.short): \(e)")
         }
     }
 }

@@ -44,7 +44,7 @@ public struct VersionsCommand: ToolCommand {
         try reporting("sync-versions") {
             let state = StateDirectory.fromEnvironment()
             let (f, rel) = try folder.map { try folderAndPath($0, path, state: state) } ?? folderAndPath(path, nil, state: state)
-            guard let rel else { throw SyncError.invalidArgument("\(path): the folder itself; name a file in it") }
+            guard let rel else { throw SyncError.refused("\(path): the folder itself; name a file in it") }
             let versions = try HistoryQueries(FolderContext(f, state: state)).versions(of: rel)
             guard !versions.isEmpty else {
                 throw SyncError.notFound("\(PathQuoting.quote(rel.rawValue)) (never recorded in folder \(f.id))")

@@ -39,14 +39,14 @@ struct Dialer {
         let connection = try SSHConnection(host: host, port: port, timeoutSeconds: Int(settings.callTimeout.rounded(.up))) { key in
             let offered = NodeIdentity.fingerprint(of: key.blob)
             if let expected = expectedHostKey, expected.type != key.type || expected.blob != key.blob {
-                throw SyncError.invalidArgument("""
+                throw SyncError.peer("""
                     host \(name): its host key is \(key.type) \(offered), not the \(expected.type) \
                     \(NodeIdentity.fingerprint(of: expected.blob)) the invite names; refusing to connect
                     """)
             }
             if let pinned = known.lookup(host: host, port: port) ?? KnownHosts.lookup(in: home + "/.ssh/known_hosts", name: name) {
                 guard pinned.type == key.type && pinned.blob == key.blob else {
-                    throw SyncError.invalidArgument("""
+                    throw SyncError.peer("""
                         host \(name): the host key has changed (it is now \(key.type) \(offered), pinned \
                         \(pinned.type) \(NodeIdentity.fingerprint(of: pinned.blob))); refusing to connect. If the \
                         change is expected, remove the line for \(name) from \(known.path)
@@ -68,7 +68,7 @@ struct Dialer {
         let peer: NodeID
         do { peer = try session.handshake() } catch {
             let err = connection.standardError().trimmingCharacters(in: .whitespacesAndNewlines)
-            throw SyncError.invalidArgument("host \(name): no sync link (\(err.isEmpty ? "\(error)" : err))")
+            throw SyncError.peer("host \(name): no sync link (\(err.isEmpty ? "\(error)" : err))")
         }
         return Dialed(connection: connection, session: session, peer: peer, name: name)
     }

@@ -167,14 +167,14 @@ struct LinkSettings {
         var s = LinkSettings()
         func duration(_ key: String) throws -> Double? {
             guard let text = env[key], !text.isEmpty else { return nil }
-            guard let d = Units.duration(text), d > 0 else { throw SyncError.invalidArgument("\(key)=\(text): not a duration such as 30s, 2m") }
+            guard let d = Units.duration(text), d > 0 else { throw SyncError.malformed("\(key)=\(text): not a duration such as 30s, 2m") }
             return d
         }
         s.callTimeout = try duration("SYNC_CALL_TIMEOUT") ?? s.callTimeout
         s.idleTimeout = try duration("SYNC_IDLE_TIMEOUT") ?? s.idleTimeout
         s.keepalive = try duration("SYNC_KEEPALIVE") ?? s.keepalive
         if let text = env["SYNC_MAX_LINKS"], !text.isEmpty {
-            guard let n = Int(text), (1...10_000).contains(n) else { throw SyncError.invalidArgument("SYNC_MAX_LINKS=\(text): not a number from 1 to 10000") }
+            guard let n = Int(text), (1...10_000).contains(n) else { throw SyncError.malformed("SYNC_MAX_LINKS=\(text): not a number from 1 to 10000") }
             s.maxLinks = n
         }
         return s

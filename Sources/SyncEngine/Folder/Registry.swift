@@ -25,7 +25,7 @@ public enum Registry {
 
         let id = given ?? FolderID.random()
         if FileManager.default.fileExists(atPath: state.foldersPath + "/" + id.rawValue) {
-            throw SyncError.invalidArgument("folder \(id): already registered on this node")
+            throw SyncError.refused("folder \(id): already registered on this node")
         }
         try FileSystem.makeDirectories(state.foldersPath, mode: 0o700)
         let tmp = state.foldersPath + "/.init-" + id.rawValue

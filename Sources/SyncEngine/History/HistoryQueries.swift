@@ -112,7 +112,7 @@ public struct HistoryQueries {
                     return FileVersion(commit: e.commit, time: e.time, node: e.node, status: "D", blob: nil, size: nil, kept: "deleted")
                 }
                 if mode == .directory {
-                    throw SyncError.invalidArgument("\(path): a directory; sync versions lists the versions of one file (sync log lists a directory's changes)")
+                    throw SyncError.refused("\(path): a directory; sync versions lists the versions of one file (sync log lists a directory's changes)")
                 }
                 let status = e.changes.first(where: { $0.path == path.rawValue })?.status.rawValue ?? "M"
                 let size = try repo.blobSize(id)

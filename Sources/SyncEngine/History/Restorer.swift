@@ -57,7 +57,7 @@ public struct Restorer {
         for e in rows where e.kind != .directory {
             guard try writer.observe(e.path) != nil else { continue }
             do { try writer.remove(e.path, expecting: e) } catch is FolderWriter.Changed {
-                throw SyncError.invalidArgument("\(context.absolute(e.path)): changed during the restore; left in place")
+                throw SyncError.refused("\(context.absolute(e.path)): changed during the restore; left in place")
             }
         }
         for e in rows.filter({ $0.kind == .directory }).sorted(by: { $0.path > $1.path }) {
@@ -72,7 +72,7 @@ public struct Restorer {
         let recorded = try context.index.entry(path)
         // Never replace what changed since it was committed a moment ago.
         do {
-            if try writer.observe(path)?.kind == .directory { throw SyncError.invalidArgument("\(dest): is a directory now; move it away first") }
+            if try writer.observe(path)?.kind == .directory { throw SyncError.refused("\(dest): is a directory now; move it away first") }
             if try inPlace(path, id: id, mode: mode) { return }
             if mode == .symlink {
                 let target = String(decoding: try queries { try context.history.blob(id) }, as: UTF8.self)
@@ -84,9 +84,9 @@ public struct Restorer {
                 }
             }
         } catch is FolderWriter.Changed {
-            throw SyncError.invalidArgument("\(dest): changed during the restore; nothing replaced")
+            throw SyncError.refused("\(dest): changed during the restore; nothing replaced")
         } catch is FolderWriter.Blocked {
-            throw SyncError.invalidArgument("\(dest): a directory on the way is a link or not a directory; nothing restored there")
+            throw SyncError.refused("\(dest): a directory on the way is a link or not a directory; nothing restored there")
         }
     }
 
@@ -109,7 +109,7 @@ public struct Restorer {
     /// Creates the directory and its parents inside the folder, refusing to pass through a symlink.
     private func makeDirectory(_ path: RelativePath) throws {
         do { try writer.makeDirectory(path) } catch is FolderWriter.Blocked {
-            throw SyncError.invalidArgument("\(context.absolute(path)): not a directory; nothing restored below it")
+            throw SyncError.refused("\(context.absolute(path)): not a directory; nothing restored below it")
         }
     }
 

@@ -58,9 +58,9 @@ public enum Joining {
                             exchange: (Folder) throws -> Void) throws -> Folder {
         guard invite.expires >= Int64(Date().timeIntervalSince1970) else {
             let when = Date(timeIntervalSince1970: Double(invite.expires)).formatted(.iso8601)
-            throw SyncError.invalidArgument("the invite expired at \(when); ask for a new one (sync keys invite)")
+            throw SyncError.refused("the invite expired at \(when); ask for a new one (sync keys invite)")
         }
-        guard invite.node != (try state.identity().id) else { throw SyncError.invalidArgument("the invite is this node's own") }
+        guard invite.node != (try state.identity().id) else { throw SyncError.refused("the invite is this node's own") }
         var made = false
         if !FileManager.default.fileExists(atPath: path) {
             try FileSystem.makeDirectories(path, mode: 0o755)
