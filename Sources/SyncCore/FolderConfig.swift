@@ -6,7 +6,7 @@ public struct FolderConfig: Sendable, Equatable {
         public let summary: String
         public let defaultValue: String?
         public let multiValued: Bool
-        public let readOnly: Bool
+        let readOnly: Bool
         let check: @Sendable (String) -> String?
     }
 

@@ -11,7 +11,7 @@ public enum MetaKey {
     /// The history commit the index was last recorded with.
     public static let commit = "commit"
     /// Where the mass-deletion guard's hold began.
-    public static let holdFrom = "hold.from"
+    static let holdFrom = "hold.from"
     /// The peer's last sequence this node holds.
     public static func peerSequence(_ peer: String) -> String { "peer.\(peer).sequence" }
     /// The peer's epoch as this node last saw it.
@@ -19,7 +19,7 @@ public enum MetaKey {
     /// `FROM TO`: this node's sequences that only repeat the peer's own rows.
     public static func peerEcho(_ peer: String) -> String { "peer.\(peer).echo" }
     /// How far the peer has seen this node's rows.
-    public static func peerSeen(_ peer: String) -> String { "peer.\(peer).seen" }
+    static func peerSeen(_ peer: String) -> String { "peer.\(peer).seen" }
 }
 
 /// A folder's index: one SQLite database (WAL) with a row per path and the folder's sequence number.

@@ -7,7 +7,7 @@ public struct NodeIdentity: Sendable {
     /// `ssh-ed25519 AAAA... comment`
     public let publicKeyLine: String
     public let privateKeyPath: String
-    public let publicKeyPath: String
+    let publicKeyPath: String
 
     /// `SHA256:...` as `ssh-keygen -l` prints it.
     public let fingerprint: String
@@ -15,7 +15,7 @@ public struct NodeIdentity: Sendable {
     static let keyType = "ssh-ed25519"
 
     /// Loads the identity in `directory`, or creates one there.
-    public static func loadOrCreate(in directory: String) throws -> NodeIdentity {
+    static func loadOrCreate(in directory: String) throws -> NodeIdentity {
         let priv = directory + "/id_ed25519", pub = priv + ".pub"
         if !FileManager.default.fileExists(atPath: pub) {
             try FileSystem.makeDirectories(directory, mode: 0o700)

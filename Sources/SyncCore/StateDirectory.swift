@@ -102,7 +102,7 @@ public struct Folder: Sendable {
     }
 
     public var root: String { config.path }
-    public var configPath: String { directory + "/config" }
+    var configPath: String { directory + "/config" }
     public var indexPath: String { directory + "/index.db" }
     public var historyPath: String { directory + "/history.git" }
     public var lockPath: String { directory + "/lock" }

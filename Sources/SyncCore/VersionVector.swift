@@ -24,9 +24,9 @@ public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
     /// The largest counter taken from a peer: far below `UInt64.max`, so that this node's own
     /// changes can always count on from any counter a peer sent (a row counting past it is refused
     /// by the peers it is sent to, and reported there).
-    public static let peerLimit: UInt64 = 1 << 53
+    static let peerLimit: UInt64 = 1 << 53
     /// The most counters a peer's vector may hold.
-    public static let peerMaxNodes = 256
+    static let peerMaxNodes = 256
 
     /// The vector after one more change by `node`.
     public func bumped(by node: NodeID) -> VersionVector {

@@ -25,7 +25,7 @@ enum TreeName {
 
     /// The real name for a name history stores (the inverse of `escape`); a stored name that is not
     /// a well-formed escape is returned as it is.
-    public static func unescape<S: StringProtocol>(_ stored: S) -> String {
+    static func unescape<S: StringProtocol>(_ stored: S) -> String {
         guard stored.utf8.first == UInt8(ascii: "%") else { return String(stored) }
         var bytes: [UInt8] = []
         let u = Array(stored.utf8)
@@ -50,13 +50,13 @@ enum TreeName {
     }
 
     /// `path` ('/'-separated, as history stores it) with each component unescaped.
-    public static func unescape(path: String) -> String {
+    static func unescape(path: String) -> String {
         guard path.utf8.contains(UInt8(ascii: "%")) else { return path }
         return path.split(separator: "/", omittingEmptySubsequences: false).map { unescape($0) }.joined(separator: "/")
     }
 
     /// Whether `name` is one history keeps under the escape.
-    public static func needsEscape<S: StringProtocol>(_ name: S) -> Bool {
+    static func needsEscape<S: StringProtocol>(_ name: S) -> Bool {
         guard let first = name.utf8.first else { return false }
         if first == UInt8(ascii: "%") { return true }
         // Fold as HFS+ compares: ignorable code points dropped, ASCII letters in lower case.

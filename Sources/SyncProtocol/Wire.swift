@@ -4,18 +4,18 @@ public struct WireWriter: Sendable {
 
     public init() {}
 
-    public mutating func u8(_ v: UInt8) { bytes.append(v) }
-    public mutating func u32(_ v: UInt32) {
+    mutating func u8(_ v: UInt8) { bytes.append(v) }
+    mutating func u32(_ v: UInt32) {
         bytes += [UInt8(v >> 24), UInt8((v >> 16) & 0xff), UInt8((v >> 8) & 0xff), UInt8(v & 0xff)]
     }
-    public mutating func i64(_ v: Int64) {
+    mutating func i64(_ v: Int64) {
         let u = UInt64(bitPattern: v)
         for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8((u >> UInt64(shift)) & 0xff)) }
     }
-    public mutating func bool(_ v: Bool) { u8(v ? 1 : 0) }
+    mutating func bool(_ v: Bool) { u8(v ? 1 : 0) }
     public mutating func data(_ d: some Collection<UInt8>) { u32(UInt32(d.count)); bytes += d }
     public mutating func string(_ s: String) { data(Array(s.utf8)) }
-    public mutating func optionalString(_ s: String?) {
+    mutating func optionalString(_ s: String?) {
         if let s { bool(true); string(s) } else { bool(false) }
     }
 }
@@ -27,7 +27,7 @@ struct WireReader {
 
     public init(_ bytes: [UInt8], from position: Int = 0) { self.bytes = bytes; self.position = position }
 
-    public var isAtEnd: Bool { position == bytes.count }
+    var isAtEnd: Bool { position == bytes.count }
 
     mutating func take(_ n: Int) throws -> ArraySlice<UInt8> {
         guard n >= 0, bytes.count - position >= n else { throw ProtocolError.malformed("field runs past the frame") }
@@ -35,10 +35,10 @@ struct WireReader {
         return bytes[position..<position + n]
     }
 
-    public mutating func u8() throws -> UInt8 { try take(1).first! }
-    public mutating func u32() throws -> UInt32 { try take(4).reduce(0) { $0 << 8 | UInt32($1) } }
-    public mutating func i64() throws -> Int64 { Int64(bitPattern: try take(8).reduce(0) { $0 << 8 | UInt64($1) }) }
-    public mutating func bool() throws -> Bool {
+    mutating func u8() throws -> UInt8 { try take(1).first! }
+    mutating func u32() throws -> UInt32 { try take(4).reduce(0) { $0 << 8 | UInt32($1) } }
+    mutating func i64() throws -> Int64 { Int64(bitPattern: try take(8).reduce(0) { $0 << 8 | UInt64($1) }) }
+    mutating func bool() throws -> Bool {
         switch try u8() {
         case 0: return false
         case 1: return true
@@ -51,7 +51,7 @@ struct WireReader {
         guard let s = String(validating: d, as: UTF8.self) else { throw ProtocolError.malformed("string is not UTF-8") }
         return s
     }
-    public mutating func optionalString() throws -> String? { try bool() ? try string() : nil }
+    mutating func optionalString() throws -> String? { try bool() ? try string() : nil }
 
     /// A string of at most `max` UTF-8 bytes; `what` names the field in the error.
     public mutating func string(max: Int, _ what: String) throws -> String {
@@ -60,11 +60,11 @@ struct WireReader {
         guard let s = String(validating: try take(n), as: UTF8.self) else { throw ProtocolError.malformed("\(what) is not UTF-8") }
         return s
     }
-    public mutating func optionalString(max: Int, _ what: String) throws -> String? {
+    mutating func optionalString(max: Int, _ what: String) throws -> String? {
         try bool() ? try string(max: max, what) : nil
     }
     /// A signed 64-bit number that must lie in `range`; `what` names the field in the error.
-    public mutating func i64(in range: ClosedRange<Int64>, _ what: String) throws -> Int64 {
+    mutating func i64(in range: ClosedRange<Int64>, _ what: String) throws -> Int64 {
         let v = try i64()
         guard range.contains(v) else { throw ProtocolError.malformed("\(what) \(v) out of range") }
         return v
@@ -100,17 +100,17 @@ public enum ProtocolError: Error, Equatable, Sendable, CustomStringConvertible {
 /// number can overflow and no field can hold more memory than its purpose needs.
 public enum Limits {
     /// Sequence numbers (rows, notices, offers, requests): far below `Int64.max`, exact in JSON.
-    public static let maxSequence: Int64 = 1 << 53
+    static let maxSequence: Int64 = 1 << 53
     /// A file's size and a content offset (1 PiB).
-    public static let maxFileSize: Int64 = 1 << 50
+    static let maxFileSize: Int64 = 1 << 50
     public static let sequences: ClosedRange<Int64> = 0...maxSequence
     public static let sizes: ClosedRange<Int64> = 0...maxFileSize
     /// A path inside a folder, and a link target.
-    public static let maxPathBytes = 4096
+    static let maxPathBytes = 4096
     /// A version vector in its storage form (about 200 nodes).
-    public static let maxVersionBytes = 16 << 10
+    static let maxVersionBytes = 16 << 10
     /// Folder ids, epochs, kinds, content hashes.
-    public static let maxNameBytes = 128
+    static let maxNameBytes = 128
     /// The text of an error answer.
     public static let maxMessageBytes = 4096
     /// What one index answer may hold in all, its rows' fields added up (1,000 rows of 16 KiB).
@@ -120,7 +120,7 @@ public enum Limits {
 /// A frame on the wire: a 4-byte big-endian length, then that many bytes of message.
 public enum Frame {
     /// The largest message a side accepts; content moves in chunks well below it.
-    public static let maxLength: UInt32 = 4 << 20
+    static let maxLength: UInt32 = 4 << 20
     /// The size of the content chunks a side sends.
     public static let chunkSize = 256 << 10
 

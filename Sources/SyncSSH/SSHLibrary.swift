@@ -13,7 +13,7 @@ public enum SSHLibrary {
     }
 
     /// Whether the libssh2 build can use ed25519 keys, which node identities are.
-    public static var supportsEd25519: Bool {
+    static var supportsEd25519: Bool {
         guard ready, let session = libssh2_session_init_ex(nil, nil, nil, nil) else { return false }
         defer { libssh2_session_free(session) }
         var methods: UnsafeMutablePointer<UnsafePointer<CChar>?>?

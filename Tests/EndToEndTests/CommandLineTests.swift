@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import SyncCommands
+@testable import SyncCommands
 
 @Suite(.serialized) struct CommandLineTests {
     @Test func syncWithNoArgumentsFlushesSilently() throws {

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import SyncCommands
+@testable import SyncCommands
 
 @Suite struct DocumentationTests {
     @Test func manPagesAndCompletionsAreCurrent() throws {

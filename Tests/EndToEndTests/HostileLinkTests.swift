@@ -1,7 +1,7 @@
 import Foundation
 import Testing
-import SyncCore
-import SyncProtocol
+@testable import SyncCore
+@testable import SyncProtocol
 @testable import SyncCommands
 @testable import SyncEngine
 

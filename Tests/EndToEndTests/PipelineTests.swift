@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import SyncCommands
+@testable import SyncCommands
 
 @Suite(.serialized) struct PipelineTests {
     @Test func watchThenCommitRecordsChangesAsTheyHappen() throws {

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import SyncDelta
+@testable import SyncDelta
 
 @Suite struct DeltaTests {
     @Test func smallEditMovesASmallDeltaAndPatchRebuildsTheFile() throws {

@@ -1,8 +1,8 @@
 import Foundation
 import Testing
-import SyncCore
-import SyncGit
-import SyncProtocol
+@testable import SyncCore
+@testable import SyncGit
+@testable import SyncProtocol
 @testable import SyncEngine
 
 /// A pulled batch is recorded whole or changes nothing: files replaced, added, removed, moved

@@ -1,6 +1,6 @@
 import Testing
-import SyncCore
-import SyncGit
+@testable import SyncCore
+@testable import SyncGit
 
 @Suite struct BlobHasherTests {
     @Test func streamedIdsEqualLibgit2s() {

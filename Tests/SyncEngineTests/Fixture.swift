@@ -1,7 +1,7 @@
 import Foundation
 import Testing
-import SyncCore
-import SyncGit
+@testable import SyncCore
+@testable import SyncGit
 @testable import SyncEngine
 
 /// A node with one registered folder in a fresh temporary directory.

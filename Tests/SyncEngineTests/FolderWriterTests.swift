@@ -1,7 +1,7 @@
 import Foundation
 import Testing
-import SyncCore
-import SyncGit
+@testable import SyncCore
+@testable import SyncGit
 @testable import SyncEngine
 
 /// The one writer into a folder: never through a link, never over what changed, never over a copy.

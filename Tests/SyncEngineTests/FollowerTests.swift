@@ -1,7 +1,7 @@
 import Foundation
 import Testing
-import SyncCore
-import SyncProtocol
+@testable import SyncCore
+@testable import SyncProtocol
 @testable import SyncEngine
 
 /// The follow loop of `sync pull --follow`, with a dial that fails: its waits, its state on the

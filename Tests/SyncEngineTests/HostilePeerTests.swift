@@ -1,9 +1,9 @@
 import Foundation
 import Testing
-import SyncCore
+@testable import SyncCore
 @testable import SyncEngine
-import SyncGit
-import SyncProtocol
+@testable import SyncGit
+@testable import SyncProtocol
 
 /// A peer that answers with crafted frames, on the other end of a socket pair.
 final class HostilePeer: RequestHandler, @unchecked Sendable {

@@ -1,8 +1,8 @@
 import Foundation
 import Testing
-import SyncCore
-import SyncEngine
-import SyncProtocol
+@testable import SyncCore
+@testable import SyncEngine
+@testable import SyncProtocol
 
 @Suite struct InviteTests {
     /// A link over a socket pair whose far end serves with `handler`; returns this end's session.

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
-import SyncCore
-import SyncGit
+@testable import SyncCore
+@testable import SyncGit
 @testable import SyncEngine
 
 /// What a process killed while it wrote the history leaves must not stop the next writer.

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
-import SyncCore
-import SyncProtocol
+@testable import SyncCore
+@testable import SyncProtocol
 @testable import SyncEngine
 
 /// Time and link budgets: a peer silent in the middle of a frame, a kept link gone quiet, and a

@@ -1,8 +1,8 @@
 import Foundation
 import Testing
-import SyncCore
-import SyncGit
-import SyncProtocol
+@testable import SyncCore
+@testable import SyncGit
+@testable import SyncProtocol
 @testable import SyncEngine
 
 /// What a peer sends cannot crash, stall or fill a node: numbers at both ends of their range,

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import SyncCore
+@testable import SyncCore
 @testable import SyncGit
 @testable import SyncEngine
 

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import SyncCore
+@testable import SyncCore
 import SyncTestSupport
 @testable import SyncEngine
 

@@ -1,8 +1,8 @@
 import Foundation
 import Testing
-import SyncCore
-import SyncGit
-import SyncProtocol
+@testable import SyncCore
+@testable import SyncGit
+@testable import SyncProtocol
 @testable import SyncEngine
 
 /// Restore with large files kept as pointers, the deletion guard undone by a restore, and a paused

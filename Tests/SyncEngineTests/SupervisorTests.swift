@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import Testing
-import SyncCore
+@testable import SyncCore
 @testable import SyncEngine
 
 /// The daemon's supervisor with made-up children: what it starts, stops and starts again, and

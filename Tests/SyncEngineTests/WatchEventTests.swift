@@ -1,7 +1,7 @@
 import Foundation
 import Testing
-import SyncCore
-import SyncGit
+@testable import SyncCore
+@testable import SyncGit
 @testable import SyncEngine
 
 @Suite struct WatchEventTests {

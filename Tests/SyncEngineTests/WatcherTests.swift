@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import SyncCore
+@testable import SyncCore
 @testable import SyncEngine
 
 /// The watcher misses nothing made in a directory that just appeared: each directory is watched

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import SyncGit
+@testable import SyncGit
 
 @Suite struct HistoryRepositoryTests {
     let dir = NSTemporaryDirectory() + "sync-git-" + UUID().uuidString

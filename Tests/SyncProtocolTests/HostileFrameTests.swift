@@ -1,6 +1,6 @@
 import Testing
 import SyncTestSupport
-import SyncProtocol
+@testable import SyncProtocol
 
 /// Frames a hostile peer may send: every number at both ends of its range, every length at its
 /// bound and past it, and random and mutated payloads by the hundred thousand.

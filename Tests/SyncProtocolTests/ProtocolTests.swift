@@ -1,5 +1,5 @@
 import Testing
-import SyncProtocol
+@testable import SyncProtocol
 
 @Suite struct MessageTests {
     let entry = WireEntry(path: "a/b.txt", kind: "file", hash: String(repeating: "a", count: 40), size: 12,

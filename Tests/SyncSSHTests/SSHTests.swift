@@ -1,5 +1,5 @@
 import Testing
-import SyncSSH
+@testable import SyncSSH
 
 @Suite struct SSHLibraryTests {
     @Test func libssh2InitializesAndSpeaksEd25519() {

@@ -21,7 +21,7 @@ public enum DocGenerator {
     }
 
     /// Files under `root` that differ from what would be generated now.
-    public static func stale(root: String) -> [String] {
+    static func stale(root: String) -> [String] {
         files().filter { f in
             FileManager.default.contents(atPath: root + "/" + f.path).map { String(decoding: $0, as: UTF8.self) } != f.content
         }.map(\.path)

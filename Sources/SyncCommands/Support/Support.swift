@@ -7,10 +7,10 @@ import SyncGit
 /// The extra sections of a command's manual page, beside what the argument definitions say.
 public struct Manual: Sendable {
     public var output: String?
-    public var exitStatus: String = "0 on success, 1 when the operation failed, 2 on a usage error."
+    var exitStatus: String = "0 on success, 1 when the operation failed, 2 on a usage error."
     public var files: String?
-    public var examples: [(command: String, meaning: String)] = []
-    public var seeAlso: [String] = []
+    var examples: [(command: String, meaning: String)] = []
+    var seeAlso: [String] = []
 }
 
 /// A toolkit command: an argument definition with a manual.
@@ -40,7 +40,7 @@ extension ToolCommand {
 
 /// Everything the toolkit installs, in the order the dispatcher lists them.
 public enum Toolkit {
-    public static let commands: [any ToolCommand.Type] = [
+    static let commands: [any ToolCommand.Type] = [
         InitCommand.self, FoldersCommand.self, ConfigCommand.self, WatchCommand.self, CommitCommand.self,
         LogCommand.self, ShowCommand.self, RestoreCommand.self, StatusCommand.self, KeysCommand.self,
         PullCommand.self, ServeCommand.self, ConflictsCommand.self, JoinCommand.self, VersionsCommand.self, DiffCommand.self,

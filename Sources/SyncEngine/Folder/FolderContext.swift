@@ -21,14 +21,14 @@ public final class FolderContext: @unchecked Sendable {
     /// Takes the folder lock, which every process that writes the folder's index or history holds
     /// (commit, pull, prune). With it held, no lock file of libgit2's in the history can be live:
     /// any there was left by a process killed while it wrote (and would stop every later commit).
-    public func lockForWriting() throws -> FileLock {
+    func lockForWriting() throws -> FileLock {
         let lock = try FileLock(path: folder.lockPath)
         HistoryRepository.removeStaleLocks(at: folder.historyPath)
         return lock
     }
 
     /// The ignore rules in force now: the folder's `ignore` settings, then `.syncignore` at the root.
-    public func ignoreMatcher() -> IgnoreMatcher {
+    func ignoreMatcher() -> IgnoreMatcher {
         var lines = folder.config.ignorePatterns
         if let data = FileManager.default.contents(atPath: folder.root + "/.syncignore") {
             lines += String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)

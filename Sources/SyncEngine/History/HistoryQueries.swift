@@ -234,12 +234,12 @@ public struct HistoryQueries {
     }
 
     /// The large-file pointer blob `id` holds, if it is one.
-    public func largePointer(_ id: ObjectID) throws -> LargeFilePointer? {
+    func largePointer(_ id: ObjectID) throws -> LargeFilePointer? {
         try wrap { try repo.blobSize(id) < 200 ? LargeFilePointer(try repo.blob(id)) : nil }
     }
 
     /// The id of the content blob `id` stands for: its own, or the one a large-file pointer names.
-    public func contentID(of id: ObjectID) throws -> String { try largePointer(id)?.id ?? id.hex }
+    func contentID(of id: ObjectID) throws -> String { try largePointer(id)?.id ?? id.hex }
 
     /// A file that holds a large file's content now: its copy in the folder's version store, else a
     /// file of the folder with that content (by the index; checked again when it is copied).

@@ -16,9 +16,9 @@ public final class Pruner {
     /// a test throws here to stop a prune as a crash would.
     var afterStep: ((String) throws -> Void)?
     /// Blobs above this stay loose objects: a pack builder holds each object whole in memory.
-    public static let packLimit: Int64 = 32 << 20
+    static let packLimit: Int64 = 32 << 20
     /// A prune that drops nothing repacks everything only when there are this many packs.
-    public static let packsBeforeRepack = 16
+    static let packsBeforeRepack = 16
 
     public init(_ context: FolderContext) { self.context = context }
 

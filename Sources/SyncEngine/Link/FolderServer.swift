@@ -11,7 +11,7 @@ public final class FolderServer: RequestHandler {
     let peer: NodeID
     /// Called for a peer's offer of a folder it may send to us: pull it over the same session; returns
     /// the problems of the pull, which the answer to the offer carries back to the peer.
-    public var onOffer: ((Folder, Session) throws -> [String])?
+    var onOffer: ((Folder, Session) throws -> [String])?
     /// Problems met while serving, for the caller to report.
     public private(set) var problems: [String] = []
 
@@ -21,7 +21,7 @@ public final class FolderServer: RequestHandler {
     private var contexts: [FolderID: FolderContext] = [:]
 
     /// Folders the peer asked to be told of on this link, with the sequence it held of each then.
-    public private(set) var subscriptions: [FolderID: (folder: Folder, since: Int64)] = [:]
+    private(set) var subscriptions: [FolderID: (folder: Folder, since: Int64)] = [:]
 
     public init(state: StateDirectory, peer: NodeID) { self.state = state; self.peer = peer }
 

@@ -65,7 +65,7 @@ public final class Link {
     }
 
     /// The next message; `ProtocolError.closed` at the end of the stream.
-    public func receive() throws -> Message {
+    func receive() throws -> Message {
         let header = try take(4)
         let payload = try take(try Frame.length(ofHeader: header))
         return try Message(decoding: payload)

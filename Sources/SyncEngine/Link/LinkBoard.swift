@@ -25,11 +25,11 @@ public struct LinkStatus: Codable, Sendable, Equatable {
     /// The last sequence of this node told to the peer on this link.
     public var told: Int64 = 0
     public var pulls = 0
-    public var noticesIn = 0
-    public var noticesOut = 0
+    var noticesIn = 0
+    var noticesOut = 0
     public var lastError: String?
     /// When the next dial is due (`waiting`).
-    public var retryAt: Double?
+    var retryAt: Double?
     /// The transfer going on, if any.
     public var transfer: Transfer?
 
@@ -37,8 +37,8 @@ public struct LinkStatus: Codable, Sendable, Equatable {
         public var entriesDone: Int
         public var entriesTotal: Int
         public var bytes: Int64
-        public var startedAt: Double
-        public var bytesPerSecond: Double
+        var startedAt: Double
+        var bytesPerSecond: Double
     }
 
     public init(folder: String, peer: String, role: Role) {

@@ -31,7 +31,7 @@ public final class LinkLoop {
     /// Status files per folder, for `sync status`.
     var statuses: [FolderID: LinkStatus] = [:]
     let role: LinkStatus.Role
-    public var remoteName = ""
+    var remoteName = ""
     let board: NoticeBoard
     let links: LinkBoard
     private var contexts: [FolderID: FolderContext] = [:]

@@ -16,7 +16,7 @@ public struct NoticeBoard: Sendable {
     }
 
     /// The last sequence posted for `folder`, if any.
-    public func posted(_ folder: FolderID) -> Int64? {
+    func posted(_ folder: FolderID) -> Int64? {
         guard let data = FileManager.default.contents(atPath: directory + "/" + folder.rawValue) else { return nil }
         return Int64(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
     }
@@ -35,7 +35,7 @@ public struct NoticeBoard: Sendable {
     }
 
     /// Reads every pending event of a `watch` descriptor.
-    public static func drain(_ fd: Int32) {
+    static func drain(_ fd: Int32) {
         var buf = [UInt8](repeating: 0, count: 4096)
         while buf.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 {}
     }

@@ -52,7 +52,7 @@ public final class RemoteFolder {
 
     /// Asks for the content of `path` without waiting: answers come in the order asked, so many
     /// requests can be in flight; each is then read with `receiveContent`.
-    public func requestContent(_ path: String, hash: String, offset: Int64 = 0) throws -> UInt32 {
+    func requestContent(_ path: String, hash: String, offset: Int64 = 0) throws -> UInt32 {
         let id = session.newRequestID()
         try session.send(.contentRequest(id: id, folder: folder, path: path, hash: hash, offset: offset))
         return id
@@ -61,7 +61,7 @@ public final class RemoteFolder {
     /// Reads the answer to content request `id` into `fd`; at most `limit` bytes are accepted;
     /// `progress` sees each piece as it is written. Returns the bytes written.
     @discardableResult
-    public func receiveContent(_ id: UInt32, into fd: Int32, limit: Int64, progress: ([UInt8]) -> Void = { _ in }) throws -> Int64 {
+    func receiveContent(_ id: UInt32, into fd: Int32, limit: Int64, progress: ([UInt8]) -> Void = { _ in }) throws -> Int64 {
         try receive(id, into: fd, limit: limit, progress: progress)
     }
 

@@ -8,7 +8,7 @@ public final class Session {
     public let link: Link
     public let identity: NodeIdentity
     /// The peer's raw ed25519 public key, proven by its signature during the handshake.
-    public private(set) var peerKey: [UInt8]?
+    private(set) var peerKey: [UInt8]?
     /// The peer's node id.
     public var peer: NodeID? { peerKey.map(NodeIdentity.nodeID(ofRawKey:)) }
     public var handler: RequestHandler?
@@ -46,7 +46,7 @@ public final class Session {
     }
 
     /// A fresh request id.
-    public func newRequestID() -> UInt32 {
+    func newRequestID() -> UInt32 {
         defer { nextID &+= 2 }
         return nextID
     }
@@ -78,7 +78,7 @@ public final class Session {
 
     /// Receives and handles one message: a request is served, a notice queued; false when the peer
     /// said bye or closed the link.
-    public func handleNext() throws -> Bool {
+    func handleNext() throws -> Bool {
         let m: Message
         do { m = try link.receive() } catch ProtocolError.closed { return false }
         if m == .bye { return false }

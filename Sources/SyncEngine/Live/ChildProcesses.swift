@@ -8,7 +8,7 @@ public struct ChildProcesses: Sendable {
     public var start: @Sendable (Supervisor.Kind) throws -> [pid_t]
     public var signal: @Sendable (pid_t, Int32) -> Void
     /// A child that ended, with its wait status; nil when none has.
-    public var reaped: @Sendable () -> (pid_t, Int32)?
+    var reaped: @Sendable () -> (pid_t, Int32)?
     /// Waits for a child killed at the end.
     public var wait: @Sendable (pid_t) -> Void
 

@@ -10,12 +10,12 @@ struct Debounce: Sendable, Equatable {
     public init(quiet: Double, maxDelay: Double) { self.quiet = quiet; self.maxDelay = maxDelay }
 
     /// The moment to commit, given when the first and the last pending change came.
-    public func deadline(first: Double, last: Double) -> Double { min(last + quiet, first + max(maxDelay, quiet)) }
+    func deadline(first: Double, last: Double) -> Double { min(last + quiet, first + max(maxDelay, quiet)) }
 }
 
 /// `sync-commit`'s follow mode: reads watch lines from a file descriptor, debounces, commits.
 public struct CommitLoop {
-    public let folderID: FolderID
+    let folderID: FolderID
     public let state: StateDirectory
     public var onCommit: (CommitResult) -> Void = { _ in }
     public var warn: (String) -> Void = { _ in }

@@ -8,9 +8,9 @@ public struct Committer {
     public let context: FolderContext
     public var progress: ((CommitProgress) -> Void)?
     /// Called after blobs are stored and before the index is written; tests use it to stop mid-commit.
-    public var beforeRecord: (() -> Void)?
+    var beforeRecord: (() -> Void)?
     /// Called after each file is hashed and before it is checked again (a test hook).
-    public var afterHash: ((RelativePath) -> Void)?
+    var afterHash: ((RelativePath) -> Void)?
 
     public init(_ context: FolderContext) { self.context = context }
 

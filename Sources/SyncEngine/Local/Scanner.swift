@@ -12,10 +12,10 @@ public struct Observation: Sendable, Equatable {
     public var executable: Bool
 
     /// Whether the stat data matches what the index recorded, so the content need not be read.
-    public func matchesStat(of e: FileEntry) -> Bool { matchesStat(of: IndexStat(e)) }
+    func matchesStat(of e: FileEntry) -> Bool { matchesStat(of: IndexStat(e)) }
 
     /// Whether the stat data matches an index row's, so the content need not be read.
-    public func matchesStat(of e: IndexStat) -> Bool {
+    func matchesStat(of e: IndexStat) -> Bool {
         !e.deleted && e.kind == kind && e.size == size && e.mtimeNs == mtimeNs && e.ctimeNs == ctimeNs
             && e.inode == inode && e.executable == executable
     }
@@ -33,9 +33,9 @@ public struct Scanner: Sendable {
     public let root: String
     public let ignore: IgnoreMatcher
     /// Paths inside the folder that are never recorded (the state directory when it lies inside).
-    public let excluded: Set<String>
+    let excluded: Set<String>
 
-    public static let temporaryPrefix = ".sync-tmp-"
+    static let temporaryPrefix = ".sync-tmp-"
 
     public init(root: String, ignore: IgnoreMatcher, excluded: Set<String> = []) {
         self.root = root
@@ -44,7 +44,7 @@ public struct Scanner: Sendable {
     }
 
     /// lstat of one path, or nil when it does not exist.
-    public func observe(_ path: RelativePath) throws -> Observation? {
+    func observe(_ path: RelativePath) throws -> Observation? {
         var st = stat()
         if lstat(root + "/" + path.rawValue, &st) != 0 {
             if errno == ENOENT || errno == ENOTDIR { return nil }
@@ -68,7 +68,7 @@ public struct Scanner: Sendable {
     }
 
     /// Whether the scan skips `path` (ignored, excluded, or one of our temporary files).
-    public func skips(_ path: RelativePath, isDirectory: Bool) -> Bool {
+    func skips(_ path: RelativePath, isDirectory: Bool) -> Bool {
         if path.name.hasPrefix(Self.temporaryPrefix) { return true }
         if excluded.contains(where: { path.rawValue == $0 || path.rawValue.hasPrefix($0 + "/") }) { return true }
         return ignore.isIgnored(path, isDirectory: isDirectory)

@@ -17,8 +17,8 @@ public struct PullOutcome: Sendable {
     /// Index rows recorded here, and how many of them are not the peer's rows as it sent them
     /// (conflicts, merges, local changes found on the way): a pull with none of those only
     /// repeats the peer's own rows, which the peer need not be told of.
-    public var rowsRecorded = 0
-    public var foreignRows = 0
+    var rowsRecorded = 0
+    var foreignRows = 0
 }
 
 /// Progress of a pull, for a display.
@@ -26,7 +26,7 @@ public struct PullProgress: Sendable {
     public var entriesDone = 0
     public var entriesTotal = 0
     public var bytesReceived: Int64 = 0
-    public var currentPath = ""
+    var currentPath = ""
 }
 
 /// What a pull could not do, or did with a loss, for one path.

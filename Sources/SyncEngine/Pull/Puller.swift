@@ -12,10 +12,10 @@ public final class Puller {
     let remote: RemoteFolder
     let peer: NodeID
     public var dryRun = false
-    public var batchSize = 1000
+    var batchSize = 1000
     public var progress: ((PullProgress) -> Void)?
     /// Asked between batches: true stops the pull there (what was recorded stays).
-    public var cancelled: () -> Bool = { false }
+    var cancelled: () -> Bool = { false }
     var state = PullProgress()
     var outcome = PullOutcome()
     /// Delta transfers are worth a signature only above this size.

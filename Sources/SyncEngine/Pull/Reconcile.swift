@@ -63,7 +63,7 @@ public enum Reconcile {
 
     /// `dir/name.sync-conflict-YYYYMMDD-HHMMSS-NODE-TAG.ext` for `dir/name.ext`: NODE is the first 8
     /// characters of the node that made the losing change, TAG the first 7 of its content id.
-    public static func conflictCopy(of path: RelativePath, mtimeNs: Int64, node: String, tag: String? = nil) -> RelativePath {
+    static func conflictCopy(of path: RelativePath, mtimeNs: Int64, node: String, tag: String? = nil) -> RelativePath {
         let name = path.name
         var stem = name, ext = ""
         if let dot = name.lastIndex(of: "."), dot != name.startIndex {
