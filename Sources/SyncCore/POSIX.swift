@@ -70,3 +70,31 @@ public struct Descriptor: ~Copyable {
 
     deinit { close(raw) }
 }
+
+/// Lines from a descriptor (a pipe: sync-commit's output), without their newline, as they come.
+public struct LineReader {
+    private let fd: Int32
+    private let what: String
+    private var pending: [UInt8] = []
+    private var ended = false
+
+    public init(_ fd: Int32, what: String) { self.fd = fd; self.what = what }
+
+    /// The next line; a last line without a newline counts; nil at the end of the input.
+    public mutating func next() throws -> String? {
+        while true {
+            if let nl = pending.firstIndex(of: 10) {
+                let line = String(decoding: pending[..<nl], as: UTF8.self)
+                pending.removeSubrange(...nl)
+                return line
+            }
+            if ended {
+                guard !pending.isEmpty else { return nil }
+                defer { pending = [] }
+                return String(decoding: pending, as: UTF8.self)
+            }
+            let chunk = try POSIX.read(fd, max: 4096, path: what)
+            if chunk.isEmpty { ended = true } else { pending += chunk }
+        }
+    }
+}

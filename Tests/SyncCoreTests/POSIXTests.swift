@@ -78,4 +78,19 @@ import Testing
             _ = try Descriptor(opening: "/nonexistent/x", O_RDONLY)
         }
     }
+
+    @Test func aLineReaderGivesEachLineAsItComesAndALastLineWithoutNewline() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        defer { close(fds[0]) }
+        var lines = LineReader(fds[0], what: "pipe")
+        try POSIX.writeAll(fds[1], Array("one\ntw".utf8), path: "pipe")
+        #expect(try lines.next() == "one")
+        try POSIX.writeAll(fds[1], Array("o\n\nthree".utf8), path: "pipe")
+        #expect(try lines.next() == "two")
+        #expect(try lines.next() == "")
+        close(fds[1])
+        #expect(try lines.next() == "three")
+        #expect(try lines.next() == nil)
+    }
 }

@@ -39,38 +39,17 @@ public struct NotifyCommand: ToolCommand {
             signal(SIGPIPE, SIG_IGN)
             let state = StateDirectory.fromEnvironment()
             let f = try state.folder(folder)
-            let board = NoticeBoard(state)
-            var dialing: [String: pid_t] = [:]
-            var pending = ""
-            var chunk = [UInt8](repeating: 0, count: 4096)
-            while true {
-                guard let n = try? POSIX.read(0, into: &chunk, path: "standard input"), n > 0 else { break }
-                pending += String(decoding: chunk[0..<n], as: UTF8.self)
-                while let nl = pending.firstIndex(of: "\n") {
-                    let line = String(pending[..<nl])
-                    pending.removeSubrange(...nl)
-                    writeAll(line + "\n")
-                    let parts = line.split(separator: " ")
-                    guard parts.count >= 2, parts[0] == f.id.rawValue, let sequence = Int64(parts[1]) else {
-                        if !line.isEmpty { warn("sync-notify: folder \(f.id): ignoring a line that is not FOLDER-ID SEQUENCE COMMIT: \(PathQuoting.quote(line))") }
-                        continue
+            let notifier = Notifier(state: state, folder: f, dial: noDial ? nil : { remote in
+                try? spawn(siblingExecutable("sync-pull"), ["sync-pull", remote], stdout: "/dev/null")
+            })
+            var lines = LineReader(0, what: "standard input")
+            while let line = try? lines.next() {
+                writeAll(line + "\n")
+                do {
+                    if try !notifier.take(line), !line.isEmpty {
+                        warn("sync-notify: folder \(f.id): ignoring a line that is not FOLDER-ID SEQUENCE COMMIT: \(PathQuoting.quote(line))")
                     }
-                    do { try board.post(f.id, sequence: sequence) } catch let e as SyncError { warn("sync-notify: \(e)") }
-                    if !noDial { dialUnfollowed(f, state, &dialing) }
-                }
-            }
-        }
-    }
-
-    /// Runs `sync-pull REMOTE` for each peer of the folder that no live process of this node dials.
-    private func dialUnfollowed(_ folder: Folder, _ state: StateDirectory, _ running: inout [String: pid_t]) {
-        for (remote, pid) in running where waitpid(pid, nil, WNOHANG) != 0 { running[remote] = nil }
-        let current = (try? state.folder(folder.id.rawValue)) ?? folder
-        let links = LinkBoard(state).links()
-        for remote in current.config.values("peer") where running[remote] == nil {
-            guard !links.contains(where: { $0.role == .dial && $0.folder == folder.id.rawValue && $0.remote == remote }) else { continue }
-            if let pid = try? spawn(siblingExecutable("sync-pull"), ["sync-pull", remote], stdout: "/dev/null") {
-                running[remote] = pid
+                } catch let e as SyncError { warn("sync-notify: \(e)") }
             }
         }
     }

@@ -2,8 +2,6 @@ import ArgumentParser
 import Foundation
 import SyncCore
 import SyncEngine
-import SyncProtocol
-import SyncSSH
 
 public struct ServeCommand: ToolCommand {
     public static let configuration = CommandConfiguration(
@@ -62,49 +60,19 @@ public struct ServeCommand: ToolCommand {
         try reporting("sync-serve") {
             let state = stateDir.map { StateDirectory(root: $0) } ?? .fromEnvironment()
             let settings = try LinkSettings.fromEnvironment()
-            let session = Session(link: Link(FileDescriptorTransport(), callTimeout: settings.callTimeout),
-                                  identity: try state.identity(), dialing: false)
-            if let invite { return try serveInvite(try NodeID(invite), session, state) }
-            let expected = try NodeID(peer!)
-            // A peer holds at most so many links here at once, before it costs anything more.
-            guard let slot = try LinkSlots.take(state, peer: expected, limit: settings.maxLinks) else {
-                throw SyncError.peer("peer \(expected.short): already \(settings.maxLinks) links open (SYNC_MAX_LINKS); refusing another")
+            if let invite {
+                let file = authorizedKeys.map { AuthorizedKeysFile(path: $0) } ?? .fromEnvironment()
+                return try Serving.invite(try NodeID(invite), state: state, settings: settings, transport: FileDescriptorTransport()) { folder, key in
+                    try FolderAccess.allow(key, for: folder)
+                    try rewriteAuthorizedKeys(state, file: file)
+                }
             }
-            defer { _ = slot }
-            let proven = try session.handshake()
-            guard proven == expected else {
-                throw SyncError.peer("peer proved node \(proven.short), but its SSH key is that of \(expected.short)")
-            }
-            let server = FolderServer(state: state, peer: proven)
             // Standard error reaches the dialing side only when the link ends: problems only. This
             // node's own record of the link and its pulls is SYNC_DIR/log/sync-serve.log.
             let log = makeLogger("sync-serve", defaultLevel: .warning, file: state.root + "/log/sync-serve.log")
-            server.pullOnOffer(state: state, peer: proven, log: log)
-            session.handler = server
             StopSignal.install()
-            let loop = LinkLoop(session: session, server: server, state: state, peer: proven, following: nil)
-            loop.idleTimeout = settings.idleTimeout
-            loop.keepalive = settings.keepalive
-            loop.log = log
-            loop.stopRequested = { StopSignal.requested }
-            do { try loop.run() } catch let e as ProtocolError {
-                throw SyncError.peer("peer \(proven.short): \(e)")
-            }
-        }
-    }
-
-    /// A link opened with an invite key: the peer proves its node key and may ask once to join the
-    /// invite's folder; the invite is then used up and the peer's key allowed for the folder.
-    private func serveInvite(_ invite: NodeID, _ session: Session, _ state: StateDirectory) throws {
-        let file = authorizedKeys.map { AuthorizedKeysFile(path: $0) } ?? .fromEnvironment()
-        let proven = try session.handshake()
-        let handler = InviteHandler(state: state, invite: invite) { folder, key in
-            try FolderAccess.allow(key, for: folder)
-            try rewriteAuthorizedKeys(state, file: file)
-        }
-        session.handler = handler
-        do { try session.serveUntilClosed() } catch let e as ProtocolError {
-            throw SyncError.peer("invite \(invite.short), node \(proven.short): \(e)")
+            try Serving.peer(try NodeID(peer!), state: state, settings: settings, transport: FileDescriptorTransport(),
+                             log: log, stopRequested: { StopSignal.requested })
         }
     }
 }
