@@ -77,3 +77,45 @@ public struct SSHConfig: Sendable {
         return pi == p.count
     }
 }
+
+extension SSHConfig {
+    /// The dialing user's config: SYNC_SSH_CONFIG, else ~/.ssh/config (empty when unreadable).
+    public static func user(_ environment: [String: String]) -> SSHConfig {
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        let text = (try? String(contentsOfFile: environment["SYNC_SSH_CONFIG"] ?? home + "/.ssh/config", encoding: .utf8)) ?? ""
+        return SSHConfig(text: text)
+    }
+}
+
+/// What this machine's sshd says about itself in its configuration file (SYNC_SSHD_CONFIG, else
+/// /etc/ssh/sshd_config): the first port it listens on and its host keys, for an invite that
+/// names where and how the other machine reaches it.
+public struct SSHDConfig: Sendable, Equatable {
+    public var port: Int?
+    /// Private host key files, in order (`HostKey`); the public key is beside each, with `.pub`.
+    public var hostKeys: [String] = []
+
+    public init(text: String) {
+        for raw in text.split(whereSeparator: \.isNewline) {
+            let words = raw.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "=" })
+            guard words.count >= 2, !words[0].hasPrefix("#") else { continue }
+            switch words[0].lowercased() {
+            case "port": if port == nil, let p = Int(words[1]), (1...65535).contains(p) { port = p }
+            case "hostkey": hostKeys.append(String(words[1]))
+            case "match": return // what follows applies to some connections only
+            default: continue
+            }
+        }
+    }
+
+    public static func system(_ environment: [String: String]) -> SSHDConfig {
+        SSHDConfig(text: (try? String(contentsOfFile: environment["SYNC_SSHD_CONFIG"] ?? "/etc/ssh/sshd_config", encoding: .utf8)) ?? "")
+    }
+
+    /// The public key file of the host key a client of this sshd is shown: the first ed25519
+    /// `HostKey` (libssh2 and sync prefer it), else OpenSSH's default one.
+    public var publicHostKey: String {
+        (hostKeys.first(where: { $0.contains("ed25519") }) ?? hostKeys.first).map { $0 + ".pub" }
+            ?? "/etc/ssh/ssh_host_ed25519_key.pub"
+    }
+}

@@ -131,6 +131,34 @@ import Testing
         #expect(mine.status == 1 && mine.stderr.contains("own"), "\(mine)")
     }
 
+    @Test func anInviteWithoutPortOrHostKeyNamesTheSshdThisNodeRuns() throws {
+        let a = try PeerNode(), b = try PeerNode(), c = try PeerNode()
+        let (pa, id) = try a.node.folder("shared")
+        try a.node.sh("echo hello > '\(pa)/a.txt'")
+        #expect(try a.commit(pa).status == 0)
+        // The port and host key come from this machine's sshd_config (another port, its own key).
+        a.node.extraEnvironment["SYNC_SSHD_CONFIG"] = a.sshdDirectory + "/sshd_config"
+        let fromSshd = try a.node.run("sync-keys", ["invite", id, "--address", "root@127.0.0.1"])
+        #expect(fromSshd.status == 0, "\(fromSshd)")
+        let joined = try b.node.run("sync-join", [fromSshd.stdout.trimmingCharacters(in: .newlines), b.node.base + "/shared"])
+        #expect(joined.status == 0 && joined.lines.last == "ssh://root@127.0.0.1:\(a.port)/\(id)", "\(joined)")
+        #expect(try b.node.run("sync-pull", [joined.lines[1]]).status == 0)
+        #expect(try String(contentsOfFile: b.node.base + "/shared/a.txt", encoding: .utf8) == "hello\n")
+        // A port ~/.ssh/config gives the host wins over sshd_config's, as sync pull would dial it.
+        a.node.extraEnvironment["SYNC_SSHD_CONFIG"] = "/dev/null"
+        try "Host 127.0.0.1\n    Port \(c.port)\n".write(toFile: a.node.base + "/home/.ssh/config", atomically: true, encoding: .utf8)
+        let fromConfig = try a.node.run("sync-keys", ["invite", id, "--address", "root@127.0.0.1", "--host-key", c.sshdDirectory + "/host_key.pub"])
+        #expect(fromConfig.status == 0 && fromConfig.stderr.contains("127.0.0.1:\(c.port)"), "\(fromConfig)")
+        // With neither, OpenSSH's default host key (not this sshd's) is named, and the mismatch says
+        // what to do.
+        try "".write(toFile: a.node.base + "/home/.ssh/config", atomically: true, encoding: .utf8)
+        if FileManager.default.fileExists(atPath: "/etc/ssh/ssh_host_ed25519_key.pub") {
+            let defaults = try a.node.run("sync-keys", ["invite", id, "--address", "root@127.0.0.1:\(a.port)"])
+            let misled = try c.node.run("sync-join", [defaults.stdout.trimmingCharacters(in: .newlines), c.node.base + "/y"])
+            #expect(misled.status == 1 && misled.stderr.contains("--host-key"), "\(misled)")
+        }
+    }
+
     @Test(.enabled(if: have("script"))) func progressIsShownOnATerminalOnly() throws {
         let (a, b, id, pa, pb) = try pair()
         try a.node.sh("cd '\(pa)' && for i in $(seq 1 300); do echo $i > f$i; done")

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SyncCore
 import SyncEngine
+import SyncSSH
 
 public struct KeysCommand: ToolCommand {
     public static let configuration = CommandConfiguration(
@@ -12,8 +13,10 @@ public struct KeysCommand: ToolCommand {
             line, creating the key pair on first use. `allow FOLDER KEY` lets the peer with KEY see FOLDER; \
             `deny FOLDER KEY` takes that away at once (a link already open loses the folder on its next \
             request); `list FOLDER` prints the allowed keys. `invite FOLDER` prints a one-line token for \
-            sync join on another machine: this node's address (--address, default USER@HOSTNAME:22), the \
-            host key its sshd shows (--host-key, default /etc/ssh/ssh_host_ed25519_key.pub), this node's \
+            sync join on another machine: this node's address (--address, default USER@HOSTNAME; a port \
+            left out is the one ~/.ssh/config gives that host, else the Port of this machine's sshd_config, \
+            else 22), the host key its sshd shows (--host-key, default the first ed25519 HostKey of \
+            /etc/ssh/sshd_config with .pub, else /etc/ssh/ssh_host_ed25519_key.pub), this node's \
             key, the folder id and a one-time invite key. The invite key gets its own line in the \
             managed block, whose forced command can only let its holder join that folder, once, before \
             it expires (--expires, default 24h); the node that joins is then allowed like a key given \
@@ -79,9 +82,19 @@ public struct KeysCommand: ToolCommand {
     }
 
     /// `[USER@]HOST[:PORT]`, HOST possibly a bracketed IPv6 address.
-    static func parseAddress(_ text: String) throws -> (user: String?, host: String, port: Int) {
+    static func parseAddress(_ text: String) throws -> (user: String?, host: String, port: Int?) {
         let a = try RemoteSpec.address(text)
-        return (a.user, a.host, a.port ?? 22)
+        return (a.user, a.host, a.port)
+    }
+
+    /// Where the other machine reaches this node's sshd: --address (else this user at this host);
+    /// a port it leaves out is the one `~/.ssh/config` gives that host (as sync pull would dial
+    /// it), else the one this machine's sshd listens on, else 22.
+    func inviteAddress(_ environment: [String: String], sshd: SSHDConfig) throws -> (user: String?, host: String, port: Int) {
+        let given = try address.map(Self.parseAddress) ?? (currentUserName(), ProcessInfo.processInfo.hostName, nil)
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        let port = given.port ?? SSHConfig.user(environment).resolve(given.host, home: home).port ?? sshd.port ?? 22
+        return (given.user, given.host, port)
     }
 
     public func run() throws {
@@ -119,11 +132,12 @@ public struct KeysCommand: ToolCommand {
 extension KeysCommand {
     private func invite(_ state: StateDirectory, _ identity: NodeIdentity) throws {
         let f = try state.folder(folder!)
-        let addr: (user: String?, host: String, port: Int) =
-            try address.map(Self.parseAddress) ?? (currentUserName(), ProcessInfo.processInfo.hostName, 22)
-        let hostKeyPath = hostKey ?? "/etc/ssh/ssh_host_ed25519_key.pub"
+        let environment = ProcessInfo.processInfo.environment
+        let sshd = SSHDConfig.system(environment)
+        let addr = try inviteAddress(environment, sshd: sshd)
+        let hostKeyPath = hostKey ?? sshd.publicHostKey
         guard let data = FileManager.default.contents(atPath: hostKeyPath) else {
-            throw SyncError.malformed("\(hostKeyPath): cannot read the sshd host key; name this node's public host key file with --host-key")
+            throw SyncError.malformed("\(hostKeyPath): cannot read the sshd host key; name this node's public host key file with --host-key (sshd -T | grep hostkey lists them)")
         }
         let fields = String(decoding: data, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
         guard fields.count >= 2, fields[0].hasPrefix("ssh-") || fields[0].hasPrefix("ecdsa-"),

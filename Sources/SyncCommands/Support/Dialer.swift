@@ -27,8 +27,7 @@ struct Dialer {
 
     func dial(_ spec: RemoteSpec) throws -> Dialed {
         let home = environment["HOME"] ?? NSHomeDirectory()
-        let configText = (try? String(contentsOfFile: environment["SYNC_SSH_CONFIG"] ?? home + "/.ssh/config", encoding: .utf8)) ?? ""
-        let resolved = SSHConfig(text: configText).resolve(spec.host, home: home)
+        let resolved = SSHConfig.user(environment).resolve(spec.host, home: home)
         let host = resolved.hostName
         let port = spec.port ?? resolved.port ?? 22
         let user = spec.user ?? resolved.user ?? environment["USER"] ?? currentUserName()
@@ -41,7 +40,9 @@ struct Dialer {
             if let expected = expectedHostKey, expected.type != key.type || expected.blob != key.blob {
                 throw SyncError.peer("""
                     host \(name): its host key is \(key.type) \(offered), not the \(expected.type) \
-                    \(NodeIdentity.fingerprint(of: expected.blob)) the invite names; refusing to connect
+                    \(NodeIdentity.fingerprint(of: expected.blob)) the invite names; refusing to connect. On the \
+                    inviting machine, name the public host key file its sshd uses (sshd -T | grep hostkey) with \
+                    sync keys invite --host-key FILE
                     """)
             }
             if let pinned = known.lookup(host: host, port: port) ?? KnownHosts.lookup(in: home + "/.ssh/known_hosts", name: name) {
