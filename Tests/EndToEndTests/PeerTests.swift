@@ -134,12 +134,18 @@ import Testing
     @Test func anInviteWithoutPortOrHostKeyNamesTheSshdThisNodeRuns() throws {
         let a = try PeerNode(), b = try PeerNode(), c = try PeerNode()
         let (pa, id) = try a.node.folder("shared")
+        // A peer that recorded nothing yet says so to the puller, rather than an empty folder.
+        let (_, empty) = try a.node.folder("empty")
+        _ = try b.join("empty", id: empty)
+        try a.allow(b, empty)
+        let nothing = try b.pull(a, empty, ["--no-offer"])
+        #expect(nothing.status == 0 && nothing.stderr.contains("the peer has recorded nothing yet"), "\(nothing)")
+        // Not recorded before the invite: the invite records it, so the first pull brings it.
         try a.node.sh("echo hello > '\(pa)/a.txt'")
-        #expect(try a.commit(pa).status == 0)
         // The port and host key come from this machine's sshd_config (another port, its own key).
         a.node.extraEnvironment["SYNC_SSHD_CONFIG"] = a.sshdDirectory + "/sshd_config"
         let fromSshd = try a.node.run("sync-keys", ["invite", id, "--address", "root@127.0.0.1"])
-        #expect(fromSshd.status == 0, "\(fromSshd)")
+        #expect(fromSshd.status == 0 && fromSshd.stderr.contains("recorded 1 change first"), "\(fromSshd)")
         let joined = try b.node.run("sync-join", [fromSshd.stdout.trimmingCharacters(in: .newlines), b.node.base + "/shared"])
         #expect(joined.status == 0 && joined.lines.last == "ssh://root@127.0.0.1:\(a.port)/\(id)", "\(joined)")
         #expect(try b.node.run("sync-pull", [joined.lines[1]]).status == 0)

@@ -21,7 +21,8 @@ public struct KeysCommand: ToolCommand {
             managed block, whose forced command can only let its holder join that folder, once, before \
             it expires (--expires, default 24h); the node that joins is then allowed like a key given \
             to allow, and the invite line is removed. Anyone holding the token can join the folder \
-            until then: hand it over as you would a password. KEY is an OpenSSH ssh-ed25519 public key line, \
+            until then: hand it over as you would a password. What the folder holds is recorded (as sync \
+            commit does) before the token is made, so that the first pull on the other machine brings it. KEY is an OpenSSH ssh-ed25519 public key line, \
             a file holding one, or the node id of a key already allowed for some folder. allow and deny \
             rewrite this node's managed block in the authorized_keys file (SYNC_AUTHORIZED_KEYS, else \
             ~/.ssh/authorized_keys): one line per peer key allowed for any folder, restricted to the forced \
@@ -132,6 +133,10 @@ public struct KeysCommand: ToolCommand {
 extension KeysCommand {
     private func invite(_ state: StateDirectory, _ identity: NodeIdentity) throws {
         let f = try state.folder(folder!)
+        // What the folder holds now is recorded first: the other machine's first pull brings it.
+        if !f.config.paused, let recorded = try Committer(try FolderContext(f, state: state)).commit(), !recorded.changes.isEmpty {
+            warn("sync-keys: folder \(f.id): recorded \(recorded.changes.count) change\(recorded.changes.count == 1 ? "" : "s") first (\(recorded.line))")
+        }
         let environment = ProcessInfo.processInfo.environment
         let sshd = SSHDConfig.system(environment)
         let addr = try inviteAddress(environment, sshd: sshd)

@@ -114,6 +114,9 @@ public struct PullCommand: ToolCommand {
             display.clear()
             for c in outcome.changes { emit(c.line) }
             for p in outcome.problems { warn("sync-pull: folder \(folder.id): \(p)") }
+            if outcome.peerSequence == 0 {
+                warn("sync-pull: host \(dialed.name): folder \(folder.id): the peer has recorded nothing yet (run sync commit FOLDER, or sync up, there)")
+            }
             // Offered only to a peer this node lets see the folder: one allowed one way only pulls.
             if !dryRun && !noOffer && server.authorized(folder.id.rawValue) != nil {
                 let answer: OfferAnswer

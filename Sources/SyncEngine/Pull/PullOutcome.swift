@@ -11,6 +11,8 @@ public struct PullOutcome: Sendable {
     /// Whether a row was left for the next pull (which should then come soon).
     public var held: Bool { problems.contains { $0.kind == .held } }
     public var sequence: Int64 = 0
+    /// The peer's own sequence for the folder as it answered (0: it has recorded nothing yet).
+    public var peerSequence: Int64 = 0
     public var commit: String?
     public var filesFetched = 0
     public var contentBytes: Int64 = 0

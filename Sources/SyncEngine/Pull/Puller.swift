@@ -86,6 +86,7 @@ public final class Puller {
                 continue
             }
             restarted = true
+            outcome.peerSequence = batch.sequence
             let last = batch.entries.map(\.sequence).max() ?? since
             let upTo = batch.more ? last : max(last, batch.sequence)
             // After a batch left rows for later, the stored sequence stays below them (apply
