@@ -240,6 +240,25 @@ import Testing
         #expect(try node.run("sync-diff", ["--folder", aid]).status == 2)
     }
 
+    @Test func onePeerUnderTwoSpellingsIsOnePeer() throws {
+        let node = try Node()
+        let (_, id) = try node.folder("a")
+        try "Host desk\n    HostName 127.0.0.1\n    User me\n".write(toFile: node.base + "/ssh_config", atomically: true, encoding: .utf8)
+        node.extraEnvironment["SYNC_SSH_CONFIG"] = node.base + "/ssh_config"
+        node.extraEnvironment["USER"] = "root"
+        #expect(try node.run("sync-peer", ["add", id, "desktop:\(id)"]).lines == ["added ssh://desktop/\(id)"])
+        // The user and port that would be dialed anyway: the same peer.
+        let same = try node.run("sync-peer", ["add", id, "root@desktop:22"])
+        #expect(same.status == 0 && same.lines == ["unchanged ssh://desktop/\(id) (the same peer as ssh://root@desktop:22/\(id))"], "\(same)")
+        // ~/.ssh/config's alias for 127.0.0.1 with user me, and that address spelled out.
+        #expect(try node.run("sync-peer", ["add", id, "desk:\(id)"]).lines == ["added ssh://desk/\(id)"])
+        #expect(try node.run("sync-peer", ["add", id, "me@127.0.0.1"]).lines.first?.hasPrefix("unchanged ssh://desk/") == true)
+        // Another port or user is another peer.
+        #expect(try node.run("sync-peer", ["add", id, "desktop:2222"]).lines == ["added ssh://desktop:2222/\(id)"])
+        #expect(try node.run("sync-peer", ["add", id, "other@desktop"]).lines == ["added ssh://other@desktop/\(id)"])
+        #expect(try node.run("sync-config", [id, "peer"]).lines.count == 4)
+    }
+
     @Test func twoFoldersOnOneNodeAreKeptApart() throws {
         let node = try Node()
         let (a, aid) = try node.folder("a")

@@ -16,7 +16,9 @@ public struct PeerCommand: ToolCommand {
             ssh://[USER@]HOST[:PORT]/FOLDER-ID, or only [USER@]HOST[:PORT], to which the folder's id is \
             added: peers name a folder by its id, so the id must be this folder's. The peer must allow \
             this node for the folder (sync keys allow, or sync join). Peers are kept in the folder's \
-            config (`peer` values); sync up picks up a change within seconds.
+            config (`peer` values); sync up picks up a change within seconds. A REMOTE that leads to the \
+            same user, host and port as a peer already listed (once ~/.ssh/config and the defaults, this \
+            user and port 22, are applied) is that peer: `add` leaves it unchanged and says so.
             """)
     public static let manual = Manual(
         output: """
@@ -80,6 +82,12 @@ public struct PeerCommand: ToolCommand {
                 let present = f.config.values("peer").contains(r)
                 if action == .add {
                     if present { return emit("unchanged \(r)") }
+                    // The same peer under another spelling is not a second peer.
+                    let environment = ProcessInfo.processInfo.environment
+                    let endpoint = try Endpoint(RemoteSpec(r), environment: environment)
+                    if let same = f.config.values("peer").first(where: { (try? RemoteSpec($0)).map { Endpoint($0, environment: environment) } == endpoint }) {
+                        return emit("unchanged \(same) (the same peer as \(r))")
+                    }
                     try f.config.add("peer", r)
                 } else {
                     guard present else { throw SyncError.refused("folder \(f.id): \(r) is not one of its peers") }

@@ -28,9 +28,7 @@ struct Dialer {
     func dial(_ spec: RemoteSpec) throws -> Dialed {
         let home = environment["HOME"] ?? NSHomeDirectory()
         let resolved = SSHConfig.user(environment).resolve(spec.host, home: home)
-        let host = resolved.hostName
-        let port = spec.port ?? resolved.port ?? 22
-        let user = spec.user ?? resolved.user ?? environment["USER"] ?? currentUserName()
+        let (user, host, port) = Endpoint(spec, environment: environment).parts
         let identity = try state.identity()
         let known = KnownHosts(path: state.nodePath + "/known_hosts")
         let name = KnownHosts.name(host: host, port: port)
@@ -73,6 +71,24 @@ struct Dialer {
         }
         return Dialed(connection: connection, session: session, peer: peer, name: name)
     }
+}
+
+/// Where a remote leads once `~/.ssh/config` and the defaults are applied: two spellings of one
+/// peer (`desktop`, `root@desktop:22`) lead to the same endpoint.
+struct Endpoint: Equatable {
+    let user: String
+    let host: String
+    let port: Int
+
+    init(_ spec: RemoteSpec, environment: [String: String]) {
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        let resolved = SSHConfig.user(environment).resolve(spec.host, home: home)
+        host = resolved.hostName
+        port = spec.port ?? resolved.port ?? 22
+        user = spec.user ?? resolved.user ?? environment["USER"] ?? currentUserName()
+    }
+
+    var parts: (String, String, Int) { (user, host, port) }
 }
 
 func currentUserName() -> String {
