@@ -5,7 +5,7 @@ import PackageDescription
 let tools = [
     "sync", "sync-init", "sync-folders", "sync-config", "sync-watch", "sync-commit",
     "sync-log", "sync-show", "sync-restore", "sync-status", "sync-keys", "sync-serve", "sync-pull",
-    "sync-conflicts", "sync-join", "sync-versions", "sync-diff", "sync-notify", "sync-peer", "sync-daemon", "sync-confirm", "sync-prune",
+    "sync-conflicts", "sync-join", "sync-versions", "sync-diff", "sync-notify", "sync-peer", "sync-daemon", "sync-confirm", "sync-prune", "sync-forget",
 ]
 
 let package = Package(

@@ -259,6 +259,31 @@ import Testing
         #expect(try node.run("sync-config", [id, "peer"]).lines.count == 4)
     }
 
+    @Test func forgetUnregistersAFolderAndKeepsItsFilesAndHistory() throws {
+        let node = try Node()
+        let (a, aid) = try node.folder("a")
+        let (b, bid) = try node.folder("b")
+        try node.write(a + "/keep.txt", "kept")
+        #expect(try node.run("sync-commit", [aid]).status == 0)
+        let forgot = try node.run("sync", ["forget", a])
+        #expect(forgot.status == 0 && forgot.lines.first == "forgot \(aid) \(a)", "\(forgot)")
+        let kept = String(forgot.lines.last!.dropFirst("history kept in ".count))
+        // The files stay; the folder is gone from this node; its history reads with plain git.
+        #expect(try String(contentsOfFile: a + "/keep.txt", encoding: .utf8) == "kept")
+        #expect(try node.run("sync-folders", []).lines.map { $0.split(separator: "\t")[0] } == [Substring(bid)])
+        let log = try node.sh("git --git-dir='\(kept)/history.git' log --stat --format=%s")
+        #expect(log.status == 0 && log.stdout.contains("keep.txt"), "\(log)")
+        let again = try node.run("sync-forget", [aid])
+        #expect(again.status == 1 && again.stderr == "sync-forget: folder \(aid): not found\n", "\(again)")
+        // The directory can be registered again, under its old id too.
+        #expect(try node.run("sync-init", ["--id", aid, a]).status == 0)
+        // --drop-history leaves nothing of the folder in the state directory.
+        let dropped = try node.run("sync-forget", ["--drop-history", b])
+        #expect(dropped.lines == ["forgot \(bid) \(b)", "history removed"], "\(dropped)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: node.stateDir + "/forgotten").allSatisfy { !$0.hasPrefix(bid) })
+        #expect(FileManager.default.fileExists(atPath: b))
+    }
+
     @Test func twoFoldersOnOneNodeAreKeptApart() throws {
         let node = try Node()
         let (a, aid) = try node.folder("a")

@@ -44,7 +44,7 @@ public enum Toolkit {
         InitCommand.self, FoldersCommand.self, ConfigCommand.self, WatchCommand.self, CommitCommand.self,
         LogCommand.self, ShowCommand.self, RestoreCommand.self, StatusCommand.self, KeysCommand.self,
         PullCommand.self, ServeCommand.self, ConflictsCommand.self, JoinCommand.self, VersionsCommand.self, DiffCommand.self,
-        NotifyCommand.self, PeerCommand.self, DaemonCommand.self, ConfirmCommand.self, PruneCommand.self,
+        NotifyCommand.self, PeerCommand.self, DaemonCommand.self, ConfirmCommand.self, PruneCommand.self, ForgetCommand.self,
     ]
     public static let version = "0.1.0"
 }

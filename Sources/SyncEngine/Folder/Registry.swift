@@ -44,4 +44,33 @@ public enum Registry {
         }
         return try Folder(id: id, stateDirectory: state)
     }
+
+    /// Unregisters `folder` from this node; its files are not touched. Its state (history, index,
+    /// settings, allowed keys) is kept under SYNC_DIR/forgotten/ID-TIME unless `dropHistory`, then
+    /// removed. Taken under the folder lock, so no commit or pull is halfway. Returns where the state
+    /// was kept (nil: removed).
+    @discardableResult
+    public static func forget(_ folder: Folder, state: StateDirectory, dropHistory: Bool = false) throws -> String? {
+        let lock = try FileLock(path: folder.lockPath)
+        defer { _ = lock }
+        let kept = state.root + "/forgotten"
+        try FileSystem.makeDirectories(kept, mode: 0o700)
+        var stamp = tm()
+        var now = time(nil)
+        gmtime_r(&now, &stamp)
+        let name = folder.id.rawValue + String(format: "-%04d%02d%02dT%02d%02d%02dZ", stamp.tm_year + 1900, stamp.tm_mon + 1,
+                                                stamp.tm_mday, stamp.tm_hour, stamp.tm_min, stamp.tm_sec)
+        var target = kept + "/" + name
+        var n = 1
+        while FileManager.default.fileExists(atPath: target) { n += 1; target = kept + "/" + name + "-\(n)" }
+        // One rename: the folder is registered or it is not, never half.
+        guard rename(folder.directory, target) == 0 else { throw SyncError.io(path: folder.directory, operation: "rename", errno: errno) }
+        FileSystem.syncDirectory(state.foldersPath)
+        FileSystem.syncDirectory(kept)
+        guard dropHistory else { return target }
+        do { try FileManager.default.removeItem(atPath: target) } catch {
+            throw SyncError.io(path: target, operation: "remove", errno: Int32((error as NSError).code))
+        }
+        return nil
+    }
 }

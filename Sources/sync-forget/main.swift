@@ -1,0 +1,3 @@
+import SyncCommands
+
+ForgetCommand.main()

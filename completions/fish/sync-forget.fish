@@ -1,0 +1,83 @@
+function __sync-forget_should_offer_completions_for_flags_or_options -a expected_commands
+    set -l non_repeating_flags_or_options $argv[2..]
+    set -l non_repeating_flags_or_options_absent 0
+    set -l positional_index 0
+    set -l commands
+    __sync-forget_parse_tokens
+    test "$commands" = "$expected_commands"; and return $non_repeating_flags_or_options_absent
+end
+
+function __sync-forget_should_offer_completions_for_positional -a expected_commands positional_index_comparison expected_positional_index
+    set -l non_repeating_flags_or_options
+    set -l non_repeating_flags_or_options_absent 0
+    set -l positional_index 0
+    set -l commands
+    __sync-forget_parse_tokens
+    test "$commands" = "$expected_commands" -a \( "$positional_index" "$positional_index_comparison" "$expected_positional_index" \)
+end
+
+function __sync-forget_parse_tokens -S
+    set -l unparsed_tokens (__sync-forget_tokens -pc)
+    switch $unparsed_tokens[1]
+    case 'sync-forget'
+        __sync-forget_parse_subcommand 1 'drop-history' 'h/help'
+        switch $unparsed_tokens[1]
+        case 'help'
+            __sync-forget_parse_subcommand -r 1 
+        end
+    end
+end
+
+function __sync-forget_tokens
+    if test (string split -m 1 -f 1 -- . "$FISH_VERSION") -gt 3
+        commandline --tokens-raw $argv
+    else
+        commandline -o $argv
+    end
+end
+
+function __sync-forget_parse_subcommand -S -a positional_count
+    argparse -s r -- $argv
+    set -l option_specs $argv[2..]
+    set -l is_repeating_positional $_flag_r
+    set -el _flag_r
+    set -a commands $unparsed_tokens[1]
+    set positional_index 0
+    while true
+        set -e unparsed_tokens[1]
+        argparse -sn "$commands" $option_specs -- $unparsed_tokens 2> /dev/null
+        set unparsed_tokens $argv
+        set positional_index (math $positional_index + 1)
+        for non_repeating_flag_or_option in $non_repeating_flags_or_options
+            if set -ql "_flag_$(string replace -a - _ -- $non_repeating_flag_or_option)"
+                set non_repeating_flags_or_options_absent 1
+                break
+            end
+        end
+        test (count $unparsed_tokens) -eq 0 -o \( -z "$is_repeating_positional" -a "$positional_index" -gt "$positional_count" \) && break
+    end
+end
+
+function __sync-forget_complete_directories
+    set -l token (commandline -t)
+    string match -- '*/' $token
+    set -l subdirs $token*/
+    printf %s\n $subdirs
+end
+
+function __sync-forget_custom_completion
+    set -x SAP_SHELL fish
+    set -x SAP_SHELL_VERSION $FISH_VERSION
+    set -l tokens (__sync-forget_tokens -p)
+    if test -z "$(__sync-forget_tokens -t)"
+        set -l index (count (__sync-forget_tokens -pc))
+        set tokens $tokens[..$index] \'\' $tokens[(math $index + 1)..]
+    end
+    command $tokens[1] $argv $tokens
+end
+
+complete -c 'sync-forget' -f
+complete -c 'sync-forget' -n '__sync-forget_should_offer_completions_for_positional "sync-forget" -eq 1' -fa '(__sync-forget_complete_directories)'
+complete -c 'sync-forget' -n '__sync-forget_should_offer_completions_for_flags_or_options "sync-forget" drop-history' -l 'drop-history' -d 'Also remove the folder\'s history, index and settings from this node.'
+complete -c 'sync-forget' -n '__sync-forget_should_offer_completions_for_flags_or_options "sync-forget" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'sync-forget' -n '__sync-forget_should_offer_completions_for_positional "sync-forget" -eq 2' -fa 'help' -d 'Show subcommand help information.'
