@@ -141,8 +141,8 @@ public enum Dispatcher {
 
     /// `sync help CMD`: the manual page when man can show it, else the command's --help.
     static func showManual(_ topic: String) -> Never {
-        let page = topic == "up" ? "sync-daemon" : topic.hasPrefix("sync") ? topic : "sync-" + topic
-        guard let tool = find(page) else {
+        let page = topic.hasPrefix("sync") ? topic : "sync-" + topic
+        guard let tool = find(page == "sync-up" ? "sync-daemon" : page) else {
             fail(notACommand(topic), status: 2)
         }
         let manDir = ((ownDirectory as NSString).deletingLastPathComponent as NSString).appendingPathComponent("share/man")
@@ -152,7 +152,7 @@ public enum Dispatcher {
             setenv("MANPATH", manDir + ":" + (ProcessInfo.processInfo.environment["MANPATH"] ?? ""), 1)
             execute(man, ["man", page])
         }
-        execute(tool, [page, "--help"])
+        execute(tool, [page == "sync-up" ? "sync-daemon" : page, "--help"])
     }
 
     static func execute(_ path: String, _ argv: [String]) -> Never {

@@ -14,10 +14,19 @@ public enum DocGenerator {
             out.append(("completions/zsh/_\(name)", c.completionScript(for: .zsh)))
             out.append(("completions/fish/\(name).fish", c.completionScript(for: .fish)))
         }
+        out.append(("man/man1/sync-up.1", porcelainPage()))
         out.append(("completions/bash/sync", bashDispatcher()))
         out.append(("completions/zsh/_sync", zshDispatcher()))
         out.append(("completions/fish/sync.fish", fishDispatcher()))
         return out
+    }
+
+    /// `man sync-up`: the daemon's page under the name a user types (`sync up`).
+    static func porcelainPage() -> String {
+        page(DaemonCommand.self)
+            .replacingOccurrences(of: ".TH SYNC-DAEMON 1", with: ".TH SYNC-UP 1")
+            .replacingOccurrences(of: ".SH NAME\nsync-daemon \\-", with: ".SH NAME\nsync-up, sync up \\-")
+            .replacingOccurrences(of: ".SH SYNOPSIS\n.nf\nsync-daemon", with: ".SH SYNOPSIS\n.nf\nsync up")
     }
 
     /// Files under `root` that differ from what would be generated now.
@@ -152,7 +161,7 @@ public enum DocGenerator {
 
     // MARK: Completions of the dispatcher, which hand over to each command's own
 
-    static var names: String { Toolkit.commands.map { String($0.configuration.commandName!.dropFirst(5)) }.joined(separator: " ") }
+    static var names: String { (Toolkit.commands.map { String($0.configuration.commandName!.dropFirst(5)) } + ["up"]).joined(separator: " ") }
 
     static func bashDispatcher() -> String {
         """
@@ -163,11 +172,12 @@ public enum DocGenerator {
                 COMPREPLY=( $(compgen -W "\(names) help --sync-dir --help --version" -- "$cur") )
                 return
             fi
-            local cmd=${COMP_WORDS[1]}
+            local word=${COMP_WORDS[1]} cmd=${COMP_WORDS[1]}
             if [[ $cmd == help ]]; then
                 COMPREPLY=( $(compgen -W "\(names)" -- "$cur") )
                 return
             fi
+            [[ $cmd == up ]] && cmd=daemon
             local fn="_sync-${cmd}"
             if ! declare -F "$fn" >/dev/null; then
                 declare -F _completion_loader >/dev/null && _completion_loader "sync-${cmd}" >/dev/null 2>&1
@@ -175,9 +185,17 @@ public enum DocGenerator {
                 [[ -r $here/sync-$cmd ]] && ! declare -F "$fn" >/dev/null && source "$here/sync-$cmd"
             fi
             declare -F "$fn" >/dev/null || return
+            # The command's completion reads the line as `sync-CMD ...`: the words, the line and the
+            # cursor all say so.
+            local rest=${COMP_LINE#*sync}
+            rest=${rest#"${rest%%[![:space:]]*}"}
+            rest=${rest#"$word"}
+            local line="sync-$cmd$rest"
+            COMP_POINT=$(( COMP_POINT - ${#COMP_LINE} + ${#line} ))
+            COMP_LINE=$line
             COMP_WORDS=( "sync-$cmd" "${COMP_WORDS[@]:2}" )
             COMP_CWORD=$(( COMP_CWORD - 1 ))
-            "$fn"
+            "$fn" "sync-$cmd" "$cur" "${COMP_WORDS[COMP_CWORD-1]}"
         }
         complete -o default -F _sync sync
 
