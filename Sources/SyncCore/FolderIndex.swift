@@ -20,6 +20,8 @@ public enum MetaKey {
     public static func peerEcho(_ peer: String) -> String { "peer.\(peer).echo" }
     /// How far the peer has seen this node's rows.
     static func peerSeen(_ peer: String) -> String { "peer.\(peer).seen" }
+    /// How far the peer's latest pull was sent this node's rows (status only).
+    static func peerSent(_ peer: String) -> String { "peer.\(peer).sent" }
 }
 
 /// A folder's index: one SQLite database (WAL) with a row per path and the folder's sequence number.
@@ -216,6 +218,14 @@ public final class FolderIndex: Sendable {
         } }
     }
 
+    /// Notes that `peer`'s pull ended with every row up to `sequence` sent to it (for sync status
+    /// only: unlike `noteSeen`, it does not say the peer applied them).
+    public func noteSent(to peer: String, upTo sequence: Int64) throws {
+        let key = MetaKey.peerSent(peer)
+        if let old = try meta(key).flatMap({ Int64($0) }), old == sequence { return }
+        try setMeta(key, String(sequence))
+    }
+
     /// For every peer that ever asked this folder for rows, how far it has seen (`noteSeen`).
     public func acknowledged() throws -> [String: Int64] {
         try wrap { try queue.read { db in
@@ -261,6 +271,24 @@ public final class FolderIndex: Sendable {
     }
 
     /// Live (not deleted) file count and byte total.
+    /// What `peer` has not seen of this node's changes: rows after the last sequence it asked from
+    /// (`noteSeen`; all when it never asked) up to what is served, without those that only repeat
+    /// its own rows (`echoRange`). `bytes` is the content of the files among them.
+    /// Rows up to the last answer of its latest pull (`noteSent`) count as seen here.
+    public func unseen(by peer: String) throws -> (changes: Int, bytes: Int64) {
+        let seen = max(try meta(MetaKey.peerSeen(peer)).flatMap { Int64($0) } ?? 0,
+                       try meta(MetaKey.peerSent(peer)).flatMap { Int64($0) } ?? 0)
+        let served = try servedSequence()
+        let echo = try echoRange(peer) ?? (0, 0)
+        return try wrap { try queue.read { db in
+            let row = try Row.fetchOne(db, sql: """
+                SELECT count(*), coalesce(sum(CASE WHEN deleted = 0 AND kind = 'file' THEN size ELSE 0 END), 0) FROM files
+                WHERE sequence > ? AND sequence <= ? AND NOT (sequence > ? AND sequence <= ?)
+                """, arguments: [seen, served, echo.from, echo.to])!
+            return (row[0], row[1])
+        } }
+    }
+
     public func totals() throws -> (files: Int, bytes: Int64) {
         try wrap { try queue.read { db in
             let row = try Row.fetchOne(db, sql: "SELECT count(*), coalesce(sum(size), 0) FROM files WHERE deleted = 0 AND kind != 'directory'")!

@@ -25,6 +25,15 @@ public enum Units {
         return v
     }
 
+    /// A duration for people, to the two largest units: `45 s`, `3 min 20 s`, `2 h 5 min`, `3 d 4 h`.
+    public static func formatDuration(_ seconds: Double) -> String {
+        let s = Int64(max(0, seconds.rounded()))
+        if s < 60 { return "\(s) s" }
+        if s < 3600 { return "\(s / 60) min" + (s % 60 > 0 ? " \(s % 60) s" : "") }
+        if s < 86400 { return "\(s / 3600) h" + ((s % 3600) / 60 > 0 ? " \((s % 3600) / 60) min" : "") }
+        return "\(s / 86400) d" + ((s % 86400) / 3600 > 0 ? " \((s % 86400) / 3600) h" : "")
+    }
+
     /// A byte count for people: `1.5 MiB`.
     public static func formatBytes(_ n: Int64) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]

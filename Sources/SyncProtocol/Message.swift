@@ -55,7 +55,9 @@ public enum Message: Sendable, Equatable {
     /// First message of each side: protocol version, ed25519 public key, a fresh nonce.
     case hello(version: UInt16, publicKey: [UInt8], nonce: [UInt8])
     /// Second message of each side: the signature of the other side's nonce (see `Handshake`).
-    case proof(signature: [UInt8])
+    /// The signature over `Handshake.signedBytes`, then the name the node gives itself (for display;
+    /// empty: none; at most `Limits.maxNodeNameBytes`).
+    case proof(signature: [UInt8], name: String = "")
     /// Index rows of `folder` changed after `since`; answered by `entries`... then `indexEnd`.
     case indexRequest(id: UInt32, folder: String, since: Int64, limit: UInt32)
     case entries(id: UInt32, [WireEntry])
@@ -108,8 +110,8 @@ public enum Message: Sendable, Equatable {
         switch self {
         case .hello(let v, let key, let nonce):
             w.u8(1); w.u32(UInt32(v)); w.data(key); w.data(nonce)
-        case .proof(let sig):
-            w.u8(2); w.data(sig)
+        case .proof(let sig, let name):
+            w.u8(2); w.data(sig); w.string(name)
         case .indexRequest(let id, let folder, let since, let limit):
             w.u8(10); w.u32(id); w.string(folder); w.i64(since); w.u32(limit)
         case .entries(let id, let list):
@@ -156,7 +158,9 @@ public enum Message: Sendable, Equatable {
         case 2:
             let signature = try r.data()
             guard signature.count <= 128 else { throw ProtocolError.malformed("bad proof") }
-            self = .proof(signature: signature)
+            // The name came later than the signature: a proof without one is still whole.
+            let name = r.isAtEnd ? "" : try r.string(max: Limits.maxNodeNameBytes, "node name")
+            self = .proof(signature: signature, name: name)
         case 10: self = .indexRequest(id: try r.u32(), folder: try folder(&r), since: try r.i64(in: Limits.sequences, "since"),
                                       limit: try r.u32())
         case 11:

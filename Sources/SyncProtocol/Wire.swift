@@ -111,6 +111,8 @@ public enum Limits {
     static let maxVersionBytes = 16 << 10
     /// Folder ids, epochs, kinds, content hashes.
     static let maxNameBytes = 128
+    /// The name a node gives itself in the handshake (shown only; NodeNames cleans it further).
+    static let maxNodeNameBytes = 256
     /// The text of an error answer.
     public static let maxMessageBytes = 4096
     /// What one index answer may hold in all, its rows' fields added up (1,000 rows of 16 KiB).

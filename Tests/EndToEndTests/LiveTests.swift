@@ -22,9 +22,49 @@ import SyncTestSupport
         return (nodes, id, paths)
     }
 
+    @Test func statusSaysWhoLacksWhatAndForHowLongAPeerIsAway() throws {
+        let (n, id, p) = try nodes(2)
+        defer { for x in n { x.down() } }
+        #expect(try n[0].node.run("sync-keys", ["name", "alice"]).status == 0)
+        #expect(try n[1].node.run("sync-keys", ["name", "bob"]).status == 0)
+        // Bob takes nothing while paused: alice's changes wait on her side.
+        #expect(try n[1].node.run("sync-config", [id, "paused", "true"]).status == 0)
+        for x in n { try x.up() }
+        try n[0].node.sh("cd '\(p[0])' && printf 12345678 > a && printf 1234 > b")
+        var a = Outcome(status: 0, stdout: "", stderr: ""), b = a
+        let told = waitFor(20) {
+            a = (try? n[0].node.run("sync-status", [id])) ?? a
+            b = (try? n[1].node.run("sync-status", [id])) ?? b
+            return a.stdout.contains("it lacks 2 changes of ours (12 B)") && b.stdout.contains("behind by ")
+        }
+        #expect(told, "alice:\n\(a)\nbob:\n\(b)")
+        #expect(a.stdout.hasPrefix("folder \(id) (shared): behind\n"), "\(a)")
+        #expect(b.stdout.hasPrefix("folder \(id) (shared): paused\n"), "\(b)")
+        #expect(a.lines.contains { $0.hasPrefix("  peer:        bob (") && $0.contains(" up since ") }, "\(a)")
+        // Resumed: both say in sync.
+        #expect(try n[1].node.run("sync-config", [id, "paused", "false"]).status == 0)
+        let synced = waitFor(30) {
+            a = (try? n[0].node.run("sync-status", [id])) ?? a
+            b = (try? n[1].node.run("sync-status", [id])) ?? b
+            return a.stdout.hasPrefix("folder \(id) (shared): in sync") && b.stdout.hasPrefix("folder \(id) (shared): in sync")
+        }
+        #expect(synced, "alice:\n\(a)\nbob:\n\(b)")
+        // Bob goes away (his machine stops, sshd too): alice says since when, for how long, and
+        // that she is offline.
+        n[1].crash()
+        n[1].stop()
+        let away = waitFor(20) {
+            a = (try? n[0].node.run("sync-status", [id])) ?? a
+            return a.stdout.contains("(away ") && a.stdout.hasPrefix("folder \(id) (shared): offline")
+        }
+        #expect(away, "\(a)")
+    }
+
     @Test func aFileSavedOnOneNodeAppearsOnTheOtherBothWays() throws {
         let (n, id, p) = try nodes(2)
         defer { for x in n { x.down() } }
+        #expect(try n[0].node.run("sync-keys", ["name", "alice"]).lines == ["alice"])
+        #expect(try n[1].node.run("sync-keys", ["name", "bob"]).lines == ["bob"])
         for x in n { try x.up() }
         try n[0].node.write(p[0] + "/hello.txt", "hello from A\n")
         #expect(waitFor(30) { (try? String(contentsOfFile: p[1] + "/hello.txt", encoding: .utf8)) == "hello from A\n" },
@@ -45,9 +85,21 @@ import SyncTestSupport
         // One daemon per state directory.
         let second = try n[0].node.run("sync-daemon", [])
         #expect(second.status == 1 && second.stderr.contains("another sync daemon runs"), "\(second)")
-        // sync status and sync peer list show the links.
-        let status = try n[1].node.run("sync-status", [id])
-        #expect(status.stdout.contains("  peer:        \(n[0].remote(id)) up since"), "\(status)")
+        // sync status says, in a word, that the folder is in sync, and names the one peer (dialed out
+        // and dialed in: one peer) by the name it gave itself.
+        var status = Outcome(status: 0, stdout: "", stderr: "")
+        let settled = waitFor(20) {
+            status = (try? n[1].node.run("sync-status", [id])) ?? status
+            return status.stdout.hasPrefix("folder \(id) (shared): in sync\n")
+        }
+        #expect(settled, "\(status)")
+        let peerLines = status.lines.filter { $0.hasPrefix("  peer:") }
+        #expect(peerLines.count == 1 && peerLines[0].hasPrefix("  peer:        alice (\(n[0].remote(id))) up since ")
+                && peerLines[0].hasSuffix(", in sync"), "\(status)")
+        // A change on its way is not "in sync" on the side that lacks it, until it lands.
+        let json = try JSONSerialization.jsonObject(with: Data(try n[0].node.run("sync-status", ["--json", id]).stdout.utf8)) as? [[String: Any]]
+        #expect(json?.first?["summary"] as? String == "in sync", "\(json ?? [])")
+        #expect(((json?.first?["peers"] as? [[String: Any]])?.first?["name"] as? String) == "bob")
         let peers = try n[0].node.run("sync-peer", ["list"])
         #expect(peers.stdout.contains(n[1].remote(id) + " up"), "\(peers)")
         // A clean stop leaves no link files and no children.

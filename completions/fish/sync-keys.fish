@@ -77,7 +77,7 @@ function __sync-keys_custom_completion
 end
 
 complete -c 'sync-keys' -f
-complete -c 'sync-keys' -n '__sync-keys_should_offer_completions_for_positional "sync-keys" -eq 1' -fka 'id allow deny list invite'
+complete -c 'sync-keys' -n '__sync-keys_should_offer_completions_for_positional "sync-keys" -eq 1' -fka 'id name allow deny list invite'
 complete -c 'sync-keys' -n '__sync-keys_should_offer_completions_for_positional "sync-keys" -eq 2' -fa '(__sync-keys_complete_directories)'
 complete -c 'sync-keys' -n '__sync-keys_should_offer_completions_for_positional "sync-keys" -eq 3' -F
 complete -c 'sync-keys' -n '__sync-keys_should_offer_completions_for_flags_or_options "sync-keys" address' -l 'address' -d 'invite: where the other machine reaches this node\'s sshd, [USER@]HOST[:PORT].' -rfka ''

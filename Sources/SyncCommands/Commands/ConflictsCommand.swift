@@ -18,8 +18,9 @@ public struct ConflictsCommand: ToolCommand {
     public static let manual = Manual(
         output: """
             For each conflict: `conflict PATH`, then `  kept:  PATH (SIZE, HASH)`, `  other: COPY (SIZE, \
-            HASH)` and two commands: keep the other version (mv COPY PATH) or keep the current one (rm \
-            COPY). With --json, an array of {path, copy, keptHash, keptSize, otherHash, otherSize}. \
+            HASH, made on NAME)` (NAME: the node that made that version, when this node knows its name) \
+            and two commands: keep the other version (mv COPY PATH) or keep the current one (rm \
+            COPY). With --json, an array of {path, copy, keptHash, keptSize, otherHash, otherSize, node, madeOn}. \
             With none, nothing on standard output and `sync-conflicts: no conflict copies` on standard error.
             """,
         files: stateFiles,
@@ -38,7 +39,7 @@ public struct ConflictsCommand: ToolCommand {
         try reporting("sync-conflicts") {
             let state = StateDirectory.fromEnvironment()
             let folders = try foldersNamed(folder, state: state)
-            let rows = try ConflictCopy.all(in: folders)
+            let rows = ConflictCopy.named(try ConflictCopy.all(in: folders), me: try state.identity().id, names: NodeNames(state))
             if json { return emit(try SyncCommands.json(rows)) }
             // Nothing on standard output, so scripts see no rows; a person is told.
             if rows.isEmpty { warn("sync-conflicts: no conflict copies") }
@@ -48,7 +49,8 @@ public struct ConflictsCommand: ToolCommand {
                 let p = shellQuote(root + "/" + r.path), c = shellQuote(root + "/" + r.copy)
                 emit("conflict \(PathQuoting.quote(r.path))")
                 emit("  kept:  \(PathQuoting.quote(r.path)) (\(r.keptSize.map { Units.formatBytes($0) } ?? "deleted"), \(r.keptHash.map { String($0.prefix(7)) } ?? "-"))")
-                emit("  other: \(PathQuoting.quote(r.copy)) (\(Units.formatBytes(r.otherSize)), \(r.otherHash.map { String($0.prefix(7)) } ?? "-"))")
+                emit("  other: \(PathQuoting.quote(r.copy)) (\(Units.formatBytes(r.otherSize)), \(r.otherHash.map { String($0.prefix(7)) } ?? "-")"
+                     + (r.madeOn.map { ", made on \($0)" } ?? "") + ")")
                 emit("  keep the other version:  mv \(c) \(p)")
                 emit("  keep the current version: rm \(c)")
             }

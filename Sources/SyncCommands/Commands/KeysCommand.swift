@@ -10,7 +10,9 @@ public struct KeysCommand: ToolCommand {
         abstract: "Show this node's identity and manage which peers may see each folder.",
         discussion: """
             `id` prints this node's id (the base32 SHA-256 of its ed25519 public key) and its public key \
-            line, creating the key pair on first use. `allow FOLDER KEY` lets the peer with KEY see FOLDER; \
+            line, creating the key pair on first use. `name [NAME]` prints or sets the name this node \
+            gives itself to peers (the host name until set), which they show in sync status, sync peer \
+            list and sync conflicts instead of its id. `allow FOLDER KEY` lets the peer with KEY see FOLDER; \
             `deny FOLDER KEY` takes that away at once (a link already open loses the folder on its next \
             request); `list FOLDER` prints the allowed keys. `invite FOLDER` prints a one-line token for \
             sync join on another machine: this node's address (--address, default USER@HOSTNAME; a port \
@@ -33,7 +35,7 @@ public struct KeysCommand: ToolCommand {
         output: """
             `id`: the node id on the first line, then the OpenSSH public key line, then its SHA256 \
             fingerprint. `list`: one line per key, `NODE-ID ssh-ed25519 BASE64 COMMENT`. `allow`/`deny`: \
-            `allowed NODE-ID` / `denied NODE-ID`, or `unchanged NODE-ID`. `invite`: the token, one line.
+            `allowed NODE-ID` / `denied NODE-ID`, or `unchanged NODE-ID`. `invite`: the token, one line. `name`: the node's name.
             """,
         files: """
             SYNC_DIR/node/id_ed25519 (OpenSSH private key, mode 0600) and id_ed25519.pub; \
@@ -41,12 +43,13 @@ public struct KeysCommand: ToolCommand {
             named by SYNC_AUTHORIZED_KEYS, else ~/.ssh/authorized_keys.
             """,
         examples: [("sync keys id", "print this node's id and public key"),
+                   ("sync keys name laptop", "name this node laptop for its peers"),
                    ("sync keys allow ~/Documents laptop.pub", "let the node whose key is in laptop.pub see ~/Documents"),
                    ("sync keys deny ~/Documents NODE-ID", "take it away again"),
                    ("sync keys invite ~/Documents --address me@desktop.lan", "print a token for sync join on the laptop")],
         seeAlso: ["sync-join", "sync-serve", "sync-pull", "sshd(8)"])
 
-    @Argument(help: "What to do: id, allow, deny, list or invite.", completion: .list(["id", "allow", "deny", "list", "invite"]))
+    @Argument(help: "What to do: id, name, allow, deny, list or invite.", completion: .list(["id", "name", "allow", "deny", "list", "invite"]))
     var action: String
 
     @Argument(help: "The folder (allow, deny, list, invite): its id, path or name.", completion: .directory)
@@ -69,9 +72,10 @@ public struct KeysCommand: ToolCommand {
     public mutating func validate() throws {
         switch action {
         case "id": guard folder == nil else { throw ValidationError("id takes no further arguments") }
+        case "name": guard key == nil else { throw ValidationError("usage: sync keys name [NAME]") }
         case "list", "invite": guard folder != nil, key == nil else { throw ValidationError("usage: sync keys \(action) FOLDER") }
         case "allow", "deny": guard folder != nil, key != nil else { throw ValidationError("usage: sync keys \(action) FOLDER KEY") }
-        default: throw ValidationError("unknown action '\(action)'; known: id, allow, deny, list, invite")
+        default: throw ValidationError("unknown action '\(action)'; known: id, name, allow, deny, list, invite")
         }
         if action != "invite" && (address != nil || hostKey != nil || expires != nil) {
             throw ValidationError("--address, --host-key and --expires go with invite")
@@ -107,6 +111,9 @@ public struct KeysCommand: ToolCommand {
                 emit(identity.id.rawValue)
                 emit(identity.publicKeyLine)
                 emit(identity.fingerprint)
+            case "name":
+                let names = NodeNames(state)
+                emit(try folder.map { try names.setOwn($0) } ?? names.own())
             case "list":
                 for k in try FolderAccess.keys(of: try state.folder(folder!)) { emit("\(k.id) \(k.line)") }
             case "invite":

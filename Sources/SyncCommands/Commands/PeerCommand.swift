@@ -24,7 +24,7 @@ public struct PeerCommand: ToolCommand {
         output: """
             add/remove: `added REMOTE`, `removed REMOTE` or `unchanged REMOTE`. list: one line per peer, \
             `FOLDER-ID REMOTE STATE`, STATE being the link's (up, connecting, waiting, or idle when no \
-            process follows it); --json gives an array of {folder, remote, state, node, peerSequence}.
+            process follows it); --json gives an array of {folder, remote, state, node, name, sync, peerSequence} (sync as in sync status).
             """,
         files: stateFiles + " Peers are `peer = REMOTE` lines of SYNC_DIR/folders/F/config.",
         examples: [("sync peer add ~/Documents me@desktop.lan", "follow the same folder on desktop.lan"),
@@ -70,7 +70,7 @@ public struct PeerCommand: ToolCommand {
         return "ssh://" + RemoteSpec.address(user: a.user, host: a.host, port: a.port) + "/" + folder.rawValue
     }
 
-    struct Row: Encodable { let folder: String; let remote: String; let state: String; let node: String?; let peerSequence: Int64? }
+    struct Row: Encodable { let folder: String; let remote: String; let state: String; let node: String?; let name: String?; let sync: String; let peerSequence: Int64? }
 
     public func run() throws {
         try reporting("sync-peer") {
@@ -100,10 +100,10 @@ public struct PeerCommand: ToolCommand {
                 let links = LinkBoard(state).links()
                 var rows: [Row] = []
                 for f in folders {
-                    for p in try FolderStatus.peerLinks(f, index: FolderIndex(path: f.indexPath), links: links) {
+                    for p in try FolderStatus.peerLinks(f, index: FolderIndex(path: f.indexPath), links: links, names: NodeNames(state)) {
                         guard let remote = p.remote else { continue } // a peer that dialed in is not one of the folder's
                         rows.append(Row(folder: f.id.rawValue, remote: remote, state: p.role == nil ? "idle" : p.state,
-                                        node: p.node, peerSequence: p.peerSequence))
+                                        node: p.node, name: p.name, sync: p.sync, peerSequence: p.peerSequence))
                     }
                 }
                 if json { return emit(try SyncCommands.json(rows)) }

@@ -98,7 +98,8 @@ public struct PullCommand: ToolCommand {
             let puller = Puller(context: context, remote: remoteFolder, peer: dialed.peer)
             puller.dryRun = dryRun
             let display = ProgressDisplay()
-            puller.progress = { display.show("pulling \($0.entriesDone)/\($0.entriesTotal) entries, \(Units.formatBytes($0.bytesReceived))") }
+            let started = Date()
+            puller.progress = { display.show(LinkStatus.Transfer($0, since: started).text(verb: "pulling")) }
             let lock = dryRun ? nil : try FileLock(path: Puller.lockPath(folder, peer: dialed.peer))
             defer { _ = lock }
             let before = try context.index.sequence()

@@ -8,19 +8,28 @@ public struct StatusCommand: ToolCommand {
         commandName: "sync-status",
         abstract: "Show the state of folders.",
         discussion: """
-            For each folder (or the one named): its path, state, number of files and bytes recorded, its \
-            sequence number, its last commit, how many paths changed on disk since (pending), and when its \
-            history was last pruned (sync prune). Finding \
-            the pending paths reads no file contents. Then one line per peer: its remote (or, for a peer \
-            that dialed this node, its node id), the state of the link (up, connecting, waiting to dial \
-            again, or no link when sync up is not running), since when, the peer's sequence this node \
-            holds, the last sequence of this node told to the peer, the last error, and a transfer in \
-            progress with its entries, bytes and rate.
+            For each folder (or the one named), first a word for where it stands: in sync (every peer \
+            with a link up holds what this node holds and the other way round), syncing (a transfer is \
+            going on, or changes on disk are not recorded yet), behind (a peer has changes this node \
+            lacks, or lacks this node's), held (the deletion guard holds changes back: sync confirm), \
+            paused, offline (no link to any of its peers is up: sync up is not running, or they are \
+            away), or error (its directory is gone). Then its path, state, number of files and bytes \
+            recorded, its sequence number, its last commit, how many paths changed on disk since \
+            (pending; not what a pull is writing now), and when its history was last pruned (sync \
+            prune). Finding the pending paths reads no file contents. Then one line per peer (a peer \
+            that dialed this node and the same peer dialed by it are one): its name (the one it gave \
+            itself, sync keys name; else the start of its node id), its remote (or `it dialed`), the \
+            state of its link (up, connecting, waiting to dial again, or no link when sync up is not \
+            running), since when (and, when it is not up, for how long it has been away), and whether \
+            it is in sync: `behind by N changes` (its changes this node lacks) and `it lacks N changes \
+            of ours (SIZE)`. Then its last error, and a transfer in progress either way, with its \
+            entries, bytes of the total at most, rate and the time left at that rate.
             """)
     public static let manual = Manual(
-        output: "A block of `key: value` lines per folder; with --json an array of objects with the keys id, name, "
-            + "path, state, files, bytes, sequence, lastCommit, lastCommitTime, pending, heldFrom, heldStillDeleted, lastPruned and peers "
-            + "(remote, node, role, state, since, peerSequence, told, lastError, transfer).",
+        output: "A block per folder: `folder ID (NAME): WORD`, then `key: value` lines; with --json an array of objects with the keys "
+            + "id, name, summary, path, state, files, bytes, sequence, lastCommit, lastCommitTime, pending, heldFrom, heldStillDeleted, "
+            + "lastPruned and peers (remote, node, name, role, state, since, peerSequence, peerAt, told, behindBy, unseen, unseenBytes, "
+            + "sync, lastError, transfer, sending; a transfer has direction, entriesDone, entriesTotal, bytes, bytesTotal).",
         files: stateFiles,
         examples: [("sync status", "every folder"), ("sync status --json ~/Documents", "one folder, for scripts")],
         seeAlso: ["sync-folders", "sync-commit", "sync-log"])

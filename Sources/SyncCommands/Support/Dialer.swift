@@ -65,7 +65,7 @@ struct Dialer {
         // socket cannot see what libssh2 has already taken from it.
         let session = Session(link: Link(connection), identity: identity, dialing: true)
         let peer: NodeID
-        do { peer = try session.handshake() } catch {
+        do { peer = try session.handshake(names: NodeNames(state)) } catch {
             let err = connection.standardError().trimmingCharacters(in: .whitespacesAndNewlines)
             throw SyncError.peer("host \(name): no sync link (\(err.isEmpty ? "\(error)" : err))")
         }

@@ -12,6 +12,10 @@ public final class FolderServer: RequestHandler {
     /// Called for a peer's offer of a folder it may send to us: pull it over the same session; returns
     /// the problems of the pull, which the answer to the offer carries back to the peer.
     var onOffer: ((Folder, Session) throws -> [String])?
+    /// What this side sends the peer, told per folder for the link's status: rows of the index
+    /// (with the content they name, which the peer may ask for), and content.
+    enum Served { case rows(Int, bytes: Int64), content(Int) }
+    var onServed: ((FolderID, Served) -> Void)?
     /// Problems met while serving, for the caller to report.
     public private(set) var problems: [String] = []
 
@@ -65,6 +69,11 @@ public final class FolderServer: RequestHandler {
             }
             try session.send(.indexEnd(id: id, epoch: try context.index.epoch(), sequence: sequence,
                                        more: rows.count > max))
+            if !sent.isEmpty {
+                onServed?(f.id, .rows(sent.count, bytes: sent.reduce(0) { !$1.deleted && $1.kind == .file ? $0 + $1.size : $0 }))
+            }
+            // The last answer of its pull: it was sent every row up to `sequence` (for sync status).
+            if rows.count <= max { try? context.index.noteSent(to: peer.rawValue, upTo: sequence) }
         case .contentRequest(let id, let folder, let path, let hash, let offset):
             guard let f = authorized(folder) else {
                 return try notFound(id, folder, session)
@@ -76,7 +85,7 @@ public final class FolderServer: RequestHandler {
             guard offset >= 0, lseek(fd.raw, off_t(offset), SEEK_SET) == off_t(offset) else {
                 return try session.send(.error(id: id, code: .badRequest, message: "bad offset \(offset)"))
             }
-            try stream(fd.raw, id, session)
+            try stream(fd.raw, id, session, f.id)
         case .deltaRequest(let id, let folder, let path, let hash):
             // The signature follows in data frames. It is stored only for a folder the peer may see;
             // for any other it is read and dropped, the same work for a denied and a missing folder.
@@ -110,7 +119,7 @@ public final class FolderServer: RequestHandler {
                 return try session.send(.error(id: id, code: .failed, message: "delta of \(path): \(e.message)"))
             }
             let d = try Descriptor(opening: deltaPath, O_RDONLY)
-            try stream(d.raw, id, session)
+            try stream(d.raw, id, session, f.id)
         case .offer(let id, let folder, _):
             guard let f = authorized(folder) else {
                 return try notFound(id, folder, session)
@@ -165,7 +174,7 @@ public final class FolderServer: RequestHandler {
         }
     }
 
-    private func stream(_ fd: Int32, _ id: UInt32, _ session: Session) throws {
+    private func stream(_ fd: Int32, _ id: UInt32, _ session: Session, _ folder: FolderID) throws {
         var buf = [UInt8](repeating: 0, count: Frame.chunkSize)
         while true {
             let n: Int
@@ -174,6 +183,7 @@ public final class FolderServer: RequestHandler {
             }
             if n == 0 { break }
             try session.send(.data(id: id, Array(buf.prefix(n))))
+            onServed?(folder, .content(n))
         }
         try session.send(.end(id: id))
     }

@@ -22,6 +22,10 @@ public struct LinkStatus: Codable, Sendable, Equatable {
     public var since: Double = Date().timeIntervalSince1970
     /// The peer's sequence this node holds (stored after each pull).
     public var peerSequence: Int64 = 0
+    /// The latest sequence the peer is known to be at (its notices, its answers to a pull).
+    public var peerAt: Int64?
+    /// The name the peer gave itself in the handshake.
+    public var peerName: String?
     /// The last sequence of this node told to the peer on this link.
     public var told: Int64 = 0
     public var pulls = 0
@@ -30,15 +34,50 @@ public struct LinkStatus: Codable, Sendable, Equatable {
     public var lastError: String?
     /// When the next dial is due (`waiting`).
     var retryAt: Double?
-    /// The transfer going on, if any.
+    /// The transfer going on, if any: what this node receives, and what it sends the peer.
     public var transfer: Transfer?
+    public var sending: Transfer?
 
     public struct Transfer: Codable, Sendable, Equatable {
+        public enum Direction: String, Codable, Sendable { case receiving, sending }
+        public var direction: Direction = .receiving
         public var entriesDone: Int
         public var entriesTotal: Int
         public var bytes: Int64
+        /// At most this many bytes in all (nil: not known).
+        public var bytesTotal: Int64?
         var startedAt: Double
         var bytesPerSecond: Double
+
+        init(direction: Direction = .receiving, entriesDone: Int, entriesTotal: Int, bytes: Int64, bytesTotal: Int64?,
+             startedAt: Double, bytesPerSecond: Double) {
+            self.direction = direction; self.entriesDone = entriesDone; self.entriesTotal = entriesTotal
+            self.bytes = bytes; self.bytesTotal = bytesTotal; self.startedAt = startedAt; self.bytesPerSecond = bytesPerSecond
+        }
+
+        /// A pull's progress since `started`.
+        public init(_ p: PullProgress, since started: Date, now: Date = Date()) {
+            self.init(entriesDone: p.entriesDone, entriesTotal: p.entriesTotal, bytes: p.bytesReceived, bytesTotal: p.bytesTotal,
+                      startedAt: started.timeIntervalSince1970,
+                      bytesPerSecond: Double(p.bytesReceived) / max(now.timeIntervalSince(started), 0.001))
+        }
+
+        /// `receiving 40/100 entries, 300.0 MiB of 1.2 GiB at 80.0 MiB/s, about 11 s left`.
+        public func text(now: Date = Date(), verb: String? = nil) -> String {
+            var s = "\(verb ?? direction.rawValue) "
+            if entriesTotal > 0 && direction == .receiving { s += "\(entriesDone)/\(entriesTotal) entries, " }
+            s += Units.formatBytes(bytes)
+            if let total = bytesTotal, total >= bytes, total > 0 { s += " of \(Units.formatBytes(total))" }
+            s += " at \(Units.formatBytes(Int64(bytesPerSecond)))/s"
+            if let left = secondsLeft { s += ", about \(Units.formatDuration(left)) left" }
+            return s
+        }
+
+        /// The time the rest takes at the rate so far (nil: no total or no rate yet).
+        public var secondsLeft: Double? {
+            guard let total = bytesTotal, total > bytes, bytesPerSecond > 1 else { return nil }
+            return Double(total - bytes) / bytesPerSecond
+        }
     }
 
     public init(folder: String, peer: String, role: Role) {

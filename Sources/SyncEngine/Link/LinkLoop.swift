@@ -57,8 +57,38 @@ public final class LinkLoop {
         trace = FileManager.default.fileExists(atPath: t) ? t : nil
     }
 
+    /// What this side sends the peer, per folder, and when it last sent some.
+    private var sending: [FolderID: (transfer: LinkStatus.Transfer, last: Date, shown: Date)] = [:]
+
+    /// Counts what the server sends, for the status (at most every half second).
+    private func served(_ folder: FolderID, _ what: FolderServer.Served) {
+        let now = Date()
+        var s = sending[folder] ?? (LinkStatus.Transfer(direction: .sending, entriesDone: 0, entriesTotal: 0, bytes: 0, bytesTotal: 0,
+                                                        startedAt: now.timeIntervalSince1970, bytesPerSecond: 0), now, .distantPast)
+        switch what {
+        case .rows(let n, let bytes): s.transfer.entriesTotal += n; s.transfer.bytesTotal = (s.transfer.bytesTotal ?? 0) + bytes
+        case .content(let n): s.transfer.bytes += Int64(n)
+        }
+        s.last = now
+        s.transfer.bytesPerSecond = Double(s.transfer.bytes) / max(now.timeIntervalSince1970 - s.transfer.startedAt, 0.001)
+        let show = now.timeIntervalSince(s.shown) > 0.5
+        if show { s.shown = now }
+        sending[folder] = s
+        if show, s.transfer.bytes > 0 { update(folder) { $0.sending = s.transfer } }
+    }
+
+    /// A sending transfer is over once nothing was sent for two seconds.
+    private func endQuietSending() {
+        for (folder, s) in sending where Date().timeIntervalSince(s.last) > 2 {
+            sending[folder] = nil
+            if statuses[folder]?.sending != nil { update(folder) { $0.sending = nil } }
+        }
+    }
+
     /// Runs until the peer closes the link or a stop is asked for.
     public func run() throws {
+        server.onServed = { [unowned self] in self.served($0, $1) }
+        defer { server.onServed = nil }
         let watch = try board.watch()
         defer {
             close(watch)
@@ -118,6 +148,7 @@ public final class LinkLoop {
                 recheck = true
             }
             if Date().timeIntervalSince(lastSent) >= keepalive { try tell(all: true) }
+            if !sending.isEmpty { endQuietSending() }
         }
         try? session.send(.bye)
     }
@@ -164,6 +195,7 @@ public final class LinkLoop {
         }
         let index = try context(folder).index
         let held = try storedSequence(folder)
+        if notice.sequence > (statuses[folder.id]?.peerAt ?? 0) { update(folder.id) { $0.peerAt = notice.sequence } }
         // A notice at or below what is held is old news: it waited while a pull brought more.
         guard notice.sequence > held else { return }
         noticesIn += 1
@@ -202,11 +234,7 @@ public final class LinkLoop {
         puller.progress = { [self] p in
             guard Date().timeIntervalSince(lastShown) > 0.5 else { return }
             lastShown = Date()
-            let elapsed = max(Date().timeIntervalSince(started), 0.001)
-            update(folder.id) {
-                $0.transfer = .init(entriesDone: p.entriesDone, entriesTotal: p.entriesTotal, bytes: p.bytesReceived,
-                                    startedAt: started.timeIntervalSince1970, bytesPerSecond: Double(p.bytesReceived) / elapsed)
-            }
+            update(folder.id) { $0.transfer = .init(p, since: started) }
         }
         puller.cancelled = stopRequested
         let since = try storedSequence(folder)
@@ -221,7 +249,10 @@ public final class LinkLoop {
         }
         let held = try storedSequence(folder)
         traceLine("pull", folder.id, "since=\(since) held=\(held) changes=\(outcome.changes.count) rows=\(outcome.rowsRecorded) reason=\(reason.replacingOccurrences(of: " ", with: "-"))")
-        update(folder.id) { $0.transfer = nil; $0.pulls = self.pulls; $0.peerSequence = held }
+        update(folder.id) {
+            $0.transfer = nil; $0.pulls = self.pulls; $0.peerSequence = held
+            $0.peerAt = max($0.peerAt ?? 0, outcome.peerSequence)
+        }
         for p in outcome.problems { log.warning("folder \(folder.id): \(p)") }
         if outcome.held {
             retries[folder.id] = (folder, Date().addingTimeInterval(2), nil)
@@ -255,6 +286,7 @@ public final class LinkLoop {
         var s = statuses[folder] ?? {
             var s = LinkStatus(folder: folder.rawValue, peer: peer.rawValue, role: role)
             s.remote = remoteName
+            s.peerName = session.peerName
             s.state = .up
             return s
         }()

@@ -16,7 +16,7 @@ public enum Serving {
         }
         defer { _ = slot }
         let session = Session(link: Link(transport, callTimeout: settings.callTimeout), identity: try state.identity(), dialing: false)
-        let proven = try session.handshake()
+        let proven = try session.handshake(names: NodeNames(state))
         guard proven == expected else {
             throw SyncError.peer("peer proved node \(proven.short), but its SSH key is that of \(expected.short)")
         }
@@ -38,7 +38,7 @@ public enum Serving {
     public static func invite(_ invite: NodeID, state: StateDirectory, settings: LinkSettings, transport: Transport,
                               accept: @escaping (Folder, PeerKey) throws -> Void) throws {
         let session = Session(link: Link(transport, callTimeout: settings.callTimeout), identity: try state.identity(), dialing: false)
-        let proven = try session.handshake()
+        let proven = try session.handshake(names: NodeNames(state))
         session.handler = InviteHandler(state: state, invite: invite, accept: accept)
         do { try session.serveUntilClosed() } catch let e as ProtocolError {
             throw SyncError.peer("invite \(invite.short), node \(proven.short): \(e)")

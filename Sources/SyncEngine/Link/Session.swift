@@ -12,6 +12,10 @@ public final class Session {
     /// The peer's node id.
     public var peer: NodeID? { peerKey.map(NodeIdentity.nodeID(ofRawKey:)) }
     public var handler: RequestHandler?
+    /// The name this node gives itself in the handshake (NodeNames.own), and the one the peer gave
+    /// (cleaned; nil: none). For display only.
+    public var name = ""
+    public private(set) var peerName: String?
     /// Notices the peer sent, oldest first, not yet taken.
     public var notices: [Notice] = []
     private var nextID: UInt32
@@ -35,14 +39,24 @@ public final class Session {
         }
         guard version == Message.protocolVersion else { throw ProtocolError.version(version) }
         guard peerKey.count == 32, peerNonce.count == 32 else { throw ProtocolError.malformed("bad hello") }
-        try link.send(.proof(signature: try identity.sign(Handshake.signedBytes(peerNonce: peerNonce, ownKey: key))))
-        guard case .proof(let signature) = try link.receive() else { throw ProtocolError.unexpected("expected proof") }
+        try link.send(.proof(signature: try identity.sign(Handshake.signedBytes(peerNonce: peerNonce, ownKey: key)), name: name))
+        guard case .proof(let signature, let peerName) = try link.receive() else { throw ProtocolError.unexpected("expected proof") }
         guard NodeIdentity.verify(signature: signature, of: Handshake.signedBytes(peerNonce: nonce, ownKey: peerKey),
                                   publicKey: peerKey) else {
             throw ProtocolError.malformed("the peer's proof of its node key does not verify")
         }
         self.peerKey = peerKey
+        self.peerName = NodeNames.clean(peerName)
         return NodeIdentity.nodeID(ofRawKey: peerKey)
+    }
+
+    /// The handshake, giving this node's name and noting the peer's in `names`.
+    @discardableResult
+    public func handshake(names: NodeNames) throws -> NodeID {
+        name = names.own()
+        let node = try handshake()
+        names.note(peerName, for: node)
+        return node
     }
 
     /// A fresh request id.

@@ -28,6 +28,8 @@ public struct PullProgress: Sendable {
     public var entriesDone = 0
     public var entriesTotal = 0
     public var bytesReceived: Int64 = 0
+    /// Content the rows seen so far may bring, at most (a delta or content found here brings less).
+    public var bytesTotal: Int64 = 0
     var currentPath = ""
 }
 

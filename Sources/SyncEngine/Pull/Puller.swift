@@ -143,6 +143,18 @@ public final class Puller {
         truncate(transfersPath, 0)
     }
 
+    static func applyingPath(_ folder: Folder) -> String { folder.directory + "/applying" }
+
+    /// The paths a pull is writing into `folder` now (none when no batch is being applied: the
+    /// list is read only while the folder's write lock is held).
+    public static func applying(_ folder: Folder) -> Set<RelativePath> {
+        guard let data = FileManager.default.contents(atPath: applyingPath(folder)),
+              (try? FileLock(path: folder.lockPath, wait: false)) == nil else { return [] }
+        return Set(String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap {
+            PathQuoting.unquote($0).flatMap { try? RelativePath($0) }
+        })
+    }
+
     struct Held: Error { let reason: String }
     struct Refused: Error { let reason: String }
 
@@ -188,6 +200,14 @@ public final class Puller {
             + deletions.filter { !underNewFile($0) }
         // The index does not change until the batch is recorded: its rows are read once.
         locals = try context.index.entries(ordered.map(\.path))
+        // At most this much content to bring (some may be found here, or come as a delta).
+        state.bytesTotal += ordered.reduce(Int64(0)) { sum, r in
+            !r.deleted && r.kind == .file && locals[r.path]?.hash != r.hash ? sum + r.size : sum
+        }
+        // The paths this batch writes, for sync status (changes on their way in are not pending).
+        if !dryRun { try? FileSystem.writeAtomically(Array(ordered.map { PathQuoting.quote($0.path.rawValue) + "\n" }.joined().utf8),
+                                                     to: Self.applyingPath(context.folder), mode: 0o600, durable: false) }
+        defer { if !dryRun { unlink(Self.applyingPath(context.folder)) } }
         var stagedUpTo = 0
         let journal = dryRun ? nil : Journal()
         self.journal = journal

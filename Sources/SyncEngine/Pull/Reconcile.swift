@@ -80,6 +80,15 @@ public enum Reconcile {
         return (try? path.parent.map { try $0.appending(copy) } ?? RelativePath(copy)) ?? path
     }
 
+    /// The start of the id of the node named in a conflict copy's name (NODE), or nil.
+    static func node(ofCopy path: RelativePath) -> String? {
+        guard let r = path.name.range(of: marker) else { return nil }
+        let after = path.name[r.upperBound...]
+        guard after.count >= 24 else { return nil }
+        let node = after.dropFirst(16).prefix(8)
+        return node.allSatisfy({ $0.isLetter || $0.isNumber }) ? String(node).lowercased() : nil
+    }
+
     /// The path a conflict copy stands beside, or nil when `path` is not a conflict copy.
     public static func original(ofCopy path: RelativePath) -> RelativePath? {
         let name = path.name
