@@ -60,6 +60,61 @@ import SyncTestSupport
         #expect(away, "\(a)")
     }
 
+    @Test func stoppingDuringABigTransferIsPromptAndTheTransferResumes() throws {
+        let (n, id, p) = try nodes(2)
+        defer { for x in n { x.down() } }
+        for x in n { try x.up() }
+        // 3 GiB (sparse here; every byte of it crosses the link): many seconds on loopback.
+        #expect(try n[0].node.sh("truncate -s 3G '\(p[0])/big'").status == 0)
+        func partial() -> Int64 {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: p[1])) ?? []
+            return names.filter { $0.hasPrefix(".sync-tmp-") }.compactMap {
+                (try? FileManager.default.attributesOfItem(atPath: p[1] + "/" + $0))?[.size] as? Int64
+            }.max() ?? 0
+        }
+        #expect(waitFor(60) { partial() > 32 << 20 }, "no transfer under way\nA: \(n[0].log)\nB: \(n[1].log)")
+        // What a person watching sees, read off a terminal: the receiving side counts down, the
+        // sending side shows what it sends.
+        if have("tmux") {
+            let socket = "sync-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            // tmux's server keeps no pipe of ours open: its output goes to /dev/null.
+            defer { _ = try? n[0].node.sh("tmux -L \(socket) kill-server >/dev/null 2>&1 </dev/null") }
+            for (i, x) in n.enumerated() {
+                // tmux's server must hold no descriptor of ours (Foundation's Process waits for the
+                // last holder of one to end): bash closes every one above 2 first.
+                let command = """
+                    for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done 2>/dev/null
+                    exec tmux -L \(socket) new-session -d -s n\(i) -x 150 -y 40 \
+                      "env SYNC_DIR='\(x.node.stateDir)' PATH='\(binDirectory):$PATH' sync status --watch --interval 500ms" \
+                      >/dev/null 2>&1 </dev/null
+                    """
+                let started = try Node.execute("/bin/bash", ["-c", command], environment: x.node.environment, stdin: nil, timeout: 30)
+                #expect(started.status == 0, "\(started)")
+            }
+            var screens = ["", ""]
+            let seen = waitFor(20) {
+                for i in 0..<2 { screens[i] = (try? n[0].node.sh("tmux -L \(socket) capture-pane -p -t n\(i) 2>&1 </dev/null").stdout) ?? "" }
+                return screens[1].contains("): syncing") && screens[1].contains("transfer:  receiving ")
+                    && screens[1].contains(" of 3.0 GiB at ") && screens[1].contains(" left")
+                    && screens[0].contains("transfer:  sending ")
+            }
+            #expect(seen, "receiving side:\n\(screens[1])\nsending side:\n\(screens[0])")
+            #expect(screens[1].hasPrefix("sync status at "), "\(screens[1])")
+        }
+        let asked = Date()
+        n[1].down()
+        let took = Date().timeIntervalSince(asked)
+        let kept = partial()
+        #expect(took < 5, "sync up took \(took) s to stop during a transfer\n\(n[1].log)")
+        #expect(kept > 32 << 20 && kept < 3 << 30, "the cut transfer left \(kept) bytes to resume from")
+        #expect(!n[1].log.contains("killed"), "\(n[1].log)")
+        // Started again, the transfer resumes where it stopped and the file arrives whole.
+        try n[1].up()
+        #expect(waitFor(120) { ((try? FileManager.default.attributesOfItem(atPath: p[1] + "/big"))?[.size] as? Int64) == 3 << 30 },
+                "B: \(n[1].log)")
+        #expect(partial() == 0)
+    }
+
     @Test func aFileSavedOnOneNodeAppearsOnTheOtherBothWays() throws {
         let (n, id, p) = try nodes(2)
         defer { for x in n { x.down() } }

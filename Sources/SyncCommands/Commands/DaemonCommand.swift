@@ -21,8 +21,9 @@ public struct DaemonCommand: ToolCommand {
             never) by sync-prune, within ten minutes of the start when it was never pruned; its summary \
             goes to the log. Folders and peers added, removed or reconfigured are picked up within two seconds. \
             SIGTERM or SIGINT stops it cleanly: each sync-watch is stopped so that its sync-commit \
-            records what is pending and ends, each link finishes the batch it is applying and says \
-            goodbye; what is still running after --stop-timeout is killed (every step is crash-safe). \
+            records what is pending and ends, each link records what it applied and ends, cutting a \
+            transfer where it is (the next pull resumes it from there); what is still running after \
+            --stop-timeout, or at a second SIGINT or SIGTERM, is killed (every step is crash-safe). \
             One daemon per state directory. Logs go to standard error (SYNC_LOG_LEVEL: debug, info, \
             notice, warning, error). A systemd user unit is installed by bin/setup as sync.service.
             """)
@@ -78,7 +79,7 @@ public struct DaemonCommand: ToolCommand {
                 StopSignal.sleep(0.25)
             }
             log.info("stopping")
-            supervisor.stopAll(timeout: Units.duration(stopTimeout)!)
+            supervisor.stopAll(timeout: Units.duration(stopTimeout)!, cut: { StopSignal.again })
             log.info("stopped")
         }
     }

@@ -140,10 +140,6 @@ public struct KeysCommand: ToolCommand {
 extension KeysCommand {
     private func invite(_ state: StateDirectory, _ identity: NodeIdentity) throws {
         let f = try state.folder(folder!)
-        // What the folder holds now is recorded first: the other machine's first pull brings it.
-        if !f.config.paused, let recorded = try Committer(try FolderContext(f, state: state)).commit(), !recorded.changes.isEmpty {
-            warn("sync-keys: folder \(f.id): recorded \(recorded.changes.count) change\(recorded.changes.count == 1 ? "" : "s") first (\(recorded.line))")
-        }
         let environment = ProcessInfo.processInfo.environment
         let sshd = SSHDConfig.system(environment)
         let addr = try inviteAddress(environment, sshd: sshd)
@@ -155,6 +151,11 @@ extension KeysCommand {
         guard fields.count >= 2, fields[0].hasPrefix("ssh-") || fields[0].hasPrefix("ecdsa-"),
               let blob = Data(base64Encoded: String(fields[1])) else {
             throw SyncError.malformed("\(hostKeyPath): not an OpenSSH public host key")
+        }
+        // What the folder holds now is recorded first (once every check passed): the other
+        // machine's first pull brings it.
+        if !f.config.paused, let recorded = try Committer(try FolderContext(f, state: state)).commit(), !recorded.changes.isEmpty {
+            warn("sync-keys: folder \(f.id): recorded \(recorded.changes.count) change\(recorded.changes.count == 1 ? "" : "s") first (\(recorded.line))")
         }
         let lifetime = Units.duration(expires ?? "24h")!
         let (made, seed) = try Invites(state).create(folder: f.id, lifetime: lifetime)

@@ -31,7 +31,8 @@ public struct StatusCommand: ToolCommand {
             + "lastPruned and peers (remote, node, name, role, state, since, peerSequence, peerAt, told, behindBy, unseen, unseenBytes, "
             + "sync, lastError, transfer, sending; a transfer has direction, entriesDone, entriesTotal, bytes, bytesTotal).",
         files: stateFiles,
-        examples: [("sync status", "every folder"), ("sync status --json ~/Documents", "one folder, for scripts")],
+        examples: [("sync status", "every folder"), ("sync status --json ~/Documents", "one folder, for scripts"),
+                   ("sync status --watch", "watch a big first sync, redrawn every second")],
         seeAlso: ["sync-folders", "sync-commit", "sync-log"])
 
     @Argument(help: "The folder: its id, name, path or a path inside it (default: every folder).", completion: .directory)
@@ -40,14 +41,39 @@ public struct StatusCommand: ToolCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @Flag(help: "Keep showing the status, redrawn in place on a terminal (Ctrl-C ends it).")
+    var watch = false
+
+    @Option(help: "With --watch: how often to show it again, e.g. 1s, 500ms.")
+    var interval = "1s"
+
     public init() {}
+
+    public mutating func validate() throws {
+        guard let d = Units.duration(interval), d >= 0.1 else { throw ValidationError("--interval \(interval): not a duration of at least 100ms") }
+        if json && watch { throw ValidationError("--json and --watch exclude each other") }
+        if !watch && interval != "1s" { throw ValidationError("--interval goes with --watch") }
+    }
 
     public func run() throws {
         try reporting("sync-status") {
             let state = StateDirectory.fromEnvironment()
             let folders = try foldersNamed(folder, state: state)
-            let statuses = try folders.map { try FolderStatus(FolderContext($0, state: state)) }
-            if json { emit(try SyncCommands.json(statuses)) } else { emit(statuses.map(\.text).joined(separator: "\n\n")) }
+            func text() throws -> String {
+                try folders.map { try FolderStatus(FolderContext($0, state: state)).text }.joined(separator: "\n\n")
+            }
+            if json { return emit(try SyncCommands.json(try folders.map { try FolderStatus(FolderContext($0, state: state)) })) }
+            guard watch else { return emit(try text()) }
+            // On a terminal, the screen is redrawn in place; elsewhere each round is printed after the
+            // last, with the time above it.
+            let terminal = isatty(1) != 0
+            let every = Units.duration(interval)!
+            while true {
+                let stamp = ISO8601DateFormatter().string(from: Date())
+                let body = "sync status at \(stamp), every \(interval) (Ctrl-C ends)\n\n" + (try text())
+                guard writeAll((terminal ? "\u{1b}[H\u{1b}[2J" : "") + body + "\n" + (terminal ? "" : "\n")) else { return }
+                usleep(UInt32(every * 1_000_000))
+            }
         }
     }
 }

@@ -5,14 +5,15 @@ import SyncCore
 import SyncEngine
 import SyncProtocol
 
-/// SIGTERM and SIGINT ask a long-running command to stop: they set a flag (without SA_RESTART,
-/// so a wait in poll(2) returns at once) that its loops check between steps.
+/// SIGTERM and SIGINT ask a long-running command to stop: they count in a flag (without
+/// SA_RESTART, so a wait in poll(2) returns at once) that its loops check between steps; a
+/// second one asks to stop at once (`again`).
 enum StopSignal {
     nonisolated(unsafe) static var raised: sig_atomic_t = 0
 
     static func install() {
         var action = sigaction()
-        action.__sigaction_handler.sa_handler = { _ in StopSignal.raised = 1 }
+        action.__sigaction_handler.sa_handler = { _ in StopSignal.raised = StopSignal.raised < 2 ? StopSignal.raised + 1 : 2 }
         sigemptyset(&action.sa_mask)
         action.sa_flags = 0
         sigaction(SIGTERM, &action, nil)
@@ -27,6 +28,7 @@ enum StopSignal {
     }
 
     static var requested: Bool { raised != 0 }
+    static var again: Bool { raised >= 2 }
 
     /// Sleeps up to `seconds`, less when a stop is asked for.
     static func sleep(_ seconds: Double) {

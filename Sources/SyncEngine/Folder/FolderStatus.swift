@@ -78,7 +78,7 @@ public struct FolderStatus: Sendable, Codable {
         }
         // What a pull is writing now is on its way in, not a local change.
         let incoming = Puller.applying(f)
-        pending = f.state == .missing ? 0 : try Committer(context).pending().filter {
+        pending = f.state == .missing ? 0 : try Committer(context).pending(reading: false).filter {
             !incoming.contains($0) && Reconcile.original(ofCopy: $0).map { !incoming.contains($0) } ?? true
         }.count
         heldFrom = try context.index.heldFrom()

@@ -61,13 +61,13 @@ public final class RemoteFolder {
     /// Reads the answer to content request `id` into `fd`; at most `limit` bytes are accepted;
     /// `progress` sees each piece as it is written. Returns the bytes written.
     @discardableResult
-    func receiveContent(_ id: UInt32, into fd: Int32, limit: Int64, progress: ([UInt8]) -> Void = { _ in }) throws -> Int64 {
+    func receiveContent(_ id: UInt32, into fd: Int32, limit: Int64, progress: ([UInt8]) throws -> Void = { _ in }) throws -> Int64 {
         try receive(id, into: fd, limit: limit, progress: progress)
     }
 
     /// Sends the librsync signature in `signatureFD` and writes the peer's delta to `fd`.
     public func delta(_ path: String, hash: String, signature signatureFD: Int32, into fd: Int32, limit: Int64,
-                      progress: ([UInt8]) -> Void = { _ in }) throws {
+                      progress: ([UInt8]) throws -> Void = { _ in }) throws {
         let id = session.newRequestID()
         try session.send(.deltaRequest(id: id, folder: folder, path: path, hash: hash))
         var buf = [UInt8](repeating: 0, count: Frame.chunkSize)
@@ -81,7 +81,7 @@ public final class RemoteFolder {
     }
 
     @discardableResult
-    private func receive(_ id: UInt32, into fd: Int32, limit: Int64, progress: ([UInt8]) -> Void) throws -> Int64 {
+    private func receive(_ id: UInt32, into fd: Int32, limit: Int64, progress: ([UInt8]) throws -> Void) throws -> Int64 {
         var total: Int64 = 0
         var failure: Error?
         while true {
@@ -97,7 +97,7 @@ public final class RemoteFolder {
                     continue
                 }
                 do { try POSIX.writeAll(fd, bytes, path: "temporary file") } catch { failure = error }
-                progress(bytes)
+                try progress(bytes) // a stop cuts the answer here: the link is not used again
             case .end:
                 if let failure { throw failure }
                 return total

@@ -73,6 +73,8 @@ public struct Follower {
             } catch let e as RemoteError where e.code == .notFound {
                 status.lastError = "folder \(folder.id): not found on the peer (or this node is not allowed to see it)"
                 log.error("\(remote): \(status.lastError!)")
+            } catch let e as PullStopped {
+                log.info("\(remote): \(e)")
             } catch {
                 status.lastError = "\(error)"
                 log.warning("\(remote): \(error)")

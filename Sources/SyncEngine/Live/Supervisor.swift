@@ -130,16 +130,18 @@ public final class Supervisor {
         if case .pipeline = unit.kind { processes.signal(unit.pids[0], SIGTERM) } else { for p in unit.pids { processes.signal(p, SIGTERM) } }
     }
 
-    public func stopAll(timeout: Double) {
+    /// Stops every unit and waits up to `timeout` for them; what still runs then, or as soon as
+    /// `cut` says so (a second Ctrl-C), is killed (every step of theirs is crash-safe).
+    public func stopAll(timeout: Double, cut: () -> Bool = { false }) {
         for key in units.keys { stop(key) }
         let deadline = Date().addingTimeInterval(timeout)
-        while !units.isEmpty && Date() < deadline {
+        while !units.isEmpty && Date() < deadline && !cut() {
             reap()
             // A pipeline whose watcher is gone but whose commit is still busy waits for it.
             _ = poll(nil, 0, 50)
         }
         for (key, unit) in units {
-            log.warning("\(key): still running after \(Int(timeout)) s, killed")
+            log.warning("\(key): \(cut() ? "stopped at once on a second signal" : "still running after \(Int(timeout)) s"), killed")
             for p in unit.pids { processes.signal(p, SIGKILL); processes.wait(p) }
         }
         units.removeAll()

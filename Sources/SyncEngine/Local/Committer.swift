@@ -279,11 +279,15 @@ public struct Committer {
     /// Paths whose stat data differ from the index, and index rows whose path is gone: what a
     /// commit would look at now. Reads the contents only of files recorded as "racily clean"
     /// (written within two seconds of the scan that recorded them), to tell whether they changed.
-    public func pending() throws -> [RelativePath] {
+    /// `reading` false reads no file: a row recorded within two seconds of its mtime whose stat
+    /// data still match counts as unchanged (sync status, which runs again and again).
+    public func pending(reading: Bool = true) throws -> [RelativePath] {
         let p = try plan(paths: nil, scanner: context.scanner())
         // Rows recorded within two seconds of their mtime keep no ctime (so a change in that second
         // is not missed): for those, the content (a file) or the target (a link) decides.
         let changed = p.candidates.filter { o in
+            if !reading, let e = p.known[o.path], !e.deleted, e.kind == o.kind, e.ctimeNs == 0, e.size == o.size,
+               e.mtimeNs == o.mtimeNs, e.inode == o.inode, e.executable == o.executable { return false }
             guard o.kind == .file || o.kind == .symlink, let e = p.known[o.path], !e.deleted, e.kind == o.kind, e.ctimeNs == 0,
                   e.size == o.size, e.mtimeNs == o.mtimeNs, e.inode == o.inode, e.executable == o.executable
             else { return true }

@@ -23,6 +23,12 @@ public struct PullOutcome: Sendable {
     var foreignRows = 0
 }
 
+/// A stop was asked for in the middle of a pull: what was applied is recorded, a file cut halfway
+/// stays as a temporary that the next pull resumes.
+public struct PullStopped: Error, CustomStringConvertible {
+    public var description: String { "stopped in the middle of a pull; the next pull resumes it" }
+}
+
 /// Progress of a pull, for a display.
 public struct PullProgress: Sendable {
     public var entriesDone = 0

@@ -42,15 +42,18 @@ extension Puller {
         var hasher = offset == 0 ? BlobHasher(size: r.size) : nil
         let n = try remote.receiveContent(id, into: fd, limit: r.size - offset) {
             hasher?.update($0)
-            self.received($0.count)
+            try self.received($0.count)
         }
         return n == r.size && hasher?.finish() == r.hash
     }
 
-    func received(_ n: Int) {
+    /// Counts content as it comes; a stop asked for cuts the transfer here (what came is kept for
+    /// the next pull to resume from).
+    func received(_ n: Int) throws {
         outcome.contentBytes += Int64(n)
         state.bytesReceived += Int64(n)
         progress?(state)
+        if cancelled() { throw PullStopped() }
     }
 
     /// A librsync delta against the local version `basis`.
@@ -62,7 +65,7 @@ extension Puller {
         guard let sig = try? Descriptor(opening: stem + ".sig", O_RDONLY),
               let out = try? Descriptor(opening: stem + ".delta", O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600) else { return false }
         try remote.delta(r.path.rawValue, hash: r.hash!, signature: sig.raw, into: out.raw,
-                         limit: r.size + r.size / 8 + (1 << 20)) { self.received($0.count) }
+                         limit: r.size + r.size / 8 + (1 << 20)) { try self.received($0.count) }
         reset(fd)
         try Delta.patch(basis: "/proc/self/fd/\(base.raw)", delta: stem + ".delta", to: "/proc/self/fd/\(fd)")
         return (try? HistoryRepository.hashFile("/proc/self/fd/\(fd)").hex) == r.hash
