@@ -286,11 +286,10 @@ public struct Committer {
         // Rows recorded within two seconds of their mtime keep no ctime (so a change in that second
         // is not missed): for those, the content (a file) or the target (a link) decides.
         let changed = p.candidates.filter { o in
-            if !reading, let e = p.known[o.path], !e.deleted, e.kind == o.kind, e.ctimeNs == 0, e.size == o.size,
-               e.mtimeNs == o.mtimeNs, e.inode == o.inode, e.executable == o.executable { return false }
             guard o.kind == .file || o.kind == .symlink, let e = p.known[o.path], !e.deleted, e.kind == o.kind, e.ctimeNs == 0,
                   e.size == o.size, e.mtimeNs == o.mtimeNs, e.inode == o.inode, e.executable == o.executable
             else { return true }
+            guard reading else { return false }
             if o.kind == .symlink { return readLink(context.absolute(o.path)) != e.symlinkTarget }
             return (try? HistoryRepository.hashFile(context.absolute(o.path)).hex) != e.hash
         }
