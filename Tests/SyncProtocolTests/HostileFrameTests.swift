@@ -58,6 +58,7 @@ import SyncTestSupport
             .error(id: 1, code: .failed, message: String(repeating: "m", count: Limits.maxMessageBytes + 1)),
             .hello(version: 1, publicKey: Array(repeating: 1, count: 65), nonce: []),
             .proof(signature: Array(repeating: 1, count: 129)),
+            .proof(signature: [1], name: String(repeating: "n", count: Limits.maxNodeNameBytes + 1)),
         ]
         for m in long {
             #expect(throws: ProtocolError.self, "\(m)") { try Message(decoding: m.encoded()) }

@@ -10,6 +10,7 @@ import Testing
         let all: [Message] = [
             .hello(version: 1, publicKey: Array(repeating: 7, count: 32), nonce: Array(repeating: 9, count: 32)),
             .proof(signature: [1, 2, 3]),
+            .proof(signature: [1, 2, 3], name: "laptop ünï"),
             .indexRequest(id: 3, folder: "abc", since: 0, limit: 1000),
             .entries(id: 3, [entry, WireEntry(path: "l", kind: "symlink", hash: nil, size: 0, mtimeNs: 0, executable: false,
                                               symlinkTarget: "../x", deleted: true, version: "", sequence: 1)]),
