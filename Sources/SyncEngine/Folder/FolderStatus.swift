@@ -133,7 +133,7 @@ public struct FolderStatus: Sendable, Codable {
         return peers
     }
 
-    /// The folder in one word: `paused`, `error` (its path is gone, or a link's last try failed),
+    /// The folder in one word: `paused`, `error` (its directory is gone),
     /// `held` (the deletion guard holds changes back), `syncing` (a transfer, or changes on disk not
     /// yet recorded), `behind` (a peer has changes this node lacks, or lacks this node's),
     /// `offline` (no link to any of its peers is up: sync up is not running, or they are away),
