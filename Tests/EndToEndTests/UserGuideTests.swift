@@ -48,6 +48,13 @@ import SyncTestSupport
         #expect(waitFor(30) { (try? String(contentsOfFile: nas.node.base + "/Shared/notes.txt", encoding: .utf8)) == "from the laptop\n" },
                 "laptop: \(laptop.log)\ndesktop: \(desktop.log)\nnas: \(nas.log)")
 
+        // The log says where a pulled change came from: the laptop to the desktop, the desktop to the nas.
+        let desktopLog = try desktop.node.run("sync", ["log", shared])
+        #expect(desktopLog.lines.first?.hasSuffix("\tA notes.txt (from laptop)") == true, "\(desktopLog)")
+        #expect(desktopLog.lines.last?.hasSuffix(" (from laptop)") == false, "\(desktopLog)")
+        let nasLog = try nas.node.run("sync", ["log", nas.node.base + "/Shared", "notes.txt"])
+        #expect(nasLog.lines.count == 1 && nasLog.lines[0].hasSuffix("\tA notes.txt (from desktop)"), "\(nasLog)")
+
         // "Am I in sync?": a word per folder, and every peer by its name, one line each.
         var statuses = ["": ""]
         let allInSync = waitFor(30) {

@@ -19,9 +19,10 @@ public struct LogCommand: ToolCommand {
         output: """
             One line per commit, tab-separated: time (ISO 8601, UTC), sequence, commit id, and the first \
             changes (`A` added, `M` modified, `D` deleted, then the quoted path) with `(+N more)`, and \
-            `(and N pruned before it)` when sync prune folded earlier changes into it. With --json, an array \
-            of objects with the keys commit, sequence, time, node, changes (status and path), changeCount \
-            and squashed.
+            `(and N pruned before it)` when sync prune folded earlier changes into it, and `(from NAME)` when \
+            a pull recorded it from that peer (its name, else the start of its node id; nothing: made on \
+            this node). With --json, an array of objects with the keys commit, sequence, time, node, changes \
+            (status and path), changeCount, squashed, pulledFrom (a node id) and pulledFromName.
             """,
         files: stateFiles + " The history stays readable by git: git --git-dir=SYNC_DIR/folders/<id>/history.git log.",
         examples: [("sync log", "the history of the folder around the working directory"),
@@ -66,7 +67,8 @@ public struct LogCommand: ToolCommand {
             let entries = try HistoryQueries(FolderContext(f, state: state)).log(path: rel, limit: count,
                                                                                   since: since.flatMap { parseTime($0) },
                                                                                   until: until.flatMap { parseTime($0) })
-            if json { emit(try SyncCommands.json(entries)) } else { entries.forEach { emit($0.line) } }
+            let named = LogEntry.named(entries, names: NodeNames(state))
+            if json { emit(try SyncCommands.json(named)) } else { named.forEach { emit($0.line) } }
         }
     }
 }

@@ -13,13 +13,28 @@ public struct LogEntry: Sendable, Codable {
     public let changeCount: Int
     /// How many earlier changes a prune folded into this one (`Sync-Squashed`).
     public var squashed = 0
+    /// The peer whose changes a pull recorded (`Sync-Pulled-From`; nil: made on this node), and the
+    /// name it goes by here, when known (`named`).
+    public var pulledFrom: String?
+    public var pulledFromName: String?
 
-    /// `<time>\t<sequence>\t<commit>\t<summary>`: the plumbing line.
+    /// `<time>\t<sequence>\t<commit>\t<summary>`: the plumbing line; a pulled change ends with
+    /// `(from NAME)`.
     public var line: String {
         let shown = changes.prefix(3).map(\.line).joined(separator: ", ")
         let more = changeCount > 3 ? " (+\(changeCount - 3) more)" : ""
         let pruned = squashed > 0 ? " (and \(squashed) pruned before it)" : ""
-        return "\(ISO8601DateFormatter().string(from: time))\t\(sequence.map(String.init) ?? "-")\t\(commit)\t\(shown)\(more)\(pruned)"
+        let from = pulledFrom.map { " (from \(pulledFromName ?? String($0.prefix(8))))" } ?? ""
+        return "\(ISO8601DateFormatter().string(from: time))\t\(sequence.map(String.init) ?? "-")\t\(commit)\t\(shown)\(more)\(pruned)\(from)"
+    }
+
+    /// The entries with the names of the peers they were pulled from, where known.
+    public static func named(_ entries: [LogEntry], names: NodeNames) -> [LogEntry] {
+        entries.map { e in
+            var e = e
+            e.pulledFromName = e.pulledFrom.flatMap { try? NodeID($0) }.flatMap { names.name(of: $0) }
+            return e
+        }
     }
 }
 
@@ -28,7 +43,8 @@ extension LogEntry {
     init(_ c: HistoryRepository.Commit) {
         let parsed = HistoryQueries.parse(message: c.message)
         self.init(commit: c.id.hex, sequence: parsed.sequence, time: c.time, node: parsed.node ?? c.author,
-                  changes: parsed.changes, changeCount: parsed.count ?? parsed.changes.count, squashed: Pruner.squashed(c.message))
+                  changes: parsed.changes, changeCount: parsed.count ?? parsed.changes.count, squashed: Pruner.squashed(c.message),
+                  pulledFrom: parsed.pulledFrom)
     }
 }
 
@@ -92,7 +108,7 @@ public struct HistoryQueries {
                         changes = [Change(status: now == nil ? .deleted : before == nil ? .added : .modified, path: path.rawValue)]
                     }
                     out.append(LogEntry(commit: c.id.hex, sequence: parsed.sequence, time: c.time, node: parsed.node ?? c.author,
-                                        changes: changes, changeCount: changes.count))
+                                        changes: changes, changeCount: changes.count, pulledFrom: parsed.pulledFrom))
                 } else {
                     out.append(LogEntry(c))
                 }
@@ -144,16 +160,17 @@ public struct HistoryQueries {
     }
 
     /// The parts of a commit message that `Committer` writes.
-    static func parse(message: String) -> (changes: [Change], count: Int?, sequence: Int64?, node: String?) {
+    static func parse(message: String) -> (changes: [Change], count: Int?, sequence: Int64?, node: String?, pulledFrom: String?) {
         var changes: [Change] = []
-        var sequence: Int64?, node: String?, count: Int?
+        var sequence: Int64?, node: String?, count: Int?, pulledFrom: String?
         for (i, line) in message.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             if i == 0, line.hasPrefix("sync: "), let n = Int(line.dropFirst(6).prefix(while: { $0.isNumber })) { count = n }
             if line.hasPrefix("Sync-Sequence: ") { sequence = Int64(line.dropFirst(15)) }
             else if line.hasPrefix("Sync-Node: ") { node = String(line.dropFirst(11)) }
+            else if line.hasPrefix("Sync-Pulled-From: ") { pulledFrom = String(line.dropFirst(18)) }
             else if let c = Change(line: line) { changes.append(c) }
         }
-        return (changes, count, sequence, node)
+        return (changes, count, sequence, node, pulledFrom)
     }
 
     /// A revision (commit id, prefix, `main~3`) to a commit id.
