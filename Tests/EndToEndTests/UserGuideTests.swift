@@ -54,6 +54,8 @@ import SyncTestSupport
         #expect(desktopLog.lines.last?.hasSuffix(" (from laptop)") == false, "\(desktopLog)")
         let nasLog = try nas.node.run("sync", ["log", nas.node.base + "/Shared", "notes.txt"])
         #expect(nasLog.lines.count == 1 && nasLog.lines[0].hasSuffix("\tA notes.txt (from desktop)"), "\(nasLog)")
+        let versions = try nas.node.run("sync", ["versions", nas.node.base + "/Shared/notes.txt"])
+        #expect(versions.lines.count == 1 && versions.lines[0].hasSuffix("\tA\t16\thistory (from desktop)"), "\(versions)")
 
         // "Am I in sync?": a word per folder, and every peer by its name, one line each.
         var statuses = ["": ""]

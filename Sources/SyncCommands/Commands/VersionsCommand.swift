@@ -19,9 +19,10 @@ public struct VersionsCommand: ToolCommand {
             size in bytes (`-` for a deletion), and how it is kept: `history` (the content is in history), \
             `versions` (a file above history.max-blob: history keeps its id and size, and its content is in \
             the folder's version store or in the folder now), `pointer` (such a file whose content is kept \
-            nowhere any more: it cannot come back), `link` (a symbolic link's target), `deleted`. With \
-            --json, an array of objects with the keys commit, time, node, status, blob, size, kept and \
-            recoverable (true for `history`, `versions` and `link`).
+            nowhere any more: it cannot come back), `link` (a symbolic link's target), `deleted`; then \
+            `(from NAME)` for a version a pull brought from that peer. With --json, an array of objects \
+            with the keys commit, time, node, status, blob, size, kept, recoverable (true for `history`, \
+            `versions` and `link`), pulledFrom and pulledFromName.
             """,
         exitStatus: "0 on success; 1 when the path was never recorded (nothing printed on standard output), is a directory or is not in a folder; 2 on a usage error.",
         files: stateFiles,
@@ -49,7 +50,8 @@ public struct VersionsCommand: ToolCommand {
             guard !versions.isEmpty else {
                 throw SyncError.notFound("\(PathQuoting.quote(rel.rawValue)) (never recorded in folder \(f.id))")
             }
-            if json { emit(try SyncCommands.json(versions)) } else { versions.forEach { emit($0.line) } }
+            let named = FileVersion.named(versions, names: NodeNames(state))
+            if json { emit(try SyncCommands.json(named)) } else { named.forEach { emit($0.line) } }
         }
     }
 }

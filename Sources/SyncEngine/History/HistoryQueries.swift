@@ -62,21 +62,36 @@ public struct FileVersion: Sendable, Encodable {
     /// its content in the version store or in the folder now), `pointer` (a large file whose
     /// content is kept nowhere any more), `link` (a symbolic link), `deleted`.
     public let kept: String
+    /// The peer a pull brought this version from (nil: made on this node), and its name here.
+    public var pulledFrom: String? = nil
+    public var pulledFromName: String? = nil
     /// Whether `sync restore` and `sync show` can bring this version back.
     public var recoverable: Bool { kept != "pointer" && kept != "deleted" }
 
-    private enum CodingKeys: String, CodingKey { case commit, time, node, status, blob, size, kept, recoverable }
+    private enum CodingKeys: String, CodingKey { case commit, time, node, status, blob, size, kept, recoverable, pulledFrom, pulledFromName }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(commit, forKey: .commit); try c.encode(time, forKey: .time); try c.encode(node, forKey: .node)
         try c.encode(status, forKey: .status); try c.encode(blob, forKey: .blob); try c.encode(size, forKey: .size)
         try c.encode(kept, forKey: .kept); try c.encode(recoverable, forKey: .recoverable)
+        try c.encode(pulledFrom, forKey: .pulledFrom); try c.encode(pulledFromName, forKey: .pulledFromName)
     }
 
-    /// `<time>\t<commit>\t<status>\t<size or ->\t<kept>`: the plumbing line.
+    /// `<time>\t<commit>\t<status>\t<size or ->\t<kept>`: the plumbing line; a version a pull
+    /// brought ends with `(from NAME)`.
     public var line: String {
-        "\(ISO8601DateFormatter().string(from: time))\t\(commit)\t\(status)\t\(size.map(String.init) ?? "-")\t\(kept)"
+        let from = pulledFrom.map { " (from \(pulledFromName ?? String($0.prefix(8))))" } ?? ""
+        return "\(ISO8601DateFormatter().string(from: time))\t\(commit)\t\(status)\t\(size.map(String.init) ?? "-")\t\(kept)\(from)"
+    }
+
+    /// The versions with the names of the peers they were pulled from, where known.
+    public static func named(_ versions: [FileVersion], names: NodeNames) -> [FileVersion] {
+        versions.map { v in
+            var v = v
+            v.pulledFromName = v.pulledFrom.flatMap { try? NodeID($0) }.flatMap { names.name(of: $0) }
+            return v
+        }
     }
 }
 
@@ -125,7 +140,8 @@ public struct HistoryQueries {
             try wrap {
                 let commit = try ObjectID(hex: e.commit)
                 guard let (id, mode) = try repo.entry(inCommit: commit, path: path.rawValue) else {
-                    return FileVersion(commit: e.commit, time: e.time, node: e.node, status: "D", blob: nil, size: nil, kept: "deleted")
+                    return FileVersion(commit: e.commit, time: e.time, node: e.node, status: "D", blob: nil, size: nil, kept: "deleted",
+                                       pulledFrom: e.pulledFrom)
                 }
                 if mode == .directory {
                     throw SyncError.refused("\(path): a directory; sync versions lists the versions of one file (sync log lists a directory's changes)")
@@ -134,10 +150,10 @@ public struct HistoryQueries {
                 let size = try repo.blobSize(id)
                 if let ptr = try largePointer(id) {
                     return FileVersion(commit: e.commit, time: e.time, node: e.node, status: status, blob: ptr.id, size: ptr.size,
-                                       kept: try source(of: ptr) == nil ? "pointer" : "versions")
+                                       kept: try source(of: ptr) == nil ? "pointer" : "versions", pulledFrom: e.pulledFrom)
                 }
                 return FileVersion(commit: e.commit, time: e.time, node: e.node, status: status, blob: id.hex, size: size,
-                                   kept: mode == .symlink ? "link" : "history")
+                                   kept: mode == .symlink ? "link" : "history", pulledFrom: e.pulledFrom)
             }
         }
     }
