@@ -28,6 +28,12 @@ public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
     /// The most counters a peer's vector may hold.
     static let peerMaxNodes = 256
 
+    /// The nodes that changed the file since `older` (their counters went up): for a version
+    /// taken from a peer, where its changes were made. Sorted.
+    public func changers(since older: VersionVector?) -> [String] {
+        counters.filter { $0.value > (older?.counters[$0.key] ?? 0) }.map(\.key).sorted()
+    }
+
     /// The vector after one more change by `node`.
     public func bumped(by node: NodeID) -> VersionVector {
         var c = counters

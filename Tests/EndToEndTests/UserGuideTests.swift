@@ -48,14 +48,17 @@ import SyncTestSupport
         #expect(waitFor(30) { (try? String(contentsOfFile: nas.node.base + "/Shared/notes.txt", encoding: .utf8)) == "from the laptop\n" },
                 "laptop: \(laptop.log)\ndesktop: \(desktop.log)\nnas: \(nas.log)")
 
-        // The log says where a pulled change came from: the laptop to the desktop, the desktop to the nas.
+        // The log says where a change was made, and which peer brought it: the laptop made it, the
+        // desktop pulled it from there, the nas from the desktop.
         let desktopLog = try desktop.node.run("sync", ["log", shared])
-        #expect(desktopLog.lines.first?.hasSuffix("\tA notes.txt (from laptop)") == true, "\(desktopLog)")
-        #expect(desktopLog.lines.last?.hasSuffix(" (from laptop)") == false, "\(desktopLog)")
+        #expect(desktopLog.lines.first?.hasSuffix("\tA notes.txt (made on laptop)") == true, "\(desktopLog)")
+        #expect(desktopLog.lines.last?.contains("(made on") == false, "\(desktopLog)")
+        // The nas never met the laptop: it names it by the start of its id.
+        let laptopID = String(try laptop.node.run("sync", ["keys", "id"]).lines[0].prefix(8))
         let nasLog = try nas.node.run("sync", ["log", nas.node.base + "/Shared", "notes.txt"])
-        #expect(nasLog.lines.count == 1 && nasLog.lines[0].hasSuffix("\tA notes.txt (from desktop)"), "\(nasLog)")
+        #expect(nasLog.lines.count == 1 && nasLog.lines[0].hasSuffix("\tA notes.txt (made on \(laptopID), from desktop)"), "\(nasLog)")
         let versions = try nas.node.run("sync", ["versions", nas.node.base + "/Shared/notes.txt"])
-        #expect(versions.lines.count == 1 && versions.lines[0].hasSuffix("\tA\t16\thistory (from desktop)"), "\(versions)")
+        #expect(versions.lines.count == 1 && versions.lines[0].hasSuffix("\tA\t16\thistory (made on \(laptopID), from desktop)"), "\(versions)")
 
         // "Am I in sync?": a word per folder, and every peer by its name, one line each.
         var statuses = ["": ""]

@@ -19,10 +19,13 @@ public struct LogCommand: ToolCommand {
         output: """
             One line per commit, tab-separated: time (ISO 8601, UTC), sequence, commit id, and the first \
             changes (`A` added, `M` modified, `D` deleted, then the quoted path) with `(+N more)`, and \
-            `(and N pruned before it)` when sync prune folded earlier changes into it, and `(from NAME)` when \
-            a pull recorded it from that peer (its name, else the start of its node id; nothing: made on \
-            this node). With --json, an array of objects with the keys commit, sequence, time, node, changes \
-            (status and path), changeCount, squashed, pulledFrom (a node id) and pulledFromName.
+            `(and N pruned before it)` when sync prune folded earlier changes into it, and, for a change a \
+            pull recorded, where it was made and which peer brought it: `(made on laptop)` when that peer \
+            made it, `(made on laptop, from desktop)` when it came through another (nodes by the name they \
+            gave, else the start of their id; where made is read off the version vectors: the nodes whose \
+            counters went up). Nothing: made on this node. With --json, an array of objects with the keys \
+            commit, sequence, time, node, changes (status and path), changeCount, squashed, pulledFrom (a node \
+            id), pulledFromName, madeOn (node ids) and madeOnNames.
             """,
         files: stateFiles + " The history stays readable by git: git --git-dir=SYNC_DIR/folders/<id>/history.git log.",
         examples: [("sync log", "the history of the folder around the working directory"),

@@ -19,10 +19,11 @@ public struct VersionsCommand: ToolCommand {
             size in bytes (`-` for a deletion), and how it is kept: `history` (the content is in history), \
             `versions` (a file above history.max-blob: history keeps its id and size, and its content is in \
             the folder's version store or in the folder now), `pointer` (such a file whose content is kept \
-            nowhere any more: it cannot come back), `link` (a symbolic link's target), `deleted`; then \
-            `(from NAME)` for a version a pull brought from that peer. With --json, an array of objects \
-            with the keys commit, time, node, status, blob, size, kept, recoverable (true for `history`, \
-            `versions` and `link`), pulledFrom and pulledFromName.
+            nowhere any more: it cannot come back), `link` (a symbolic link's target), `deleted`; then, for \
+            a version a pull brought, where it was made, as sync log says it: `(made on laptop, from \
+            desktop)`. With --json, an array of objects with the keys commit, time, node, status, blob, \
+            size, kept, recoverable (true for `history`, `versions` and `link`), pulledFrom, pulledFromName \
+            and madeOn.
             """,
         exitStatus: "0 on success; 1 when the path was never recorded (nothing printed on standard output), is a directory or is not in a folder; 2 on a usage error.",
         files: stateFiles,

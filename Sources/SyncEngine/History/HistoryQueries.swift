@@ -17,15 +17,29 @@ public struct LogEntry: Sendable, Codable {
     /// name it goes by here, when known (`named`).
     public var pulledFrom: String?
     public var pulledFromName: String?
+    /// The nodes where the pulled changes were made (`Sync-Made-On`: those whose version counters
+    /// went up), and their names here, when known.
+    public var madeOn: [String] = []
+    public var madeOnNames: [String?] = []
 
     /// `<time>\t<sequence>\t<commit>\t<summary>`: the plumbing line; a pulled change ends with
-    /// `(from NAME)`.
+    /// `(made on NAME)` when the peer it came from made it, else `(made on NAME, from PEER)`.
     public var line: String {
         let shown = changes.prefix(3).map(\.line).joined(separator: ", ")
         let more = changeCount > 3 ? " (+\(changeCount - 3) more)" : ""
         let pruned = squashed > 0 ? " (and \(squashed) pruned before it)" : ""
-        let from = pulledFrom.map { " (from \(pulledFromName ?? String($0.prefix(8))))" } ?? ""
+        let from = LogEntry.origin(pulledFrom: pulledFrom, name: pulledFromName, madeOn: madeOn, names: madeOnNames)
         return "\(ISO8601DateFormatter().string(from: time))\t\(sequence.map(String.init) ?? "-")\t\(commit)\t\(shown)\(more)\(pruned)\(from)"
+    }
+
+    /// ` (made on laptop)`, ` (made on laptop, from desktop)`, ` (from desktop)` (where unknown),
+    /// or nothing for a change made here.
+    static func origin(pulledFrom: String?, name: String?, madeOn: [String], names: [String?]) -> String {
+        guard let pulledFrom else { return "" }
+        let peer = name ?? String(pulledFrom.prefix(8))
+        if madeOn.isEmpty { return " (from \(peer))" }
+        let makers = madeOn.enumerated().map { i, id in (i < names.count ? names[i] : nil) ?? String(id.prefix(8)) }
+        return madeOn == [pulledFrom] ? " (made on \(peer))" : " (made on \(makers.joined(separator: " and ")), from \(peer))"
     }
 
     /// The entries with the names of the peers they were pulled from, where known.
@@ -33,6 +47,7 @@ public struct LogEntry: Sendable, Codable {
         entries.map { e in
             var e = e
             e.pulledFromName = e.pulledFrom.flatMap { try? NodeID($0) }.flatMap { names.name(of: $0) }
+            e.madeOnNames = e.madeOn.map { (try? NodeID($0)).flatMap { names.name(of: $0) } }
             return e
         }
     }
@@ -44,7 +59,7 @@ extension LogEntry {
         let parsed = HistoryQueries.parse(message: c.message)
         self.init(commit: c.id.hex, sequence: parsed.sequence, time: c.time, node: parsed.node ?? c.author,
                   changes: parsed.changes, changeCount: parsed.count ?? parsed.changes.count, squashed: Pruner.squashed(c.message),
-                  pulledFrom: parsed.pulledFrom)
+                  pulledFrom: parsed.pulledFrom, madeOn: parsed.madeOn)
     }
 }
 
@@ -62,13 +77,16 @@ public struct FileVersion: Sendable, Encodable {
     /// its content in the version store or in the folder now), `pointer` (a large file whose
     /// content is kept nowhere any more), `link` (a symbolic link), `deleted`.
     public let kept: String
-    /// The peer a pull brought this version from (nil: made on this node), and its name here.
+    /// The peer a pull brought this version from (nil: made on this node), and its name here; the
+    /// nodes where it was made, and their names (as `LogEntry` has them).
     public var pulledFrom: String? = nil
     public var pulledFromName: String? = nil
+    public var madeOn: [String] = []
+    public var madeOnNames: [String?] = []
     /// Whether `sync restore` and `sync show` can bring this version back.
     public var recoverable: Bool { kept != "pointer" && kept != "deleted" }
 
-    private enum CodingKeys: String, CodingKey { case commit, time, node, status, blob, size, kept, recoverable, pulledFrom, pulledFromName }
+    private enum CodingKeys: String, CodingKey { case commit, time, node, status, blob, size, kept, recoverable, pulledFrom, pulledFromName, madeOn }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -76,12 +94,13 @@ public struct FileVersion: Sendable, Encodable {
         try c.encode(status, forKey: .status); try c.encode(blob, forKey: .blob); try c.encode(size, forKey: .size)
         try c.encode(kept, forKey: .kept); try c.encode(recoverable, forKey: .recoverable)
         try c.encode(pulledFrom, forKey: .pulledFrom); try c.encode(pulledFromName, forKey: .pulledFromName)
+        try c.encode(madeOn, forKey: .madeOn)
     }
 
     /// `<time>\t<commit>\t<status>\t<size or ->\t<kept>`: the plumbing line; a version a pull
-    /// brought ends with `(from NAME)`.
+    /// brought ends with where it was made, as `sync log` says it.
     public var line: String {
-        let from = pulledFrom.map { " (from \(pulledFromName ?? String($0.prefix(8))))" } ?? ""
+        let from = LogEntry.origin(pulledFrom: pulledFrom, name: pulledFromName, madeOn: madeOn, names: madeOnNames)
         return "\(ISO8601DateFormatter().string(from: time))\t\(commit)\t\(status)\t\(size.map(String.init) ?? "-")\t\(kept)\(from)"
     }
 
@@ -90,6 +109,7 @@ public struct FileVersion: Sendable, Encodable {
         versions.map { v in
             var v = v
             v.pulledFromName = v.pulledFrom.flatMap { try? NodeID($0) }.flatMap { names.name(of: $0) }
+            v.madeOnNames = v.madeOn.map { (try? NodeID($0)).flatMap { names.name(of: $0) } }
             return v
         }
     }
@@ -123,7 +143,7 @@ public struct HistoryQueries {
                         changes = [Change(status: now == nil ? .deleted : before == nil ? .added : .modified, path: path.rawValue)]
                     }
                     out.append(LogEntry(commit: c.id.hex, sequence: parsed.sequence, time: c.time, node: parsed.node ?? c.author,
-                                        changes: changes, changeCount: changes.count, pulledFrom: parsed.pulledFrom))
+                                        changes: changes, changeCount: changes.count, pulledFrom: parsed.pulledFrom, madeOn: parsed.madeOn))
                 } else {
                     out.append(LogEntry(c))
                 }
@@ -141,7 +161,7 @@ public struct HistoryQueries {
                 let commit = try ObjectID(hex: e.commit)
                 guard let (id, mode) = try repo.entry(inCommit: commit, path: path.rawValue) else {
                     return FileVersion(commit: e.commit, time: e.time, node: e.node, status: "D", blob: nil, size: nil, kept: "deleted",
-                                       pulledFrom: e.pulledFrom)
+                                       pulledFrom: e.pulledFrom, madeOn: e.madeOn)
                 }
                 if mode == .directory {
                     throw SyncError.refused("\(path): a directory; sync versions lists the versions of one file (sync log lists a directory's changes)")
@@ -150,10 +170,10 @@ public struct HistoryQueries {
                 let size = try repo.blobSize(id)
                 if let ptr = try largePointer(id) {
                     return FileVersion(commit: e.commit, time: e.time, node: e.node, status: status, blob: ptr.id, size: ptr.size,
-                                       kept: try source(of: ptr) == nil ? "pointer" : "versions", pulledFrom: e.pulledFrom)
+                                       kept: try source(of: ptr) == nil ? "pointer" : "versions", pulledFrom: e.pulledFrom, madeOn: e.madeOn)
                 }
                 return FileVersion(commit: e.commit, time: e.time, node: e.node, status: status, blob: id.hex, size: size,
-                                   kept: mode == .symlink ? "link" : "history", pulledFrom: e.pulledFrom)
+                                   kept: mode == .symlink ? "link" : "history", pulledFrom: e.pulledFrom, madeOn: e.madeOn)
             }
         }
     }
@@ -176,17 +196,18 @@ public struct HistoryQueries {
     }
 
     /// The parts of a commit message that `Committer` writes.
-    static func parse(message: String) -> (changes: [Change], count: Int?, sequence: Int64?, node: String?, pulledFrom: String?) {
+    static func parse(message: String) -> (changes: [Change], count: Int?, sequence: Int64?, node: String?, pulledFrom: String?, madeOn: [String]) {
         var changes: [Change] = []
-        var sequence: Int64?, node: String?, count: Int?, pulledFrom: String?
+        var sequence: Int64?, node: String?, count: Int?, pulledFrom: String?, madeOn: [String] = []
         for (i, line) in message.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             if i == 0, line.hasPrefix("sync: "), let n = Int(line.dropFirst(6).prefix(while: { $0.isNumber })) { count = n }
             if line.hasPrefix("Sync-Sequence: ") { sequence = Int64(line.dropFirst(15)) }
             else if line.hasPrefix("Sync-Node: ") { node = String(line.dropFirst(11)) }
             else if line.hasPrefix("Sync-Pulled-From: ") { pulledFrom = String(line.dropFirst(18)) }
+            else if line.hasPrefix("Sync-Made-On: ") { madeOn = line.dropFirst(14).split(separator: " ").map(String.init) }
             else if let c = Change(line: line) { changes.append(c) }
         }
-        return (changes, count, sequence, node, pulledFrom)
+        return (changes, count, sequence, node, pulledFrom, madeOn)
     }
 
     /// A revision (commit id, prefix, `main~3`) to a commit id.

@@ -52,8 +52,11 @@ extension Puller {
                 let recorder = HistoryRecorder(context: context)
                 let snapshot = try recorder.snapshot(applying: updates, live: live)
                 if snapshot.changed {
+                    // Where the changes were made: the nodes whose counters went up (at most 8 named).
+                    let madeOn = Set(rows.filter { touched.contains($0.path) }.flatMap { $0.version.changers(since: locals[$0.path]?.version) })
+                    let made = madeOn.isEmpty ? "" : "Sync-Made-On: \(madeOn.sorted().prefix(8).joined(separator: " "))\n"
                     commitID = try recorder.commit(snapshot, changes: changes, sequence: try context.index.sequence() + Int64(rows.count),
-                                                   trailers: "Sync-Pulled-From: \(peer)\n")
+                                                   trailers: "Sync-Pulled-From: \(peer)\n" + made)
                 }
             }
             outcome.commit = commitID?.hex
