@@ -71,6 +71,10 @@ import SyncTestSupport
         #expect(desktopPeers.count == 2 && desktopPeers.contains { $0.hasPrefix("  peer:        laptop (it dialed) up since ") && $0.hasSuffix(", in sync") }
                 && desktopPeers.contains { $0.hasPrefix("  peer:        nas (it dialed) up since ") }, "\(statuses["desktop"] ?? "")")
         #expect((statuses["laptop"] ?? "").contains("  peer:        desktop (\(remotes["laptop"]!)) up since "), "\(statuses["laptop"] ?? "")")
+        // -v gives the ids beside the names.
+        let desktopID = try desktop.node.run("sync", ["keys", "id"]).lines[0]
+        let verbose = try laptop.node.run("sync", ["status", "-v", id])
+        #expect(verbose.stdout.contains("  peer:        desktop [node \(desktopID)] (\(remotes["laptop"]!)) up since "), "\(verbose)")
 
         // Concurrent edits while apart: one version keeps the path, the other is a conflict copy
         // on every machine, and sync conflicts says which machine made it.

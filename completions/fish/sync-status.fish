@@ -20,7 +20,7 @@ function __sync-status_parse_tokens -S
     set -l unparsed_tokens (__sync-status_tokens -pc)
     switch $unparsed_tokens[1]
     case 'sync-status'
-        __sync-status_parse_subcommand 1 'json' 'watch' 'interval=' 'h/help'
+        __sync-status_parse_subcommand 1 'json' 'v/verbose' 'watch' 'interval=' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
             __sync-status_parse_subcommand -r 1 
@@ -79,6 +79,7 @@ end
 complete -c 'sync-status' -f
 complete -c 'sync-status' -n '__sync-status_should_offer_completions_for_positional "sync-status" -eq 1' -fa '(__sync-status_complete_directories)'
 complete -c 'sync-status' -n '__sync-status_should_offer_completions_for_flags_or_options "sync-status" json' -l 'json' -d 'Print JSON.'
+complete -c 'sync-status' -n '__sync-status_should_offer_completions_for_flags_or_options "sync-status" v verbose' -l 'verbose' -s 'v' -d 'Show each peer\'s node id beside its name.'
 complete -c 'sync-status' -n '__sync-status_should_offer_completions_for_flags_or_options "sync-status" watch' -l 'watch' -d 'Keep showing the status, redrawn in place on a terminal (Ctrl-C ends it).'
 complete -c 'sync-status' -n '__sync-status_should_offer_completions_for_flags_or_options "sync-status" interval' -l 'interval' -d 'With --watch: how often to show it again, e.g. 1s, 500ms.' -rfka ''
 complete -c 'sync-status' -n '__sync-status_should_offer_completions_for_flags_or_options "sync-status" h help' -s 'h' -l 'help' -d 'Show help information.'

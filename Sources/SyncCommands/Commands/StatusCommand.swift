@@ -41,6 +41,9 @@ public struct StatusCommand: ToolCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @Flag(name: .shortAndLong, help: "Show each peer's node id beside its name.")
+    var verbose = false
+
     @Flag(help: "Keep showing the status, redrawn in place on a terminal (Ctrl-C ends it).")
     var watch = false
 
@@ -60,7 +63,7 @@ public struct StatusCommand: ToolCommand {
             let state = StateDirectory.fromEnvironment()
             let folders = try foldersNamed(folder, state: state)
             func text() throws -> String {
-                try folders.map { try FolderStatus(FolderContext($0, state: state)).text }.joined(separator: "\n\n")
+                try folders.map { try FolderStatus(FolderContext($0, state: state)).text(verbose: verbose) }.joined(separator: "\n\n")
             }
             if json { return emit(try SyncCommands.json(try folders.map { try FolderStatus(FolderContext($0, state: state)) })) }
             guard watch else { return emit(try text()) }

@@ -151,7 +151,10 @@ public struct FolderStatus: Sendable, Codable {
 
     /// The human form: the folder and its one-word state, then one `key: value` line each, then
     /// a line per peer saying whether it is in sync.
-    public var text: String {
+    public var text: String { text(verbose: false) }
+
+    /// The human form; `verbose` names each peer by its node id beside its name.
+    public func text(verbose: Bool) -> String {
         let time = ISO8601DateFormatter()
         var lines = ["folder \(id) (\(name)): \(summary)", "  path:        \(path)",
                      "  state:       \(state)\(state == "paused" ? " (nothing recorded, taken from peers or served to them)" : "")",
@@ -168,14 +171,15 @@ public struct FolderStatus: Sendable, Codable {
             lines.append("  held:        changes from sequence \(heldFrom) on, a large deletion first: not spread until 'sync confirm \(id)'"
                          + " or until its \(heldStillDeleted ?? 0) deleted files are back (sync restore)")
         }
-        for p in peers { lines += Self.lines(of: p) }
+        for p in peers { lines += Self.lines(of: p, verbose: verbose) }
         return lines.joined(separator: "\n")
     }
 
     /// `peer: laptop (ssh://...) up since T, in sync`, and its error and transfer when it has them.
-    static func lines(of p: PeerLink, now: Date = Date()) -> [String] {
+    static func lines(of p: PeerLink, verbose: Bool = false, now: Date = Date()) -> [String] {
         let time = ISO8601DateFormatter()
-        let label = p.name ?? p.node.map { "node " + $0.prefix(8) } ?? "node ?"
+        var label = p.name ?? p.node.map { "node " + $0.prefix(8) } ?? "node ?"
+        if verbose, p.name != nil, let node = p.node { label += " [node \(node)]" }
         let where_ = p.remote ?? "it dialed"
         var line = "  peer:        \(label) (\(where_)) \(p.state)"
         if let since = p.since {
