@@ -48,6 +48,9 @@ public struct NodeNames: Sendable {
             .flatMap { Self.clean(String(decoding: $0, as: UTF8.self)) }
     }
 
+    /// The name of the node whose id is `text` (as a row, a trailer or a link file spells it), if known.
+    public func name(ofID text: String) -> String? { (try? NodeID(text)).flatMap { name(of: $0) } }
+
     /// Every node met with its name, by id.
     public func all() -> [NodeID: String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory + "/names")) ?? []

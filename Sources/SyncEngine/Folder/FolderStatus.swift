@@ -112,7 +112,7 @@ public struct FolderStatus: Sendable, Codable {
             let transfer = [link?.transfer, other?.transfer].compactMap { $0 }.first
             let sending = [link?.sending, other?.sending].compactMap { $0 }.first
             let name = [link?.peerName, other?.peerName].compactMap { $0 }.first
-                ?? node.flatMap { try? NodeID($0) }.flatMap { names?.name(of: $0) }
+                ?? node.flatMap { names?.name(ofID: $0) }
             return PeerLink(remote: remote, node: node, name: name,
                             role: shown.map { $0.role.rawValue }, state: shown?.state.rawValue ?? "no link",
                             since: shown.map { Date(timeIntervalSince1970: $0.since) }, peerSequence: held, peerAt: at,

@@ -28,30 +28,43 @@ public struct LogEntry: Sendable, Codable {
         let shown = changes.prefix(3).map(\.line).joined(separator: ", ")
         let more = changeCount > 3 ? " (+\(changeCount - 3) more)" : ""
         let pruned = squashed > 0 ? " (and \(squashed) pruned before it)" : ""
-        let from = LogEntry.origin(pulledFrom: pulledFrom, name: pulledFromName, madeOn: madeOn, names: madeOnNames)
-        return "\(ISO8601DateFormatter().string(from: time))\t\(sequence.map(String.init) ?? "-")\t\(commit)\t\(shown)\(more)\(pruned)\(from)"
+        return "\(ISO8601DateFormatter().string(from: time))\t\(sequence.map(String.init) ?? "-")\t\(commit)\t\(shown)\(more)\(pruned)\(origin)"
     }
+}
 
+/// A change or version in history that a pull may have brought: which peer brought it
+/// (`Sync-Pulled-From`) and where it was made (`Sync-Made-On`), by id and by the names known here.
+public protocol Pulled {
+    var pulledFrom: String? { get }
+    var madeOn: [String] { get }
+    var pulledFromName: String? { get set }
+    var madeOnNames: [String?] { get set }
+}
+
+extension Pulled {
     /// ` (made on laptop)`, ` (made on laptop, from desktop)`, ` (from desktop)` (where unknown),
     /// or nothing for a change made here.
-    static func origin(pulledFrom: String?, name: String?, madeOn: [String], names: [String?]) -> String {
+    var origin: String {
         guard let pulledFrom else { return "" }
-        let peer = name ?? String(pulledFrom.prefix(8))
+        let peer = pulledFromName ?? String(pulledFrom.prefix(8))
         if madeOn.isEmpty { return " (from \(peer))" }
-        let makers = madeOn.enumerated().map { i, id in (i < names.count ? names[i] : nil) ?? String(id.prefix(8)) }
+        let makers = madeOn.enumerated().map { i, id in (i < madeOnNames.count ? madeOnNames[i] : nil) ?? String(id.prefix(8)) }
         return madeOn == [pulledFrom] ? " (made on \(peer))" : " (made on \(makers.joined(separator: " and ")), from \(peer))"
     }
 
-    /// The entries with the names of the peers they were pulled from, where known.
-    public static func named(_ entries: [LogEntry], names: NodeNames) -> [LogEntry] {
-        entries.map { e in
-            var e = e
-            e.pulledFromName = e.pulledFrom.flatMap { try? NodeID($0) }.flatMap { names.name(of: $0) }
-            e.madeOnNames = e.madeOn.map { (try? NodeID($0)).flatMap { names.name(of: $0) } }
-            return e
+    /// The records with the names of the nodes they name, where known.
+    public static func named(_ records: [Self], names: NodeNames) -> [Self] {
+        records.map { r in
+            var r = r
+            r.pulledFromName = r.pulledFrom.flatMap(names.name(ofID:))
+            r.madeOnNames = r.madeOn.map(names.name(ofID:))
+            return r
         }
     }
 }
+
+extension LogEntry: Pulled {}
+extension FileVersion: Pulled {}
 
 extension LogEntry {
     /// A whole commit as `sync log` shows it: its changes as its message lists them.
@@ -100,18 +113,7 @@ public struct FileVersion: Sendable, Encodable {
     /// `<time>\t<commit>\t<status>\t<size or ->\t<kept>`: the plumbing line; a version a pull
     /// brought ends with where it was made, as `sync log` says it.
     public var line: String {
-        let from = LogEntry.origin(pulledFrom: pulledFrom, name: pulledFromName, madeOn: madeOn, names: madeOnNames)
-        return "\(ISO8601DateFormatter().string(from: time))\t\(commit)\t\(status)\t\(size.map(String.init) ?? "-")\t\(kept)\(from)"
-    }
-
-    /// The versions with the names of the peers they were pulled from, where known.
-    public static func named(_ versions: [FileVersion], names: NodeNames) -> [FileVersion] {
-        versions.map { v in
-            var v = v
-            v.pulledFromName = v.pulledFrom.flatMap { try? NodeID($0) }.flatMap { names.name(of: $0) }
-            v.madeOnNames = v.madeOn.map { (try? NodeID($0)).flatMap { names.name(of: $0) } }
-            return v
-        }
+        "\(ISO8601DateFormatter().string(from: time))\t\(commit)\t\(status)\t\(size.map(String.init) ?? "-")\t\(kept)\(origin)"
     }
 }
 
