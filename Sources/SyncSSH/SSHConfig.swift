@@ -95,21 +95,42 @@ public struct SSHDConfig: Sendable, Equatable {
     /// Private host key files, in order (`HostKey`); the public key is beside each, with `.pub`.
     public var hostKeys: [String] = []
 
-    public init(text: String) {
-        for raw in text.split(whereSeparator: \.isNewline) {
+    /// `read` gives the text of a file an `Include` names (relative names are under /etc/ssh, as
+    /// sshd reads them; globs are expanded), for Debian's `Include /etc/ssh/sshd_config.d/*.conf`.
+    public init(text: String, read: (String) -> String? = { _ in nil }) {
+        var ended = false
+        parse(text, read: read, depth: 0, ended: &ended)
+    }
+
+    private mutating func parse(_ text: String, read: (String) -> String?, depth: Int, ended: inout Bool) {
+        for raw in text.split(whereSeparator: \.isNewline) where !ended {
             let words = raw.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "=" })
             guard words.count >= 2, !words[0].hasPrefix("#") else { continue }
             switch words[0].lowercased() {
             case "port": if port == nil, let p = Int(words[1]), (1...65535).contains(p) { port = p }
             case "hostkey": hostKeys.append(String(words[1]))
-            case "match": return // what follows applies to some connections only
+            case "include" where depth < 8:
+                for pattern in words.dropFirst() {
+                    let full = pattern.hasPrefix("/") ? String(pattern) : "/etc/ssh/" + pattern
+                    for file in Self.glob(full) { if let t = read(file) { parse(t, read: read, depth: depth + 1, ended: &ended) } }
+                }
+            case "match": ended = true // what follows applies to some connections only
             default: continue
             }
         }
     }
 
+    /// The files a pattern names, sorted (as sshd takes them).
+    static func glob(_ pattern: String) -> [String] {
+        var g = glob_t()
+        defer { globfree(&g) }
+        guard Glibc.glob(pattern, 0, nil, &g) == 0 else { return [] }
+        return (0..<Int(g.gl_pathc)).compactMap { g.gl_pathv[$0].map { String(cString: $0) } }.sorted()
+    }
+
     public static func system(_ environment: [String: String]) -> SSHDConfig {
-        SSHDConfig(text: (try? String(contentsOfFile: environment["SYNC_SSHD_CONFIG"] ?? "/etc/ssh/sshd_config", encoding: .utf8)) ?? "")
+        func read(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
+        return SSHDConfig(text: read(environment["SYNC_SSHD_CONFIG"] ?? "/etc/ssh/sshd_config") ?? "", read: read)
     }
 
     /// The public key file of the host key a client of this sshd is shown: the first ed25519
