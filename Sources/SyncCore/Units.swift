@@ -27,7 +27,8 @@ public enum Units {
 
     /// A duration for people, to the two largest units: `45 s`, `3 min 20 s`, `2 h 5 min`, `3 d 4 h`.
     public static func formatDuration(_ seconds: Double) -> String {
-        let s = Int64(max(0, seconds.rounded()))
+        // Never a trap: not a number counts as 0, and anything past a million years as that.
+        let s = seconds.isNaN ? 0 : Int64(min(max(0, seconds.rounded()), 3.2e13))
         if s < 60 { return "\(s) s" }
         if s < 3600 { return "\(s / 60) min" + (s % 60 > 0 ? " \(s % 60) s" : "") }
         if s < 86400 { return "\(s / 3600) h" + ((s % 3600) / 60 > 0 ? " \((s % 3600) / 60) min" : "") }

@@ -153,6 +153,11 @@ import Testing
             ("sync-prune", ["--keep-within", "soon", aid]),
             ("sync-prune", ["--max-size", "lots", aid]),
             ("sync-prune", ["--forget-peer", "not-a-node", aid]),
+            ("sync-status", ["--watch", "--interval", "2h"]),
+            ("sync-status", ["--watch", "--interval", "10ms"]),
+            ("sync-status", ["--interval", "5s"]),
+            ("sync-status", ["--watch", "--json"]),
+            ("sync-keys", ["name", "a", "b"]),
         ]
         for (tool, args) in usage {
             let r = try node.run(tool, args)

@@ -53,7 +53,9 @@ public struct StatusCommand: ToolCommand {
     public init() {}
 
     public mutating func validate() throws {
-        guard let d = Units.duration(interval), d >= 0.1 else { throw ValidationError("--interval \(interval): not a duration of at least 100ms") }
+        guard let d = Units.duration(interval), (0.1...3600).contains(d) else {
+            throw ValidationError("--interval \(interval): not a duration from 100ms to 1h")
+        }
         if json && watch { throw ValidationError("--json and --watch exclude each other") }
         if !watch && interval != "1s" { throw ValidationError("--interval goes with --watch") }
     }
