@@ -68,7 +68,9 @@ public struct LinkStatus: Codable, Sendable, Equatable {
             if entriesTotal > 0 && direction == .receiving { s += "\(entriesDone)/\(entriesTotal) entries, " }
             s += Units.formatBytes(bytes)
             if let total = bytesTotal, total >= bytes, total > 0 { s += " of \(Units.formatBytes(total))" }
-            s += " at \(Units.formatBytes(Int64(bytesPerSecond)))/s"
+            // Read from a link file: a rate that is not a plain number shows as 0, never a trap.
+            let rate = bytesPerSecond.isFinite ? Int64(min(max(bytesPerSecond, 0), 9e18)) : 0
+            s += " at \(Units.formatBytes(rate))/s"
             if let left = secondsLeft { s += ", about \(Units.formatDuration(left)) left" }
             return s
         }
