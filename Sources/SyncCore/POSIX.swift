@@ -43,6 +43,14 @@ public enum POSIX {
     public static func writeAll<Bytes: ContiguousBytes>(_ fd: Int32, _ bytes: Bytes, path: String) throws {
         try bytes.withUnsafeBytes { try writeAll(fd, $0, path: path) }
     }
+
+    /// Appends `line` and a newline to the file at `path` (made, mode 0600, when `create`; else a
+    /// missing file is left missing). Best effort: false when it could not.
+    @discardableResult
+    public static func append(line: String, to path: String, create: Bool = true) -> Bool {
+        guard let fd = try? Descriptor(opening: path, O_WRONLY | O_APPEND | (create ? O_CREAT : 0), mode: 0o600) else { return false }
+        return (try? writeAll(fd.raw, Array((line + "\n").utf8), path: path)) != nil
+    }
 }
 
 /// An open file descriptor that closes itself when its owner's scope ends (or when `take()`

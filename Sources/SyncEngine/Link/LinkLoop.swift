@@ -264,11 +264,7 @@ public final class LinkLoop {
     private func traceLine(_ event: String, _ folder: FolderID, _ details: String) {
         guard let trace else { return }
         let me = session.identity.id.short
-        let line = "\(Date().timeIntervalSince1970) \(me) \(event) \(folder) \(peer.short) \(details)\n"
-        let fd = open(trace, O_WRONLY | O_APPEND | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return }
-        _ = line.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
-        close(fd)
+        POSIX.append(line: "\(Date().timeIntervalSince1970) \(me) \(event) \(folder) \(peer.short) \(details)", to: trace, create: false)
     }
 
     private func storedSequence(_ folder: Folder) throws -> Int64 {

@@ -118,8 +118,7 @@ public final class Puller {
 
     /// Notes a temporary a transfer writes, before it writes it: a kill leaves nothing unnoted.
     func noteTransfer(_ tmp: RelativePath) {
-        guard let fd = try? Descriptor(opening: transfersPath, O_WRONLY | O_APPEND | O_CREAT, mode: 0o600) else { return }
-        try? POSIX.writeAll(fd.raw, Array((PathQuoting.quote(tmp.rawValue) + "\n").utf8), path: transfersPath)
+        POSIX.append(line: PathQuoting.quote(tmp.rawValue), to: transfersPath)
     }
 
     /// Removes every noted temporary still there, under the folder lock (no batch is writing one).

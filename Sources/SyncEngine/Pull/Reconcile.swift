@@ -80,11 +80,17 @@ public enum Reconcile {
         return (try? path.parent.map { try $0.appending(copy) } ?? RelativePath(copy)) ?? path
     }
 
+    /// A conflict copy's name cut at the marker: what stands before it, and what follows it
+    /// (YYYYMMDD-HHMMSS-NODE8, a content tag -HHHHHHH when there is one, then the extension);
+    /// nil when `name` is not a conflict copy's.
+    private static func copyParts(_ name: String) -> (stem: Substring, after: Substring)? {
+        guard let r = name.range(of: marker), name[r.upperBound...].count >= 24 else { return nil }
+        return (name[..<r.lowerBound], name[r.upperBound...])
+    }
+
     /// The start of the id of the node named in a conflict copy's name (NODE), or nil.
     static func node(ofCopy path: RelativePath) -> String? {
-        guard let r = path.name.range(of: marker) else { return nil }
-        let after = path.name[r.upperBound...]
-        guard after.count >= 24 else { return nil }
+        guard let (_, after) = copyParts(path.name) else { return nil }
         let node = after.dropFirst(16).prefix(8)
         return node.allSatisfy({ $0.isLetter || $0.isNumber }) ? String(node).lowercased() : nil
     }
@@ -92,16 +98,13 @@ public enum Reconcile {
     /// The path a conflict copy stands beside, or nil when `path` is not a conflict copy.
     public static func original(ofCopy path: RelativePath) -> RelativePath? {
         let name = path.name
-        guard let r = name.range(of: marker) else { return nil }
-        let after = name[r.upperBound...]
-        // YYYYMMDD-HHMMSS-NODE8, a content tag (-HHHHHHH) when there is one, then the extension.
-        guard after.count >= 24 else { return nil }
+        guard let (stem, after) = copyParts(name) else { return nil }
         var ext = after.dropFirst(24)
         if ext.count >= 8, ext.first == "-", ext.dropFirst().prefix(7).allSatisfy(\.isHexDigit),
            ext.count == 8 || ext.dropFirst(8).first == "." {
             ext = ext.dropFirst(8)
         }
-        let original = String(name[..<r.lowerBound]) + ext
+        let original = String(stem) + ext
         guard !original.isEmpty else { return nil }
         return try? path.parent.map { try $0.appending(original) } ?? RelativePath(original)
     }
