@@ -40,6 +40,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "sync-docgen", dependencies: ["SyncCommands"]),
+        // bench/link's two ends (not installed): frames through our libssh2 link.
+        .executableTarget(name: "sync-linkbench", dependencies: ["SyncEngine", "SyncSSH", "SyncProtocol"],
+                          path: "bench/LinkBench"),
         .target(name: "SyncTestSupport", path: "Tests/SyncTestSupport"),
         .testTarget(name: "SyncCoreTests", dependencies: ["SyncCore"]),
         .testTarget(name: "SyncGitTests", dependencies: ["SyncGit", "SyncTestSupport"]),

@@ -107,6 +107,27 @@ public enum Message: Sendable, Equatable {
     /// The frame payload.
     public func encoded() -> [UInt8] {
         var w = WireWriter()
+        encode(into: &w)
+        return w.bytes
+    }
+
+    /// The whole frame: the 4-byte length header, then the payload, written once into one buffer
+    /// of the right size (a content chunk is copied once on its way out, not three times).
+    public func framed() -> [UInt8] {
+        var w = WireWriter(capacity: 4 + encodedSizeHint)
+        w.u32(0)
+        encode(into: &w)
+        w.patchLength()
+        return w.bytes
+    }
+
+    /// About how many bytes the payload takes: exact for content, a small guess for the rest.
+    private var encodedSizeHint: Int {
+        if case .data(_, let bytes) = self { return 9 + bytes.count }
+        return 256
+    }
+
+    private func encode(into w: inout WireWriter) {
         switch self {
         case .hello(let v, let key, let nonce):
             w.u8(1); w.u32(UInt32(v)); w.data(key); w.data(nonce)
@@ -139,7 +160,6 @@ public enum Message: Sendable, Equatable {
         case .bye:
             w.u8(50)
         }
-        return w.bytes
     }
 
     /// Decodes a frame payload; throws `ProtocolError.malformed` for anything that is not a whole

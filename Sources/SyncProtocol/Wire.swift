@@ -4,9 +4,19 @@ public struct WireWriter: Sendable {
 
     public init() {}
 
+    /// A writer whose buffer holds `capacity` bytes before it grows.
+    init(capacity: Int) { bytes.reserveCapacity(capacity) }
+
+    /// Writes the length of what follows the first 4 bytes into them (a frame's header).
+    mutating func patchLength() {
+        let v = UInt32(bytes.count - 4)
+        bytes[0] = UInt8(v >> 24); bytes[1] = UInt8((v >> 16) & 0xff); bytes[2] = UInt8((v >> 8) & 0xff); bytes[3] = UInt8(v & 0xff)
+    }
+
     mutating func u8(_ v: UInt8) { bytes.append(v) }
     mutating func u32(_ v: UInt32) {
-        bytes += [UInt8(v >> 24), UInt8((v >> 16) & 0xff), UInt8((v >> 8) & 0xff), UInt8(v & 0xff)]
+        bytes.append(UInt8(v >> 24)); bytes.append(UInt8((v >> 16) & 0xff))
+        bytes.append(UInt8((v >> 8) & 0xff)); bytes.append(UInt8(v & 0xff))
     }
     mutating func i64(_ v: Int64) {
         let u = UInt64(bitPattern: v)

@@ -16,9 +16,9 @@ public final class Link {
     public init(_ transport: Transport, callTimeout: Double? = nil) { self.transport = transport; self.callTimeout = callTimeout }
 
     public func send(_ message: Message) throws {
-        let payload = message.encoded()
-        try transport.write(Frame.header(payload.count) + payload)
-        bytesOut += Int64(payload.count + 4)
+        let frame = message.framed()
+        try transport.write(frame)
+        bytesOut += Int64(frame.count)
     }
 
     /// Waits up to `timeout` seconds until a message may be received or one of `others` is readable;
@@ -65,7 +65,7 @@ public final class Link {
     }
 
     /// The next message; `ProtocolError.closed` at the end of the stream.
-    func receive() throws -> Message {
+    public func receive() throws -> Message {
         let header = try take(4)
         let payload = try take(try Frame.length(ofHeader: header))
         return try Message(decoding: payload)
