@@ -18,14 +18,18 @@ public enum Delta {
         return true
     }()
 
-    /// Writes the signature of `basis` to `signaturePath` (block size chosen for the file's size).
+    /// Writes the signature of `basis` to `signaturePath`: librsync's block size for the file's size
+    /// (its square root, as rsync's rule) and the shortest strong sum that is safe against chance
+    /// collisions for that size (8 bytes for 1 GiB, not 32: the signature is a third as large).
+    /// A peer that forged collisions would only spoil its own delta: the patched file is checked
+    /// against the content hash and the file is then taken whole.
     public static func signature(of basis: String, to signaturePath: String) throws {
         let input = try open(basis, "rb")
         defer { fclose(input) }
         let output = try open(signaturePath, "wb")
         defer { fclose(output) }
         var magic = rs_magic_number(rawValue: 0)
-        var blockLen = 0, strongLen = 0
+        var blockLen = 0, strongLen = -1
         var st = stat()
         let size: Int64 = stat(basis, &st) == 0 ? Int64(st.st_size) : -1
         try check(rs_sig_args(rs_long_t(size), &magic, &blockLen, &strongLen), "signature args", basis)
