@@ -13,6 +13,10 @@ public struct BlobHasher {
 
     /// The id as 40 lowercase hex digits.
     public func finish() -> String {
-        sha.finalize().map { String(format: "%02x", $0) }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(40)
+        for b in sha.finalize() { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -98,11 +98,29 @@ public final class HistoryRepository: @unchecked Sendable {
     }
 
     /// The git blob id of the file at `path`, streaming, without storing it.
+    /// Streams the file through `BlobHasher` (the CPU's SHA instructions, about 5× libgit2's
+    /// collision-detecting SHA-1 here); a file whose length changes while it is read is an error.
     public static func hashFile(_ path: String) throws -> ObjectID {
-        _ = Libgit2.initialized
-        var oid = git_oid()
-        try GitError.check(git_odb_hashfile(&oid, path, GIT_OBJECT_BLOB), "hash \(path)")
-        return ObjectID(oid)
+        func fail(_ message: String) -> GitError { GitError(operation: "hash \(path)", message: message, code: -1) }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw fail(String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw fail(String(cString: strerror(errno))) }
+        let size = Int64(st.st_size)
+        var hasher = BlobHasher(size: size)
+        var buffer = [UInt8](repeating: 0, count: Int(min(size, 1 << 20)) + 1)
+        var total: Int64 = 0
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; throw fail(String(cString: strerror(errno))) }
+            if n == 0 { break }
+            total += Int64(n)
+            guard total <= size else { break }
+            buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+        }
+        guard total == size else { throw fail("the file changed while it was read") }
+        return try ObjectID(hex: hasher.finish())
     }
 
     /// The git blob id of `bytes`.
