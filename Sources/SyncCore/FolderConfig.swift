@@ -19,7 +19,7 @@ public struct FolderConfig: Sendable, Equatable {
             multiValued: true, readOnly: false, check: { $0.contains("\n") ? "must be one line" : nil }),
         Key(name: "paused", summary: "true to stop the folder both ways: nothing recorded, nothing applied from peers, nothing new served", defaultValue: "false", multiValued: false,
             readOnly: false, check: { ["true", "false"].contains($0) ? nil : "must be true or false" }),
-        Key(name: "debounce.quiet", summary: "quiet period before a commit", defaultValue: "200ms",
+        Key(name: "debounce.quiet", summary: "quiet period before a commit of a burst of changes (a lone change is committed at once)", defaultValue: "200ms",
             multiValued: false, readOnly: false,
             check: { Units.duration($0) == nil ? "must be a duration such as 200ms, 2s, 1m" : nil }),
         Key(name: "debounce.max", summary: "longest delay before a commit while changes go on", defaultValue: "2s",

@@ -12,7 +12,7 @@ import Testing
         var done = false
         func add(_ events: [WatchEvent]) -> Bool {
             lock.lock(); defer { lock.unlock() }
-            for case .change(let p) in events { paths.insert(p.rawValue) }
+            for e in events { if let p = e.path { paths.insert(p.rawValue) } }
             return !paths.contains("stop")
         }
         func has(_ p: String) -> Bool { lock.lock(); defer { lock.unlock() }; return paths.contains(p) }
@@ -49,5 +49,46 @@ import Testing
         let missed = (0..<150).map { "d\($0)/a/b/c/file" }.filter { !seen.has($0) }
         #expect(missed.isEmpty, "not reported: \(missed.prefix(10)) (\(missed.count) in all)")
         #expect(seen.has("m/n/moved"))
+    }
+
+    /// A file written and left open is `writing`; its close makes it a `change`: the commit loop
+    /// takes a lone change at once only when no file of it is still open.
+    @Test func aFileLeftOpenIsWritingUntilItIsClosed() throws {
+        let f = try Fixture()
+        let watcher = try Watcher(scanner: f.context.scanner())
+        final class Log: @unchecked Sendable {
+            let lock = NSLock()
+            var events: [WatchEvent] = []
+            func add(_ e: [WatchEvent]) -> Bool {
+                lock.lock(); defer { lock.unlock() }
+                events += e
+                return !e.contains(.change(try! RelativePath("stop")))
+            }
+            var all: [WatchEvent] { lock.lock(); defer { lock.unlock() }; return events }
+        }
+        let log = Log()
+        let started = DispatchSemaphore(value: 0), ended = DispatchSemaphore(value: 0)
+        final class Box: @unchecked Sendable { let w: Watcher; init(_ w: Watcher) { self.w = w } }
+        let box = Box(watcher)
+        Thread {
+            _ = try? box.w.run { events in
+                if events == [.rescan] { started.signal(); return true }
+                return log.add(events)
+            }
+            ended.signal()
+        }.start()
+        started.wait()
+        let p = try RelativePath("open.log")
+        let fd = open(f.root + "/open.log", O_WRONLY | O_CREAT, 0o644)
+        #expect(fd >= 0)
+        _ = write(fd, "first line\n", 11)
+        let deadline = Date().addingTimeInterval(10)
+        while log.all.last(where: { $0.path == p }) != .writing(p) && Date() < deadline { usleep(10_000) }
+        #expect(log.all.last(where: { $0.path == p }) == .writing(p), "\(log.all)")
+        close(fd)
+        FileManager.default.createFile(atPath: f.root + "/stop", contents: nil)
+        #expect(ended.wait(timeout: .now() + 30) == .success)
+        #expect(log.all.last(where: { $0.path == p }) == .change(p), "\(log.all)")
+        #expect(WatchEvent(line: Substring(WatchEvent.writing(p).line)) == .writing(p))
     }
 }

@@ -14,8 +14,10 @@ public struct CommitCommand: ToolCommand {
             sequence number advanced) and writes one history commit.
 
             Run alone it scans the whole folder, or only the PATHs given. When standard input is a pipe (or \
-            with --stdin) it reads sync-watch lines instead, waits for a quiet period (debounce.quiet) but \
-            no longer than debounce.max after the first change, and commits, until its input ends. Ignore \
+            with --stdin) it reads sync-watch lines instead and commits until its input ends: a lone change \
+            (the first after debounce.quiet without any, its files closed) within 15 ms, a burst of changes \
+            (or a file still being written) after a quiet period (debounce.quiet) but no longer than \
+            debounce.max after its first change. Ignore \
             patterns come from the folder's `ignore` settings and from .syncignore at the folder root, in \
             gitignore syntax. An unreadable file is reported and skipped; a file that changes while it is \
             read is retried.

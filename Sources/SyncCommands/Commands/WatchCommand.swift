@@ -18,7 +18,8 @@ public struct WatchCommand: ToolCommand {
             """)
     public static let manual = Manual(
         output: """
-            `rescan`, or `change PATH` with PATH relative to the folder root. A path with a newline, tab, \
+            `rescan`, `change PATH`, or `writing PATH` for a file written to and not closed yet (its close \
+            is a `change` line), with PATH relative to the folder root. A path with a newline, tab, \
             double quote, backslash or control character, or with a leading or trailing space, is written \
             in double quotes with C escapes (\\n, \\t, \\", \\\\, \\ooo), as git quotes paths.
             """,

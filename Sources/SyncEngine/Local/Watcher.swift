@@ -1,9 +1,11 @@
 import Foundation
 import SyncCore
 
-/// What the watcher reports: a path that changed, or a request for a full rescan.
+/// What the watcher reports: a path that changed, a file being written (its last event was a
+/// write, not yet a close), or a request for a full rescan.
 public enum WatchEvent: Sendable, Equatable {
     case change(RelativePath)
+    case writing(RelativePath)
     case rescan
 
     /// The line `sync-watch` prints and `sync-commit` reads.
@@ -11,15 +13,27 @@ public enum WatchEvent: Sendable, Equatable {
         switch self {
         case .rescan: return "rescan"
         case .change(let p): return "change " + PathQuoting.quote(p.rawValue)
+        case .writing(let p): return "writing " + PathQuoting.quote(p.rawValue)
+        }
+    }
+
+    /// The path the event names (nil for a rescan).
+    var path: RelativePath? {
+        switch self {
+        case .change(let p), .writing(let p): return p
+        case .rescan: return nil
         }
     }
 
     /// Parses one line; nil for anything else.
     public init?(line: Substring) {
         if line == "rescan" { self = .rescan; return }
-        guard line.hasPrefix("change "), let s = PathQuoting.unquote(line.dropFirst(7)),
-              let p = try? RelativePath(s) else { return nil }
-        self = .change(p)
+        for (word, make) in [("change ", WatchEvent.change), ("writing ", WatchEvent.writing)] where line.hasPrefix(word) {
+            guard let s = PathQuoting.unquote(line.dropFirst(word.count)), let p = try? RelativePath(s) else { return nil }
+            self = make(p)
+            return
+        }
+        return nil
     }
 }
 
@@ -55,7 +69,7 @@ public final class Watcher {
         while true {
             let n = try POSIX.read(fd, into: &buffer, path: scanner.root + " (inotify)")
             var events: [WatchEvent] = []
-            var seen = Set<RelativePath>()
+            var seen: [RelativePath: Int] = [:] // path → its event's index: one event per path and read
             var rescan = false
             var offset = 0
             while offset + 16 <= n {
@@ -82,10 +96,22 @@ public final class Watcher {
                 let isDir = mask & UInt32(IN_ISDIR) != 0
                 if scanner.skips(path, isDirectory: isDir) { continue }
                 if isDir && mask & UInt32(IN_MOVED_FROM | IN_DELETE) != 0 { unwatchTree(path) }
-                if seen.insert(path).inserted { events.append(.change(path)) }
+                // A write leaves the file open (a close or a move ends that); a change of mode or
+                // times while it is open leaves it open.
+                let wrote = mask & UInt32(IN_MODIFY) != 0 && !isDir
+                if let i = seen[path] {
+                    let open = wrote || (mask & UInt32(IN_ATTRIB) != 0 && events[i] == .writing(path))
+                    events[i] = open ? .writing(path) : .change(path)
+                } else {
+                    seen[path] = events.count
+                    events.append(wrote ? .writing(path) : .change(path))
+                }
                 if isDir && mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0 {
                     // What was made in it before its watch was in place is reported from the listing.
-                    for p in try watchTree(path, overflow: &rescan) where seen.insert(p).inserted { events.append(.change(p)) }
+                    for p in try watchTree(path, overflow: &rescan) where seen[p] == nil {
+                        seen[p] = events.count
+                        events.append(.change(p))
+                    }
                 }
             }
             if rescan { events = [.rescan] }
