@@ -106,7 +106,14 @@ struct FolderWriter {
         var st = stat()
         fstatat(dir.raw, target.name, &st, AT_SYMLINK_NOFOLLOW)
         journal?.note(.placed(target, inode: UInt64(st.st_ino), saved: saved, was: current))
-        fsync(dir.raw)
+        syncEntries(of: dir, target.parent)
+    }
+
+    /// Makes a rename in `dir` durable: at once, or with a journal once for the whole batch (its
+    /// owner syncs `journal.dirtyDirectories` before the batch is recorded; one fsync of a
+    /// directory per file was most of the time of a pull of many small files).
+    private func syncEntries(of dir: borrowing Descriptor, _ path: RelativePath?) {
+        if let journal { journal.dirtyDirectories.insert(path) } else { fsync(dir.raw) }
     }
 
     /// Writes a file at `path` whose content `fill` writes into a temporary file; it must hash to
@@ -149,7 +156,7 @@ struct FolderWriter {
             throw SyncError.io(path: absolute(copy), operation: "rename", errno: errno)
         }
         journal?.note(.movedAside(path, to: copy))
-        fsync(dir.raw)
+        syncEntries(of: dir, path.parent)
     }
 
     /// Removes the file or link at `path` if it is still `current`.
@@ -264,6 +271,8 @@ final class Journal {
         case movedAside(RelativePath, to: RelativePath)
     }
     private(set) var steps: [Step] = []
+    /// Directories whose entries changed and are not yet synced (see `FolderWriter.syncEntries`).
+    var dirtyDirectories: Set<RelativePath?> = []
 
     func note(_ step: Step) { steps.append(step) }
 
