@@ -44,7 +44,7 @@ let package = Package(
         .executableTarget(name: "sync-linkbench", dependencies: ["SyncEngine", "SyncSSH", "SyncProtocol"],
                           path: "bench/LinkBench"),
         .target(name: "SyncTestSupport", path: "Tests/SyncTestSupport"),
-        .testTarget(name: "SyncCoreTests", dependencies: ["SyncCore"]),
+        .testTarget(name: "SyncCoreTests", dependencies: ["SyncCore", "SyncTestSupport"]),
         .testTarget(name: "SyncGitTests", dependencies: ["SyncGit", "SyncTestSupport"]),
         .testTarget(name: "SyncDeltaTests", dependencies: ["SyncDelta"]),
         .testTarget(name: "SyncSSHTests", dependencies: ["SyncSSH"]),

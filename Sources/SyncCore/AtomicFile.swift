@@ -30,18 +30,21 @@ public enum FileSystem {
 
     /// Copies what `source` holds from its current offset to its end into `destination`, 1 MiB at
     /// a time, showing each piece to `each` (to hash it on the way); `what` names the source in errors.
-    public static func copy(from source: Int32, to destination: Int32, what: String,
+    /// With `sparse`, blocks of zeros become holes (`POSIX.writeSparse`).
+    public static func copy(from source: Int32, to destination: Int32, what: String, sparse: Bool = false,
                             each: (UnsafeRawBufferPointer) -> Void = { _ in }) throws {
         var buf = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let n = try POSIX.read(source, into: &buf, path: what)
-            if n == 0 { return }
+            if n == 0 { break }
             try buf.withUnsafeBytes {
                 let piece = UnsafeRawBufferPointer(rebasing: $0.prefix(n))
                 each(piece)
-                try POSIX.writeAll(destination, piece, path: what + " (copy)")
+                if sparse { try POSIX.writeSparse(destination, piece, path: what + " (copy)") }
+                else { try POSIX.writeAll(destination, piece, path: what + " (copy)") }
             }
         }
+        if sparse { try POSIX.endSparse(destination, path: what + " (copy)") }
     }
 
     /// Whether no process `pid` runs any more (so what it owned is left over); never this one.

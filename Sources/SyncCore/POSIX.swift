@@ -44,6 +44,49 @@ public enum POSIX {
         try bytes.withUnsafeBytes { try writeAll(fd, $0, path: path) }
     }
 
+    /// Appends `bytes` at the end of the file (its offset must be there), but leaves out every
+    /// 4 KiB block of the file, or the part of one these bytes cover, that would hold only zeros
+    /// (as `cp --sparse=auto` does): what is left out lies past the end and reads as zeros, so a
+    /// sparse file stays sparse, whatever the pieces it comes in. `endSparse` then sets the
+    /// length, which a hole at the end leaves short.
+    public static func writeSparse(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+        let block = 4096
+        let position = Int(Glibc.lseek(fd, 0, SEEK_CUR))
+        guard position >= 0 else { return try writeAll(fd, bytes, path: path) }
+        func zeros(_ at: Int, _ n: Int) -> Bool {
+            let p = bytes.baseAddress! + at
+            return p.load(as: UInt8.self) == 0 && memcmp(p, p + 1, n - 1) == 0
+        }
+        var i = 0, start = 0 // bytes[start..<i] are to be written; a skip is pending after them
+        var skipping = 0
+        while i < bytes.count {
+            let n = min(block - (position + i) % block, bytes.count - i) // to the next block edge
+            if zeros(i, n) {
+                if i > start { try writeAll(fd, UnsafeRawBufferPointer(rebasing: bytes[start..<i]), path: path) }
+                skipping += n
+                i += n
+                start = i
+                continue
+            }
+            if skipping > 0 {
+                guard Glibc.lseek(fd, off_t(skipping), SEEK_CUR) >= 0 else { throw SyncError.io(path: path, operation: "seek", errno: errno) }
+                skipping = 0
+            }
+            i += n
+        }
+        if bytes.count > start { try writeAll(fd, UnsafeRawBufferPointer(rebasing: bytes[start...]), path: path) }
+        if skipping > 0, Glibc.lseek(fd, off_t(skipping), SEEK_CUR) < 0 { throw SyncError.io(path: path, operation: "seek", errno: errno) }
+    }
+
+    /// Sets the length of a file written with `writeSparse` to its offset (a hole at its end is
+    /// otherwise not part of it).
+    public static func endSparse(_ fd: Int32, path: String) throws {
+        let end = Glibc.lseek(fd, 0, SEEK_CUR)
+        var st = stat()
+        guard end >= 0, fstat(fd, &st) == 0 else { throw SyncError.io(path: path, operation: "stat", errno: errno) }
+        if st.st_size < end, ftruncate(fd, end) != 0 { throw SyncError.io(path: path, operation: "truncate", errno: errno) }
+    }
+
     /// Appends `line` and a newline to the file at `path` (made, mode 0600, when `create`; else a
     /// missing file is left missing). Best effort: false when it could not.
     @discardableResult

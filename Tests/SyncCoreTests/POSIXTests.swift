@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SyncCore
+import SyncTestSupport
 
 /// The one wrapper of read(2) and write(2).
 @Suite(.serialized) struct POSIXTests {
@@ -92,5 +93,35 @@ import Testing
         close(fds[1])
         #expect(try lines.next() == "three")
         #expect(try lines.next() == nil)
+    }
+
+    /// Blocks of zeros become holes, whatever the pieces the bytes come in; a hole at the end
+    /// still counts in the length; the content reads back the same.
+    @Test func sparseWritesLeaveHolesAndKeepTheContent() throws {
+        let dir = try TemporaryDirectory()
+        var rng = SplitMix(7)
+        // 5,000 bytes of data, 8 MiB of zeros, 10 bytes, 1 MiB of zeros at the end.
+        var content = (0..<5000).map { _ in UInt8.random(in: 1...255, using: &rng) }
+        content += [UInt8](repeating: 0, count: 8 << 20)
+        content += (0..<10).map { _ in UInt8.random(in: 1...255, using: &rng) }
+        content += [UInt8](repeating: 0, count: 1 << 20)
+        for piece in [4096, 1000, 65536, 300_001] {
+            let path = dir.path + "/f\(piece)"
+            let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+            #expect(fd >= 0)
+            var i = 0
+            while i < content.count {
+                let j = min(i + piece, content.count)
+                try content[i..<j].withUnsafeBytes { try POSIX.writeSparse(fd, $0, path: path) }
+                i = j
+            }
+            try POSIX.endSparse(fd, path: path)
+            var st = stat()
+            fstat(fd, &st)
+            close(fd)
+            #expect(Int(st.st_size) == content.count)
+            #expect(Int(st.st_blocks) * 512 <= 64 << 10, "\(piece)-byte pieces: \(st.st_blocks * 512) bytes allocated")
+            #expect(FileManager.default.contents(atPath: path) == Data(content), "\(piece)-byte pieces")
+        }
     }
 }

@@ -96,10 +96,11 @@ public final class RemoteFolder {
                     failure = RemoteError(code: .badRequest, message: "peer sent more than the \(limit) bytes announced")
                     continue
                 }
-                do { try POSIX.writeAll(fd, bytes, path: "temporary file") } catch { failure = error }
+                do { try bytes.withUnsafeBytes { try POSIX.writeSparse(fd, $0, path: "temporary file") } } catch { failure = error }
                 try progress(bytes) // a stop cuts the answer here: the link is not used again
             case .end:
                 if let failure { throw failure }
+                try POSIX.endSparse(fd, path: "temporary file")
                 return total
             case .error(_, let code, let message):
                 throw RemoteError(code: code, message: message)

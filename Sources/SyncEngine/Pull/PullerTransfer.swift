@@ -20,8 +20,15 @@ extension Puller {
         for p in try context.index.files(withHash: hash).prefix(3) {
             guard let src = try? Beneath.openForReading(p, in: root) else { continue }
             reset(fd)
-            guard (try? FileSystem.copy(from: src.raw, to: fd, what: context.absolute(p))) != nil else { continue }
-            if (try? HistoryRepository.hashFile("/proc/self/fd/\(fd)").hex) == hash { return true }
+            // Hashed as it is copied: the bytes written are the bytes that matched (a renamed or
+            // copied file costs one read, not two). Holes stay holes.
+            var st = stat()
+            guard fstat(src.raw, &st) == 0 else { continue }
+            var hasher = BlobHasher(size: Int64(st.st_size))
+            guard (try? FileSystem.copy(from: src.raw, to: fd, what: context.absolute(p), sparse: true) { hasher.update($0) }) != nil
+            else { continue }
+            var after = stat()
+            if fstat(fd, &after) == 0, after.st_size == st.st_size, hasher.finish() == hash { return true }
         }
         if let id = try? ObjectID(hex: hash), context.history.contains(id) {
             reset(fd)
