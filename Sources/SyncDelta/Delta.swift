@@ -55,14 +55,58 @@ public enum Delta {
 
     /// Rebuilds the new version from `basis` and `deltaPath` into `outputPath`.
     public static func patch(basis: String, delta deltaPath: String, to outputPath: String) throws {
+        let output = try open(outputPath, "wb")
+        defer { fclose(output) }
+        try patch(basis: basis, delta: deltaPath) { piece in
+            guard fwrite(piece.baseAddress, 1, piece.count, output) == piece.count else {
+                throw DeltaError(operation: "write", path: outputPath, message: String(cString: strerror(errno)))
+            }
+        }
+        try flush(output, outputPath)
+    }
+
+    /// Rebuilds the new version from `basis` and `deltaPath`, handing it to `write` a piece at a
+    /// time as it comes (the caller hashes it and writes it as it likes: no second read of it).
+    public static func patch(basis: String, delta deltaPath: String,
+                             write: (UnsafeRawBufferPointer) throws -> Void) throws {
         let base = try open(basis, "rb")
         defer { fclose(base) }
         let delta = try open(deltaPath, "rb")
         defer { fclose(delta) }
-        let output = try open(outputPath, "wb")
-        defer { fclose(output) }
-        try check(rs_patch_file(base, delta, output, nil), "patch", deltaPath)
-        try flush(output, outputPath)
+        guard let job = rs_patch_begin(rs_file_copy_cb, base) else {
+            throw DeltaError(operation: "patch", path: deltaPath, message: "librsync could not start")
+        }
+        defer { rs_job_free(job) }
+        let inSize = 256 << 10, outSize = 1 << 20
+        let input = UnsafeMutablePointer<CChar>.allocate(capacity: inSize)
+        let output = UnsafeMutablePointer<CChar>.allocate(capacity: outSize)
+        defer { input.deallocate(); output.deallocate() }
+        var buffers = rs_buffers_t()
+        var ended = false
+        while true {
+            if buffers.avail_in == 0 && !ended {
+                let n = fread(input, 1, inSize, delta)
+                if n < inSize {
+                    guard ferror(delta) == 0 else {
+                        throw DeltaError(operation: "read", path: deltaPath, message: String(cString: strerror(errno)))
+                    }
+                    ended = true
+                }
+                buffers.next_in = input
+                buffers.avail_in = n
+            }
+            buffers.eof_in = ended ? 1 : 0
+            buffers.next_out = output
+            buffers.avail_out = outSize
+            let r = rs_job_iter(job, &buffers)
+            let produced = outSize - buffers.avail_out
+            if produced > 0 { try write(UnsafeRawBufferPointer(start: output, count: produced)) }
+            if r == RS_DONE { return }
+            guard r == RS_BLOCKED else { try check(r, "patch", deltaPath); return }
+            if ended && buffers.avail_in == 0 && produced == 0 {
+                throw DeltaError(operation: "patch", path: deltaPath, message: "the delta ends too early")
+            }
+        }
     }
 
     private static func open(_ path: String, _ mode: String) throws -> UnsafeMutablePointer<FILE> {

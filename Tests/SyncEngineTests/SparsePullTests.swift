@@ -5,8 +5,8 @@ import Testing
 import SyncTestSupport
 @testable import SyncEngine
 
-/// A sparse file stays sparse on the node that pulls it, fetched whole or copied from a file the
-/// node holds already (which moves no content over the link).
+/// A sparse file stays sparse on the node that pulls it, fetched whole, copied from a file the
+/// node holds already (which moves no content over the link), or patched with a delta.
 @Suite struct SparsePullTests {
     @Test func aSparseFileStaysSparseFetchedOrCopiedHere() throws {
         let base = FileSystem.canonical(NSTemporaryDirectory()) + "/sync-sparse-" + UUID().uuidString
@@ -39,5 +39,17 @@ import SyncTestSupport
         #expect(second.contentBytes == 0)
         #expect(FileManager.default.contentsEqual(atPath: path, andPath: b.root + "/copy.img"))
         #expect(allocated(b.root + "/copy.img") <= 4 << 20, "copied: \(allocated(b.root + "/copy.img")) bytes allocated")
+
+        // One byte changed in the middle of the hole: a delta of a few blocks, and the patched
+        // file is as sparse as before.
+        let edit = open(path, O_WRONLY)
+        _ = pwrite(edit, "x", 1, off_t(size / 2))
+        close(edit)
+        _ = try Committer(a.context).commit(paths: nil)
+        let third = try PullerPropertyTests.pull(b, from: a)
+        #expect(!third.held)
+        #expect(third.contentBytes < 1 << 20, "the edit moved \(third.contentBytes) bytes")
+        #expect(FileManager.default.contentsEqual(atPath: path, andPath: b.root + "/disk.img"))
+        #expect(allocated(b.root + "/disk.img") <= 4 << 20, "patched: \(allocated(b.root + "/disk.img")) bytes allocated")
     }
 }

@@ -74,7 +74,16 @@ extension Puller {
         try remote.delta(r.path.rawValue, hash: r.hash!, signature: sig.raw, into: out.raw,
                          limit: r.size + r.size / 8 + (1 << 20)) { try self.received($0.count) }
         reset(fd)
-        try Delta.patch(basis: "/proc/self/fd/\(base.raw)", delta: stem + ".delta", to: "/proc/self/fd/\(fd)")
-        return (try? HistoryRepository.hashFile("/proc/self/fd/\(fd)").hex) == r.hash
+        // Hashed as it is written, holes left as holes: the patched file is not read again.
+        var hasher = BlobHasher(size: r.size)
+        var written: Int64 = 0
+        try Delta.patch(basis: "/proc/self/fd/\(base.raw)", delta: stem + ".delta") { piece in
+            written += Int64(piece.count)
+            guard written <= r.size else { return }
+            hasher.update(piece)
+            try POSIX.writeSparse(fd, piece, path: context.absolute(r.path) + " (temporary)")
+        }
+        try POSIX.endSparse(fd, path: context.absolute(r.path) + " (temporary)")
+        return written == r.size && hasher.finish() == r.hash
     }
 }
