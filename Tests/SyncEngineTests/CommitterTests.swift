@@ -195,4 +195,34 @@ import Testing
         #expect(pointer.size == 19)
         #expect(try context.index.entry(RelativePath("big"))?.hash == pointer.id)
     }
+
+    /// A file moved in the folder (same inode, size and time) is recorded with the content id of
+    /// its old row, without being read again; a new file of the same size is read.
+    @Test func aMovedFileIsNotHashedAgain() throws {
+        let f = try Fixture()
+        var folder = f.context.folder
+        try folder.config.set("history.max-blob", "10")
+        try folder.saveConfig()
+        let context = try FolderContext(try f.state.folder(folder.id.rawValue), state: f.state)
+        try f.write("d/big", "more than ten bytes")
+        try f.write("small", "tiny")
+        var hashed: [String] = []
+        var committer = Committer(context)
+        committer.afterHash = { hashed.append($0.rawValue) }
+        _ = try committer.commit()
+        #expect(hashed.sorted() == ["d/big", "small"])
+        let id = try #require(try context.index.entry(RelativePath("d/big"))?.hash)
+
+        hashed = []
+        try FileManager.default.moveItem(atPath: f.root + "/d/big", toPath: f.root + "/moved")
+        try FileManager.default.moveItem(atPath: f.root + "/small", toPath: f.root + "/d/small")
+        try f.write("other", "more than ten bytes")
+        var again = Committer(context)
+        again.afterHash = { hashed.append($0.rawValue) }
+        let r = try #require(try again.commit())
+        #expect(r.changes.map(\.line).sorted() == ["A d/small", "A moved", "A other", "D d/big", "D small"])
+        #expect(hashed == ["other"], "hashed: \(hashed)")
+        #expect(try context.index.entry(RelativePath("moved"))?.hash == id)
+        #expect(try context.index.entry(RelativePath("other"))?.hash == id)
+    }
 }

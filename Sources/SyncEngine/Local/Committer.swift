@@ -38,6 +38,10 @@ public struct Committer {
         var changes: [(FileEntry, Change.Status, HistoryRepository.Update?)] = []
         var refreshed: [FileEntry] = []
         var retry: [RelativePath] = []
+        // A file moved within the folder keeps its inode, size and modification time: its content
+        // is the vanished row's, known without reading it (a renamed 100 GB file costs no hashing).
+        var vanished: [UInt64: FileEntry] = [:]
+        for d in deletions where d.kind == .file && !d.deleted && d.hash != nil && d.inode != 0 { vanished[d.inode] = d }
         for o in candidates {
             let prior = known[o.path]
             var entry = FileEntry(path: o.path, kind: o.kind, size: o.size, mtimeNs: o.mtimeNs,
@@ -57,6 +61,7 @@ public struct Committer {
                 let abs = context.absolute(o.path)
                 let id: ObjectID
                 var stored: ObjectID
+                var reused = false
                 let fd = open(abs, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
                 if fd < 0 {
                     let e = errno
@@ -66,7 +71,12 @@ public struct Committer {
                 }
                 close(fd)
                 do {
-                    if o.size <= maxBlob {
+                    if let d = vanished[o.inode], d.size == o.size, d.mtimeNs == o.mtimeNs, let known = try? ObjectID(hex: d.hash!),
+                       o.size > maxBlob || context.history.contains(known) {
+                        id = known
+                        stored = id
+                        reused = true
+                    } else if o.size <= maxBlob {
                         id = try context.history.writeBlob(fromFile: abs)
                         stored = id
                     } else {
@@ -79,7 +89,7 @@ public struct Committer {
                     problems.append(ScanProblem(path: o.path.rawValue, reason: "could not be read (\(e.message)); will retry"))
                     continue
                 }
-                afterHash?(o.path)
+                if !reused { afterHash?(o.path) }
                 // A file that changed while it was hashed is left for the next round.
                 guard let after = try scanner.observe(o.path), after.size == o.size, after.mtimeNs == o.mtimeNs,
                       after.ctimeNs == o.ctimeNs, after.inode == o.inode else {
