@@ -84,10 +84,18 @@ public final class RemoteFolder {
     private func receive(_ id: UInt32, into fd: Int32, limit: Int64, progress: ([UInt8]) throws -> Void) throws -> Int64 {
         var total: Int64 = 0
         var failure: Error?
+        // Where the disk's writeback was last started: every 8 MiB the pages written since go to
+        // disk while the next ones come (the fsync before the rename waits for the rest only).
+        let start = lseek(fd, 0, SEEK_CUR)
+        var flushed: Int64 = 0
         while true {
             switch try session.next(for: id) {
             case .data(_, let bytes):
                 total += Int64(bytes.count)
+                if total - flushed >= 8 << 20, start >= 0 {
+                    FileSystem.startWriteback(fd, offset: Int64(start) + flushed, length: total - flushed)
+                    flushed = total
+                }
                 // A little more than announced: the file grew as it was read; the answer is read to
                 // its end to stay in step. Far more: the peer is not answering, it is flooding.
                 if total > limit + Self.flood { throw ProtocolError.malformed("content answer far larger than announced") }
