@@ -88,11 +88,15 @@ public final class RemoteFolder {
         // disk while the next ones come (the fsync before the rename waits for the rest only).
         let start = lseek(fd, 0, SEEK_CUR)
         var flushed: Int64 = 0
+        // However the answer ends (a stop asked for, a broken link), the file is as long as what came.
+        defer { try? POSIX.endSparse(fd, path: "temporary file") }
         while true {
             switch try session.next(for: id) {
             case .data(_, let bytes):
                 total += Int64(bytes.count)
                 if total - flushed >= 8 << 20, start >= 0 {
+                    // The length follows what came, holes included: a cut transfer resumes there.
+                    try? POSIX.endSparse(fd, path: "temporary file")
                     FileSystem.startWriteback(fd, offset: Int64(start) + flushed, length: total - flushed)
                     flushed = total
                 }
