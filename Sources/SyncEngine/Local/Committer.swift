@@ -253,7 +253,7 @@ public struct Committer {
             // path), and what is left was not seen.
             let loading = Background { [index = context.index] in try index.stats() }
             var seen: [Observation] = []
-            problems += try scanner.walk(temporary: { temporaries.append(($0, $1)) }) { seen.append($0) }
+            problems += scanner.walkAll(temporary: { temporaries.append(($0, $1)) }) { seen.append($0) }
             stats = try loading.value()
             for o in seen where !unchanged(o, stats.removeValue(forKey: o.path)) { candidates.append(o) }
             for (p, e) in stats where !e.deleted {
