@@ -21,12 +21,13 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         .systemLibrary(name: "CRsync", providers: [.apt(["librsync-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
         .target(name: "SyncCore", dependencies: [
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .target(name: "SyncGit", dependencies: ["CGit2", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "SyncGit", dependencies: ["CGit2", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "SyncDelta", dependencies: ["CRsync"]),
         .target(name: "SyncSSH", dependencies: ["CSSH2"]),
         .target(name: "SyncProtocol"),

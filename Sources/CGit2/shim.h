@@ -11,3 +11,13 @@ static inline int sync_git_isolate_configuration(void) {
     rc |= git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_PROGRAMDATA, "");
     return rc;
 }
+
+/* How much of pack files libgit2 maps at once, and in windows of what size (its defaults, 8 GiB
+   in windows of 1 GiB, let every page of a large pack read once stay mapped, counted in the
+   process's resident memory). */
+static inline int sync_git_limit_mapped(size_t window, size_t limit) {
+    int rc = 0;
+    rc |= git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, window);
+    rc |= git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, limit);
+    return rc;
+}

@@ -22,6 +22,7 @@ enum Libgit2 {
     static let initialized: Bool = {
         git_libgit2_init()
         _ = sync_git_isolate_configuration()
+        _ = sync_git_limit_mapped(8 << 20, 32 << 20)
         return true
     }()
 }

@@ -131,6 +131,14 @@ public final class HistoryRepository: @unchecked Sendable {
         return ObjectID(oid)
     }
 
+    /// Looks at the object directories again (a pack written through another handle is seen).
+    public func refreshObjects() {
+        var odb: OpaquePointer?
+        guard git_repository_odb(&odb, repo) == 0 else { return }
+        defer { git_odb_free(odb) }
+        _ = git_odb_refresh(odb)
+    }
+
     /// Whether the object is stored here.
     public func contains(_ id: ObjectID) -> Bool {
         var odb: OpaquePointer?

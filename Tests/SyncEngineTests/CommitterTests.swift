@@ -225,4 +225,30 @@ import Testing
         #expect(try context.index.entry(RelativePath("moved"))?.hash == id)
         #expect(try context.index.entry(RelativePath("other"))?.hash == id)
     }
+
+    /// Many small files make one pack, not a loose object each; a commit of a few stays loose.
+    /// Either way every blob reads back and git finds the history whole.
+    @Test func manySmallFilesGoIntoOnePackAFewStayLoose() throws {
+        let f = try Fixture()
+        let objects = f.context.history.path + "/objects"
+        func packs() throws -> Int { try FileManager.default.contentsOfDirectory(atPath: objects + "/pack").filter { $0.hasSuffix(".pack") }.count }
+        func loose() throws -> Int { Int(try shell("find '\(objects)' -path '*/objects/??/*' -type f | wc -l").output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1 }
+        for i in 0..<300 { try f.write("d\(i % 7)/f\(i).txt", "file \(i)\n" + String(repeating: "x", count: i)) }
+        try f.write("d0/same.txt", "file 0\n") // the content of another file: one blob
+        let r = try #require(try f.commit())
+        #expect(r.changes.count == 301)
+        #expect(try packs() == 1)
+        // The trees (8) and the commit are loose; the 300 blobs are not.
+        let looseCount = try loose()
+        #expect(looseCount <= 10, "\(looseCount) loose objects")
+        #expect(try f.content("d5/f299.txt") == "file 299\n" + String(repeating: "x", count: 299))
+        #expect(try f.content("d0/same.txt") == "file 0\n")
+
+        for i in 0..<3 { try f.write("d1/new\(i).txt", "new \(i)\n") }
+        _ = try f.commit()
+        #expect(try packs() == 1, "a commit of three files made a pack")
+        #expect(try f.content("d1/new2.txt") == "new 2\n")
+        let fsck = try shell("git --git-dir='\(f.context.history.path)' fsck --full --strict --no-progress 2>&1")
+        #expect(fsck.status == 0, "\(fsck.output)")
+    }
 }

@@ -14,17 +14,25 @@ final class BlobWriter: @unchecked Sendable {
     private let root: String
     /// Files up to this size are read whole and stored from memory.
     private let inMemory: Int64
+    /// Where the small ones go (used on `queue` only); written out by `finish`.
+    private let pack: PackWriter
+    /// The paths whose blob waits in `pack` (used on `queue` only).
+    private var packed: [RelativePath] = []
 
     init(historyPath: String, root: String, inMemory: Int64) throws {
         repository = try HistoryRepository(openAt: historyPath)
         self.root = root
         self.inMemory = inMemory
+        pack = PackWriter(repository)
     }
 
     /// Stores the file now at `path` (of `size` bytes, as it was written).
     func submit(_ path: RelativePath, size: Int64) {
         queue.async(group: group) {
-            let result = Result { try self.repository.storeFile(path, size: size, root: self.root, inMemory: self.inMemory) }
+            let result = Result {
+                try self.repository.storeFile(path, size: size, root: self.root, inMemory: self.inMemory, pack: self.pack)
+            }
+            if case .success = result, size <= self.inMemory { self.packed.append(path) }
             self.lock.lock()
             self.results[path] = result
             self.lock.unlock()
@@ -37,6 +45,16 @@ final class BlobWriter: @unchecked Sendable {
     /// Waits for every file submitted so far; returns the blob each became, or why it did not.
     func finish() -> [RelativePath: Result<ObjectID, Error>] {
         group.wait()
+        queue.sync {
+            // The pack of the small ones, written before any tree names them; if it cannot be,
+            // none of them is stored.
+            do { try pack.flush() } catch {
+                lock.lock()
+                for p in packed { results[p] = .failure(error) }
+                lock.unlock()
+            }
+            packed = []
+        }
         lock.lock()
         defer { results = [:]; lock.unlock() }
         return results
@@ -46,9 +64,9 @@ final class BlobWriter: @unchecked Sendable {
 extension HistoryRepository {
     /// Stores the file at `path` under `root` as a blob: read whole and stored from memory when it
     /// is at most `inMemory` bytes (`size`, as recorded), else streamed from the file.
-    func storeFile(_ path: RelativePath, size: Int64, root: String, inMemory: Int64) throws -> ObjectID {
+    func storeFile(_ path: RelativePath, size: Int64, root: String, inMemory: Int64, pack: PackWriter? = nil) throws -> ObjectID {
         let fd = try Beneath.openForReading(path, in: root)
-        if size <= inMemory, let bytes = try? readAll(fd.raw, limit: Int(size)) { return try writeBlob(bytes) }
+        if size <= inMemory, let bytes = try? readAll(fd.raw, limit: Int(size)) { return try pack?.add(bytes) ?? writeBlob(bytes) }
         return try writeBlob(fromFile: "/proc/self/fd/\(fd.raw)")
     }
 }

@@ -40,6 +40,8 @@ public struct Committer {
         var retry: [RelativePath] = []
         // A file moved within the folder keeps its inode, size and modification time: its content
         // is the vanished row's, known without reading it (a renamed 100 GB file costs no hashing).
+        // Small blobs go into one pack, written before the tree that names them.
+        let pack = PackWriter(context.history)
         var vanished: [UInt64: FileEntry] = [:]
         for d in deletions where d.kind == .file && !d.deleted && d.hash != nil && d.inode != 0 { vanished[d.inode] = d }
         for o in candidates {
@@ -54,7 +56,7 @@ public struct Committer {
             case .symlink:
                 guard let target = readLink(context.absolute(o.path)) else { retry.append(o.path); continue }
                 entry.symlinkTarget = target
-                let id = try history { try context.history.writeBlob(Array(target.utf8)) }
+                let id = try history { try pack.add(Array(target.utf8)) }
                 entry.hash = id.hex
                 update = .upsert(path: o.path.rawValue, id: id, mode: .symlink)
             case .file:
@@ -69,13 +71,17 @@ public struct Committer {
                     problems.append(ScanProblem(path: o.path.rawValue, reason: String(cString: strerror(e)) + "; skipped"))
                     continue
                 }
-                close(fd)
+                let opened = Descriptor(fd)
                 do {
                     if let d = vanished[o.inode], d.size == o.size, d.mtimeNs == o.mtimeNs, let known = try? ObjectID(hex: d.hash!),
                        o.size > maxBlob || context.history.contains(known) {
                         id = known
                         stored = id
                         reused = true
+                    } else if o.size <= maxBlob, o.size < PackWriter.largestBlob,
+                              let bytes = try? readAll(opened.raw, limit: Int(o.size)), bytes.count == o.size {
+                        id = try pack.add(bytes)
+                        stored = id
                     } else if o.size <= maxBlob {
                         id = try context.history.writeBlob(fromFile: abs)
                         stored = id
@@ -97,7 +103,7 @@ public struct Committer {
                     continue
                 }
                 if o.size > maxBlob {
-                    stored = try history { try context.history.writeBlob(LargeFilePointer(id: id.hex, size: o.size).bytes) }
+                    stored = try history { try pack.add(LargeFilePointer(id: id.hex, size: o.size).bytes) }
                 }
                 entry.hash = id.hex
                 progressState.filesHashed += 1
@@ -136,6 +142,7 @@ public struct Committer {
         }
 
         // 3. The tree of the new snapshot, from the last commit's tree.
+        try history { try pack.flush() }
         let recorder = HistoryRecorder(context: context)
         let updates = changes.compactMap(\.2)
         var liveDirectories = Set(changes.filter { $0.0.kind == .directory && !$0.0.deleted }.map(\.0.path))

@@ -17,6 +17,7 @@ extension Puller {
         var updates: [HistoryRepository.Update] = []
         let maxBlob = context.folder.config.maxBlob
         let stored = blobs?.finish() ?? [:]
+        history.refreshObjects() // the blob writer's pack, written through its own handle
         do {
             for e in rows where touched.contains(e.path) {
                 if e.deleted {

@@ -1,0 +1,232 @@
+import CZlib
+import Crypto
+import Foundation
+
+/// Small blobs gathered into one pack instead of one loose object file each: a commit of 100,000
+/// small files, or a pull of them, makes two files in `objects/pack` (the pack and its index),
+/// not 100,000 files and 256 directories. Entries are deflated as they come (zlib level 1, git's
+/// level for loose objects) into a nameless temporary file beside the packs, each with its id,
+/// offset and CRC-32; `flush` writes the pack (header, entries, checksum) and its version 2 index,
+/// both durable before they are renamed into place. Fewer than 64 blobs are written loose instead
+/// (a commit of one edit makes no pack: many small packs would slow every read).
+/// Objects are never deltified here (a later `sync prune` repacks).
+///
+/// One writer belongs to one repository handle and is used from one task at a time. A blob is
+/// readable through that handle once `flush` returned; nothing refers to it before then.
+public final class PackWriter {
+    private let repository: HistoryRepository
+    private let packDirectory: String
+    private let temporaryPath: String
+    private var temporary: Int32 = -1
+    /// Entries not yet written to the temporary file.
+    private var buffer: [UInt8] = []
+    private var count: UInt32 = 0
+    private var added: Set<String> = []
+    private var entryBytes: Int64 = 0
+    /// Per entry, for the index: the object id, where the entry starts in the pack, its CRC-32.
+    private var entries: [(id: [UInt8], offset: Int64, crc: UInt32)] = []
+    /// Bytes of entries made so far (buffered or in the temporary file).
+    private var made: Int64 = 0
+
+    /// Blobs this large or larger are better written loose by the caller (streamed, not held).
+    public static let largestBlob = 1 << 20
+
+    public init(_ repository: HistoryRepository) {
+        self.repository = repository
+        packDirectory = repository.path + "/objects/pack"
+        temporaryPath = packDirectory + "/tmp_sync_pack_\(getpid())_\(UInt64.random(in: 0...UInt64.max))"
+    }
+
+    deinit {
+        if temporary >= 0 { close(temporary) }
+    }
+
+
+    /// Adds `bytes` as a blob (unless history or this pack has it already); returns its id.
+    public func add(_ bytes: [UInt8]) throws -> ObjectID {
+        var hasher = BlobHasher(size: Int64(bytes.count))
+        hasher.update(bytes)
+        let hex = hasher.finish()
+        let id = try ObjectID(hex: hex)
+        if added.contains(hex) || repository.contains(id) { return id }
+        added.insert(hex)
+        // A few blobs are held as they are: a commit of one edit stays one loose object, not a pack
+        // (many small packs would slow every read). Past `fewest`, they go into the pack.
+        if held != nil {
+            held!.append((bytes, id))
+            heldBytes += bytes.count
+            if held!.count < Self.fewest && heldBytes < 8 << 20 { return id }
+            let all = held!
+            held = nil
+            for b in all { try append(b.bytes, id: b.id) }
+            return id
+        }
+        try append(bytes, id: id)
+        return id
+    }
+
+    /// The 20 bytes an id's 40 hex digits stand for.
+    private static func raw(_ id: ObjectID) -> [UInt8] {
+        func nibble(_ c: UInt8) -> UInt8 { c <= 57 ? c - 48 : c - 87 }
+        let h = Array(id.hex.utf8)
+        return (0..<20).map { nibble(h[2 * $0]) << 4 | nibble(h[2 * $0 + 1]) }
+    }
+
+    /// A pack is written out once its entries reach this size (and a new one begun).
+    static let largestPack: Int64 = 1 << 30
+
+    /// Blobs held before a pack is worth making.
+    static let fewest = 64
+    private var held: [(bytes: [UInt8], id: ObjectID)]? = []
+    private var heldBytes = 0
+
+    /// Deflates `bytes` as the pack's next entry.
+    private func append(_ bytes: [UInt8], id: ObjectID) throws {
+        let entryStart = buffer.count
+        // The entry header: type 3 (blob) and the size, 4 bits then 7 bits a byte, low first.
+        var size = bytes.count
+        var byte = UInt8(0x30 | (size & 0x0f))
+        size >>= 4
+        while size > 0 {
+            buffer.append(byte | 0x80)
+            byte = UInt8(size & 0x7f)
+            size >>= 7
+        }
+        buffer.append(byte)
+        var length = compressBound(uLong(bytes.count))
+        let start = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: Int(length)))
+        let rc = buffer.withUnsafeMutableBufferPointer { out in
+            bytes.withUnsafeBufferPointer { src in
+                compress2(out.baseAddress! + start, &length, src.baseAddress, uLong(bytes.count), 1)
+            }
+        }
+        guard rc == Z_OK else { throw failure("deflate a blob", "zlib error \(rc)") }
+        buffer.removeLast(buffer.count - start - Int(length))
+        let crc = buffer.withUnsafeBufferPointer { b in
+            UInt32(crc32(0, b.baseAddress! + entryStart, uInt(b.count - entryStart)))
+        }
+        entries.append((Self.raw(id), 12 + made, crc))
+        made += Int64(buffer.count - entryStart)
+        count += 1
+        if buffer.count >= 4 << 20 { try spill() }
+        if made >= Self.largestPack { try flush() }
+    }
+
+    /// Writes the pack and its index into history (nothing when no blob waits), durable, and
+    /// makes them visible to the repository handle.
+    public func flush() throws {
+        defer { added.removeAll(keepingCapacity: true) }
+        if let few = held {
+            for b in few { _ = try repository.writeBlob(b.bytes) }
+            held = []
+            heldBytes = 0
+            return
+        }
+        held = []
+        heldBytes = 0
+        guard count > 0 else { return }
+        try spill()
+        // The pack: its header, the entries, the SHA-1 of both; then its index (version 2). Each
+        // is written under a temporary name and made durable, then renamed, the index last (a
+        // pack is seen by its index).
+        let packTemp = packDirectory + "/tmp_sync_pack_\(getpid())_\(UInt64.random(in: 0...UInt64.max))"
+        let idxTemp = packTemp + ".idx"
+        let out = open(packTemp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
+        guard out >= 0 else { throw failure("create \(packTemp)", String(cString: strerror(errno))) }
+        var placed = false
+        defer { close(out); if !placed { unlink(packTemp); unlink(idxTemp) } }
+        var sha = Insecure.SHA1()
+        func emit(_ bytes: UnsafeRawBufferPointer, to fd: Int32, _ path: String) throws {
+            var done = 0
+            while done < bytes.count {
+                let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
+                if n < 0 { if errno == EINTR { continue }; throw failure("write \(path)", String(cString: strerror(errno))) }
+                done += n
+            }
+        }
+        func emitPack(_ bytes: UnsafeRawBufferPointer) throws { sha.update(bufferPointer: bytes); try emit(bytes, to: out, packTemp) }
+        let header: [UInt8] = Array("PACK".utf8) + [0, 0, 0, 2] + Self.be32(count)
+        try header.withUnsafeBytes { try emitPack($0) }
+        guard lseek(temporary, 0, SEEK_SET) == 0 else { throw failure("rewind a pack's entries", String(cString: strerror(errno))) }
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var total: Int64 = 0
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(temporary, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; throw failure("read a pack's entries", String(cString: strerror(errno))) }
+            if n == 0 { break }
+            total += Int64(n)
+            try chunk.withUnsafeBytes { try emitPack(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+        }
+        guard total == entryBytes, total == made else { throw failure("read a pack's entries", "\(total) bytes, not \(made)") }
+        let packSum = Array(sha.finalize())
+        try packSum.withUnsafeBytes { try emit($0, to: out, packTemp) }
+        guard fsync(out) == 0 else { throw failure("fsync \(packTemp)", String(cString: strerror(errno))) }
+
+        var index: [UInt8] = [0xff, 0x74, 0x4f, 0x63, 0, 0, 0, 2]
+        let sorted = entries.sorted { $0.id.lexicographicallyPrecedes($1.id) }
+        var fanout = [UInt32](repeating: 0, count: 256)
+        for e in sorted { fanout[Int(e.id[0])] += 1 }
+        var running: UInt32 = 0
+        for i in 0..<256 { running += fanout[i]; index += Self.be32(running) }
+        for e in sorted { index += e.id }
+        for e in sorted { index += Self.be32(e.crc) }
+        // Offsets fit 31 bits: a pack is closed at `largestPack` (no table of 64-bit offsets).
+        for e in sorted {
+            guard e.offset < 1 << 31 else { throw failure("index a pack", "offset \(e.offset) past 2 GiB") }
+            index += Self.be32(UInt32(e.offset))
+        }
+        index += packSum
+        index += Array(Insecure.SHA1.hash(data: index))
+        let idx = open(idxTemp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
+        guard idx >= 0 else { throw failure("create \(idxTemp)", String(cString: strerror(errno))) }
+        defer { close(idx) }
+        try index.withUnsafeBytes { try emit($0, to: idx, idxTemp) }
+        guard fsync(idx) == 0 else { throw failure("fsync \(idxTemp)", String(cString: strerror(errno))) }
+        let digits = Array("0123456789abcdef".utf8)
+        let name = "pack-" + String(decoding: packSum.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
+        guard rename(packTemp, packDirectory + "/" + name + ".pack") == 0 else {
+            throw failure("rename to \(name).pack", String(cString: strerror(errno)))
+        }
+        guard rename(idxTemp, packDirectory + "/" + name + ".idx") == 0 else {
+            let e = errno
+            unlink(packDirectory + "/" + name + ".pack")
+            throw failure("rename to \(name).idx", String(cString: strerror(e)))
+        }
+        placed = true
+        let dir = open(packDirectory, O_RDONLY | O_CLOEXEC)
+        if dir >= 0 { fsync(dir); close(dir) }
+        repository.refreshObjects()
+        ftruncate(temporary, 0)
+        lseek(temporary, 0, SEEK_SET)
+        count = 0
+        entryBytes = 0
+        made = 0
+        entries.removeAll(keepingCapacity: true)
+    }
+
+    private static func be32(_ v: UInt32) -> [UInt8] {
+        [UInt8(v >> 24), UInt8((v >> 16) & 0xff), UInt8((v >> 8) & 0xff), UInt8(v & 0xff)]
+    }
+
+    /// Moves the buffered entries to the temporary file (made on first use).
+    private func spill() throws {
+        if temporary < 0 {
+            temporary = open(temporaryPath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard temporary >= 0 else { throw failure("create \(temporaryPath)", String(cString: strerror(errno))) }
+            unlink(temporaryPath) // nameless from here: a killed process leaves nothing behind
+        }
+        var done = 0
+        while done < buffer.count {
+            let n = buffer.withUnsafeBytes { write(temporary, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 { if errno == EINTR { continue }; throw failure("write \(temporaryPath)", String(cString: strerror(errno))) }
+            done += n
+        }
+        entryBytes += Int64(buffer.count)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    private func failure(_ operation: String, _ message: String) -> GitError {
+        GitError(operation: operation, message: message, code: -1)
+    }
+}

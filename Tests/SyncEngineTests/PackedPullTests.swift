@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+@testable import SyncCore
+@testable import SyncGit
+import SyncTestSupport
+@testable import SyncEngine
+
+/// A pull of many small files stores their blobs in one pack per batch on the pulling node, and
+/// its history stays whole (every version reads back, git fsck is clean). Batches of 100: the
+/// socket pair of the harness holds the requests of a window that size (over SSH, libssh2 takes
+/// in what comes while it writes, and larger windows are fine).
+@Suite struct PackedPullTests {
+    @Test func manySmallFilesPulledMakeAPackNotLooseObjects() throws {
+        let base = FileSystem.canonical(NSTemporaryDirectory()) + "/sync-packed-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let a = try PullerPropertyTests.Node(base: base + "/a", id: nil)
+        let b = try PullerPropertyTests.Node(base: base + "/b", id: a.context.folder.id)
+        try FolderAccess.allow(PeerKey(line: b.identity.publicKeyLine), for: a.context.folder)
+        for i in 0..<500 {
+            let dir = a.root + "/d\(i % 10)"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try Data("file \(i)\n".utf8).write(to: URL(fileURLWithPath: dir + "/f\(i)"))
+        }
+        _ = try Committer(a.context).commit(paths: nil)
+        let outcome = try PullerPropertyTests.pull(b, from: a, prepare: { $0.batchSize = 100 })
+        #expect(!outcome.held)
+        let objects = b.context.history.path + "/objects"
+        let packs = try FileManager.default.contentsOfDirectory(atPath: objects + "/pack").filter { $0.hasSuffix(".pack") }
+        #expect(packs.count == 5, "one pack a batch: \(packs)")
+        // 510 rows (10 directories) in batches of 100: five packs; the last batch's 10 blobs are
+        // too few for a pack and stay loose, as a commit of a few edits does.
+        let loose = try shell("""
+            cd '\(b.context.history.path)' && find objects -path 'objects/??/*' -type f | sed 's|objects/||; s|/||' \
+              | git cat-file --batch-check | grep -c ' blob ' || true
+            """).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(loose == "10", "\(loose) loose blobs")
+        let head = try #require(try b.context.history.head())
+        let e = try #require(try b.context.history.entry(inCommit: head, path: "d7/f497"))
+        #expect(try b.context.history.blob(e.id) == Array("file 497\n".utf8))
+        let fsck = try shell("git --git-dir='\(b.context.history.path)' fsck --full --strict --no-progress 2>&1")
+        #expect(fsck.status == 0, "\(fsck.output)")
+    }
+}
