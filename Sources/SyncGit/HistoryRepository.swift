@@ -98,7 +98,7 @@ public final class HistoryRepository: @unchecked Sendable {
     }
 
     /// The git blob id of the file at `path`, streaming, without storing it.
-    /// Streams the file through `BlobHasher` (the CPU's SHA instructions, about 5× libgit2's
+    /// Streams the file through `BlobHasher` (the CPU's SHA instructions, about 3× libgit2's
     /// collision-detecting SHA-1 here); a file whose length changes while it is read is an error.
     public static func hashFile(_ path: String) throws -> ObjectID {
         func fail(_ message: String) -> GitError { GitError(operation: "hash \(path)", message: message, code: -1) }

@@ -38,10 +38,10 @@ public struct Committer {
         var changes: [(FileEntry, Change.Status, HistoryRepository.Update?)] = []
         var refreshed: [FileEntry] = []
         var retry: [RelativePath] = []
-        // A file moved within the folder keeps its inode, size and modification time: its content
-        // is the vanished row's, known without reading it (a renamed 100 GB file costs no hashing).
         // Small blobs go into one pack, written before the tree that names them.
         let pack = PackWriter(context.history)
+        // A file moved within the folder keeps its inode, size and modification time: its content
+        // is the vanished row's, known without reading it (a renamed 100 GB file costs no hashing).
         var vanished: [UInt64: FileEntry] = [:]
         for d in deletions where d.kind == .file && !d.deleted && d.hash != nil && d.inode != 0 { vanished[d.inode] = d }
         for o in candidates {
