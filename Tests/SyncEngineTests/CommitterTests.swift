@@ -183,10 +183,7 @@ import Testing
 
     @Test func storesFilesOverTheBlobLimitAsPointers() throws {
         let f = try Fixture()
-        var folder = f.context.folder
-        try folder.config.set("history.max-blob", "10")
-        try folder.saveConfig()
-        let context = try FolderContext(try f.state.folder(folder.id.rawValue), state: f.state)
+        let context = try f.context(setting: "history.max-blob", to: "10")
         try f.write("big", "more than ten bytes")
         _ = try Committer(context).commit()
         let head = try #require(try context.history.head())
@@ -200,10 +197,7 @@ import Testing
     /// its old row, without being read again; a new file of the same size is read.
     @Test func aMovedFileIsNotHashedAgain() throws {
         let f = try Fixture()
-        var folder = f.context.folder
-        try folder.config.set("history.max-blob", "10")
-        try folder.saveConfig()
-        let context = try FolderContext(try f.state.folder(folder.id.rawValue), state: f.state)
+        let context = try f.context(setting: "history.max-blob", to: "10")
         try f.write("d/big", "more than ten bytes")
         try f.write("small", "tiny")
         var hashed: [String] = []

@@ -25,6 +25,14 @@ final class Fixture {
         try? FileManager.default.removeItem(atPath: base)
     }
 
+    /// The folder's context once `key` is set to `value` in its settings.
+    func context(setting key: String, to value: String) throws -> FolderContext {
+        var folder = context.folder
+        try folder.config.set(key, value)
+        try folder.saveConfig()
+        return try FolderContext(try state.folder(folder.id.rawValue), state: state)
+    }
+
     func write(_ path: String, _ text: String) throws {
         let full = root + "/" + path
         try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent,

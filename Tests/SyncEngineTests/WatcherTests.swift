@@ -18,21 +18,28 @@ import Testing
         func has(_ p: String) -> Bool { lock.lock(); defer { lock.unlock() }; return paths.contains(p) }
     }
 
-    @Test func chainsMadeInAMillisecondAreReportedToTheirLastFile() throws {
-        let f = try Fixture()
-        let watcher = try Watcher(scanner: f.context.scanner())
-        let seen = Seen()
-        let started = DispatchSemaphore(value: 0), ended = DispatchSemaphore(value: 0)
+    /// Runs a watcher of the fixture's folder on a thread of its own, handing what it reports after
+    /// its first rescan to `add` until that returns false; returns once it watches, with the
+    /// semaphore its end signals.
+    static func watch(_ f: Fixture, _ add: @escaping @Sendable ([WatchEvent]) -> Bool) throws -> DispatchSemaphore {
         final class Box: @unchecked Sendable { let w: Watcher; init(_ w: Watcher) { self.w = w } }
-        let box = Box(watcher)
+        let box = Box(try Watcher(scanner: f.context.scanner()))
+        let started = DispatchSemaphore(value: 0), ended = DispatchSemaphore(value: 0)
         Thread {
             _ = try? box.w.run { events in
                 if events == [.rescan] { started.signal(); return true }
-                return seen.add(events)
+                return add(events)
             }
             ended.signal()
         }.start()
         started.wait()
+        return ended
+    }
+
+    @Test func chainsMadeInAMillisecondAreReportedToTheirLastFile() throws {
+        let f = try Fixture()
+        let seen = Seen()
+        let ended = try Self.watch(f) { seen.add($0) }
         // As mkdir -p and an unpacked archive do: a chain of directories and a file at its end, at once.
         for i in 0..<150 {
             let dir = f.root + "/d\(i)/a/b/c"
@@ -55,7 +62,6 @@ import Testing
     /// takes a lone change at once only when no file of it is still open.
     @Test func aFileLeftOpenIsWritingUntilItIsClosed() throws {
         let f = try Fixture()
-        let watcher = try Watcher(scanner: f.context.scanner())
         final class Log: @unchecked Sendable {
             let lock = NSLock()
             var events: [WatchEvent] = []
@@ -67,17 +73,7 @@ import Testing
             var all: [WatchEvent] { lock.lock(); defer { lock.unlock() }; return events }
         }
         let log = Log()
-        let started = DispatchSemaphore(value: 0), ended = DispatchSemaphore(value: 0)
-        final class Box: @unchecked Sendable { let w: Watcher; init(_ w: Watcher) { self.w = w } }
-        let box = Box(watcher)
-        Thread {
-            _ = try? box.w.run { events in
-                if events == [.rescan] { started.signal(); return true }
-                return log.add(events)
-            }
-            ended.signal()
-        }.start()
-        started.wait()
+        let ended = try Self.watch(f) { log.add($0) }
         let p = try RelativePath("open.log")
         let fd = open(f.root + "/open.log", O_WRONLY | O_CREAT, 0o644)
         #expect(fd >= 0)
