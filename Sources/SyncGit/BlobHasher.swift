@@ -13,10 +13,14 @@ public struct BlobHasher {
 
     /// The id as 40 lowercase hex digits.
     public func finish() -> String {
+        Self.hex(sha.finalize())
+    }
+
+    /// Bytes as lowercase hex digits (an id, a pack's name).
+    static func hex(_ bytes: some Sequence<UInt8>) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
-        out.reserveCapacity(40)
-        for b in sha.finalize() { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
         return String(decoding: out, as: UTF8.self)
     }
 }

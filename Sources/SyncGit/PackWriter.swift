@@ -101,7 +101,7 @@ public final class PackWriter {
                 compress2(out.baseAddress! + start, &length, src.baseAddress, uLong(bytes.count), 1)
             }
         }
-        guard rc == Z_OK else { throw failure("deflate a blob", "zlib error \(rc)") }
+        guard rc == Z_OK else { throw Self.failure("deflate a blob", "zlib error \(rc)") }
         buffer.removeLast(buffer.count - start - Int(length))
         let crc = buffer.withUnsafeBufferPointer { b in
             UInt32(crc32(0, b.baseAddress! + entryStart, uInt(b.count - entryStart)))
@@ -133,35 +133,27 @@ public final class PackWriter {
         let packTemp = packDirectory + "/tmp_sync_pack_\(getpid())_\(UInt64.random(in: 0...UInt64.max))"
         let idxTemp = packTemp + ".idx"
         let out = open(packTemp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
-        guard out >= 0 else { throw failure("create \(packTemp)", String(cString: strerror(errno))) }
+        guard out >= 0 else { throw Self.failure("create \(packTemp)", String(cString: strerror(errno))) }
         var placed = false
         defer { close(out); if !placed { unlink(packTemp); unlink(idxTemp) } }
         var sha = Insecure.SHA1()
-        func emit(_ bytes: UnsafeRawBufferPointer, to fd: Int32, _ path: String) throws {
-            var done = 0
-            while done < bytes.count {
-                let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
-                if n < 0 { if errno == EINTR { continue }; throw failure("write \(path)", String(cString: strerror(errno))) }
-                done += n
-            }
-        }
-        func emitPack(_ bytes: UnsafeRawBufferPointer) throws { sha.update(bufferPointer: bytes); try emit(bytes, to: out, packTemp) }
+        func emitPack(_ bytes: UnsafeRawBufferPointer) throws { sha.update(bufferPointer: bytes); try Self.emit(bytes, to: out, packTemp) }
         let header: [UInt8] = Array("PACK".utf8) + [0, 0, 0, 2] + Self.be32(count)
         try header.withUnsafeBytes { try emitPack($0) }
-        guard lseek(temporary, 0, SEEK_SET) == 0 else { throw failure("rewind a pack's entries", String(cString: strerror(errno))) }
+        guard lseek(temporary, 0, SEEK_SET) == 0 else { throw Self.failure("rewind a pack's entries", String(cString: strerror(errno))) }
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         var total: Int64 = 0
         while true {
             let n = chunk.withUnsafeMutableBytes { read(temporary, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; throw failure("read a pack's entries", String(cString: strerror(errno))) }
+            if n < 0 { if errno == EINTR { continue }; throw Self.failure("read a pack's entries", String(cString: strerror(errno))) }
             if n == 0 { break }
             total += Int64(n)
             try chunk.withUnsafeBytes { try emitPack(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
         }
-        guard total == entryBytes, total == made else { throw failure("read a pack's entries", "\(total) bytes, not \(made)") }
+        guard total == entryBytes, total == made else { throw Self.failure("read a pack's entries", "\(total) bytes, not \(made)") }
         let packSum = Array(sha.finalize())
-        try packSum.withUnsafeBytes { try emit($0, to: out, packTemp) }
-        guard fsync(out) == 0 else { throw failure("fsync \(packTemp)", String(cString: strerror(errno))) }
+        try packSum.withUnsafeBytes { try Self.emit($0, to: out, packTemp) }
+        guard fsync(out) == 0 else { throw Self.failure("fsync \(packTemp)", String(cString: strerror(errno))) }
 
         var index: [UInt8] = [0xff, 0x74, 0x4f, 0x63, 0, 0, 0, 2]
         let sorted = entries.sorted { $0.id.lexicographicallyPrecedes($1.id) }
@@ -173,25 +165,24 @@ public final class PackWriter {
         for e in sorted { index += Self.be32(e.crc) }
         // Offsets fit 31 bits: a pack is closed at `largestPack` (no table of 64-bit offsets).
         for e in sorted {
-            guard e.offset < 1 << 31 else { throw failure("index a pack", "offset \(e.offset) past 2 GiB") }
+            guard e.offset < 1 << 31 else { throw Self.failure("index a pack", "offset \(e.offset) past 2 GiB") }
             index += Self.be32(UInt32(e.offset))
         }
         index += packSum
         index += Array(Insecure.SHA1.hash(data: index))
         let idx = open(idxTemp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
-        guard idx >= 0 else { throw failure("create \(idxTemp)", String(cString: strerror(errno))) }
+        guard idx >= 0 else { throw Self.failure("create \(idxTemp)", String(cString: strerror(errno))) }
         defer { close(idx) }
-        try index.withUnsafeBytes { try emit($0, to: idx, idxTemp) }
-        guard fsync(idx) == 0 else { throw failure("fsync \(idxTemp)", String(cString: strerror(errno))) }
-        let digits = Array("0123456789abcdef".utf8)
-        let name = "pack-" + String(decoding: packSum.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
+        try index.withUnsafeBytes { try Self.emit($0, to: idx, idxTemp) }
+        guard fsync(idx) == 0 else { throw Self.failure("fsync \(idxTemp)", String(cString: strerror(errno))) }
+        let name = "pack-" + BlobHasher.hex(packSum)
         guard rename(packTemp, packDirectory + "/" + name + ".pack") == 0 else {
-            throw failure("rename to \(name).pack", String(cString: strerror(errno)))
+            throw Self.failure("rename to \(name).pack", String(cString: strerror(errno)))
         }
         guard rename(idxTemp, packDirectory + "/" + name + ".idx") == 0 else {
             let e = errno
             unlink(packDirectory + "/" + name + ".pack")
-            throw failure("rename to \(name).idx", String(cString: strerror(e)))
+            throw Self.failure("rename to \(name).idx", String(cString: strerror(e)))
         }
         placed = true
         let dir = open(packDirectory, O_RDONLY | O_CLOEXEC)
@@ -213,20 +204,25 @@ public final class PackWriter {
     private func spill() throws {
         if temporary < 0 {
             temporary = open(temporaryPath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            guard temporary >= 0 else { throw failure("create \(temporaryPath)", String(cString: strerror(errno))) }
+            guard temporary >= 0 else { throw Self.failure("create \(temporaryPath)", String(cString: strerror(errno))) }
             unlink(temporaryPath) // nameless from here: a killed process leaves nothing behind
         }
-        var done = 0
-        while done < buffer.count {
-            let n = buffer.withUnsafeBytes { write(temporary, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 { if errno == EINTR { continue }; throw failure("write \(temporaryPath)", String(cString: strerror(errno))) }
-            done += n
-        }
+        try buffer.withUnsafeBytes { try Self.emit($0, to: temporary, temporaryPath) }
         entryBytes += Int64(buffer.count)
         buffer.removeAll(keepingCapacity: true)
     }
 
-    private func failure(_ operation: String, _ message: String) -> GitError {
+    /// Writes all of `bytes` to `fd` (`path` names it in an error).
+    private static func emit(_ bytes: UnsafeRawBufferPointer, to fd: Int32, _ path: String) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 { if errno == EINTR { continue }; throw Self.failure("write \(path)", String(cString: strerror(errno))) }
+            done += n
+        }
+    }
+
+    private static func failure(_ operation: String, _ message: String) -> GitError {
         GitError(operation: operation, message: message, code: -1)
     }
 }
