@@ -12,9 +12,10 @@ public struct BlobHasher {
     public mutating func update(_ bytes: UnsafeRawBufferPointer) { sha.update(bufferPointer: bytes) }
 
     /// The id as 40 lowercase hex digits.
-    public func finish() -> String {
-        Self.hex(sha.finalize())
-    }
+    public func finish() -> String { Self.hex(digest()) }
+
+    /// The id as its 20 bytes.
+    func digest() -> [UInt8] { Array(sha.finalize()) }
 
     /// Bytes as lowercase hex digits (an id, a pack's name).
     static func hex(_ bytes: some Sequence<UInt8>) -> String {

@@ -20,9 +20,7 @@ public final class PackWriter {
     private var temporary: Int32 = -1
     /// Entries not yet written to the temporary file.
     private var buffer: [UInt8] = []
-    private var count: UInt32 = 0
     private var added: Set<String> = []
-    private var entryBytes: Int64 = 0
     /// Per entry, for the index: the object id, where the entry starts in the pack, its CRC-32.
     private var entries: [(id: [UInt8], offset: Int64, crc: UInt32)] = []
     /// Bytes of entries made so far (buffered or in the temporary file).
@@ -41,19 +39,19 @@ public final class PackWriter {
         if temporary >= 0 { close(temporary) }
     }
 
-
     /// Adds `bytes` as a blob (unless history or this pack has it already); returns its id.
     public func add(_ bytes: [UInt8]) throws -> ObjectID {
         var hasher = BlobHasher(size: Int64(bytes.count))
         hasher.update(bytes)
-        let hex = hasher.finish()
+        let raw = hasher.digest()
+        let hex = BlobHasher.hex(raw)
         let id = try ObjectID(hex: hex)
         if added.contains(hex) || repository.contains(id) { return id }
         added.insert(hex)
         // A few blobs are held as they are: a commit of one edit stays one loose object, not a pack
         // (many small packs would slow every read). Past `fewest`, they go into the pack.
         if held != nil {
-            held!.append((bytes, id))
+            held!.append((bytes, raw))
             heldBytes += bytes.count
             if held!.count < Self.fewest && heldBytes < 8 << 20 { return id }
             let all = held!
@@ -61,15 +59,8 @@ public final class PackWriter {
             for b in all { try append(b.bytes, id: b.id) }
             return id
         }
-        try append(bytes, id: id)
+        try append(bytes, id: raw)
         return id
-    }
-
-    /// The 20 bytes an id's 40 hex digits stand for.
-    private static func raw(_ id: ObjectID) -> [UInt8] {
-        func nibble(_ c: UInt8) -> UInt8 { c <= 57 ? c - 48 : c - 87 }
-        let h = Array(id.hex.utf8)
-        return (0..<20).map { nibble(h[2 * $0]) << 4 | nibble(h[2 * $0 + 1]) }
     }
 
     /// A pack is written out once its entries reach this size (and a new one begun).
@@ -77,11 +68,11 @@ public final class PackWriter {
 
     /// Blobs held before a pack is worth making.
     static let fewest = 64
-    private var held: [(bytes: [UInt8], id: ObjectID)]? = []
+    private var held: [(bytes: [UInt8], id: [UInt8])]? = []
     private var heldBytes = 0
 
     /// Deflates `bytes` as the pack's next entry.
-    private func append(_ bytes: [UInt8], id: ObjectID) throws {
+    private func append(_ bytes: [UInt8], id: [UInt8]) throws {
         let entryStart = buffer.count
         // The entry header: type 3 (blob) and the size, 4 bits then 7 bits a byte, low first.
         var size = bytes.count
@@ -106,9 +97,8 @@ public final class PackWriter {
         let crc = buffer.withUnsafeBufferPointer { b in
             UInt32(crc32(0, b.baseAddress! + entryStart, uInt(b.count - entryStart)))
         }
-        entries.append((Self.raw(id), 12 + made, crc))
+        entries.append((id, 12 + made, crc))
         made += Int64(buffer.count - entryStart)
-        count += 1
         if buffer.count >= 4 << 20 { try spill() }
         if made >= Self.largestPack { try flush() }
     }
@@ -125,7 +115,7 @@ public final class PackWriter {
         }
         held = []
         heldBytes = 0
-        guard count > 0 else { return }
+        guard !entries.isEmpty else { return }
         try spill()
         // The pack: its header, the entries, the SHA-1 of both; then its index (version 2). Each
         // is written under a temporary name and made durable, then renamed, the index last (a
@@ -138,7 +128,7 @@ public final class PackWriter {
         defer { close(out); if !placed { unlink(packTemp); unlink(idxTemp) } }
         var sha = Insecure.SHA1()
         func emitPack(_ bytes: UnsafeRawBufferPointer) throws { sha.update(bufferPointer: bytes); try Self.emit(bytes, to: out, packTemp) }
-        let header: [UInt8] = Array("PACK".utf8) + [0, 0, 0, 2] + Self.be32(count)
+        let header: [UInt8] = Array("PACK".utf8) + [0, 0, 0, 2] + Self.be32(UInt32(entries.count))
         try header.withUnsafeBytes { try emitPack($0) }
         guard lseek(temporary, 0, SEEK_SET) == 0 else { throw Self.failure("rewind a pack's entries", String(cString: strerror(errno))) }
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
@@ -150,7 +140,7 @@ public final class PackWriter {
             total += Int64(n)
             try chunk.withUnsafeBytes { try emitPack(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
         }
-        guard total == entryBytes, total == made else { throw Self.failure("read a pack's entries", "\(total) bytes, not \(made)") }
+        guard total == made else { throw Self.failure("read a pack's entries", "\(total) bytes, not \(made)") }
         let packSum = Array(sha.finalize())
         try packSum.withUnsafeBytes { try Self.emit($0, to: out, packTemp) }
         guard fsync(out) == 0 else { throw Self.failure("fsync \(packTemp)", String(cString: strerror(errno))) }
@@ -190,8 +180,6 @@ public final class PackWriter {
         repository.refreshObjects()
         ftruncate(temporary, 0)
         lseek(temporary, 0, SEEK_SET)
-        count = 0
-        entryBytes = 0
         made = 0
         entries.removeAll(keepingCapacity: true)
     }
@@ -208,7 +196,6 @@ public final class PackWriter {
             unlink(temporaryPath) // nameless from here: a killed process leaves nothing behind
         }
         try buffer.withUnsafeBytes { try Self.emit($0, to: temporary, temporaryPath) }
-        entryBytes += Int64(buffer.count)
         buffer.removeAll(keepingCapacity: true)
     }
 

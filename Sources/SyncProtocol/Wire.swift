@@ -9,8 +9,7 @@ public struct WireWriter: Sendable {
 
     /// Writes the length of what follows the first 4 bytes into them (a frame's header).
     mutating func patchLength() {
-        let v = UInt32(bytes.count - 4)
-        bytes[0] = UInt8(v >> 24); bytes[1] = UInt8((v >> 16) & 0xff); bytes[2] = UInt8((v >> 8) & 0xff); bytes[3] = UInt8(v & 0xff)
+        bytes.replaceSubrange(0..<4, with: Frame.header(bytes.count - 4))
     }
 
     mutating func u8(_ v: UInt8) { bytes.append(v) }

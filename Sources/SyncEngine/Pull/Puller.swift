@@ -271,15 +271,12 @@ public final class Puller {
     /// back as it was before the batch: a batch that cannot be recorded changes nothing.
     func settle(_ journal: Journal, record: () throws -> Void) throws {
         do {
-            dirtyDirectories.formUnion(journal.dirtyDirectories)
-            journal.dirtyDirectories = []
             try syncDirectories()
             try beforeRecord?()
             try record()
         } catch {
             let left = journal.undo(writer)
             for p in left { outcome.problems.append(PullProblem(.warning, p.rawValue, "changed here meanwhile; not put back after the batch failed")) }
-            dirtyDirectories.formUnion(journal.dirtyDirectories)
             try? syncDirectories()
             throw error
         }

@@ -86,8 +86,11 @@ extension Puller {
         stageFailures = [:]
     }
 
-    /// Makes the batch's renames and removals durable before the batch is recorded.
+    /// Makes the batch's renames and removals durable before the batch is recorded: the
+    /// directories this puller changed and those its writer noted in the journal.
     func syncDirectories() throws {
+        dirtyDirectories.formUnion(journal?.dirtyDirectories ?? [])
+        journal?.dirtyDirectories = []
         for d in dirtyDirectories {
             guard let fd = try? Beneath.directory(d, in: root) else { continue }
             guard fsync(fd.raw) == 0 else { throw SyncError.io(path: d.map(context.absolute) ?? root, operation: "fsync", errno: errno) }
