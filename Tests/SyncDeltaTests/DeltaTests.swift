@@ -40,4 +40,29 @@ import Testing
             try Delta.patch(basis: dir + "/missing", delta: dir + "/delta", to: dir + "/rebuilt")
         }
     }
+
+    /// A delta of a few bytes can ask for gigabytes of output (copy commands of the whole basis,
+    /// over and over): the patch hands it over a piece at a time, and a writer that throws ends it.
+    @Test func aWriterThatThrowsStopsAnExpandingPatch() throws {
+        let dir = NSTemporaryDirectory() + "sync-delta-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data((0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 13) }).write(to: URL(fileURLWithPath: dir + "/old"))
+        // librsync's delta: its magic, copy commands (0x47: a 1-byte position, a 4-byte length), the end.
+        func copies(_ n: Int) -> [UInt8] {
+            [0x72, 0x73, 0x02, 0x36] + Array(repeating: [0x47, 0x00, 0x00, 0x03, 0x0d, 0x40], count: n).joined() + [0x00]
+        }
+        try Data(copies(3)).write(to: URL(fileURLWithPath: dir + "/three"))
+        var made = 0
+        try Delta.patch(basis: dir + "/old", delta: dir + "/three") { made += $0.count }
+        #expect(made == 600_000)
+
+        try Data(copies(50_000)).write(to: URL(fileURLWithPath: dir + "/huge")) // 10 GB asked for
+        struct Enough: Error {}
+        made = 0
+        #expect(throws: Enough.self) {
+            try Delta.patch(basis: dir + "/old", delta: dir + "/huge") { made += $0.count; if made > 300_000 { throw Enough() } }
+        }
+        #expect(made <= 300_000 + (1 << 20))
+    }
 }

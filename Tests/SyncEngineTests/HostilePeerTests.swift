@@ -197,6 +197,27 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
         #expect(!listing(f.root).contains { $0.hasPrefix(".sync-tmp-") })
     }
 
+    /// A delta whose few bytes ask for gigabytes (copy commands of the whole basis, 50,000 times)
+    /// is given up at the announced size, and the file comes whole and right.
+    @Test func aDeltaThatExpandsPastItsSizeFallsBackToTheWholeFile() throws {
+        let f = try Fixture()
+        let old = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+        try Data(old).write(to: URL(fileURLWithPath: f.root + "/big.bin"))
+        _ = try f.commit()
+        let me = try f.state.identity().id.rawValue
+        let new = (0..<150_000).map { UInt8(truncatingIfNeeded: $0 &* 29 &+ 1) }
+        let delta: [UInt8] = [0x72, 0x73, 0x02, 0x36] + Array(repeating: [0x47, 0x00, 0x00, 0x03, 0x0d, 0x40], count: 50_000).joined() + [0x00]
+        let outcome = try pull(f) { h in
+            h.entries = [HostilePeer.entry("big.bin", new, seq: 1, after: me)]
+            h.contents = ["big.bin": new]
+            h.delta = delta
+        }.get()
+        #expect(!outcome.held, "\(outcome.problems)")
+        #expect(outcome.contentBytes == Int64(delta.count + new.count), "the delta, then the whole file")
+        #expect(FileManager.default.contents(atPath: f.root + "/big.bin") == Data(new))
+        #expect(!listing(f.root).contains { $0.hasPrefix(".sync-tmp-") })
+    }
+
     @Test func aFloodOfNoticesTakesBoundedMemory() throws {
         var fds: [Int32] = [0, 0]
         #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)

@@ -77,9 +77,12 @@ extension Puller {
         // Hashed as it is written, holes left as holes: the patched file is not read again.
         var hasher = BlobHasher(size: r.size)
         var written: Int64 = 0
+        struct Overlong: Error {}
         try Delta.patch(basis: "/proc/self/fd/\(base.raw)", delta: stem + ".delta") { piece in
             written += Int64(piece.count)
-            guard written <= r.size else { return }
+            // A delta that makes more than the announced size is not worth finishing: a few bytes of
+            // copy commands can ask for terabytes (the file then comes whole).
+            guard written <= r.size else { throw Overlong() }
             hasher.update(piece)
             try POSIX.writeSparse(fd, piece, path: context.absolute(r.path) + " (temporary)")
         }
