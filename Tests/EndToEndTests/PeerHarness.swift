@@ -8,7 +8,7 @@ final class PeerNode {
     let port: Int
     let sshdDirectory: String
     var authorizedKeys: String { sshdDirectory + "/authorized_keys" }
-    private var sshd: Int32?
+    private(set) var sshd: Int32?
     /// The pid of this node's `sync up`, while it runs.
     private(set) var daemon: Int32?
 

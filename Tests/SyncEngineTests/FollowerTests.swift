@@ -18,7 +18,7 @@ import Testing
         let f = try Fixture()
         let seen = Seen()
         let board = LinkBoard(f.state)
-        var follower = Follower(remote: "ssh://nowhere/\(f.context.folder.id)", folder: f.context.folder, state: f.state) {
+        var follower = Follower([("ssh://nowhere/\(f.context.folder.id)", f.context.folder)], state: f.state) {
             seen.dials += 1
             throw SyncError.io(path: "nowhere", operation: "connect", errno: ECONNREFUSED)
         }
@@ -49,7 +49,7 @@ import Testing
         let f = try Fixture()
         let seen = Seen()
         let board = LinkBoard(f.state)
-        var follower = Follower(remote: "ssh://peer/\(f.context.folder.id)", folder: f.context.folder, state: f.state) {
+        var follower = Follower([("ssh://peer/\(f.context.folder.id)", f.context.folder)], state: f.state) {
             seen.dials += 1
             throw RemoteError(code: .notFound, message: "not found")
         }

@@ -59,7 +59,7 @@ import Testing
         let proven = try session.handshake()
         let server = FolderServer(state: f.state, peer: proven)
         session.handler = server
-        let loop = LinkLoop(session: session, server: server, state: f.state, peer: proven, following: nil)
+        let loop = LinkLoop(session: session, server: server, state: f.state, peer: proven, following: [])
         loop.idleTimeout = 1
         let start = Date()
         #expect(throws: ProtocolError.timedOut(1)) { try loop.run() }

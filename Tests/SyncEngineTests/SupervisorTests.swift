@@ -94,7 +94,7 @@ import Testing
         try folder.saveConfig()
         s.reconcile()
         s.startDue()
-        #expect(children.started.map(\.0).contains(.follow(folder.id, "ssh://example/\(folder.id)")))
+        #expect(children.started.map(\.0).contains(.follow("example", ["ssh://example/\(folder.id)"])))
         try folder.config.set("paused", "true")
         try folder.saveConfig()
         s.reconcile()
@@ -107,5 +107,41 @@ import Testing
         s.reap()
         s.startDue()
         #expect(children.started.count == 2, "a paused folder is not started again")
+    }
+}
+
+extension SupervisorTests {
+    /// The folders shared with one peer go over one link: one follower for all their remotes at
+    /// one address, started again when the set changes; another address has its own.
+    @Test func theFoldersOfOnePeerShareOneFollower() throws {
+        let f = try Fixture()
+        let children = Children(), lines = Lines()
+        let s = supervisor(f, children, lines)
+        let second = f.base + "/second"
+        try FileManager.default.createDirectory(atPath: second, withIntermediateDirectories: true)
+        var a = try Folder(id: f.context.folder.id, stateDirectory: f.state)
+        var b = try Registry.initFolder(at: second, state: f.state)
+        try a.config.add("peer", "ssh://me@desk:2222/\(a.id)")
+        try a.config.add("peer", "laptop:\(a.id)")
+        try a.saveConfig()
+        try b.config.add("peer", "ssh://me@desk:2222/\(b.id)")
+        try b.saveConfig()
+        s.reconcile()
+        s.startDue()
+        let follows = children.started.map(\.0).filter { if case .follow = $0 { true } else { false } }
+        let both = ["ssh://me@desk:2222/\(a.id)", "ssh://me@desk:2222/\(b.id)"].sorted()
+        #expect(Set(follows.map { "\($0)" }) == Set([Supervisor.Kind.follow("me@desk:2222", both), .follow("laptop", ["laptop:\(a.id)"])].map { "\($0)" }),
+                "\(follows)")
+        // A folder that stops sharing with the peer restarts its link with the rest.
+        try b.config.unset("peer", value: "ssh://me@desk:2222/\(b.id)")
+        try b.saveConfig()
+        s.reconcile()
+        let desk = try #require(children.started.first { $0.0 == .follow("me@desk:2222", both) }?.1.first)
+        #expect(children.signals.contains { $0 == (desk, SIGTERM) })
+        children.end(desk, status: 0)
+        s.reap()
+        s.reconcile()
+        s.startDue()
+        #expect(children.started.last?.0 == .follow("me@desk:2222", ["ssh://me@desk:2222/\(a.id)"]))
     }
 }

@@ -20,7 +20,7 @@ function __sync-pull_parse_tokens -S
     set -l unparsed_tokens (__sync-pull_tokens -pc)
     switch $unparsed_tokens[1]
     case 'sync-pull'
-        __sync-pull_parse_subcommand 1 'dry-run' 'no-offer' 'stats' 'follow' 'retry-max=' 'h/help'
+        __sync-pull_parse_subcommand -r 1 'dry-run' 'no-offer' 'stats' 'follow' 'retry-max=' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
             __sync-pull_parse_subcommand -r 1 

@@ -11,8 +11,9 @@ public struct DaemonCommand: ToolCommand {
         abstract: "Keep every folder in sync, live (what sync up runs).",
         discussion: """
             `sync up` runs this. For every folder of the node that is not paused it runs the pipeline \
-            sync-watch F | sync-commit F | sync-notify F, and for each of the folder's peers (sync peer) a \
-            following link, sync-pull --follow REMOTE: a change saved here is recorded after the folder's \
+            sync-watch F | sync-commit F | sync-notify F, and for each peer of its folders (sync peer) one \
+            following link, sync-pull --follow REMOTE... (the folders whose remotes name the same \
+            [USER@]HOST[:PORT] go over one SSH connection): a change saved here is recorded after the folder's \
             debounce and told at once to every peer with a link open, which pulls it; a change told by \
             a peer is pulled at once. A peer out of reach is dialed again with growing waits (up to \
             --retry-max, with jitter) and catches up on everything it missed when it comes back. A \

@@ -29,9 +29,11 @@ public struct PullCommand: ToolCommand {
             node for the folder; what its pull refused or left for later is shown as `sync-pull: host H: \
             its pull of ours: ...` and does not change the exit status. A paused folder is not pulled.
 
-            With --follow the link stays open (this is what sync up runs for each peer): it subscribes \
-            to the peer's notices for the folder, catches up, then pulls at once whenever the peer tells \
-            of a sequence it does not hold, and tells the peer of this node's own changes as they are \
+            With --follow the link stays open (this is what sync up runs for each peer) and REMOTE may \
+            be given several times, for several folders at the same [USER@]HOST[:PORT]: one link carries \
+            them all. It subscribes to the peer's notices for each folder, catches up, then pulls at once whenever the peer tells \
+            of a sequence it does not hold (a folder the peer does not show is said so in the log and \
+            in sync status, and asked for again every minute, while the others go on), and tells the peer of this node's own changes as they are \
             recorded (SYNC_DIR/run/notices). It serves the peer's requests over the same link. When the \
             link drops or cannot be made it dials again after 1, 2, 4... seconds, with jitter, up to \
             --retry-max, and catches up on everything since the last sequence it holds. SIGTERM or \
@@ -54,8 +56,11 @@ public struct PullCommand: ToolCommand {
                    ("sync pull --dry-run ssh://me@nas:2222/7qk2m4r9x3b5c8dt", "list what a pull would change")],
         seeAlso: ["sync-keys", "sync-serve", "sync-conflicts"])
 
-    @Argument(help: "The peer and folder: HOST:FOLDER-ID or ssh://[USER@]HOST[:PORT]/FOLDER-ID.")
-    var remote: String
+    @Argument(help: "The peer and folder: HOST:FOLDER-ID or ssh://[USER@]HOST[:PORT]/FOLDER-ID (with --follow, one or more, all at one peer).")
+    var remotes: [String]
+
+    /// The one remote of a pull that does not follow.
+    var remote: String { remotes[0] }
 
     @Flag(help: "List what would change; change nothing.")
     var dryRun = false
@@ -75,7 +80,16 @@ public struct PullCommand: ToolCommand {
     public init() {}
 
     public mutating func validate() throws {
-        do { _ = try RemoteSpec(remote) } catch let e as SyncError { throw ValidationError(e.description) }
+        guard !remotes.isEmpty else { throw ValidationError("Missing expected argument '<remotes> ...'") }
+        var address: String?
+        for r in remotes {
+            let spec: RemoteSpec
+            do { spec = try RemoteSpec(r) } catch let e as SyncError { throw ValidationError(e.description) }
+            let here = RemoteSpec.address(user: spec.user, host: spec.host, port: spec.port)
+            if let a = address, a != here { throw ValidationError("\(r): not at \(a); one link follows the folders of one peer") }
+            address = here
+        }
+        if remotes.count > 1 && !follow { throw ValidationError("several remotes go with --follow only") }
         if follow && (dryRun || noOffer || stats) { throw ValidationError("--follow goes with none of --dry-run, --no-offer and --stats") }
         guard let r = Units.duration(retryMax), r > 0 else { throw ValidationError("--retry-max \(retryMax): not a duration such as 30s, 2m") }
     }
@@ -84,10 +98,11 @@ public struct PullCommand: ToolCommand {
         try reporting("sync-pull") {
             let state = StateDirectory.fromEnvironment()
             let spec = try RemoteSpec(remote)
-            let folder = try state.folder(spec.folder.rawValue)
             if follow {
-                return try SyncCommands.follow(remote, spec: spec, folder: folder, state: state, retryMax: Units.duration(retryMax)!)
+                let followed = try remotes.map { r in (remote: r, folder: try state.folder(try RemoteSpec(r).folder.rawValue)) }
+                return try SyncCommands.follow(followed, spec: spec, state: state, retryMax: Units.duration(retryMax)!)
             }
+            let folder = try state.folder(spec.folder.rawValue)
             var dialer = Dialer(state: state)
             dialer.warn = { warn("sync-pull: \($0)") }
             let dialed = try dialer.dial(spec)

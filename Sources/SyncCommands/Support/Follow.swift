@@ -2,15 +2,16 @@ import Foundation
 import SyncCore
 import SyncEngine
 
-/// `sync pull --follow REMOTE`: the engine's Follower over SSH, stopped by SIGTERM or SIGINT
-/// (or by the daemon's end).
-func follow(_ remote: String, spec: RemoteSpec, folder: Folder, state: StateDirectory, retryMax: Double) throws {
+/// `sync pull --follow REMOTE...`: the engine's Follower over SSH, one link for the folders of all
+/// the remotes (one peer), stopped by SIGTERM or SIGINT (or by the daemon's end).
+func follow(_ followed: [(remote: String, folder: Folder)], spec: RemoteSpec, state: StateDirectory, retryMax: Double) throws {
     StopSignal.install()
     stopWithDaemon()
     var log = makeLogger("sync-pull")
-    log[metadataKey: "folder"] = "\(folder.id)"
+    if followed.count == 1 { log[metadataKey: "folder"] = "\(followed[0].folder.id)" }
     let settings = try LinkSettings.fromEnvironment()
-    var follower = Follower(remote: remote, folder: folder, state: state) {
+    let address = followed.count == 1 ? followed[0].remote : RemoteSpec.address(user: spec.user, host: spec.host, port: spec.port)
+    var follower = Follower(followed, address: address, state: state) {
         var dialer = Dialer(state: state)
         dialer.warn = { log.notice("\($0)") }
         let dialed = try dialer.dial(spec)

@@ -118,7 +118,7 @@ public struct FolderStatus: Sendable, Codable {
                             since: shown.map { Date(timeIntervalSince1970: $0.since) }, peerSequence: held, peerAt: at,
                             told: [link?.told, other?.told].compactMap { $0 }.max(), behindBy: behind, unseen: unseen?.changes,
                             unseenBytes: unseen?.bytes, sync: transfer != nil || sending != nil ? "syncing" : sync,
-                            lastError: shown?.lastError, transfer: transfer, sending: sending)
+                            lastError: link?.lastError ?? other?.lastError, transfer: transfer, sending: sending)
         }
         for remote in f.config.values("peer") {
             let link = links.first { $0.role == .dial && $0.remote == remote }

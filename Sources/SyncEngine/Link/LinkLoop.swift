@@ -6,10 +6,12 @@ import SyncProtocol
 /// A link kept open: serves the peer's requests, tells the peer at once when a folder it follows
 /// moves here, and pulls when the peer tells of a folder this side follows.
 ///
-/// The dialing side (`sync pull --follow`) follows one folder: it subscribes, catches up, and pulls
-/// on each notice. Both sides tell the other of their own changes: the peer subscribed, or, for the
-/// folder the dialer follows, so that a node whose own link cannot reach the dialer still learns of
-/// its changes; that side pulls over this link only while no link of its own follows the folder.
+/// The dialing side (`sync pull --follow`) follows every folder it shares with the peer over this
+/// one link: it subscribes to each, catches up, and pulls on each notice; a folder the peer does
+/// not show is said so and asked for again every `resubscribe` seconds, while the others go on.
+/// Both sides tell the other of their own changes: the peer subscribed, or, for a folder the
+/// dialer follows, so that a node whose own link cannot reach the dialer still learns of its
+/// changes; that side pulls over this link only while no link of its own follows the folder.
 ///
 /// No cycles: a notice names the sequence; a side that holds it already does nothing. A pull that
 /// only repeated the peer's own rows is remembered (`peer.<id>.echo`) and the notice sent back
@@ -19,8 +21,12 @@ public final class LinkLoop {
     public let server: FolderServer
     let state: StateDirectory
     let peer: NodeID
-    /// The folder followed on this link (dialing side), if any.
-    public let following: Folder?
+    /// The folders followed on this link (dialing side), by id.
+    public let following: [FolderID: Folder]
+    /// Followed folders the peer answered `notFound` for, and when to ask again.
+    private var refused: [FolderID: Date] = [:]
+    /// Seconds before a folder the peer did not show is asked for again.
+    public var resubscribe: Double = 60
     public var log = Logger(label: "sync")
     public var stopRequested: @Sendable () -> Bool = { false }
     /// Seconds between notices sent on an idle link, so that a dead link is found.
@@ -31,7 +37,10 @@ public final class LinkLoop {
     /// Status files per folder, for `sync status`.
     var statuses: [FolderID: LinkStatus] = [:]
     let role: LinkStatus.Role
+    /// The peer as the log names it (dialing side).
     var remoteName = ""
+    /// Each followed folder's remote as configured, for the status.
+    var remotes: [FolderID: String] = [:]
     let board: NoticeBoard
     let links: LinkBoard
     private var contexts: [FolderID: FolderContext] = [:]
@@ -47,10 +56,10 @@ public final class LinkLoop {
     /// from every link process of the node (a diagnostic: `TIME NODE EVENT FOLDER PEER key=value...`).
     let trace: String?
 
-    public init(session: Session, server: FolderServer, state: StateDirectory, peer: NodeID, following: Folder?) {
+    public init(session: Session, server: FolderServer, state: StateDirectory, peer: NodeID, following: [Folder]) {
         self.session = session; self.server = server; self.state = state; self.peer = peer
-        self.following = following
-        role = following == nil ? .serve : .dial
+        self.following = Dictionary(following.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        role = following.isEmpty ? .serve : .dial
         board = NoticeBoard(state)
         links = LinkBoard(state)
         let t = state.root + "/run/trace"
@@ -94,17 +103,11 @@ public final class LinkLoop {
             close(watch)
             for s in statuses.values { links.remove(s) }
         }
-        if let f = following {
-            let id = session.newRequestID()
-            try session.send(.subscribe(id: id, folder: f.id.rawValue, since: try storedSequence(f)))
-            switch try session.next(for: id) {
-            case .end: break
-            case .error(_, let code, let message): throw RemoteError(code: code, message: message)
-            default: throw ProtocolError.unexpected("in an answer to subscribe")
-            }
-            update(f.id) { $0.state = .up; $0.since = Date().timeIntervalSince1970 }
-            log.info("folder \(f.id): following \(peer.short) (\(remoteName))")
-            try pull(f, reason: "catching up")
+        if !following.isEmpty {
+            var shown = 0
+            for f in following.values.sorted(by: { $0.id.rawValue < $1.id.rawValue }) where try subscribe(f) { shown += 1 }
+            // Not one folder shown: as a link that cannot be made (the follower waits and dials again).
+            if shown == 0 { throw RemoteError(code: .notFound, message: "not found") }
         }
         // Local sequences are read again only when something may have moved them: a post on the
         // notice board, a pull here, a new subscription, or the periodic wake-up (a commit made
@@ -124,6 +127,10 @@ public final class LinkLoop {
                 try tell()
             }
             if stopRequested() { break }
+            for (id, at) in refused where at <= Date() {
+                refused[id] = nil
+                if let f = following[id], try subscribe(f) { recheck = true }
+            }
             for (id, r) in retries where r.at <= Date() {
                 retries[id] = nil
                 // Skipped when another process brought what was wanted meanwhile.
@@ -131,7 +138,7 @@ public final class LinkLoop {
                 try pull(r.folder, reason: "again", wanted: r.wanted)
                 recheck = true
             }
-            let nextRetry = retries.values.map { $0.at.timeIntervalSinceNow }.min() ?? keepalive
+            let nextRetry = (retries.values.map(\.at) + refused.values).map(\.timeIntervalSinceNow).min() ?? keepalive
             let wait = try session.link.wait(timeout: max(0, min(keepalive, 5, nextRetry)), others: [watch])
             if !wait.others.isEmpty { NoticeBoard.drain(watch); recheck = true }
             if wait.link {
@@ -153,17 +160,44 @@ public final class LinkLoop {
         try? session.send(.bye)
     }
 
+    /// Subscribes to a followed folder's notices and catches up on it; false when the peer does not
+    /// show it (asked again later).
+    private func subscribe(_ f: Folder) throws -> Bool {
+        let id = session.newRequestID()
+        try session.send(.subscribe(id: id, folder: f.id.rawValue, since: try storedSequence(f)))
+        switch try session.next(for: id) {
+        case .end: break
+        case .error(_, .notFound, _):
+            refused[f.id] = Date().addingTimeInterval(resubscribe)
+            let why = "folder \(f.id): not found on the peer (or this node is not allowed to see it)"
+            log.error("\(remoteName): \(why)")
+            update(f.id) { $0.state = .waiting; $0.lastError = why }
+            return false
+        case .error(_, let code, let message): throw RemoteError(code: code, message: message)
+        default: throw ProtocolError.unexpected("in an answer to subscribe")
+        }
+        update(f.id) { $0.state = .up; $0.since = Date().timeIntervalSince1970; $0.lastError = nil }
+        log.info("folder \(f.id): following \(peer.short) (\(remoteName))")
+        subscribed.insert(f.id)
+        try pull(f, reason: "catching up")
+        return true
+    }
+
+    /// Followed folders the peer accepted a subscription for.
+    private var subscribed: Set<FolderID> = []
+
     /// The folders the peer hears of on this link.
     private var toldFolders: [Folder] {
         var list = server.subscriptions.values.map(\.folder)
-        if let f = following, server.subscriptions[f.id] == nil { list.append(f) }
+        for (id, f) in following where subscribed.contains(id) && server.subscriptions[id] == nil { list.append(f) }
         return list
     }
 
     /// Tells the peer of every folder it hears of that moved since it was last told (or of all, on an idle link).
     private func tell(all: Bool = false) throws {
         for f in toldFolders {
-            guard server.authorized(f.id.rawValue) != nil || f.id == following?.id else { continue }
+            // Only of a folder the peer may see: to any other, this node shows nothing, not even that it exists.
+            guard server.authorized(f.id.rawValue) != nil else { continue }
             let index = try context(f).index
             let sequence = try index.servedSequence()
             let known = told[f.id] ?? server.subscriptions[f.id]?.since ?? -1
@@ -185,7 +219,7 @@ public final class LinkLoop {
     /// Acts on the peer's notice.
     private func handle(_ notice: Notice) throws {
         let folder: Folder
-        if let f = following, f.id.rawValue == notice.folder {
+        if let id = try? FolderID(notice.folder), let f = following[id], subscribed.contains(id) {
             folder = f
         } else {
             // A folder this side does not follow on this link: pull it here only if the peer may
@@ -238,7 +272,18 @@ public final class LinkLoop {
         }
         puller.cancelled = stopRequested
         let since = try storedSequence(folder)
-        let outcome = try puller.run()
+        let outcome: PullOutcome
+        do { outcome = try puller.run() } catch let e as RemoteError {
+            // The peer refused this folder (access taken back, a request it would not answer): the
+            // link goes on for the others; a followed folder is asked for again later.
+            log.warning("folder \(folder.id): pull from \(peer.short) refused: \(e.message)")
+            if following[folder.id] != nil {
+                subscribed.remove(folder.id)
+                refused[folder.id] = Date().addingTimeInterval(resubscribe)
+                update(folder.id) { $0.state = .waiting; $0.transfer = nil; $0.lastError = "folder \(folder.id): \(e.message)" }
+            }
+            return
+        }
         pulls += 1
         let after = outcome.sequence
         if outcome.rowsRecorded > 0, outcome.foreignRows == 0, after - before == Int64(outcome.rowsRecorded) {
@@ -281,7 +326,7 @@ public final class LinkLoop {
     private func update(_ folder: FolderID, _ change: (inout LinkStatus) -> Void) {
         var s = statuses[folder] ?? {
             var s = LinkStatus(folder: folder.rawValue, peer: peer.rawValue, role: role)
-            s.remote = remoteName
+            s.remote = remotes[folder] ?? ""
             s.peerName = session.peerName
             s.state = .up
             return s

@@ -23,7 +23,7 @@ public enum Serving {
         let server = FolderServer(state: state, peer: proven)
         server.pullOnOffer(state: state, peer: proven, log: log)
         session.handler = server
-        let loop = LinkLoop(session: session, server: server, state: state, peer: proven, following: nil)
+        let loop = LinkLoop(session: session, server: server, state: state, peer: proven, following: [])
         loop.idleTimeout = settings.idleTimeout
         loop.keepalive = settings.keepalive
         loop.log = log

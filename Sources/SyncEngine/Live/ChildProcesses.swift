@@ -18,7 +18,7 @@ public struct ChildProcesses: Sendable {
     }
 
     /// The toolkit's programs beside this one: per folder sync-watch | sync-commit | sync-notify,
-    /// sync-pull --follow per peer, sync-prune on its schedule.
+    /// sync-pull --follow per peer (all its folders), sync-prune on its schedule.
     public static func children(retryMax: String) -> ChildProcesses {
         ChildProcesses(start: { try startChildren($0, retryMax: retryMax) },
                        signal: { kill($0, $1) },
@@ -49,8 +49,8 @@ public struct ChildProcesses: Sendable {
                 throw error
             }
             return pids
-        case .follow(_, let remote):
-            return [try spawn(siblingExecutable("sync-pull"), ["sync-pull", "--follow", "--retry-max", retryMax, remote], stdout: "/dev/null")]
+        case .follow(_, let remotes):
+            return [try spawn(siblingExecutable("sync-pull"), ["sync-pull", "--follow", "--retry-max", retryMax] + remotes, stdout: "/dev/null")]
         case .prune(let id, _):
             // Its summary line goes to the log.
             return [try spawn(siblingExecutable("sync-prune"), ["sync-prune", id.rawValue], stdoutFD: 2)]

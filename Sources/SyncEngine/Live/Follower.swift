@@ -3,8 +3,8 @@ import Logging
 import SyncCore
 import SyncProtocol
 
-/// `sync pull --follow`: keeps a link to one peer open for one folder, pulling on each notice
-/// (LinkLoop); dials again when the link drops, after a wait that doubles up to `retryMax` (with
+/// `sync pull --follow`: keeps one link to a peer open for every folder followed there, pulling on
+/// each notice (LinkLoop); dials again when the link drops, after a wait that doubles up to `retryMax` (with
 /// jitter) and starts over once a link stayed up 30 s; returns when asked to stop. Its state is
 /// on the link board for `sync status`.
 public struct Follower {
@@ -20,8 +20,11 @@ public struct Follower {
         }
     }
 
+    /// The peer as the log names it: its address, or the remote when there is one.
     let remote: String
-    let folder: Folder
+    let folders: [Folder]
+    /// Each folder's remote as configured (what sync status matches the link to).
+    let remotes: [FolderID: String]
     let state: StateDirectory
     public var retryMax: Double = 60
     public var keepalive: Double = 30
@@ -35,15 +38,21 @@ public struct Follower {
     /// The factor applied to each wait.
     public var jitter: () -> Double = { Double.random(in: 0.5...1.5) }
 
-    public init(remote: String, folder: Folder, state: StateDirectory, dial: @escaping () throws -> Dialed) {
-        self.remote = remote; self.folder = folder; self.state = state; self.dial = dial
+    /// Follows each folder at its remote (all of them at one peer: one link carries them).
+    public init(_ followed: [(remote: String, folder: Folder)], address: String? = nil, state: StateDirectory,
+                dial: @escaping () throws -> Dialed) {
+        remote = address ?? followed.first?.remote ?? ""
+        folders = followed.map(\.folder)
+        remotes = Dictionary(followed.map { ($0.folder.id, $0.remote) }, uniquingKeysWith: { a, _ in a })
+        self.state = state; self.dial = dial
     }
 
     public func run() {
         let links = LinkBoard(state)
-        var status = LinkStatus(folder: folder.id.rawValue, peer: "", role: .dial)
-        status.remote = remote
-        defer { links.remove(status) }
+        // One status per folder while no link is up (the link loop keeps its own while it runs).
+        var status = LinkStatus(folder: "", peer: "", role: .dial)
+        func show() { for f in folders { var s = status; s.folder = f.id.rawValue; s.remote = remotes[f.id] ?? ""; links.write(s) } }
+        defer { for f in folders { var s = status; s.folder = f.id.rawValue; links.remove(s) } }
         var delay = 1.0
         // Since when the peer is away: kept across failed dials, so that `sync status` shows how
         // long it has been away, not how long since the last try.
@@ -51,7 +60,7 @@ public struct Follower {
         while !stopRequested() {
             status.state = .connecting
             status.since = awaySince
-            links.write(status)
+            show()
             var upAt: Date?
             do {
                 let dialed = try dial()
@@ -59,9 +68,10 @@ public struct Follower {
                 let server = FolderServer(state: state, peer: dialed.peer)
                 server.pullOnOffer(state: state, peer: dialed.peer, log: log)
                 dialed.session.handler = server
-                let loop = LinkLoop(session: dialed.session, server: server, state: state, peer: dialed.peer, following: folder)
+                let loop = LinkLoop(session: dialed.session, server: server, state: state, peer: dialed.peer, following: folders)
                 loop.log = log
                 loop.remoteName = remote
+                loop.remotes = remotes
                 loop.stopRequested = stopRequested
                 loop.keepalive = keepalive
                 loop.idleTimeout = idleTimeout
@@ -71,7 +81,9 @@ public struct Follower {
                 try loop.run()
                 if !stopRequested() { log.notice("host \(dialed.name): the link closed") }
             } catch let e as RemoteError where e.code == .notFound {
-                status.lastError = "folder \(folder.id): not found on the peer (or this node is not allowed to see it)"
+                status.lastError = folders.count == 1
+                    ? "folder \(folders[0].id): not found on the peer (or this node is not allowed to see it)"
+                    : "none of the folders \(folders.map(\.id.rawValue).joined(separator: ", ")) found on the peer (or this node is not allowed to see them)"
                 log.error("\(remote): \(status.lastError!)")
             } catch let e as PullStopped {
                 log.info("\(remote): \(e)")
@@ -86,7 +98,7 @@ public struct Follower {
             status.state = .waiting
             status.since = awaySince
             status.retryAt = Date().timeIntervalSince1970 + wait
-            links.write(status)
+            show()
             log.info("\(remote): dialing again in \(String(format: "%.1f", wait)) s")
             sleep(wait)
             status.retryAt = nil

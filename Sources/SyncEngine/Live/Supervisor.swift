@@ -3,9 +3,15 @@ import Logging
 import SyncCore
 import SyncGit
 
-/// The daemon's children: per folder a pipeline (watch | commit | notify) and a follower per peer.
+/// The daemon's children: per folder a pipeline (watch | commit | notify), per peer one follower
+/// for every folder shared with it (one link), and per folder its scheduled prune.
 public final class Supervisor {
-    public enum Kind: Equatable, Sendable { case pipeline(FolderID), follow(FolderID, String), prune(FolderID, Double) }
+    public enum Kind: Equatable, Sendable {
+        case pipeline(FolderID)
+        /// One link to a peer's address (`[user@]host[:port]` as the remotes spell it) for all these remotes.
+        case follow(String, [String])
+        case prune(FolderID, Double)
+    }
 
     struct Unit {
         let key: String
@@ -28,7 +34,8 @@ public final class Supervisor {
         self.state = state; self.log = log; self.processes = processes
     }
 
-    /// What should run now: every folder that is there and not paused, and its peers.
+    /// What should run now: every folder that is there and not paused, and one link per peer
+    /// address for the remotes of all such folders that name it (a change to the set restarts it).
     func desired() -> [String: (Kind, String)] {
         var out: [String: (Kind, String)] = [:]
         let folders: [Folder]
@@ -36,10 +43,18 @@ public final class Supervisor {
             log.error("cannot read the folders: \(error)")
             return units.mapValues { ($0.kind, $0.fingerprint) }
         }
+        var remotes: [String: Set<String>] = [:]
         for f in folders where f.state == .ok {
             out["pipeline \(f.id)"] = (.pipeline(f.id), f.config.text)
-            for r in f.config.values("peer") { out["follow \(f.id) \(r)"] = (.follow(f.id, r), r) }
+            for r in f.config.values("peer") {
+                guard let spec = try? RemoteSpec(r) else { log.warning("folder \(f.id): peer \(r): not a remote; skipped"); continue }
+                remotes[RemoteSpec.address(user: spec.user, host: spec.host, port: spec.port), default: []].insert(r)
+            }
             if let every = f.config.pruneEvery { out["prune \(f.id)"] = (.prune(f.id, every), String(every)) }
+        }
+        for (address, set) in remotes {
+            let list = set.sorted()
+            out["follow \(address)"] = (.follow(address, list), list.joined(separator: " "))
         }
         return out
     }
