@@ -357,8 +357,10 @@ import Testing
         let log = try node.run("sync-log", [aid, "--json"])
         let entries = try JSONSerialization.jsonObject(with: Data(log.stdout.utf8)) as? [[String: Any]] ?? []
         #expect(entries.count == 2)
-        let latest = (entries.first?["changes"] as? [[String: Any]] ?? []).map { "\($0["status"]!) \($0["path"]!)" }
-        #expect(latest.sorted() == ["A moved", "D deep/er/still/x", "D empty-file", "M doc.txt", "M run.sh"], "\(log)")
+        let latest = (entries.first?["changes"] as? [[String: Any]] ?? []).map { c in
+            "\(c["status"]!) \(c["from"].map { "\($0) -> " } ?? "")\(c["path"]!)"
+        }
+        #expect(latest.sorted() == ["D empty-file", "M doc.txt", "M run.sh", "R deep/er/still/x -> moved"], "\(log)")
         if have("git") {
             let tree = try node.git(aid, "ls-tree -r -t HEAD").stdout
             #expect(tree.contains("100755 blob") && tree.contains("run.sh"))

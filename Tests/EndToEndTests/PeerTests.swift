@@ -13,6 +13,28 @@ import Testing
         return (a, b, id, pa, pb)
     }
 
+    /// A big file renamed into a new directory: recorded as a rename, moved on the peer (same
+    /// inode), no content on the link, and both logs say `R`.
+    @Test func aBigFileRenamedCrossesAsARename() throws {
+        let (a, b, id, pa, pb) = try pair()
+        try a.node.sh("cd '\(pa)' && head -c 4000000 /dev/urandom > big.mkv && truncate -s 300M big.mkv")
+        #expect(try a.commit(pa).status == 0)
+        #expect(try b.pull(a, id).status == 0)
+        func inode(_ p: String) -> UInt64 { var st = stat(); return lstat(p, &st) == 0 ? UInt64(st.st_ino) : 0 }
+        let before = inode(pb + "/big.mkv")
+        try a.node.sh("cd '\(pa)' && mkdir -p films/2026 && mv big.mkv films/2026/big.mkv")
+        #expect(try a.commit(pa).status == 0)
+        #expect(try a.node.run("sync-log", [id, "-n", "1"]).stdout.contains("\tR big.mkv -> films/2026/big.mkv"))
+        let pulled = try b.pull(a, id, ["--stats"])
+        #expect(pulled.status == 0, "\(pulled)")
+        #expect(pulled.lines.contains("R big.mkv -> films/2026/big.mkv"), "\(pulled)")
+        #expect(pulled.stderr.contains("content 0 bytes"), "\(pulled)")
+        #expect(inode(pb + "/films/2026/big.mkv") == before, "copied, not moved")
+        #expect(try contents(pb) == contents(pa))
+        let log = try b.node.run("sync-log", [id, "-n", "1"])
+        #expect(log.stdout.contains("\tR big.mkv -> films/2026/big.mkv (made on "), "\(log)")
+    }
+
     @Test func everyKindOfChangeCrossesOver() throws {
         let (a, b, id, pa, pb) = try pair()
         try a.node.sh("""
@@ -36,7 +58,7 @@ import Testing
         // The rename sent no content: one.txt's 12 bytes are all that came whole.
         #expect(second.stderr.contains("content 12 bytes"), "\(second)")
         #expect(second.lines.contains("D gone.txt"))
-        #expect(second.lines.contains("A renamed.txt"))
+        #expect(second.lines.contains("R two.txt -> renamed.txt"), "\(second)")
         #expect(second.lines.contains("M one.txt"))
         // B's own history holds A's changes as B's commits, and git agrees with the worktree.
         #expect(try b.node.worktreeMatchesHead(id, pb).stdout == "")

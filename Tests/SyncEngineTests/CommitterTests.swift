@@ -25,7 +25,7 @@ import Testing
         #expect(try f.context.index.sequence() == 6)
 
         try FileManager.default.moveItem(atPath: f.root + "/d/e/b.txt", toPath: f.root + "/c.txt")
-        #expect(try f.lines(f.commit()) == ["A c.txt", "D d/e/b.txt"])
+        #expect(try f.lines(f.commit()) == ["R d/e/b.txt -> c.txt"])
         #expect(try f.tree("d/e")?.mode == .directory, "the directory left empty by the move is kept")
         // The index keeps the deletion as a tombstone with a bumped version.
         let tomb = try #require(try f.context.index.entry(RelativePath("d/e/b.txt")))
@@ -214,8 +214,13 @@ import Testing
         var again = Committer(context)
         again.afterHash = { hashed.append($0.rawValue) }
         let r = try #require(try again.commit())
-        #expect(r.changes.map(\.line).sorted() == ["A d/small", "A moved", "A other", "D d/big", "D small"])
+        // Shown as renames: a deletion and an addition of the same content, one to one.
+        #expect(r.changes.map(\.line).sorted() == ["A other", "R d/big -> moved", "R small -> d/small"])
         #expect(hashed == ["other"], "hashed: \(hashed)")
+        // So the history's commit says, and sync log reads it back.
+        let logged = try HistoryQueries(context).log(limit: 1)
+        #expect(logged.first?.changes.map(\.line).sorted() == ["A other", "R d/big -> moved", "R small -> d/small"])
+        #expect(try HistoryQueries(context).log(path: RelativePath("d/big")).first?.changes.map(\.line) == ["R d/big -> moved"])
         #expect(try context.index.entry(RelativePath("moved"))?.hash == id)
         #expect(try context.index.entry(RelativePath("other"))?.hash == id)
     }
@@ -244,5 +249,19 @@ import Testing
         #expect(try f.content("d1/new2.txt") == "new 2\n")
         let fsck = try shell("git --git-dir='\(f.context.history.path)' fsck --full --strict --no-progress 2>&1")
         #expect(fsck.status == 0, "\(fsck.output)")
+    }
+}
+
+extension CommitterTests {
+    /// A rename's line reads back as it was written, whatever the names hold (` -> ` included).
+    @Test func aRenameLineReadsBackOneWayOnly() throws {
+        for (old, new) in [("a", "b"), ("x -> y", "z"), ("p", "q -> r"), ("with \"quote\"", "tab\there"), (" lead", "a -> b -> c")] {
+            let c = Change(renamed: old, to: new)
+            let back = try #require(Change(line: Substring(c.line)), "\(c.line)")
+            #expect(back == c, "\(c.line)")
+        }
+        #expect(Change(line: "R a") == nil)
+        #expect(Change(line: "R \"a -> b") == nil)
+        #expect(Change(line: "D x -> y")?.path == "x -> y")
     }
 }

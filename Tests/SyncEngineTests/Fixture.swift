@@ -45,7 +45,7 @@ final class Fixture {
     }
 
     /// What a commit changed, as `A path` lines, sorted.
-    func lines(_ r: CommitResult?) -> [String] { (r?.changes ?? []).map { "\($0.status.rawValue) \($0.path)" }.sorted() }
+    func lines(_ r: CommitResult?) -> [String] { (r?.changes ?? []).map(\.line).sorted() }
 
     func tree(_ path: String) throws -> (id: ObjectID, mode: HistoryRepository.Mode?)? {
         guard let head = try context.history.head() else { return nil }

@@ -18,7 +18,8 @@ public struct LogCommand: ToolCommand {
     public static let manual = Manual(
         output: """
             One line per commit, tab-separated: time (ISO 8601, UTC), sequence, commit id, and the first \
-            changes (`A` added, `M` modified, `D` deleted, then the quoted path) with `(+N more)`, and \
+            changes (`A` added, `M` modified, `D` deleted, then the quoted path; `R OLD -> NEW` for a file \
+            renamed or moved, its content the same) with `(+N more)`, and \
             `(and N pruned before it)` when sync prune folded earlier changes into it, and, for a change a \
             pull recorded, where it was made and which peer brought it: `(made on laptop)` when that peer \
             made it, `(made on laptop, from desktop)` when it came through another (nodes by the name they \

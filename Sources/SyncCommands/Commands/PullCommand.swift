@@ -23,7 +23,10 @@ public struct PullCommand: ToolCommand {
             from this node when a file or history already holds it, or whole; it is written to a \
             temporary file, verified against its hash, made durable (fsync; small files are fetched \
             ahead a window at a time, with their requests in flight together, and one syncfs covers the \
-            window) and renamed into place only if the local file did not change meanwhile. Each batch is recorded in the index and as a history commit. \
+            window) and renamed into place only if the local file did not change meanwhile. A file the \
+            peer renamed or moved (a deletion and a new path with the same content in one batch) is \
+            moved here too when the local copy is unchanged (files of 1 MiB and more: no copy, no \
+            transfer). Each batch is recorded in the index and as a history commit. \
             Then, unless --no-offer is given, the pull offers this node's own changes to the peer on the \
             same link (only to a peer this node allows for the folder), which pulls them if it allows this \
             node for the folder; what its pull refused or left for later is shown as `sync-pull: host H: \
@@ -44,7 +47,7 @@ public struct PullCommand: ToolCommand {
             """)
     public static let manual = Manual(
         output: """
-            One line per change made here: `A PATH`, `M PATH`, `D PATH` (paths quoted as sync-watch \
+            One line per change made here: `A PATH`, `M PATH`, `D PATH`, `R OLD -> NEW` (paths quoted as sync-watch \
             quotes them); for a conflict `M PATH` and `A COPY`. Then `FOLDER-ID SEQUENCE COMMIT`. With \
             --dry-run, the lines of what would change and no final line. Entries refused or left for a \
             later pull are reported on standard error. --stats adds `received N bytes, sent N bytes, \

@@ -15,7 +15,7 @@ public struct VersionsCommand: ToolCommand {
             """)
     public static let manual = Manual(
         output: """
-            One line per version, tab-separated: time (ISO 8601, UTC), commit id, status (`A`, `M`, `D`), \
+            One line per version, tab-separated: time (ISO 8601, UTC), commit id, status (`A`, `M`, `D`, `R`), \
             size in bytes (`-` for a deletion), and how it is kept: `history` (the content is in history), \
             `versions` (a file above history.max-blob: history keeps its id and size, and its content is in \
             the folder's version store or in the folder now), `pointer` (such a file whose content is kept \

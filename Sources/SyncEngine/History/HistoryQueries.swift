@@ -140,7 +140,7 @@ public struct HistoryQueries {
                     let now = try repo.entry(inTree: c.tree, path: path.rawValue)
                     let before = try c.parents.first.flatMap { try repo.entry(inCommit: $0, path: path.rawValue) }
                     if now?.id == before?.id && now?.mode == before?.mode { return true }
-                    changes = changes.filter { (try? RelativePath($0.path))?.isWithin(path) ?? false }
+                    changes = changes.filter { $0.touches(path) }
                     if changes.isEmpty {
                         changes = [Change(status: now == nil ? .deleted : before == nil ? .added : .modified, path: path.rawValue)]
                     }
@@ -168,7 +168,7 @@ public struct HistoryQueries {
                 if mode == .directory {
                     throw SyncError.refused("\(path): a directory; sync versions lists the versions of one file (sync log lists a directory's changes)")
                 }
-                let status = e.changes.first(where: { $0.path == path.rawValue })?.status.rawValue ?? "M"
+                let status = e.changes.first(where: { $0.path == path.rawValue || $0.from == path.rawValue })?.status.rawValue ?? "M"
                 let size = try repo.blobSize(id)
                 if let ptr = try largePointer(id) {
                     return FileVersion(commit: e.commit, time: e.time, node: e.node, status: status, blob: ptr.id, size: ptr.size,

@@ -175,6 +175,12 @@ public struct Committer {
             }
             shown.append(Change(status: status, path: e.path.rawValue))
         }
+        // A file deleted and a file added with the same content: a rename (or a move), shown as one.
+        let removed = Dictionary(deletions.compactMap { d in d.kind == .file ? d.hash.map { (d.path.rawValue, $0) } : nil },
+                                 uniquingKeysWith: { a, _ in a })
+        let brought = Dictionary(changes.compactMap { e, status, _ in status == .added && e.kind == .file ? e.hash.map { (e.path.rawValue, $0) } : nil },
+                                 uniquingKeysWith: { a, _ in a })
+        shown = Change.foldingRenames(shown) { $0.status == .deleted ? removed[$0.path] : brought[$0.path] }
 
         // 4. The commit, then the index: a crash between them is repaired by the next scan.
         let sequence = try context.index.sequence() + Int64(changes.count)

@@ -159,6 +159,30 @@ struct FolderWriter {
         syncEntries(of: dir, path.parent)
     }
 
+    /// Moves the file at `path` (still `current`) to `target`, where nothing is: a rename that a
+    /// peer made, done here too. Returns the stat data of the file at `target`; throws `Changed`
+    /// when `path` is not as expected or something is at `target`, or when the file turns out to
+    /// have changed as it was moved (it is moved back).
+    func move(_ path: RelativePath, expecting current: FileEntry, to target: RelativePath) throws -> Observation {
+        let from = try directory(path.parent)
+        let to = try directory(target.parent, create: true)
+        guard try unchanged(path, current) else { throw Changed(path: path) }
+        guard FileSystem.renameNoReplace(from: from.raw, path.name, to: to.raw, target.name) else {
+            if errno == EEXIST { throw Changed(path: target) }
+            throw SyncError.io(path: absolute(target), operation: "rename", errno: errno)
+        }
+        // A write between the check and the rename: the file goes back, and is not taken for the content.
+        guard let o = try observe(target), o.kind == .file, o.inode == current.inode, o.size == current.size,
+              o.mtimeNs == current.mtimeNs else {
+            _ = FileSystem.renameNoReplace(from: to.raw, target.name, to: from.raw, path.name)
+            throw Changed(path: path)
+        }
+        journal?.note(.moved(path, to: target, inode: o.inode))
+        syncEntries(of: from, path.parent)
+        syncEntries(of: to, target.parent)
+        return o
+    }
+
     /// Removes the file or link at `path` if it is still `current`.
     func remove(_ path: RelativePath, expecting current: FileEntry) throws {
         let dir = try directory(path.parent)
@@ -269,6 +293,8 @@ final class Journal {
         case removedDirectory(RelativePath)
         case madeDirectory(RelativePath)
         case movedAside(RelativePath, to: RelativePath)
+        /// A file moved from the first path to the second (a rename taken from a peer).
+        case moved(RelativePath, to: RelativePath, inode: UInt64)
     }
     private(set) var steps: [Step] = []
     /// Directories whose entries changed and are not yet synced (see `FolderWriter.syncEntries`).
@@ -338,6 +364,10 @@ final class Journal {
             case .movedAside(let p, let copy):
                 guard let dir = try? writer.directory(p.parent) else { left.append(p); continue }
                 if !FileSystem.renameNoReplace(in: dir.raw, copy.name, to: p.name) { left.append(p) }
+            case .moved(let p, let target, let inode):
+                guard let from = try? writer.directory(p.parent), let to = try? writer.directory(target.parent),
+                      let o = try? writer.observe(target), o.inode == inode,
+                      FileSystem.renameNoReplace(from: to.raw, target.name, to: from.raw, p.name) else { left.append(p); continue }
             }
         }
         steps = []

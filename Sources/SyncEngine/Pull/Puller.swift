@@ -203,6 +203,12 @@ public final class Puller {
         state.bytesTotal += ordered.reduce(Int64(0)) { sum, r in
             !r.deleted && r.kind == .file && locals[r.path]?.hash != r.hash ? sum + r.size : sum
         }
+        // Files this batch deletes that a new path may take by a rename, not a copy.
+        for r in ordered where r.deleted && !dryRun {
+            guard let l = locals[r.path], !l.deleted, l.kind == .file, let h = l.hash, l.size >= Self.stageMaxSize,
+                  case .take(let v) = Reconcile.decide(local: l, remote: r, resolver: me) else { continue }
+            batch.vanishing[h, default: []].append((r, v))
+        }
         // The paths this batch writes, for sync status (changes on their way in are not pending).
         if !dryRun { try? FileSystem.writeAtomically(Array(ordered.map { PathQuoting.quote($0.path.rawValue) + "\n" }.joined().utf8),
                                                      to: Self.applyingPath(context.folder), mode: 0o600, durable: false) }
@@ -249,7 +255,7 @@ public final class Puller {
             // sequence stays where it was, so the rest comes again), or else undone.
             guard let journal else { throw error }
             discardStaged()
-            try settle(journal) { try record(batch.records, touched: batch.touched, changes: Array(outcome.changes[changeStart...]), meta: []) }
+            try settle(journal) { try record(batch.records, touched: batch.touched, changes: foldRenames(from: changeStart, rows: batch.records), meta: []) }
             throw error
         }
         guard let journal else { return batch.firstHeld }
@@ -259,7 +265,7 @@ public final class Puller {
         outcome.foreignRows += records.filter { sent[$0.path] != $0.version }.count
         discardStaged()
         try settle(journal) {
-            try record(records, touched: batch.touched, changes: Array(outcome.changes[changeStart...]), meta: meta.map { m in
+            try record(records, touched: batch.touched, changes: foldRenames(from: changeStart, rows: records), meta: meta.map { m in
                 let upTo = firstHeld.map { min($0 - 1, m.3) } ?? m.3
                 return [(m.0, m.1), (m.2, String(upTo))]
             } ?? [])

@@ -14,6 +14,11 @@ extension Puller {
         var records: [FileEntry] = []
         var touched: Set<RelativePath> = []
         var firstHeld: Int64?
+        /// Local files of at least `Puller.stageMaxSize` that this batch deletes, by content id, with
+        /// the peer's deletion row and the version it takes: a new path with that content moves one here.
+        var vanishing: [String: [(row: FileEntry, version: VersionVector)]] = [:]
+        /// Paths moved to a new path of the batch (their deletion is recorded with the move).
+        var movedAway: Set<RelativePath> = []
     }
 
     /// Leaves `e` for the next pull (the stored sequence stays below it).
@@ -44,6 +49,8 @@ extension Puller {
     /// The remote version replaces the local one (or its absence), recorded with `v`.
     func take(_ r: FileEntry, local: FileEntry?, version v: VersionVector) throws {
         if let why = stageFailures.removeValue(forKey: r.path) { hold(r, why); return }
+        // Moved to the new path of a rename: the deletion was recorded then.
+        if r.deleted, batch.movedAway.contains(r.path) { return }
         // A new directory may be there already: made for files fetched ahead into it.
         var madeAhead = false
         if r.kind == .directory && !r.deleted && (local == nil || local!.deleted) {

@@ -131,6 +131,7 @@ extension Puller {
     /// path taken now could carry that write under the peer's content id, for good).
     func writeFile(_ r: FileEntry, dir: borrowing Descriptor, target: RelativePath, basis: FileEntry?, current: FileEntry?) throws -> Observation {
         let hash = r.hash!
+        if current == nil || current!.deleted, staged[target] == nil, let moved = try moveHere(r, to: target, dir: dir) { return moved }
         // A fixed name per content: an interrupted transfer resumes where it stopped.
         let tmp = Scanner.temporaryPrefix + hash
         if let t = try? target.parent.map({ try $0.appending(tmp) }) ?? RelativePath(tmp) { noteTransfer(t) }
@@ -192,6 +193,40 @@ extension Puller {
         placed.size = r.size
         placed.mtimeNs = r.mtimeNs
         return placed
+    }
+
+    /// A rename the peer made, made here: a local file with `r`'s content that this batch deletes
+    /// is moved to `target` (no copy, no transfer) and its deletion recorded with it. Nil when
+    /// there is none, or it changed here.
+    func moveHere(_ r: FileEntry, to target: RelativePath, dir: borrowing Descriptor) throws -> Observation? {
+        guard let hash = r.hash, let candidates = batch.vanishing[hash] else { return nil }
+        for (row, version) in candidates where !batch.movedAway.contains(row.path) {
+            guard let local = locals[row.path] else { continue }
+            let moved: Observation
+            do { moved = try writer.move(row.path, expecting: local, to: target) } catch is FolderWriter.Changed { continue }
+            catch let b as FolderWriter.Blocked { throw Self.blocked(b) }
+            batch.movedAway.insert(row.path)
+            var gone = row
+            gone.version = version; gone.hash = nil; gone.size = 0; gone.mtimeNs = 0; gone.ctimeNs = 0; gone.inode = 0
+            batch.records.append(gone)
+            batch.touched.insert(row.path)
+            outcome.changes.append(Change(status: .deleted, path: row.path.rawValue))
+            dirtyDirectories.insert(row.path.parent)
+            // The peer's mode bits and time, as for content written here; the stat data after them.
+            var placed = moved
+            let fd = openat(dir.raw, target.name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+            if fd >= 0 {
+                let file = Descriptor(fd)
+                setModeAndTime(file.raw, r, dir: dir.raw, target: target, current: nil)
+                var now = stat()
+                if fstat(file.raw, &now) == 0, let o = Scanner.observation(target, now) { placed = o }
+            }
+            afterPlace?(target)
+            placed.size = r.size
+            placed.mtimeNs = r.mtimeNs
+            return placed
+        }
+        return nil
     }
 
     /// The mode a received file gets (the replaced file's, else the umask's, with x bits as the

@@ -6,6 +6,20 @@ import SyncProtocol
 
 /// Recording a batch: the index rows and a history commit (HistoryRecorder) together.
 extension Puller {
+    /// The batch's changes from `start` on, with a deletion and an addition of the same content
+    /// shown as one rename (as the Committer shows them); returns them.
+    func foldRenames(from start: Int, rows: [FileEntry]) -> [Change] {
+        let brought = Dictionary(rows.compactMap { e in !e.deleted && e.kind == .file ? e.hash.map { (e.path.rawValue, $0) } : nil },
+                                 uniquingKeysWith: { _, b in b })
+        let folded = Change.foldingRenames(Array(outcome.changes[start...])) { c in
+            guard c.status == .deleted else { return brought[c.path] }
+            guard let p = try? RelativePath(c.path), let l = locals[p], l.kind == .file else { return nil }
+            return l.hash
+        }
+        outcome.changes.replaceSubrange(start..., with: folded)
+        return folded
+    }
+
     /// Records the batch: one history commit of what changed on disk, then the index rows and the
     /// peer's sequence in one transaction.
     func record(_ rows: [FileEntry], touched: Set<RelativePath>, changes: [Change], meta: [(String, String)]) throws {

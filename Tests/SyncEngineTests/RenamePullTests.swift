@@ -1,0 +1,102 @@
+import Foundation
+import Testing
+@testable import SyncCore
+@testable import SyncGit
+import SyncTestSupport
+@testable import SyncEngine
+
+/// A rename made on one node is a rename on the node that pulls it: the file is moved, not
+/// copied or fetched, and both histories say `R OLD -> NEW`.
+@Suite struct RenamePullTests {
+    typealias Node = PullerPropertyTests.Node
+
+    func pair(_ base: String) throws -> (a: Node, b: Node) {
+        let a = try Node(base: base + "/a", id: nil)
+        let b = try Node(base: base + "/b", id: a.context.folder.id)
+        try FolderAccess.allow(PeerKey(line: b.identity.publicKeyLine), for: a.context.folder)
+        return (a, b)
+    }
+
+    func write(_ path: String, bytes: Int, seed: UInt64) throws {
+        var rng = SplitMix(seed)
+        let data = Data((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &rng) })
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try data.write(to: URL(fileURLWithPath: path))
+    }
+
+    func inode(_ path: String) -> UInt64 { var st = stat(); return lstat(path, &st) == 0 ? UInt64(st.st_ino) : 0 }
+
+    @Test func aRenamedBigFileIsMovedOnThePeerWithNoContentOnTheLink() throws {
+        let base = FileSystem.canonical(NSTemporaryDirectory()) + "/sync-rename-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let (a, b) = try pair(base)
+        // Above history.max-blob too: a pointer in history, its content only in the folder.
+        try write(a.root + "/video.bin", bytes: 20 << 20, seed: 1)
+        try write(a.root + "/small.txt", bytes: 100, seed: 2)
+        _ = try Committer(a.context).commit(paths: nil)
+        _ = try PullerPropertyTests.pull(b, from: a)
+        let before = inode(b.root + "/video.bin")
+        #expect(before != 0)
+
+        try FileManager.default.createDirectory(atPath: a.root + "/2026/trip", withIntermediateDirectories: true)
+        try FileManager.default.moveItem(atPath: a.root + "/video.bin", toPath: a.root + "/2026/trip/video.bin")
+        let made = try #require(try Committer(a.context).commit(paths: nil))
+        #expect(made.changes.map(\.line).contains("R video.bin -> 2026/trip/video.bin"), "\(made.changes.map(\.line))")
+
+        // In one batch (the helper's are of 3 rows; a rename split between two is copied here).
+        let pulled = try PullerPropertyTests.pull(b, from: a) { $0.batchSize = 100 }
+        #expect(!pulled.held, "\(pulled.problems)")
+        #expect(pulled.contentBytes == 0)
+        #expect(pulled.changes.map(\.line).contains("R video.bin -> 2026/trip/video.bin"), "\(pulled.changes.map(\.line))")
+        // Moved: the same inode at the new path, nothing at the old one, nothing left over.
+        #expect(inode(b.root + "/2026/trip/video.bin") == before)
+        #expect(!FileManager.default.fileExists(atPath: b.root + "/video.bin"))
+        #expect(FileManager.default.contentsEqual(atPath: a.root + "/2026/trip/video.bin", andPath: b.root + "/2026/trip/video.bin"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: b.root).filter { $0.hasPrefix(".sync-") }.isEmpty)
+        let logged = try HistoryQueries(b.context).log(limit: 1).first
+        #expect(logged?.changes.map(\.line) == ["R video.bin -> 2026/trip/video.bin"], "\(String(describing: logged))")
+        // The index agrees with the disk: a scan finds nothing to record.
+        #expect(try Committer(b.context).commit(paths: nil) == nil)
+    }
+
+    @Test func aFileEditedHereIsNotMovedAwayByThePeersRename() throws {
+        let base = FileSystem.canonical(NSTemporaryDirectory()) + "/sync-rename-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let (a, b) = try pair(base)
+        try write(a.root + "/report.bin", bytes: 2 << 20, seed: 3)
+        _ = try Committer(a.context).commit(paths: nil)
+        _ = try PullerPropertyTests.pull(b, from: a)
+        // B edits its copy; A renames its own: the edit stays at its path, and the new path comes too.
+        try write(b.root + "/report.bin", bytes: 2 << 20, seed: 4)
+        _ = try Committer(b.context).commit(paths: nil)
+        try FileManager.default.moveItem(atPath: a.root + "/report.bin", toPath: a.root + "/final.bin")
+        _ = try Committer(a.context).commit(paths: nil)
+        _ = try PullerPropertyTests.pull(b, from: a)
+        #expect(FileManager.default.contentsEqual(atPath: a.root + "/final.bin", andPath: b.root + "/final.bin"))
+        var rng = SplitMix(4)
+        let edited = Data((0..<(2 << 20)).map { _ in UInt8.random(in: 0...255, using: &rng) })
+        #expect(FileManager.default.contents(atPath: b.root + "/report.bin") == edited, "the local edit was lost")
+    }
+
+    @Test func aBatchWithAMoveThatCannotBeRecordedPutsTheFileBack() throws {
+        let base = FileSystem.canonical(NSTemporaryDirectory()) + "/sync-rename-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let (a, b) = try pair(base)
+        try write(a.root + "/old.bin", bytes: 3 << 20, seed: 5)
+        _ = try Committer(a.context).commit(paths: nil)
+        _ = try PullerPropertyTests.pull(b, from: a)
+        let before = inode(b.root + "/old.bin")
+        try FileManager.default.moveItem(atPath: a.root + "/old.bin", toPath: a.root + "/new.bin")
+        _ = try Committer(a.context).commit(paths: nil)
+        struct RecordFailed: Error {}
+        #expect(throws: RecordFailed.self) {
+            _ = try PullerPropertyTests.pull(b, from: a) { $0.beforeRecord = { throw RecordFailed() } }
+        }
+        #expect(inode(b.root + "/old.bin") == before, "the moved file did not come back")
+        #expect(!FileManager.default.fileExists(atPath: b.root + "/new.bin"))
+        // Recordable, it lands.
+        _ = try PullerPropertyTests.pull(b, from: a)
+        #expect(inode(b.root + "/new.bin") == before)
+        #expect(!FileManager.default.fileExists(atPath: b.root + "/old.bin"))
+    }
+}
