@@ -64,8 +64,10 @@ public enum Message: Sendable, Equatable {
     /// The end of an index answer: the folder's epoch (a new one means "start again from 0"),
     /// its sequence, and whether rows after the last one sent remain.
     case indexEnd(id: UInt32, epoch: String, sequence: Int64, more: Bool)
-    /// A file's content from byte `offset`, if its hash is still `hash`; answered by `data`... `end`.
-    case contentRequest(id: UInt32, folder: String, path: String, hash: String, offset: Int64)
+    /// A file's content from byte `offset`, if its hash is still `hash`: `length` bytes at most (0: to
+    /// its end, so a big file can come in ranges, between which other work goes over the link);
+    /// answered by `data`... `end`.
+    case contentRequest(id: UInt32, folder: String, path: String, hash: String, offset: Int64, length: Int64 = 0)
     /// A delta of a file against a librsync signature that follows in `data` frames and `end`.
     case deltaRequest(id: UInt32, folder: String, path: String, hash: String)
     case data(id: UInt32, [UInt8])
@@ -83,14 +85,14 @@ public enum Message: Sendable, Equatable {
     case error(id: UInt32, code: ErrorCode, message: String)
     case bye
 
-    public static let protocolVersion: UInt16 = 1
+    public static let protocolVersion: UInt16 = 2
 
     /// The request id a message carries, if any.
     public var requestID: UInt32? {
         switch self {
         case .hello, .proof, .bye, .notice: return nil
         case .indexRequest(let id, _, _, _), .entries(let id, _), .indexEnd(let id, _, _, _),
-             .contentRequest(let id, _, _, _, _), .deltaRequest(let id, _, _, _), .data(let id, _),
+             .contentRequest(let id, _, _, _, _, _), .deltaRequest(let id, _, _, _), .data(let id, _),
              .end(let id), .offer(let id, _, _), .join(let id, _), .subscribe(let id, _, _), .error(let id, _, _):
             return id
         }
@@ -139,8 +141,8 @@ public enum Message: Sendable, Equatable {
             w.u8(11); w.u32(id); w.u32(UInt32(list.count)); for e in list { e.encode(&w) }
         case .indexEnd(let id, let epoch, let seq, let more):
             w.u8(12); w.u32(id); w.string(epoch); w.i64(seq); w.bool(more)
-        case .contentRequest(let id, let folder, let path, let hash, let offset):
-            w.u8(20); w.u32(id); w.string(folder); w.string(path); w.string(hash); w.i64(offset)
+        case .contentRequest(let id, let folder, let path, let hash, let offset, let length):
+            w.u8(20); w.u32(id); w.string(folder); w.string(path); w.string(hash); w.i64(offset); w.i64(length)
         case .deltaRequest(let id, let folder, let path, let hash):
             w.u8(21); w.u32(id); w.string(folder); w.string(path); w.string(hash)
         case .data(let id, let bytes):
@@ -193,7 +195,8 @@ public enum Message: Sendable, Equatable {
         case 12: self = .indexEnd(id: try r.u32(), epoch: try r.string(max: Limits.maxNameBytes, "epoch"),
                                   sequence: try r.i64(in: Limits.sequences, "sequence"), more: try r.bool())
         case 20: self = .contentRequest(id: try r.u32(), folder: try folder(&r), path: try r.string(max: Limits.maxPathBytes, "path"),
-                                        hash: try r.string(max: Limits.maxNameBytes, "hash"), offset: try r.i64(in: Limits.sizes, "offset"))
+                                        hash: try r.string(max: Limits.maxNameBytes, "hash"), offset: try r.i64(in: Limits.sizes, "offset"),
+                                        length: try r.i64(in: Limits.sizes, "length"))
         case 21: self = .deltaRequest(id: try r.u32(), folder: try folder(&r), path: try r.string(max: Limits.maxPathBytes, "path"),
                                       hash: try r.string(max: Limits.maxNameBytes, "hash"))
         case 22: self = .data(id: try r.u32(), try r.data())

@@ -100,3 +100,39 @@ extension LiveTests {
         print("link cut during the transfers of folders \(cut); both arrived whole")
     }
 }
+
+extension LiveTests {
+    /// A small change saved while a big file crosses the same link lands before the big file
+    /// does: the big transfer makes way (it comes in ranges) and resumes afterwards.
+    @Test func aSmallChangeOvertakesABigTransfer() throws {
+        let (n, ids, a, b) = try sharing(2)
+        defer { for x in n { x.down() } }
+        for x in n { try x.up() }
+        #expect(waitFor(30) { (try? n[1].node.run("sync-peer", ["list"]).lines.allSatisfy { $0.hasSuffix(" up") }) == true })
+        // 4 GiB (sparse on both sides, every byte on the link): seconds of transfer on loopback.
+        #expect(try n[0].node.sh("truncate -s 4G '\(a[0])/big.img'").status == 0)
+        func partial() -> Int64 {
+            ((try? FileManager.default.contentsOfDirectory(atPath: b[0])) ?? []).filter { $0.hasPrefix(".sync-tmp-") }.compactMap {
+                (try? FileManager.default.attributesOfItem(atPath: b[0] + "/" + $0))?[.size] as? Int64
+            }.max() ?? 0
+        }
+        #expect(waitFor(60) { partial() > 64 << 20 }, "no transfer under way\nB: \(n[1].log)")
+        // The same folder and another one.
+        try n[0].node.write(a[0] + "/note.txt", "small\n")
+        try n[0].node.write(a[1] + "/other.txt", "other\n")
+        var big: Int64 = 0
+        let overtook = waitFor(30) {
+            let here = FileManager.default.fileExists(atPath: b[0] + "/note.txt") && FileManager.default.fileExists(atPath: b[1] + "/other.txt")
+            big = ((try? FileManager.default.attributesOfItem(atPath: b[0] + "/big.img"))?[.size] as? Int64) ?? 0
+            return here || big == 4 << 30
+        }
+        #expect(overtook)
+        #expect(big < 4 << 30, "the small changes waited for the big file\nB: \(n[1].log)")
+        #expect(partial() > 0, "the big transfer was not kept to resume")
+        // The big file then arrives whole, from where it stopped.
+        #expect(waitFor(120) { ((try? FileManager.default.attributesOfItem(atPath: b[0] + "/big.img"))?[.size] as? Int64) == 4 << 30 },
+                "B: \(n[1].log)")
+        #expect(try contents(a[0]) == contents(b[0]))
+        #expect(try n[1].node.git(ids[0], "fsck --no-progress").status == 0)
+    }
+}

@@ -31,13 +31,14 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
                 try session.send(.entries(id: id, Array(entries[i..<min(i + 200, entries.count)])))
             }
             try session.send(.indexEnd(id: id, epoch: "e", sequence: endSequence ?? Int64(entries.count), more: more))
-        case .contentRequest(let id, _, let path, _, let offset):
+        case .contentRequest(let id, _, let path, _, let offset, let length):
             offsets[path, default: []].append(offset)
             if path == oversizedFor {
                 try transport.write([0xff, 0xff, 0xff, 0xff, 1, 2, 3])
                 return
             }
             var rest = Array((contents[path] ?? []).dropFirst(Int(offset)))
+            if length > 0 { rest = Array(rest.prefix(Int(length))) }
             let cutting = cutAfter != nil && (cutPath == nil || cutPath == path)
             if cutting, let cut = cutAfter { rest = Array(rest.prefix(cut)) }
             var i = 0

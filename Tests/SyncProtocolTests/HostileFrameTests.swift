@@ -30,6 +30,8 @@ import SyncTestSupport
             .indexRequest(id: 0, folder: "f", since: .min, limit: 1), .indexRequest(id: 0, folder: "f", since: .max, limit: 1),
             .contentRequest(id: 1, folder: "f", path: "p", hash: "h", offset: -1),
             .contentRequest(id: 1, folder: "f", path: "p", hash: "h", offset: .max),
+            .contentRequest(id: 1, folder: "f", path: "p", hash: "h", offset: 0, length: -1),
+            .contentRequest(id: 1, folder: "f", path: "p", hash: "h", offset: 0, length: .min),
             .offer(id: 1, folder: "f", sequence: .min), .offer(id: 1, folder: "f", sequence: .max),
             .subscribe(id: 1, folder: "f", since: -1), .subscribe(id: 1, folder: "f", since: .max),
             .notice(folder: "f", sequence: .max, echoFrom: 0), .notice(folder: "f", sequence: 0, echoFrom: .min),
@@ -117,7 +119,7 @@ import SyncTestSupport
             return list.allSatisfy { seq.contains($0.sequence) && Limits.sizes.contains($0.size) && $0.path.utf8.count <= Limits.maxPathBytes }
         case .indexEnd(_, _, let s, _), .offer(_, _, let s), .subscribe(_, _, let s), .indexRequest(_, _, let s, _): return seq.contains(s)
         case .notice(_, let s, let e): return seq.contains(s) && seq.contains(e)
-        case .contentRequest(_, _, _, _, let o): return Limits.sizes.contains(o)
+        case .contentRequest(_, _, _, _, let o, let l): return Limits.sizes.contains(o) && Limits.sizes.contains(l)
         default: return true
         }
     }

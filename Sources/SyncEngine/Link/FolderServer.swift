@@ -74,7 +74,7 @@ public final class FolderServer: RequestHandler {
             }
             // The last answer of its pull: it was sent every row up to `sequence` (for sync status).
             if rows.count <= max { try? context.index.noteSent(to: peer.rawValue, upTo: sequence) }
-        case .contentRequest(let id, let folder, let path, let hash, let offset):
+        case .contentRequest(let id, let folder, let path, let hash, let offset, let length):
             guard let f = authorized(folder) else {
                 return try notFound(id, folder, session)
             }
@@ -85,7 +85,7 @@ public final class FolderServer: RequestHandler {
             guard offset >= 0, lseek(fd.raw, off_t(offset), SEEK_SET) == off_t(offset) else {
                 return try session.send(.error(id: id, code: .badRequest, message: "bad offset \(offset)"))
             }
-            try stream(fd.raw, id, session, f.id)
+            try stream(fd.raw, id, session, f.id, length: length)
         case .deltaRequest(let id, let folder, let path, let hash):
             // The signature follows in data frames. It is stored only for a folder the peer may see;
             // for any other it is read and dropped, the same work for a denied and a missing folder.
@@ -174,14 +174,17 @@ public final class FolderServer: RequestHandler {
         }
     }
 
-    private func stream(_ fd: Int32, _ id: UInt32, _ session: Session, _ folder: FolderID) throws {
+    /// Sends what `fd` holds from where it stands: `length` bytes at most (0: to its end).
+    private func stream(_ fd: Int32, _ id: UInt32, _ session: Session, _ folder: FolderID, length: Int64 = 0) throws {
         var buf = [UInt8](repeating: 0, count: Frame.chunkSize)
-        while true {
+        var left = length > 0 ? length : Int64.max
+        while left > 0 {
             let n: Int
-            do { n = try POSIX.read(fd, into: &buf, path: "file") } catch SyncError.io(_, _, let e) {
+            do { n = try POSIX.read(fd, into: &buf, count: Int(min(left, Int64(buf.count))), path: "file") } catch SyncError.io(_, _, let e) {
                 return try session.send(.error(id: id, code: .changed, message: "read failed: \(String(cString: strerror(e)))"))
             }
             if n == 0 { break }
+            left -= Int64(n)
             try session.send(.data(id: id, Array(buf.prefix(n))))
             onServed?(folder, .content(n))
         }

@@ -50,6 +50,9 @@ public final class LinkLoop {
     /// Pulls to try again: one left rows for later, or another process of this node was pulling
     /// the same folder from the same peer.
     private var retries: [FolderID: (folder: Folder, at: Date, wanted: Int64?)] = [:]
+    /// Folders whose big transfer stopped for a notice (`Puller.Yielded`): their next pull on a
+    /// notice leaves big files for the one after it.
+    private var yielded: Set<FolderID> = []
     /// Counters of this link, for logs and tests.
     public private(set) var pulls = 0, noticesIn = 0, noticesOut = 0
     /// SYNC_DIR/run/trace, when it exists, gets one line per notice told or heard and per pull,
@@ -133,6 +136,7 @@ public final class LinkLoop {
             }
             for (id, r) in retries where r.at <= Date() {
                 retries[id] = nil
+                yielded.remove(id)
                 // Skipped when another process brought what was wanted meanwhile.
                 if let wanted = r.wanted, try storedSequence(r.folder) >= wanted { continue }
                 try pull(r.folder, reason: "again", wanted: r.wanted)
@@ -242,10 +246,19 @@ public final class LinkLoop {
             log.debug("folder \(folder.id): \(peer.short) is at \(notice.sequence), all of it ours")
             return
         }
-        try pull(folder, reason: "told of sequence \(notice.sequence)", wanted: notice.sequence)
+        try pull(folder, reason: "told of sequence \(notice.sequence)", wanted: notice.sequence, deferLarge: yielded.contains(folder.id))
     }
 
-    private func pull(_ folder: Folder, reason: String, wanted: Int64? = nil) throws {
+    /// Whether a notice the peer sent during a pull of `current` brings something this side lacks:
+    /// a big transfer then makes way for it.
+    private func isNews(_ n: Notice, pulling current: FolderID, to target: Int64) -> Bool {
+        guard let id = try? FolderID(n.folder) else { return false }
+        if id == current { return n.sequence > target && n.echoFrom > target }
+        guard let f = following[id] ?? server.authorized(n.folder), let held = try? storedSequence(f) else { return false }
+        return n.sequence > held && n.echoFrom > held
+    }
+
+    private func pull(_ folder: Folder, reason: String, wanted: Int64? = nil, deferLarge: Bool = false) throws {
         // A paused folder takes nothing; the peer's next notice (at the latest the keepalive's)
         // brings it once the folder is resumed.
         if (try? Folder(id: folder.id, stateDirectory: state))?.config.paused ?? false {
@@ -271,9 +284,21 @@ public final class LinkLoop {
             update(folder.id) { $0.transfer = .init(p, since: started) }
         }
         puller.cancelled = stopRequested
+        puller.deferLarge = deferLarge
+        puller.shouldYield = { [unowned self, unowned puller] in
+            self.session.notices.contains { self.isNews($0, pulling: folder.id, to: puller.outcome.peerSequence) }
+        }
         let since = try storedSequence(folder)
         let outcome: PullOutcome
-        do { outcome = try puller.run() } catch let e as RemoteError {
+        do { outcome = try puller.run() } catch is Puller.Yielded {
+            // What was applied is recorded; the notices go first, then this pull again.
+            log.debug("folder \(folder.id): a big transfer from \(peer.short) makes way for a notice (\(reason))")
+            traceLine("yield", folder.id, "reason=\(reason.replacingOccurrences(of: " ", with: "-"))")
+            update(folder.id) { $0.transfer = nil }
+            yielded.insert(folder.id)
+            retries[folder.id] = (folder, Date(), nil)
+            return
+        } catch let e as RemoteError {
             // The peer refused this folder (access taken back, a request it would not answer): the
             // link goes on for the others; a followed folder is asked for again later.
             log.warning("folder \(folder.id): pull from \(peer.short) refused: \(e.message)")
@@ -299,8 +324,9 @@ public final class LinkLoop {
             $0.peerAt = max($0.peerAt ?? 0, outcome.peerSequence)
         }
         for p in outcome.problems { log.warning("folder \(folder.id): \(p)") }
-        if outcome.held {
-            retries[folder.id] = (folder, Date().addingTimeInterval(2), nil)
+        if outcome.held || puller.deferredLarge {
+            // Big files left for later by a pull that made way for a notice come next, at once.
+            retries[folder.id] = (folder, Date().addingTimeInterval(puller.deferredLarge && !outcome.held ? 0 : 2), nil)
         }
         log.info("folder \(folder.id): pulled from \(peer.short) (\(reason)): \(outcome.changes.count) changes, \(outcome.filesFetched) files fetched, now at \(held) of the peer's, \(after) here")
         if after > before { try board.post(folder.id, sequence: after) }

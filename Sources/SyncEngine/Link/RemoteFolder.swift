@@ -50,11 +50,11 @@ public final class RemoteFolder {
         }
     }
 
-    /// Asks for the content of `path` without waiting: answers come in the order asked, so many
+    /// Asks for the content of `path` (from `offset`, `length` bytes at most; 0: to its end) without waiting: answers come in the order asked, so many
     /// requests can be in flight; each is then read with `receiveContent`.
-    func requestContent(_ path: String, hash: String, offset: Int64 = 0) throws -> UInt32 {
+    func requestContent(_ path: String, hash: String, offset: Int64 = 0, length: Int64 = 0) throws -> UInt32 {
         let id = session.newRequestID()
-        try session.send(.contentRequest(id: id, folder: folder, path: path, hash: hash, offset: offset))
+        try session.send(.contentRequest(id: id, folder: folder, path: path, hash: hash, offset: offset, length: length))
         return id
     }
 

@@ -24,6 +24,20 @@ public final class Puller {
     /// time: the requests go out together, the answers go straight into temporary files, and one
     /// syncfs makes the window durable before any of them is renamed into place.
     static let stageMaxSize: Int64 = 1 << 20
+    /// A file larger than this comes in ranges this large (see `whole`).
+    static let rangeSize: Int64 = 16 << 20
+    /// Asked between two ranges of a big file: true stops its transfer there (`Yielded`), so that
+    /// what waits (a small change told meanwhile) goes first; the next pull resumes it.
+    var shouldYield: () -> Bool = { false }
+    /// Files larger than `rangeSize` that are not here already are left for the next pull (the
+    /// stored sequence stays below them): the pull that follows a `Yielded` brings the rest first.
+    var deferLarge = false
+    /// A big transfer stopped for other work (see `shouldYield`); what came is kept to resume.
+    struct Yielded: Error {}
+    /// A big file left for the next pull (see `deferLarge`).
+    struct Deferred: Error {}
+    /// Whether a row was left for the next pull by `deferLarge`.
+    public private(set) var deferredLarge = false
     static let windowFiles = 512
     static let windowBytes: Int64 = 32 << 20
     /// Paths whose content waits, verified and durable, in `.sync-tmp-<hash>` beside them.
@@ -242,6 +256,10 @@ public final class Puller {
                     }
                 } catch let h as Held {
                     hold(r, h.reason)
+                } catch is Deferred {
+                    batch.firstHeld = min(batch.firstHeld ?? r.sequence, r.sequence)
+                    heldForGood = true
+                    deferredLarge = true
                 } catch let f as Refused {
                     outcome.problems.append(PullProblem(.refused, r.path.rawValue, f.reason))
                 } catch let e as RemoteError {

@@ -132,6 +132,7 @@ extension Puller {
     func writeFile(_ r: FileEntry, dir: borrowing Descriptor, target: RelativePath, basis: FileEntry?, current: FileEntry?) throws -> Observation {
         let hash = r.hash!
         if current == nil || current!.deleted, staged[target] == nil, let moved = try moveHere(r, to: target, dir: dir) { return moved }
+        if deferLarge, r.size > Self.rangeSize, staged[target] == nil { throw Deferred() }
         // A fixed name per content: an interrupted transfer resumes where it stopped.
         let tmp = Scanner.temporaryPrefix + hash
         if let t = try? target.parent.map({ try $0.appending(tmp) }) ?? RelativePath(tmp) { noteTransfer(t) }

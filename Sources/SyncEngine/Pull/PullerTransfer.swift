@@ -39,8 +39,28 @@ extension Puller {
 
     /// Fetches `r` whole from `offset`; returns whether the bytes (all of them, from offset 0) hashed
     /// to `r.hash` as they came, which spares reading the file again to check it.
+    /// A file larger than `rangeSize` comes in ranges of that size, one request each: after each,
+    /// when `shouldYield` says other work waits (a peer's notice), the transfer stops (`Yielded`;
+    /// what came stays in the temporary file to resume from).
     func whole(_ r: FileEntry, offset: Int64, _ fd: Int32) throws -> Bool {
-        try receive(try remote.requestContent(r.path.rawValue, hash: r.hash!, offset: offset), r, offset: offset, into: fd)
+        guard r.size - offset > Self.rangeSize else {
+            return try receive(try remote.requestContent(r.path.rawValue, hash: r.hash!, offset: offset), r, offset: offset, into: fd)
+        }
+        var hasher = offset == 0 ? BlobHasher(size: r.size) : nil
+        var at = offset
+        while true {
+            let length = r.size - at > Self.rangeSize ? Self.rangeSize : 0
+            let id = try remote.requestContent(r.path.rawValue, hash: r.hash!, offset: at, length: length)
+            let n = try remote.receiveContent(id, into: fd, limit: length > 0 ? length : r.size - at) {
+                hasher?.update($0)
+                try self.received($0.count)
+            }
+            at += n
+            // The last range, or a short one: the file changed on the peer (the hash then says so).
+            if length == 0 || n < length { break }
+            if shouldYield() { throw Yielded() }
+        }
+        return at == r.size && hasher?.finish() == r.hash
     }
 
     /// Reads the answer to content request `id` for `r` (from `offset`) into `fd`, hashing the bytes
