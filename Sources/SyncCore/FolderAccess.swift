@@ -47,6 +47,11 @@ public enum FolderAccess {
         /// The folder `reference` (a folder id) names if `peer` may see it now, else nil: the same
         /// nil for a folder that does not exist.
         public func authorizedFolder(_ reference: String, peer: NodeID, state: StateDirectory) -> Folder? {
+            visibleFolders(peer: peer, state: state)[reference]
+        }
+
+        /// Every folder `peer` may see now, by id: the same work as one `authorizedFolder`.
+        public func visibleFolders(peer: NodeID, state: StateDirectory) -> [String: Folder] {
             let names = Self.folderNames(state)
             let now = Self.stamp(state.foldersPath) + names.flatMap { name in
                 let directory = state.foldersPath + "/" + name
@@ -61,7 +66,7 @@ public enum FolderAccess {
                 }
                 stamp = now
             }
-            return visible[reference]
+            return visible
         }
 
         private static func folderNames(_ state: StateDirectory) -> [String] {

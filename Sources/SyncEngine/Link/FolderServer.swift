@@ -34,6 +34,11 @@ public final class FolderServer: RequestHandler {
         authorization.authorizedFolder(folder, peer: peer, state: state)
     }
 
+    /// Every folder the peer may see now, by id (one pass, whatever their number).
+    public func visibleFolders() -> [String: Folder] {
+        authorization.visibleFolders(peer: peer, state: state)
+    }
+
     private func context(_ folder: Folder) throws -> FolderContext {
         if let c = contexts[folder.id] { return c }
         let c = try FolderContext(folder, state: state)

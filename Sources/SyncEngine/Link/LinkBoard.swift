@@ -116,8 +116,8 @@ public struct LinkBoard: Sendable {
         return out
     }
 
-    /// Whether a live process of this node dials `peer` for `folder` and has its link up.
-    public func following(_ folder: FolderID, peer: NodeID) -> Bool {
-        links().contains { $0.role == .dial && $0.folder == folder.rawValue && $0.peer == peer.rawValue && $0.state == .up }
+    /// The folders a live process of this node dials `peer` for, with its link up.
+    public func followed(from peer: NodeID) -> Set<FolderID> {
+        Set(links().filter { $0.role == .dial && $0.peer == peer.rawValue && $0.state == .up }.compactMap { try? FolderID($0.folder) })
     }
 }

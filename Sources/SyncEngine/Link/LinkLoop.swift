@@ -116,6 +116,8 @@ public final class LinkLoop {
         // notice board, a pull here, a new subscription, or the periodic wake-up (a commit made
         // without sync-notify) — not for every request the peer makes during a long pull.
         var recheck = true
+        // A periodic wake-up reads only folders whose index files changed (see `stamp`).
+        var periodic = false
         var lastHeard = Date(), heardBytes = session.link.bytesIn
         while !stopRequested() {
             // Anything received counts, answers during a pull of ours too.
@@ -124,7 +126,10 @@ public final class LinkLoop {
                 log.notice("\(peer.short): nothing heard for \(Int(idle)) s; closing the link")
                 throw ProtocolError.timedOut(Int(idle.rounded()))
             }
-            if recheck { try tell(); recheck = false }
+            // What the peer may see, read once per turn (a keepalive brings a notice per folder: per
+            // notice, it cost a pass over every folder).
+            seen = nil
+            if recheck { try tell(onlyMoved: periodic); recheck = false; periodic = false }
             while !session.notices.isEmpty {
                 try handle(session.notices.removeFirst())
                 try tell()
@@ -157,6 +162,7 @@ public final class LinkLoop {
                 }
             } else if wait.others.isEmpty {
                 recheck = true
+                periodic = true
             }
             if Date().timeIntervalSince(lastSent) >= keepalive { try tell(all: true) }
             if !sending.isEmpty { endQuietSending() }
@@ -198,10 +204,17 @@ public final class LinkLoop {
     }
 
     /// Tells the peer of every folder it hears of that moved since it was last told (or of all, on an idle link).
-    private func tell(all: Bool = false) throws {
+    /// `onlyMoved` (a periodic wake-up) skips a folder whose index files are as they were when it
+    /// was last read: an idle link with many folders reads nothing but their stat data. A post on
+    /// the notice board reads every folder, whatever the stat data say.
+    private func tell(all: Bool = false, onlyMoved: Bool = false) throws {
+        let visible = self.visible
         for f in toldFolders {
+            let stamp = Self.stamp(f)
+            if onlyMoved, !all, told[f.id] != nil, stamps[f.id] == stamp { continue }
+            stamps[f.id] = stamp
             // Only of a folder the peer may see: to any other, this node shows nothing, not even that it exists.
-            guard server.authorized(f.id.rawValue) != nil else { continue }
+            guard visible[f.id.rawValue] != nil else { continue }
             let index = try context(f).index
             let sequence = try index.servedSequence()
             let known = told[f.id] ?? server.subscriptions[f.id]?.since ?? -1
@@ -220,6 +233,38 @@ public final class LinkLoop {
         }
     }
 
+    /// The folders the peer may see, as read this turn of the loop (`visible`).
+    private var seen: [String: Folder]?
+    private var visible: [String: Folder] {
+        if let seen { return seen }
+        let fresh = server.visibleFolders()
+        seen = fresh
+        return fresh
+    }
+
+    /// The folders a dialing link of this node follows from the peer, read from the link board at
+    /// most every two seconds (it is a file per link and folder).
+    private var ownFollowedRead: (at: Date, folders: Set<FolderID>)?
+    private var ownFollowed: Set<FolderID> {
+        if let r = ownFollowedRead, Date().timeIntervalSince(r.at) < 2 { return r.folders }
+        let folders = links.followed(from: peer)
+        ownFollowedRead = (Date(), folders)
+        return folders
+    }
+
+    /// The stat data of each folder's index files when they were last read for a notice.
+    private var stamps: [FolderID: [Int64]] = [:]
+
+    /// Size, modification time and inode of a folder's index and its write-ahead log: any commit
+    /// to the index changes one of them.
+    static func stamp(_ f: Folder) -> [Int64] {
+        [f.indexPath, f.indexPath + "-wal"].flatMap { path -> [Int64] in
+            var st = stat()
+            guard stat(path, &st) == 0 else { return [-1] }
+            return [Int64(st.st_size), Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec), Int64(st.st_ino)]
+        }
+    }
+
     /// Acts on the peer's notice.
     private func handle(_ notice: Notice) throws {
         let folder: Folder
@@ -228,7 +273,11 @@ public final class LinkLoop {
         } else {
             // A folder this side does not follow on this link: pull it here only if the peer may
             // send it and no link of this node's own follows it.
-            guard let f = server.authorized(notice.folder), !links.following(f.id, peer: peer) else { return }
+            guard let f = visible[notice.folder] else { return }
+            // At rest (nothing new to show or to fetch), as a keepalive's notice mostly is: no need
+            // to read this node's link board.
+            if notice.sequence <= (statuses[f.id]?.peerAt ?? 0), notice.sequence <= (try storedSequence(f)) { return }
+            guard !ownFollowed.contains(f.id) else { return }
             folder = f
         }
         let index = try context(folder).index
@@ -254,7 +303,7 @@ public final class LinkLoop {
     private func isNews(_ n: Notice, pulling current: FolderID, to target: Int64) -> Bool {
         guard let id = try? FolderID(n.folder) else { return false }
         if id == current { return n.sequence > target && n.echoFrom > target }
-        guard let f = following[id] ?? server.authorized(n.folder), let held = try? storedSequence(f) else { return false }
+        guard let f = following[id] ?? visible[n.folder], let held = try? storedSequence(f) else { return false }
         return n.sequence > held && n.echoFrom > held
     }
 
@@ -266,6 +315,8 @@ public final class LinkLoop {
             return
         }
         let context = try context(folder)
+        // What is read for this turn (`now`) is read again after a pull, which takes its time.
+        defer { seen = nil }
         // One pull from a peer into a folder at a time, across this node's processes; never wait
         // for it while holding a link (two nodes' links could wait on each other): try again soon.
         let lock: FileLock
@@ -357,7 +408,10 @@ public final class LinkLoop {
             s.state = .up
             return s
         }()
+        let before = s
         change(&s)
+        // Unchanged (a keepalive's notice of a folder at rest): no file written.
+        if statuses[folder] == s, before == s { return }
         statuses[folder] = s
         links.write(s)
     }
