@@ -22,8 +22,8 @@ public struct PullCommand: ToolCommand {
             modification. Content comes as a librsync delta against the local version when there is one, \
             from this node when a file or history already holds it, or whole; it is written to a \
             temporary file, verified against its hash, made durable (fsync; small files are fetched \
-            ahead a window at a time, with their requests in flight together, and one syncfs covers the \
-            window) and renamed into place only if the local file did not change meanwhile. A file the \
+            ahead a window at a time, with their requests in flight together, and one syncfs covers a \
+            window of more than 8) and renamed into place only if the local file did not change meanwhile. A file the \
             peer renamed or moved (a deletion and a new path with the same content in one batch) is \
             moved here too when the local copy is unchanged (files of 1 MiB and more: no copy, no \
             transfer). Each batch is recorded in the index and as a history commit. \

@@ -315,7 +315,7 @@ public final class LinkLoop {
             return
         }
         let context = try context(folder)
-        // What is read for this turn (`now`) is read again after a pull, which takes its time.
+        // What the peer may see (`visible`) is read again after a pull, which takes its time.
         defer { seen = nil }
         // One pull from a peer into a folder at a time, across this node's processes; never wait
         // for it while holding a link (two nodes' links could wait on each other): try again soon.

@@ -24,6 +24,8 @@ public final class Puller {
     /// time: the requests go out together, the answers go straight into temporary files, and one
     /// syncfs makes the window durable before any of them is renamed into place.
     static let stageMaxSize: Int64 = 1 << 20
+    /// A window of at most this many files is made durable file by file (see `stage`).
+    static let fsyncEachUpTo = 8
     /// A file larger than this comes in ranges this large (see `whole`).
     static let rangeSize: Int64 = 16 << 20
     /// Asked between two ranges of a big file: true stops its transfer there (`Yielded`), so that

@@ -68,8 +68,13 @@ extension Puller {
             for p in pending { unlinkat(p.dir, p.tmp, 0) }
             throw error
         }
-        // One flush for the whole window instead of an fsync per file.
-        if let first = ready.first, !FileSystem.syncFileSystem(of: first.fd) {
+        // A few files: an fsync each (a flush of the whole file system would also wait for what
+        // other writers left dirty, such as a big transfer beside it). Many: one flush for the window.
+        if ready.count <= Self.fsyncEachUpTo {
+            for p in ready where fsync(p.fd) != 0 {
+                throw SyncError.io(path: context.absolute(p.entry.path), operation: "fsync", errno: errno)
+            }
+        } else if let first = ready.first, !FileSystem.syncFileSystem(of: first.fd) {
             throw SyncError.io(path: root, operation: "syncfs", errno: errno)
         }
         for p in ready { staged[p.entry.path] = p.tmp }
