@@ -37,7 +37,7 @@ public struct PullCommand: ToolCommand {
             them all. It subscribes to the peer's notices for each folder, catches up, then pulls at once whenever the peer tells \
             of a sequence it does not hold (a folder the peer does not show is said so in the log and \
             in sync status, and asked for again every minute, while the others go on), and tells the peer of this node's own changes as they are \
-            recorded (SYNC_DIR/run/notices). A file above 16 MiB comes in 16 MiB ranges: a notice of a \
+            recorded (SYNC_DIR/run/notices). A file above 8 MiB comes in 8 MiB ranges: a notice of a \
             change that arrives during such a transfer goes first (the transfer stops after its range, \
             the change is pulled with big files left for after it, then the transfer resumes where it \
             stopped), so a small edit never waits behind a big file. It serves the peer's requests over the same link. When the \

@@ -149,7 +149,13 @@ public final class LinkLoop {
             }
             let nextRetry = (retries.values.map(\.at) + refused.values).map(\.timeIntervalSinceNow).min() ?? keepalive
             let wait = try session.link.wait(timeout: max(0, min(keepalive, 5, nextRetry)), others: [watch])
-            if !wait.others.isEmpty { NoticeBoard.drain(watch); recheck = true }
+            if !wait.others.isEmpty {
+                // Told before the peer's next request is served: that may be the next range of a
+                // big file, which the notice should overtake.
+                NoticeBoard.drain(watch)
+                try tell()
+                recheck = false
+            }
             if wait.link {
                 let subscribed = server.subscriptions.count
                 guard try session.handleNext() else { return }

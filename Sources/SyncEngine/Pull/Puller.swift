@@ -27,7 +27,7 @@ public final class Puller {
     /// A window of at most this many files is made durable file by file (see `stage`).
     static let fsyncEachUpTo = 8
     /// A file larger than this comes in ranges this large (see `whole`).
-    static let rangeSize: Int64 = 16 << 20
+    static let rangeSize: Int64 = 8 << 20
     /// Asked between two ranges of a big file: true stops its transfer there (`Yielded`), so that
     /// what waits (a small change told meanwhile) goes first; the next pull resumes it.
     var shouldYield: () -> Bool = { false }
