@@ -29,6 +29,8 @@ public final class Supervisor {
     let log: Logger
     let processes: ChildProcesses
     var units: [String: Unit] = [:]
+    /// Peers of folders' settings that are not remotes, warned of once.
+    private var badRemotes: Set<String> = []
 
     public init(state: StateDirectory, log: Logger, processes: ChildProcesses) {
         self.state = state; self.log = log; self.processes = processes
@@ -47,7 +49,10 @@ public final class Supervisor {
         for f in folders where f.state == .ok {
             out["pipeline \(f.id)"] = (.pipeline(f.id), f.config.text)
             for r in f.config.values("peer") {
-                guard let spec = try? RemoteSpec(r) else { log.warning("folder \(f.id): peer \(r): not a remote; skipped"); continue }
+                guard let spec = try? RemoteSpec(r) else {
+                    if badRemotes.insert(r).inserted { log.warning("folder \(f.id): peer \(r): not a remote; skipped") }
+                    continue
+                }
                 remotes[RemoteSpec.address(user: spec.user, host: spec.host, port: spec.port), default: []].insert(r)
             }
             if let every = f.config.pruneEvery { out["prune \(f.id)"] = (.prune(f.id, every), String(every)) }
