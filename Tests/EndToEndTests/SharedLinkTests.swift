@@ -4,8 +4,9 @@ import Testing
 /// Several folders shared with one peer go over one SSH connection.
 extension LiveTests {
     /// Two nodes sharing `count` folders made on the first (each allowed both ways unless
-    /// `denied` says the first keeps it from the second), each node a peer of the other for all.
-    func sharing(_ count: Int, denied: Set<Int> = []) throws -> (n: [PeerNode], ids: [String], a: [String], b: [String]) {
+    /// `denied` says the first keeps it from the second), each node a peer of the other for all
+    /// (only the second dials, with `oneLink`).
+    func sharing(_ count: Int, denied: Set<Int> = [], oneLink: Bool = false) throws -> (n: [PeerNode], ids: [String], a: [String], b: [String]) {
         let n = [try PeerNode(), try PeerNode()]
         var ids: [String] = [], a: [String] = [], b: [String] = []
         for i in 0..<count {
@@ -14,7 +15,7 @@ extension LiveTests {
             b.append(try n[1].join("f\(i)", id: id))
             if !denied.contains(i) { try n[0].allow(n[1], id) }
             try n[1].allow(n[0], id)
-            try n[0].addPeer(n[1], id)
+            if !oneLink { try n[0].addPeer(n[1], id) }
             try n[1].addPeer(n[0], id)
         }
         return (n, ids, a, b)
@@ -134,5 +135,37 @@ extension LiveTests {
                 "B: \(n[1].log)")
         #expect(try contents(a[0]) == contents(b[0]))
         #expect(try n[1].node.git(ids[0], "fsck --no-progress").status == 0)
+    }
+}
+
+extension LiveTests {
+    /// A pull of many small files makes way at its batches' ends for a change in another folder
+    /// on the same link, and then goes on.
+    @Test func aChangeInAnotherFolderOvertakesAPullOfManyFiles() throws {
+        // One link only (B's): with both dialing, the other folder's change could come over A's.
+        let (n, ids, a, b) = try sharing(2, oneLink: true)
+        defer { for x in n { x.down() } }
+        // 10,000 files recorded on A while B is away: B catches up in one pull of ten batches of a
+        // thousand rows.
+        try n[0].up()
+        try n[0].node.sh("cd '\(a[0])' && mkdir -p many && cd many && for i in $(seq 1 10000); do echo $i > f$i; done")
+        var status = Outcome(status: 0, stdout: "", stderr: "")
+        #expect(waitFor(120) {
+            status = (try? n[0].node.run("sync-status", [ids[0]])) ?? status
+            return status.stdout.contains("files:       10000\n") && status.stdout.contains("pending:     0\n")
+        }, "\(status)")
+        try n[1].up()
+        func count() -> Int { ((try? FileManager.default.contentsOfDirectory(atPath: b[0] + "/many")) ?? []).count { !$0.hasPrefix(".") } }
+        #expect(waitFor(120) { count() > 100 }, "B: \(n[1].log)")
+        try n[0].node.write(a[1] + "/other.txt", "other\n")
+        var seenAt = 0
+        #expect(waitFor(60) {
+            seenAt = count()
+            return FileManager.default.fileExists(atPath: b[1] + "/other.txt") || seenAt == 10_000
+        })
+        #expect(FileManager.default.fileExists(atPath: b[1] + "/other.txt"))
+        #expect(seenAt < 10_000, "the other folder's change waited for the whole pull\nB: \(n[1].log)")
+        #expect(waitFor(180) { count() == 10_000 }, "B: \(n[1].log)")
+        #expect(try contents(a[0]) == contents(b[0]))
     }
 }

@@ -345,11 +345,15 @@ public final class LinkLoop {
         puller.shouldYield = { [unowned self, unowned puller] in
             self.session.notices.contains { self.isNews($0, pulling: folder.id, to: puller.outcome.peerSequence) }
         }
+        // A pull of many rows makes way for another folder's news at its batches' ends.
+        puller.yieldBetweenBatches = { [unowned self] in
+            self.session.notices.contains { $0.folder != folder.id.rawValue && self.isNews($0, pulling: folder.id, to: 0) }
+        }
         let since = try storedSequence(folder)
         let outcome: PullOutcome
         do { outcome = try puller.run() } catch is Puller.Yielded {
             // What was applied is recorded; the notices go first, then this pull again.
-            log.debug("folder \(folder.id): a big transfer from \(peer.short) makes way for a notice (\(reason))")
+            log.debug("folder \(folder.id): a pull from \(peer.short) makes way for a notice (\(reason))")
             traceLine("yield", folder.id, "reason=\(reason.replacingOccurrences(of: " ", with: "-"))")
             update(folder.id) { $0.transfer = nil }
             yielded.insert(folder.id)

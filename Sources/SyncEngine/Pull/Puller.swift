@@ -31,6 +31,8 @@ public final class Puller {
     /// Asked between two ranges of a big file: true stops its transfer there (`Yielded`), so that
     /// what waits (a small change told meanwhile) goes first; the next pull resumes it.
     var shouldYield: () -> Bool = { false }
+    /// Asked between two batches: true stops the pull there (`Yielded`; what was applied is recorded).
+    var yieldBetweenBatches: () -> Bool = { false }
     /// Files larger than `rangeSize` that are not here already are left for the next pull (the
     /// stored sequence stays below them): the pull that follows a `Yielded` brings the rest first.
     var deferLarge = false
@@ -109,6 +111,9 @@ public final class Puller {
             // stored it so); later batches are applied but store none.
             if try apply(batch.entries, storing: held ? nil : (epochKey, batch.epoch, seqKey, upTo), last: !batch.more) != nil { held = true }
             since = upTo
+            // Between two batches of a long pull: news of another folder goes first (this pull
+            // then starts again from what it stored).
+            if batch.more && !cancelled() && yieldBetweenBatches() { throw Yielded() }
             if !batch.more || cancelled() {
                 // Rows put off to the end (a directory a later batch might have emptied) are
                 // decided now; the stored sequence, kept below them, moves past them when no
