@@ -19,6 +19,8 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
     var cutPath: String?
     /// The offsets content was asked from, by path.
     var offsets: [String: [Int64]] = [:]
+    /// A content request from this offset is answered `changed` (the file changed here meanwhile).
+    var refuseOffset: Int64?
     struct Cut: Error {}
     let transport: FileDescriptorTransport
 
@@ -33,6 +35,9 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
             try session.send(.indexEnd(id: id, epoch: "e", sequence: endSequence ?? Int64(entries.count), more: more))
         case .contentRequest(let id, _, let path, _, let offset, let length):
             offsets[path, default: []].append(offset)
+            if offset == refuseOffset {
+                return try session.send(.error(id: id, code: .changed, message: "\(path) changed"))
+            }
             if path == oversizedFor {
                 try transport.write([0xff, 0xff, 0xff, 0xff, 1, 2, 3])
                 return

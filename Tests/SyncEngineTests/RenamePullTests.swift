@@ -100,3 +100,27 @@ import SyncTestSupport
         #expect(!FileManager.default.fileExists(atPath: b.root + "/old.bin"))
     }
 }
+
+/// A big file comes in ranges, two in flight: a range the peer refuses leaves the one behind it to
+/// be read, and the link stays in step for the rest of the batch.
+@Suite struct RangeTests {
+    @Test func aRefusedRangeLeavesTheLinkInStep() throws {
+        let f = try Fixture()
+        let big = (0..<(20 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) }
+        let small = Array("after it\n".utf8)
+        var asked: [Int64] = []
+        let result = try HostilePeerTests().pull(f, { h in
+            h.entries = [HostilePeer.entry("a-big.bin", big, seq: 1), HostilePeer.entry("b-small.txt", small, seq: 2)]
+            h.contents = ["a-big.bin": big, "b-small.txt": small]
+            h.refuseOffset = Puller.rangeSize
+        }, seen: { asked = $0.offsets["a-big.bin"] ?? [] })
+        let outcome = try result.get()
+        // Two in flight: the third range was asked for before the refusal of the second was read;
+        // its answer is read too (and the file given up), so the small file after it still comes.
+        #expect(asked == [0, Puller.rangeSize, 2 * Puller.rangeSize], "\(asked)")
+        #expect(outcome.problems.map(\.path) == ["a-big.bin"], "\(outcome.problems)")
+        #expect(!FileManager.default.fileExists(atPath: f.root + "/a-big.bin"))
+        #expect(FileManager.default.contents(atPath: f.root + "/b-small.txt") == Data(small))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: f.root).filter { $0.hasPrefix(".sync-tmp-") }.isEmpty)
+    }
+}

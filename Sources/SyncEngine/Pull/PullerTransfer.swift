@@ -39,28 +39,47 @@ extension Puller {
 
     /// Fetches `r` whole from `offset`; returns whether the bytes (all of them, from offset 0) hashed
     /// to `r.hash` as they came, which spares reading the file again to check it.
-    /// A file larger than `rangeSize` comes in ranges of that size, one request each: after each,
-    /// when `shouldYield` says other work waits (a peer's notice), the transfer stops (`Yielded`;
-    /// what came stays in the temporary file to resume from).
+    /// A file larger than `rangeSize` comes in ranges of that size, one request each, two in flight:
+    /// after each, when `shouldYield` says other work waits (a peer's notice), the transfer stops
+    /// once the range in flight is in (`Yielded`; what came stays in the temporary file to resume from).
     func whole(_ r: FileEntry, offset: Int64, _ fd: Int32) throws -> Bool {
         guard r.size - offset > Self.rangeSize else {
             return try receive(try remote.requestContent(r.path.rawValue, hash: r.hash!, offset: offset), r, offset: offset, into: fd)
         }
         var hasher = offset == 0 ? BlobHasher(size: r.size) : nil
-        var at = offset
-        while true {
-            let length = r.size - at > Self.rangeSize ? Self.rangeSize : 0
-            let id = try remote.requestContent(r.path.rawValue, hash: r.hash!, offset: at, length: length)
-            let n = try remote.receiveContent(id, into: fd, limit: length > 0 ? length : r.size - at) {
-                hasher?.update($0)
-                try self.received($0.count)
-            }
-            at += n
-            // The last range, or a short one: the file changed on the peer (the hash then says so).
-            if length == 0 || n < length { break }
-            if shouldYield() { throw Yielded() }
+        var at = offset, asked = offset
+        var inFlight: [(id: UInt32, length: Int64)] = []
+        func ask() throws {
+            let length = r.size - asked > Self.rangeSize ? Self.rangeSize : 0
+            inFlight.append((try remote.requestContent(r.path.rawValue, hash: r.hash!, offset: asked, length: length), length))
+            asked = length > 0 ? asked + length : r.size
         }
-        return at == r.size && hasher?.finish() == r.hash
+        // The next range is asked for before the one before it is read: the link never waits a
+        // round trip between two. What is asked for is read, whatever happens (answers come in order).
+        try ask()
+        var stop = false, short = false, yielded = false
+        var failure: RemoteError?
+        while !inFlight.isEmpty {
+            if !stop, asked < r.size { try ask() }
+            let (id, length) = inFlight.removeFirst()
+            do {
+                let n = try remote.receiveContent(id, into: fd, limit: length > 0 ? length : r.size - at) {
+                    hasher?.update($0)
+                    try self.received($0.count)
+                }
+                at += n
+                // A short range: the file changed on the peer (the hash then says so).
+                if length > 0 && n < length { short = true; stop = true }
+            } catch let e as RemoteError {
+                failure = failure ?? e
+                stop = true
+            }
+            if !stop, at < r.size, shouldYield() { yielded = true; stop = true }
+        }
+        if let failure { throw failure }
+        // Stopped with the file whole after all (the last range was in flight): nothing to resume.
+        if yielded && at < r.size { throw Yielded() }
+        return !short && at == r.size && hasher?.finish() == r.hash
     }
 
     /// Reads the answer to content request `id` for `r` (from `offset`) into `fd`, hashing the bytes
