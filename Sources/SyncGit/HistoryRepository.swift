@@ -169,14 +169,8 @@ public final class HistoryRepository: @unchecked Sendable {
     /// Writes a blob to an open file descriptor.
     public func write(blob id: ObjectID, to fd: Int32) throws {
         try withBlob(id) { buf in
-            var off = 0
-            while off < buf.count {
-                let n = Foundation.write(fd, buf.baseAddress! + off, min(buf.count - off, 1 << 20))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw GitError(operation: "write blob \(id.short)", message: String(cString: strerror(errno)), code: -1)
-                }
-                off += n
+            if let e = writeAll(fd, buf) {
+                throw GitError(operation: "write blob \(id.short)", message: String(cString: strerror(e)), code: -1)
             }
         }
     }

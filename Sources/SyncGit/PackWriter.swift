@@ -201,12 +201,7 @@ public final class PackWriter {
 
     /// Writes all of `bytes` to `fd` (`path` names it in an error).
     private static func emit(_ bytes: UnsafeRawBufferPointer, to fd: Int32, _ path: String) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 { if errno == EINTR { continue }; throw Self.failure("write \(path)", String(cString: strerror(errno))) }
-            done += n
-        }
+        if let e = writeAll(fd, bytes) { throw Self.failure("write \(path)", String(cString: strerror(e))) }
     }
 
     private static func failure(_ operation: String, _ message: String) -> GitError {

@@ -40,12 +40,7 @@ enum StoredObject {
             output.append(contentsOf: bytes)
         }
         func flush() throws {
-            var done = 0
-            while done < output.count {
-                let w = output.withUnsafeBytes { Glibc.write(out, $0.baseAddress! + done, output.count - done) }
-                if w < 0 { if errno == EINTR { continue }; throw fail("write \(tmp): \(String(cString: strerror(errno)))") }
-                done += w
-            }
+            if let e = output.withUnsafeBytes({ writeAll(out, $0) }) { throw fail("write \(tmp): \(String(cString: strerror(e)))") }
             output.removeAll(keepingCapacity: true)
         }
         let header = Array("blob \(size)\0".utf8)

@@ -1,0 +1,17 @@
+import Foundation
+
+/// All of `bytes` written to `fd`, a write interrupted by a signal tried again: the one loop of
+/// this module's writes (a loose object, a blob copied out, a pack). Nil when done, else the errno
+/// of the write that failed, for the caller to name what it was writing.
+func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32? {
+    var done = 0
+    while done < bytes.count {
+        let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
+        if n < 0 {
+            if errno == EINTR { continue }
+            return errno
+        }
+        done += n
+    }
+    return nil
+}
