@@ -274,20 +274,25 @@ public final class LinkLoop {
     /// Acts on the peer's notice.
     private func handle(_ notice: Notice) throws {
         let folder: Folder
+        let followed: Bool
         if let id = try? FolderID(notice.folder), let f = following[id], subscribed.contains(id) {
             folder = f
+            followed = true
         } else {
             // A folder this side does not follow on this link: pull it here only if the peer may
             // send it and no link of this node's own follows it.
             guard let f = visible[notice.folder] else { return }
-            // At rest (nothing new to show or to fetch), as a keepalive's notice mostly is: no need
-            // to read this node's link board.
-            if notice.sequence <= (statuses[f.id]?.peerAt ?? 0), notice.sequence <= (try storedSequence(f)) { return }
-            guard !ownFollowed.contains(f.id) else { return }
             folder = f
+            followed = false
         }
         let index = try context(folder).index
         let held = try storedSequence(folder)
+        if !followed {
+            // At rest (nothing new to show or to fetch), as a keepalive's notice mostly is: no need
+            // to read this node's link board.
+            if notice.sequence <= (statuses[folder.id]?.peerAt ?? 0), notice.sequence <= held { return }
+            guard !ownFollowed.contains(folder.id) else { return }
+        }
         if notice.sequence > (statuses[folder.id]?.peerAt ?? 0) { update(folder.id) { $0.peerAt = notice.sequence } }
         // A notice at or below what is held is old news: it waited while a pull brought more.
         guard notice.sequence > held else { return }
@@ -418,10 +423,9 @@ public final class LinkLoop {
             s.state = .up
             return s
         }()
-        let before = s
         change(&s)
         // Unchanged (a keepalive's notice of a folder at rest): no file written.
-        if statuses[folder] == s, before == s { return }
+        if statuses[folder] == s { return }
         statuses[folder] = s
         links.write(s)
     }
