@@ -13,9 +13,7 @@ import SyncTestSupport
     @Test func manySmallFilesPulledMakeAPackNotLooseObjects() throws {
         let base = FileSystem.canonical(NSTemporaryDirectory()) + "/sync-packed-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let a = try PullerPropertyTests.Node(base: base + "/a", id: nil)
-        let b = try PullerPropertyTests.Node(base: base + "/b", id: a.context.folder.id)
-        try FolderAccess.allow(PeerKey(line: b.identity.publicKeyLine), for: a.context.folder)
+        let (a, b) = try PullerPropertyTests.Node.pair(base)
         for i in 0..<500 {
             let dir = a.root + "/d\(i % 10)"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

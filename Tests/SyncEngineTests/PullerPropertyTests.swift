@@ -39,6 +39,14 @@ import SyncTestSupport
             identity = try state.identity()
         }
 
+        /// A node in `base`/a and one sharing its folder in `base`/b, which A lets see it.
+        static func pair(_ base: String) throws -> (a: Node, b: Node) {
+            let a = try Node(base: base + "/a", id: nil)
+            let b = try Node(base: base + "/b", id: a.context.folder.id)
+            try FolderAccess.allow(PeerKey(line: b.identity.publicKeyLine), for: a.context.folder)
+            return (a, b)
+        }
+
         /// Every regular file under the folder, by path, with its content.
         func tree() -> [String: String] {
             var t: [String: String] = [:]

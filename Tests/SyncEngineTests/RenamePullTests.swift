@@ -10,18 +10,23 @@ import SyncTestSupport
 @Suite struct RenamePullTests {
     typealias Node = PullerPropertyTests.Node
 
-    func pair(_ base: String) throws -> (a: Node, b: Node) {
-        let a = try Node(base: base + "/a", id: nil)
-        let b = try Node(base: base + "/b", id: a.context.folder.id)
-        try FolderAccess.allow(PeerKey(line: b.identity.publicKeyLine), for: a.context.folder)
-        return (a, b)
-    }
-
-    func write(_ path: String, bytes: Int, seed: UInt64) throws {
+    /// Writes `bytes` seeded random bytes at `path`; returns them.
+    @discardableResult
+    func write(_ path: String, bytes: Int, seed: UInt64) throws -> Data {
         var rng = SplitMix(seed)
         let data = Data((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &rng) })
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try data.write(to: URL(fileURLWithPath: path))
+        return data
+    }
+
+    /// Two nodes under `base` that hold the same file `name` (written on A, committed, pulled by B).
+    func sharing(_ base: String, _ name: String, bytes: Int, seed: UInt64) throws -> (a: Node, b: Node) {
+        let (a, b) = try Node.pair(base)
+        try write(a.root + "/" + name, bytes: bytes, seed: seed)
+        _ = try Committer(a.context).commit(paths: nil)
+        _ = try PullerPropertyTests.pull(b, from: a)
+        return (a, b)
     }
 
     func inode(_ path: String) -> UInt64 { var st = stat(); return lstat(path, &st) == 0 ? UInt64(st.st_ino) : 0 }
@@ -29,7 +34,7 @@ import SyncTestSupport
     @Test func aRenamedBigFileIsMovedOnThePeerWithNoContentOnTheLink() throws {
         let base = FileSystem.canonical(NSTemporaryDirectory()) + "/sync-rename-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let (a, b) = try pair(base)
+        let (a, b) = try Node.pair(base)
         // Above history.max-blob too: a pointer in history, its content only in the folder.
         try write(a.root + "/video.bin", bytes: 20 << 20, seed: 1)
         try write(a.root + "/small.txt", bytes: 100, seed: 2)
@@ -62,29 +67,21 @@ import SyncTestSupport
     @Test func aFileEditedHereIsNotMovedAwayByThePeersRename() throws {
         let base = FileSystem.canonical(NSTemporaryDirectory()) + "/sync-rename-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let (a, b) = try pair(base)
-        try write(a.root + "/report.bin", bytes: 2 << 20, seed: 3)
-        _ = try Committer(a.context).commit(paths: nil)
-        _ = try PullerPropertyTests.pull(b, from: a)
+        let (a, b) = try sharing(base, "report.bin", bytes: 2 << 20, seed: 3)
         // B edits its copy; A renames its own: the edit stays at its path, and the new path comes too.
-        try write(b.root + "/report.bin", bytes: 2 << 20, seed: 4)
+        let edited = try write(b.root + "/report.bin", bytes: 2 << 20, seed: 4)
         _ = try Committer(b.context).commit(paths: nil)
         try FileManager.default.moveItem(atPath: a.root + "/report.bin", toPath: a.root + "/final.bin")
         _ = try Committer(a.context).commit(paths: nil)
         _ = try PullerPropertyTests.pull(b, from: a)
         #expect(FileManager.default.contentsEqual(atPath: a.root + "/final.bin", andPath: b.root + "/final.bin"))
-        var rng = SplitMix(4)
-        let edited = Data((0..<(2 << 20)).map { _ in UInt8.random(in: 0...255, using: &rng) })
         #expect(FileManager.default.contents(atPath: b.root + "/report.bin") == edited, "the local edit was lost")
     }
 
     @Test func aBatchWithAMoveThatCannotBeRecordedPutsTheFileBack() throws {
         let base = FileSystem.canonical(NSTemporaryDirectory()) + "/sync-rename-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let (a, b) = try pair(base)
-        try write(a.root + "/old.bin", bytes: 3 << 20, seed: 5)
-        _ = try Committer(a.context).commit(paths: nil)
-        _ = try PullerPropertyTests.pull(b, from: a)
+        let (a, b) = try sharing(base, "old.bin", bytes: 3 << 20, seed: 5)
         let before = inode(b.root + "/old.bin")
         try FileManager.default.moveItem(atPath: a.root + "/old.bin", toPath: a.root + "/new.bin")
         _ = try Committer(a.context).commit(paths: nil)

@@ -11,9 +11,7 @@ import SyncTestSupport
     @Test func aSparseFileStaysSparseFetchedOrCopiedHere() throws {
         let base = FileSystem.canonical(NSTemporaryDirectory()) + "/sync-sparse-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let a = try PullerPropertyTests.Node(base: base + "/a", id: nil)
-        let b = try PullerPropertyTests.Node(base: base + "/b", id: a.context.folder.id)
-        try FolderAccess.allow(PeerKey(line: b.identity.publicKeyLine), for: a.context.folder)
+        let (a, b) = try PullerPropertyTests.Node.pair(base)
         // 1 MiB of data at each end of a 256 MiB file; the rest a hole.
         var rng = SplitMix(11)
         let head = (0..<(1 << 20)).map { _ in UInt8.random(in: 0...255, using: &rng) }
