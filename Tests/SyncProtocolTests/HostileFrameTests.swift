@@ -17,6 +17,7 @@ import SyncTestSupport
             .indexEnd(id: .max, epoch: "e", sequence: maxSeq, more: false),
             .indexRequest(id: 0, folder: "f", since: maxSeq, limit: .max),
             .contentRequest(id: 1, folder: "f", path: "p", hash: "h", offset: maxSize),
+            .contentRequest(id: 1, folder: "f", path: "p", hash: "h", offset: 0, length: maxSize),
             .offer(id: 1, folder: "f", sequence: maxSeq), .subscribe(id: 1, folder: "f", since: 0),
             .notice(folder: "f", sequence: maxSeq, echoFrom: 0),
         ]
@@ -32,6 +33,8 @@ import SyncTestSupport
             .contentRequest(id: 1, folder: "f", path: "p", hash: "h", offset: .max),
             .contentRequest(id: 1, folder: "f", path: "p", hash: "h", offset: 0, length: -1),
             .contentRequest(id: 1, folder: "f", path: "p", hash: "h", offset: 0, length: .min),
+            .contentRequest(id: 1, folder: "f", path: "p", hash: "h", offset: 0, length: maxSize + 1),
+            .contentRequest(id: 1, folder: "f", path: "p", hash: "h", offset: 0, length: .max),
             .offer(id: 1, folder: "f", sequence: .min), .offer(id: 1, folder: "f", sequence: .max),
             .subscribe(id: 1, folder: "f", since: -1), .subscribe(id: 1, folder: "f", since: .max),
             .notice(folder: "f", sequence: .max, echoFrom: 0), .notice(folder: "f", sequence: 0, echoFrom: .min),
