@@ -79,3 +79,55 @@ import Testing
         #expect(try LinkSlots.take(f.state, peer: peer, limit: 3) != nil)
     }
 }
+
+extension LinkBudgetTests {
+    /// A followed folder the peer does not show is asked for again every `resubscribe` seconds
+    /// while the link goes on for the others; once the peer shows it, it is followed and caught up.
+    @Test func aRefusedFolderIsAskedForAgainAndFollowedOnceShown() throws {
+        let base = FileSystem.canonical(NSTemporaryDirectory()) + "/sync-resubscribe-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let a = try PullerPropertyTests.Node(base: base + "/a", id: nil)
+        let b = try PullerPropertyTests.Node(base: base + "/b", id: a.context.folder.id)
+        // A second folder on both: A lets B see it only later.
+        for p in [base + "/a/g", base + "/b/g"] { try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true) }
+        let later = try Registry.initFolder(at: base + "/a/g", state: a.state)
+        let laterHere = try Registry.initFolder(at: base + "/b/g", id: later.id, state: b.state)
+        try FolderAccess.allow(PeerKey(line: b.identity.publicKeyLine), for: a.context.folder)
+        try Data("later\n".utf8).write(to: URL(fileURLWithPath: base + "/a/g/later.txt"))
+        _ = try Committer(try FolderContext(later, state: a.state)).commit(paths: nil)
+
+        let (mine, theirs) = pair()
+        defer { close(mine); close(theirs) }
+        let (identityA, stateA, keyB) = (a.identity, a.state, b.identity.publicKeyLine)
+        let serving = Thread {
+            let s = Session(link: Link(FileDescriptorTransport(input: theirs, output: theirs)), identity: identityA, dialing: false)
+            guard let proven = try? s.handshake() else { return }
+            s.handler = FolderServer(state: stateA, peer: proven)
+            try? s.serveUntilClosed()
+        }
+        serving.start()
+        let session = Session(link: Link(FileDescriptorTransport(input: mine, output: mine), callTimeout: 5), identity: b.identity, dialing: true)
+        let proven = try session.handshake()
+        let server = FolderServer(state: b.state, peer: proven)
+        session.handler = server
+        let loop = LinkLoop(session: session, server: server, state: b.state, peer: proven, following: [b.context.folder, laterHere])
+        loop.resubscribe = 0.5
+        loop.keepalive = 0.2
+        let arrived = base + "/b/g/later.txt"
+        let started = Date()
+        final class Flag: @unchecked Sendable { var on = false }
+        let allowed = Flag()
+        loop.stopRequested = {
+            // Shown after a first refusal (a second in, the refusal has been met).
+            if !allowed.on, Date().timeIntervalSince(started) > 1 {
+                allowed.on = true
+                try? FolderAccess.allow(PeerKey(line: keyB), for: later)
+            }
+            return FileManager.default.fileExists(atPath: arrived) || Date().timeIntervalSince(started) > 15
+        }
+        try loop.run()
+        #expect(allowed.on)
+        #expect(FileManager.default.contents(atPath: arrived) == Data("later\n".utf8))
+        #expect(Date().timeIntervalSince(started) < 15)
+    }
+}
