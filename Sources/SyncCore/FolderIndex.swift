@@ -132,8 +132,26 @@ public final class FolderIndex: Sendable {
     /// Rows at `path` and below it.
     public func entries(under path: RelativePath) throws -> [FileEntry] {
         try wrap { try queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM files WHERE path = ? OR substr(path, 1, ?) = ? ORDER BY path",
-                             arguments: [path.rawValue, path.rawValue.utf8.count + 1, path.rawValue + "/"]).map(Self.entry)
+            try Row.fetchAll(db, sql: Self.underSQL, arguments: Self.underArguments(path)).map(Self.entry)
+        } }
+    }
+
+    /// The rows below a path are those from "path/" up to "path0" ('0' follows '/' in byte
+    /// order, which is how the key compares): two lookups in the path key, not a pass over every
+    /// row (a pull of n files asks this for each of them).
+    static let underSQL = """
+        SELECT * FROM files WHERE path = ?1
+        UNION ALL SELECT * FROM files WHERE path >= ?2 AND path < ?3
+        ORDER BY path
+        """
+    static func underArguments(_ path: RelativePath) -> StatementArguments {
+        [path.rawValue, path.rawValue + "/", path.rawValue + "0"]
+    }
+
+    /// SQLite's plan for `sql` (tests check that a query uses the path key).
+    func queryPlan(_ sql: String, _ arguments: StatementArguments) throws -> [String] {
+        try wrap { try queue.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments).map { $0["detail"] as String }
         } }
     }
 

@@ -25,4 +25,22 @@ import Testing
         let again = try FolderIndex(path: dir.path + "/index.db")
         #expect(try again.allEntries().count == 2)
     }
+
+    /// The rows under a path are exactly those below it, whatever sorts beside it, and they are
+    /// found through the path key: a pass over every row per path made a pull of n files cost n².
+    @Test func rowsUnderAPathComeFromThePathKey() throws {
+        let dir = try TemporaryDirectory()
+        let index = try FolderIndex(path: dir.path + "/index.db")
+        let node = try NodeID(String(repeating: "c", count: 52))
+        let names = ["c", "d", "d/b", "d/e/f", "d-x", "d.x", "d0", "dd", "d\u{7f}", "dé/x", "e"]
+        let rows = try names.map { FileEntry(path: try RelativePath($0), kind: .file, hash: String(repeating: "0", count: 40),
+                                             size: 1, version: VersionVector().bumped(by: node)) }
+        try index.record(changes: rows, commit: "c1")
+        #expect(try index.entries(under: RelativePath("d")).map(\.path.rawValue) == ["d", "d/b", "d/e/f"])
+        #expect(try index.entries(under: RelativePath("d/e")).map(\.path.rawValue) == ["d/e/f"])
+        #expect(try index.entries(under: RelativePath("dé")).map(\.path.rawValue) == ["dé/x"])
+        #expect(try index.entries(under: RelativePath("x")).isEmpty)
+        let plan = try index.queryPlan(FolderIndex.underSQL, FolderIndex.underArguments(try RelativePath("d")))
+        #expect(!plan.isEmpty && !plan.contains { $0.hasPrefix("SCAN files") }, "\(plan)")
+    }
 }
