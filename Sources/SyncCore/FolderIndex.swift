@@ -178,6 +178,22 @@ public final class FolderIndex: Sendable {
         } }
     }
 
+    /// Which of `hashes` a live file of this index has, in one read per 500.
+    public func heldHashes(_ hashes: [String]) throws -> Set<String> {
+        try wrap { try queue.read { db in
+            var out: Set<String> = []
+            var i = 0
+            while i < hashes.count {
+                let chunk = hashes[i..<min(i + 500, hashes.count)]
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                out.formUnion(try String.fetchAll(db, sql: "SELECT DISTINCT hash FROM files WHERE hash IN (\(marks)) AND deleted = 0 AND kind = 'file'",
+                                                  arguments: StatementArguments(Array(chunk))))
+                i += 500
+            }
+            return out
+        } }
+    }
+
     /// A random id of this index, made once: a peer that sees it change starts over from sequence 0.
     public func epoch() throws -> String {
         if let e = try meta(MetaKey.epoch) { return e }

@@ -43,4 +43,18 @@ import Testing
         let plan = try index.queryPlan(FolderIndex.underSQL, FolderIndex.underArguments(try RelativePath("d")))
         #expect(!plan.isEmpty && !plan.contains { $0.hasPrefix("SCAN files") }, "\(plan)")
     }
+
+    @Test func heldHashesAreThoseOfLiveFiles() throws {
+        let dir = try TemporaryDirectory()
+        let index = try FolderIndex(path: dir.path + "/index.db")
+        let node = try NodeID(String(repeating: "c", count: 52))
+        func row(_ p: String, _ h: Character, deleted: Bool = false) throws -> FileEntry {
+            FileEntry(path: try RelativePath(p), kind: .file, hash: String(repeating: h, count: 40), size: 1,
+                      deleted: deleted, version: VersionVector().bumped(by: node))
+        }
+        try index.record(changes: [row("a", "1"), row("b", "1"), row("c", "2", deleted: true), row("d", "3")], commit: "c1")
+        let asked = ["1", "2", "4"].map { String(repeating: $0, count: 40) } + (0..<1200).map { String(format: "%040x", $0 + 0x100) }
+        #expect(try index.heldHashes(asked) == [String(repeating: "1", count: 40)])
+        #expect(try index.heldHashes([]).isEmpty)
+    }
 }

@@ -13,10 +13,15 @@ struct FolderWriter {
     /// Told of each temporary before it is made (the puller notes them, to remove what a killed
     /// process left once its next whole pull is done).
     var noteTemporary: ((RelativePath) -> Void)?
+    /// Directories kept open for the batch under way (see `DirectoryCache`); nil walks every time.
+    var directories: DirectoryCache?
 
-    init(root: String, journal: Journal? = nil, noteTemporary: ((RelativePath) -> Void)? = nil) {
-        self.root = root; self.journal = journal; self.noteTemporary = noteTemporary
+    init(root: String, journal: Journal? = nil, noteTemporary: ((RelativePath) -> Void)? = nil, directories: DirectoryCache? = nil) {
+        self.root = root; self.journal = journal; self.noteTemporary = noteTemporary; self.directories = directories
     }
+
+    /// The same writer walking every path anew (undoing a batch: what it changed is put back).
+    var uncached: FolderWriter { var w = self; w.directories = nil; return w }
 
     /// A new temporary name beside `path`, noted first.
     private func temporary(beside path: RelativePath) throws -> String {
@@ -39,7 +44,7 @@ struct FolderWriter {
 
     /// A descriptor of the directory `path` (nil: the root), made when missing and `create`.
     func directory(_ path: RelativePath?, create: Bool = false) throws -> Descriptor {
-        do { return try Beneath.directory(path, in: root, create: create) { journal?.note(.madeDirectory($0)) } } catch {
+        do { return try Beneath.directory(path, in: root, create: create, cache: directories) { journal?.note(.madeDirectory($0)) } } catch {
             if case SyncError.io(_, _, let e) = error, e == ELOOP || e == ENOTDIR { throw Blocked(path: path, link: blockedByLink(path)) }
             throw error
         }
@@ -66,6 +71,11 @@ struct FolderWriter {
             if case SyncError.io(_, _, let e) = error, e == ENOENT { return nil }
             throw error
         }
+        return try observe(path, in: dir)
+    }
+
+    /// The stat data of `path`, whose directory is open as `dir`; nil when absent.
+    func observe(_ path: RelativePath, in dir: borrowing Descriptor) throws -> Observation? {
         var st = stat()
         guard fstatat(dir.raw, path.name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
             if errno == ENOENT { return nil }
@@ -76,7 +86,15 @@ struct FolderWriter {
 
     /// Whether `path` is still what the index row says (absent when there is no row or it is a deletion).
     func unchanged(_ path: RelativePath, _ local: FileEntry?) throws -> Bool {
-        let o = try observe(path)
+        Self.matches(try observe(path), local)
+    }
+
+    /// `unchanged` for a path whose directory is open as `dir` (the one a rename is made in).
+    func unchanged(_ path: RelativePath, _ local: FileEntry?, in dir: borrowing Descriptor) throws -> Bool {
+        Self.matches(try observe(path, in: dir), local)
+    }
+
+    private static func matches(_ o: Observation?, _ local: FileEntry?) -> Bool {
         guard let l = local, !l.deleted else { return o == nil }
         guard let o, o.kind == l.kind else { return false }
         if o.kind == .directory { return true }
@@ -91,7 +109,7 @@ struct FolderWriter {
     /// The last step of every write: `tmp` in `dir` (complete and durable) replaces `target` if
     /// the target is still `current`; the directory is made durable.
     func rename(_ tmp: String, in dir: borrowing Descriptor, to target: RelativePath, replacing current: FileEntry?) throws {
-        guard try unchanged(target, current) else { throw Changed(path: target) }
+        guard try unchanged(target, current, in: dir) else { throw Changed(path: target) }
         // With a journal, what is replaced stays under a second name until the batch is recorded.
         var saved: String?
         if let journal, let c = current, !c.deleted {
@@ -151,6 +169,7 @@ struct FolderWriter {
     func moveAside(_ path: RelativePath, to copy: RelativePath, expecting current: FileEntry) throws {
         let dir = try directory(path.parent)
         guard try unchanged(path, current) else { throw Changed(path: path) }
+        directories?.forget(path)
         guard FileSystem.renameNoReplace(in: dir.raw, path.name, to: copy.name) else {
             if errno == EEXIST { throw Changed(path: copy) }
             throw SyncError.io(path: absolute(copy), operation: "rename", errno: errno)
@@ -167,6 +186,7 @@ struct FolderWriter {
         let from = try directory(path.parent)
         let to = try directory(target.parent, create: true)
         guard try unchanged(path, current) else { throw Changed(path: path) }
+        directories?.forget(path)
         guard FileSystem.renameNoReplace(from: from.raw, path.name, to: to.raw, target.name) else {
             if errno == EEXIST { throw Changed(path: target) }
             throw SyncError.io(path: absolute(target), operation: "rename", errno: errno)
@@ -211,6 +231,7 @@ struct FolderWriter {
     /// Removes the directory `path` if it is empty; false when it is not.
     func removeDirectory(_ path: RelativePath) throws -> Bool {
         let dir = try directory(path.parent)
+        directories?.forget(path)
         guard unlinkat(dir.raw, path.name, AT_REMOVEDIR) == 0 else {
             if errno == ENOENT { return true }
             if errno == ENOTEMPTY || errno == EEXIST { return false }

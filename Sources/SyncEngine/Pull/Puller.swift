@@ -55,8 +55,11 @@ public final class Puller {
     var locals: [RelativePath: FileEntry] = [:]
     /// Directories whose entries changed in this batch: fsynced once before the batch is recorded.
     var dirtyDirectories: Set<RelativePath?> = []
-    /// What this batch did to the folder, undone when it cannot be recorded.
+    /// What this batch did to the folder, undone when it cannot be recorded. Set while a batch
+    /// is applied, and then the writer keeps the folder's directories open in `directories`.
     var journal: Journal?
+    /// The directories the batch under way has opened (cleared when it ends).
+    let directories = DirectoryCache()
     /// Rows put off to the end of the pull: a directory to remove or to replace by a file that
     /// is not empty, which a later batch may still empty. Decided after the last batch.
     var deferred: [WireEntry] = []
@@ -139,7 +142,13 @@ public final class Puller {
 
     /// Notes a temporary a transfer writes, before it writes it: a kill leaves nothing unnoted.
     func noteTransfer(_ tmp: RelativePath) {
-        POSIX.append(line: PathQuoting.quote(tmp.rawValue), to: transfersPath)
+        noteTransfers([tmp])
+    }
+
+    /// Notes several temporaries in one write (a window of files fetched ahead).
+    func noteTransfers(_ temps: [RelativePath]) {
+        guard !temps.isEmpty else { return }
+        POSIX.append(line: temps.map { PathQuoting.quote($0.rawValue) }.joined(separator: "\n"), to: transfersPath)
     }
 
     /// Removes every noted temporary still there, under the folder lock (no batch is writing one).
@@ -152,11 +161,17 @@ public final class Puller {
         guard let f = fopen(transfersPath, "r") else { return }
         var line: UnsafeMutablePointer<CChar>?
         var capacity = 0
+        // The lines of one window share a directory: it is walked to once for all of them.
+        var last: (path: RelativePath?, dir: Int32)?
+        defer { if let last, last.dir >= 0 { close(last.dir) } }
         while getline(&line, &capacity, f) > 0, let l = line {
             let text = String(cString: l).trimmingCharacters(in: .newlines)
-            guard let p = PathQuoting.unquote(Substring(text)).flatMap({ try? RelativePath($0) }), p.name.hasPrefix(Scanner.temporaryPrefix),
-                  let dir = try? writer.directory(p.parent) else { continue }
-            unlinkat(dir.raw, p.name, 0)
+            guard let p = PathQuoting.unquote(Substring(text)).flatMap({ try? RelativePath($0) }), p.name.hasPrefix(Scanner.temporaryPrefix) else { continue }
+            if last == nil || last!.path != p.parent {
+                if let last, last.dir >= 0 { close(last.dir) }
+                last = (p.parent, (try? writer.directory(p.parent))?.take() ?? -1)
+            }
+            if let last, last.dir >= 0 { unlinkat(last.dir, p.name, 0) }
         }
         free(line)
         fclose(f)
@@ -182,6 +197,9 @@ public final class Puller {
     /// `last`: no later batch of this pull follows.
     func apply(_ wire: [WireEntry], storing meta: (String, String, String, Int64)?, last: Bool = true) throws -> Int64? {
         _ = blobs?.finish() // nothing of an earlier batch that failed may be taken for this one's
+        let journal = dryRun ? nil : Journal()
+        self.journal = journal
+        defer { self.journal = nil; directories.clear() }
         var entries: [FileEntry] = []
         let scanner = context.scanner()
         for w in wire {
@@ -235,9 +253,6 @@ public final class Puller {
                                                      to: Self.applyingPath(context.folder), mode: 0o600, durable: false) }
         defer { if !dryRun { unlink(Self.applyingPath(context.folder)) } }
         var stagedUpTo = 0
-        let journal = dryRun ? nil : Journal()
-        self.journal = journal
-        defer { self.journal = nil }
         do {
             for (i, r) in ordered.enumerated() {
                 if !dryRun && i == stagedUpTo { stagedUpTo = try stage(ordered, from: i) }
@@ -306,7 +321,9 @@ public final class Puller {
             try beforeRecord?()
             try record()
         } catch {
-            let left = journal.undo(writer)
+            // Walked anew: the batch's own changes may have left a held directory elsewhere.
+            directories.clear()
+            let left = journal.undo(writer.uncached)
             for p in left { outcome.problems.append(PullProblem(.warning, p.rawValue, "changed here meanwhile; not put back after the batch failed")) }
             try? syncDirectories()
             throw error

@@ -42,7 +42,8 @@ extension Puller {
 
     /// Every write into the folder goes through it.
     var writer: FolderWriter {
-        FolderWriter(root: root, journal: journal, noteTemporary: dryRun ? nil : { [unowned self] in self.noteTransfer($0) })
+        FolderWriter(root: root, journal: journal, noteTemporary: dryRun ? nil : { [unowned self] in self.noteTransfer($0) },
+                     directories: journal == nil ? nil : directories)
     }
 
     /// The stat data of `path`, never following a link on the way; nil when absent.
@@ -135,7 +136,8 @@ extension Puller {
         if deferLarge, r.size > Self.rangeSize, staged[target] == nil { throw Deferred() }
         // A fixed name per content: an interrupted transfer resumes where it stopped.
         let tmp = Scanner.temporaryPrefix + hash
-        if let t = try? target.parent.map({ try $0.appending(tmp) }) ?? RelativePath(tmp) { noteTransfer(t) }
+        // A file fetched ahead was noted then.
+        if staged[target] == nil, let t = try? target.parent.map({ try $0.appending(tmp) }) ?? RelativePath(tmp) { noteTransfer(t) }
         let opened = openat(dir.raw, tmp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard opened >= 0 else { throw SyncError.io(path: context.absolute(target), operation: "create temporary", errno: errno) }
         let file = Descriptor(opened), fd = file.raw
@@ -176,8 +178,8 @@ extension Puller {
             setModeAndTime(fd, r, dir: dir.raw, target: target, current: current)
             guard fsync(fd) == 0 else { throw SyncError.io(path: context.absolute(target), operation: "fsync", errno: errno) }
         }
-        // Last check: a local edit since the decision wins over our write.
-        guard try unchanged(target, current) else { throw Held(reason: "changed here meanwhile") }
+        // Last check: a local edit since the decision wins over our write (`rename` checks again).
+        guard try writer.unchanged(target, current, in: dir) else { throw Held(reason: "changed here meanwhile") }
         if let c = current { keepLargeVersion(c, dir) }
         do { try writer.rename(tmp, in: dir, to: target, replacing: current) } catch is FolderWriter.Changed {
             throw Held(reason: "changed here meanwhile")

@@ -25,19 +25,25 @@ extension Puller {
                 if l.sameContent(as: r) { continue }
                 if l.kind == .file, l.size >= Self.deltaThreshold, r.size >= Self.deltaThreshold { continue } // a delta is cheaper
             }
-            guard try context.index.files(withHash: hash).isEmpty else { continue } // copied here instead
             if let id = try? ObjectID(hex: hash), context.history.contains(id) { continue }
             hashes.insert(hash)
             bytes += r.size
             candidates.append((r, local))
         }
+        // Content a file here has is copied from it instead (one read for the window).
+        let here = try context.index.heldHashes(candidates.map { $0.0.hash! })
+        candidates.removeAll { here.contains($0.0.hash!) }
         guard !candidates.isEmpty else { return end }
         var pending: [Pending] = []
         defer { for p in pending { close(p.fd); close(p.dir) } }
+        // Noted together, before any of them is made.
+        noteTransfers(candidates.compactMap { r, _ in
+            let tmp = Scanner.temporaryPrefix + r.hash!
+            return try? r.path.parent.map { try $0.appending(tmp) } ?? RelativePath(tmp)
+        })
         for (r, local) in candidates {
             guard let dir = try? writer.directory(r.path.parent, create: true) else { continue } // reported later
             let tmp = Scanner.temporaryPrefix + r.hash!
-            if let t = try? r.path.parent.map({ try $0.appending(tmp) }) ?? RelativePath(tmp) { noteTransfer(t) }
             let opened = openat(dir.raw, tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
             guard opened >= 0 else { continue }
             let fd = Descriptor(opened)
