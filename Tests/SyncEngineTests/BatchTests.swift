@@ -70,6 +70,49 @@ import Testing
         #expect(!(try listing(f)).contains(".sync-tmp-"))
     }
 
+    /// A batch that empties a directory and puts a file at its path, puts a file where a link was,
+    /// and makes new directories, goes back whole when it cannot be recorded, although its writer
+    /// held directories open; recorded, it lands whole (a file replacing a directory or a link was
+    /// held as "changed here meanwhile": the check before the rename expected what had just been
+    /// removed); and a batch leaves no directory held once it ends.
+    @Test func aBatchThatReplacesADirectoryGoesBackWhole() throws {
+        let f = try Fixture()
+        let me = try f.state.identity().id.rawValue
+        try f.write("d/keep.txt", "kept\n")
+        try f.write("d/sub/deep.txt", "deeper\n")
+        #expect(symlink("d/keep.txt", f.root + "/l") == 0)
+        _ = try f.commit()
+        let before = try listing(f)
+        let file = Array("a file now\n".utf8), x = Array("new\n".utf8)
+        let peer = HostilePeer.peerID
+        func gone(_ p: String, _ seq: Int64, kind: String = "file") -> WireEntry {
+            WireEntry(path: p, kind: kind, hash: nil, size: 0, mtimeNs: 0, executable: false, symlinkTarget: nil,
+                      deleted: true, version: "\(me):1,\(peer):\(seq)", sequence: seq)
+        }
+        func rows(_ h: HostilePeer) {
+            h.entries = [gone("d/keep.txt", 1), gone("d/sub/deep.txt", 2), gone("d/sub", 3, kind: "directory"),
+                         HostilePeer.entry("d", file, seq: 4, after: me), HostilePeer.entry("e/f/x.txt", x, seq: 5),
+                         HostilePeer.entry("l", file, seq: 6, after: me)]
+            h.contents = ["d": file, "e/f/x.txt": x, "l": file]
+        }
+        var pullers: [Puller] = []
+        let failed = try HostilePeerTests().pull(f, rows, seen: { _ in }, prepare: {
+            $0.beforeRecord = { throw RecordFailed() }
+            pullers.append($0)
+        })
+        guard case .failure(let error) = failed else { Issue.record("the batch was recorded"); return }
+        #expect(error is RecordFailed)
+        #expect(try listing(f) == before)
+        let landed = try HostilePeerTests().pull(f, rows, seen: { _ in }, prepare: { pullers.append($0) })
+        let problems = try landed.get().problems
+        #expect(problems.isEmpty, "\(problems)")
+        #expect(FileManager.default.contents(atPath: f.root + "/d") == Data(file))
+        #expect(FileManager.default.contents(atPath: f.root + "/e/f/x.txt") == Data(x))
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: f.root + "/l")) == nil)
+        #expect(FileManager.default.contents(atPath: f.root + "/l") == Data(file))
+        #expect(pullers.count == 2 && pullers.allSatisfy { $0.directories.count == 0 })
+    }
+
     @Test func whatCameBeforeTheLinkFailedIsRecorded() throws {
         let f = try Fixture()
         let small = Array("small\n".utf8)

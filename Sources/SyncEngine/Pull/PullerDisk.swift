@@ -115,7 +115,10 @@ extension Puller {
                 throw Held(reason: "changed here meanwhile")
             }
         case .file:
-            placed = try writeFile(r, dir: dir, target: target, basis: basis, current: current)
+            // What was at the target was removed above when it was of another kind (a directory
+            // the batch emptied, say): the file goes where nothing is.
+            let replaced = current.flatMap { $0.kind == .file ? $0 : nil }
+            placed = try writeFile(r, dir: dir, target: target, basis: basis, current: replaced)
         }
         dirtyDirectories.insert(target.parent)
         guard let o = try placed ?? observe(target) else { throw Held(reason: "vanished right after it was written") }
