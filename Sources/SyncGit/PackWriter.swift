@@ -5,7 +5,8 @@ import Foundation
 /// Small blobs gathered into one pack instead of one loose object file each: a commit of 100,000
 /// small files, or a pull of them, makes two files in `objects/pack` (the pack and its index),
 /// not 100,000 files and 256 directories. Entries are deflated as they come (zlib level 1, git's
-/// level for loose objects) into a nameless temporary file beside the packs, each with its id,
+/// level for loose objects, through one stream reset between entries; stored as they are when
+/// they look incompressible) into a nameless temporary file beside the packs, each with its id,
 /// offset and CRC-32; `flush` writes the pack (header, entries, checksum) and its version 2 index,
 /// both durable before they are renamed into place. Fewer than 64 blobs are written loose instead
 /// (a commit of one edit makes no pack: many small packs would slow every read).
@@ -37,6 +38,72 @@ public final class PackWriter {
 
     deinit {
         if temporary >= 0 { close(temporary) }
+        if let deflater { deflateEnd(deflater); deflater.deallocate() }
+    }
+
+    /// One deflate stream for every entry, reset between them (a new one per entry cost as much as
+    /// deflating a small blob). On the heap: zlib keeps its address.
+    private var deflater: UnsafeMutablePointer<z_stream>?
+
+    /// `bytes` deflated at level 1 onto the end of `buffer`.
+    private func deflate(_ bytes: [UInt8]) throws {
+        if deflater == nil {
+            let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+            stream.initialize(to: z_stream())
+            guard deflateInit_(stream, 1, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+                stream.deallocate()
+                throw Self.failure("deflate a blob", "zlib could not start")
+            }
+            deflater = stream
+        }
+        let stream = deflater!
+        guard deflateReset(stream) == Z_OK else { throw Self.failure("deflate a blob", "zlib could not reset") }
+        let bound = Int(deflateBound(stream, uLong(bytes.count)))
+        let start = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: bound))
+        let rc = buffer.withUnsafeMutableBufferPointer { out in
+            bytes.withUnsafeBufferPointer { src in
+                stream.pointee.next_in = UnsafeMutablePointer(mutating: src.baseAddress)
+                stream.pointee.avail_in = uInt(src.count)
+                stream.pointee.next_out = out.baseAddress! + start
+                stream.pointee.avail_out = uInt(bound)
+                defer { stream.pointee.next_in = nil; stream.pointee.next_out = nil }
+                return CZlib.deflate(stream, Z_FINISH)
+            }
+        }
+        guard rc == Z_STREAM_END else { throw Self.failure("deflate a blob", "zlib error \(rc)") }
+        buffer.removeLast(bound - Int(stream.pointee.total_out))
+    }
+
+    /// `bytes` as a zlib stream of stored blocks (what zlib's level 0 makes, without its work) onto
+    /// the end of `buffer`: for content deflate cannot shrink.
+    private func store(_ bytes: [UInt8]) {
+        buffer += [0x78, 0x01] // deflate, 32 KiB window, no dictionary, fastest
+        var at = 0
+        repeat {
+            let n = min(65535, bytes.count - at)
+            buffer += [at + n == bytes.count ? 1 : 0, UInt8(n & 0xff), UInt8(n >> 8), UInt8(~n & 0xff), UInt8((~n >> 8) & 0xff)]
+            buffer.append(contentsOf: bytes[at..<at + n])
+            at += n
+        } while at < bytes.count
+        let a = bytes.withUnsafeBufferPointer { UInt32(adler32(1, $0.baseAddress, uInt($0.count))) }
+        buffer += [UInt8(a >> 24), UInt8((a >> 16) & 0xff), UInt8((a >> 8) & 0xff), UInt8(a & 0xff)]
+    }
+
+    /// Whether `bytes` look like content deflate cannot shrink (random, or compressed already):
+    /// their byte entropy is within 0.1 bit of 8 once the shortfall a sample of that size shows even
+    /// for random bytes is allowed for. Under 512 bytes the estimate is too rough: they are deflated.
+    static func incompressible(_ bytes: [UInt8]) -> Bool {
+        guard bytes.count >= 512 else { return false }
+        var counts = [Int](repeating: 0, count: 256)
+        for b in bytes { counts[Int(b)] &+= 1 }
+        let n = Double(bytes.count)
+        var entropy = 0.0
+        for c in counts where c > 0 {
+            let p = Double(c) / n
+            entropy -= p * log2(p)
+        }
+        return entropy > 7.9 - 255 / (2 * n * M_LN2)
     }
 
     /// Adds `bytes` as a blob (unless history or this pack has it already); returns its id.
@@ -84,16 +151,7 @@ public final class PackWriter {
             size >>= 7
         }
         buffer.append(byte)
-        var length = compressBound(uLong(bytes.count))
-        let start = buffer.count
-        buffer.append(contentsOf: repeatElement(0, count: Int(length)))
-        let rc = buffer.withUnsafeMutableBufferPointer { out in
-            bytes.withUnsafeBufferPointer { src in
-                compress2(out.baseAddress! + start, &length, src.baseAddress, uLong(bytes.count), 1)
-            }
-        }
-        guard rc == Z_OK else { throw Self.failure("deflate a blob", "zlib error \(rc)") }
-        buffer.removeLast(buffer.count - start - Int(length))
+        if Self.incompressible(bytes) { store(bytes) } else { try deflate(bytes) }
         let crc = buffer.withUnsafeBufferPointer { b in
             UInt32(crc32(0, b.baseAddress! + entryStart, uInt(b.count - entryStart)))
         }

@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+@testable import SyncGit
+
+/// Packs of small blobs: deflated through one reused stream, or stored as they are when deflate
+/// cannot shrink them; either way every blob reads back and git finds the pack sound.
+@Suite struct PackWriterTests {
+    let dir = NSTemporaryDirectory() + "sync-pack-" + UUID().uuidString
+
+    /// Bytes from a seeded generator (SplitMix64): reproducible, and as random as zlib can tell.
+    static func noise(_ count: Int, seed: UInt64) -> [UInt8] {
+        var state = seed
+        return (0..<count).map { _ in
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return UInt8(truncatingIfNeeded: z ^ (z >> 31))
+        }
+    }
+
+    @Test func whatDeflateCannotShrinkIsTold() {
+        #expect(PackWriter.incompressible(Self.noise(1024, seed: 1)))
+        #expect(PackWriter.incompressible(Self.noise(300_000, seed: 2)))
+        #expect(!PackWriter.incompressible(Self.noise(511, seed: 3))) // too short to tell
+        #expect(!PackWriter.incompressible(Array(String(repeating: "let x = readLine() ?? \"\"\n", count: 100).utf8)))
+        // Half random, half text: deflate still gains.
+        #expect(!PackWriter.incompressible(Self.noise(4096, seed: 4) + Array(String(repeating: "a line of text\n", count: 300).utf8)))
+        #expect(!PackWriter.incompressible([UInt8](repeating: 0, count: 100_000)))
+    }
+
+    @Test func storedAndDeflatedBlobsReadBackAndThePackIsSound() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try HistoryRepository.create(at: dir + "/h.git", worktree: dir + "/w")
+        let pack = PackWriter(r)
+        // Random ones of every size around a stored block's limit (65,535 bytes), text, empty.
+        var blobs: [[UInt8]] = [[], [7], Array("hello\n".utf8)]
+        for (i, n) in [512, 1024, 4096, 65534, 65535, 65536, 131_071, 200_000, 1 << 20 - 1].enumerated() {
+            blobs.append(Self.noise(n, seed: UInt64(10 + i)))
+        }
+        for i in 0..<80 { blobs.append(Array("file \(i)\n\(String(repeating: "text that deflates well ", count: i * 10))".utf8)) }
+        var ids: [ObjectID] = []
+        for b in blobs { ids.append(try pack.add(b)) }
+        try pack.flush()
+        r.refreshObjects()
+        for (b, id) in zip(blobs, ids) {
+            #expect(id == HistoryRepository.hash(b))
+            #expect(try r.blob(id) == b)
+        }
+        let packs = try FileManager.default.contentsOfDirectory(atPath: dir + "/h.git/objects/pack").filter { $0.hasSuffix(".pack") }
+        #expect(packs.count == 1)
+        // Stored entries take their own size and a little more; the text shrank.
+        let size = try FileManager.default.attributesOfItem(atPath: dir + "/h.git/objects/pack/" + packs[0])[.size] as! Int
+        let randomBytes = blobs[3..<12].reduce(0) { $0 + $1.count }, allBytes = blobs.reduce(0) { $0 + $1.count }
+        #expect(size > randomBytes && size < allBytes)
+        let fsck = Process()
+        fsck.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        fsck.arguments = ["git", "--git-dir=" + dir + "/h.git", "fsck", "--full", "--strict", "--no-progress", "--no-dangling"]
+        let out = Pipe()
+        fsck.standardOutput = out
+        fsck.standardError = out
+        try fsck.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        fsck.waitUntilExit()
+        #expect(fsck.terminationStatus == 0, "\(text)")
+    }
+}
