@@ -41,6 +41,12 @@ public enum FolderAccess {
     public final class Cache {
         private var stamp: [Int] = []
         private var visible: [String: Folder] = [:]
+        /// The folder directory's entries, listed again only when its own stat data changes (a
+        /// folder added or removed changes its modification time): a listing per request was
+        /// most of the cost of serving a small file. A listing taken less than two seconds after
+        /// the directory changed is not kept (as git's racy index entries: the clock the kernel
+        /// stamps directories with is coarse, and a second change in the same tick would not show).
+        private var names: (stamp: [Int], list: [String]) = ([], [])
 
         public init() {}
 
@@ -52,8 +58,17 @@ public enum FolderAccess {
 
         /// Every folder `peer` may see now, by id: the same work as one `authorizedFolder`.
         public func visibleFolders(peer: NodeID, state: StateDirectory) -> [String: Folder] {
-            let names = Self.folderNames(state)
-            let now = Self.stamp(state.foldersPath) + names.flatMap { name in
+            let top = Self.stamp(state.foldersPath)
+            let names: [String]
+            if top == self.names.stamp, !top.isEmpty {
+                names = self.names.list
+            } else {
+                names = Self.folderNames(state)
+                // Kept only when the directory's last change is two seconds old (top[3] is its mtime in seconds).
+                let settled = top.count > 3 && top[0] != -1 && time(nil) - top[3] >= 2
+                self.names = (settled ? top : [], names)
+            }
+            let now = top + names.flatMap { name in
                 let directory = state.foldersPath + "/" + name
                 return Self.stamp(FolderAccess.path(directory)) + Self.stamp(directory + "/config")
             }

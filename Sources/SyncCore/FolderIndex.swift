@@ -80,8 +80,10 @@ public final class FolderIndex: Sendable {
 
     /// The row for `path`, deleted or not.
     public func entry(_ path: RelativePath) throws -> FileEntry? {
-        try wrap { try queue.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM files WHERE path = ?", arguments: [path.rawValue]).map(Self.entry)
+        // One statement, atomic on its own: no transaction around it. Prepared once per
+        // connection: it is asked once per file served and per file checked.
+        try wrap { try queue.unsafeRead { db in
+            try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM files WHERE path = ?"), arguments: [path.rawValue]).map(Self.entry)
         } }
     }
 

@@ -207,4 +207,33 @@ import Testing
         try FolderAccess.deny(peer, for: f.context.folder)
         #expect(cache.authorizedFolder(denied, peer: peer, state: f.state) == nil)
     }
+
+    /// The folder list is kept between requests only while the folders directory is unchanged
+    /// and its last change is two seconds old: a folder added right after a listing, or later, is
+    /// seen by the next request of a link that lives on.
+    @Test func aFolderAddedWhileALinkLivesIsSeenAtOnce() throws {
+        let f = try Fixture()
+        let identity = try NodeIdentity.loadOrCreate(in: f.base + "/p")
+        let key = PeerKey(rawKey: identity.rawPublicKey)
+        try FolderAccess.allow(key, for: f.context.folder)
+        let cache = FolderAccess.Cache()
+        func visible() -> Set<String> { Set(cache.visibleFolders(peer: identity.id, state: f.state).keys) }
+        #expect(visible() == [f.context.folder.id.rawValue])
+        // Made in the same tick of the directory clock as the listing: the listing was not kept.
+        try FileManager.default.createDirectory(atPath: f.base + "/g", withIntermediateDirectories: true)
+        let g = try Registry.initFolder(at: f.base + "/g", state: f.state)
+        try FolderAccess.allow(key, for: g)
+        #expect(visible() == [f.context.folder.id.rawValue, g.id.rawValue])
+        // Settled (the directory's time two seconds back): kept, and a folder made since still shows.
+        var old = [timespec(tv_sec: time(nil) - 10, tv_nsec: 0), timespec(tv_sec: time(nil) - 10, tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, f.state.foldersPath, &old, 0) == 0)
+        #expect(visible().count == 2)
+        try FileManager.default.createDirectory(atPath: f.base + "/h", withIntermediateDirectories: true)
+        let h = try Registry.initFolder(at: f.base + "/h", state: f.state)
+        try FolderAccess.allow(key, for: h)
+        #expect(visible() == [f.context.folder.id.rawValue, g.id.rawValue, h.id.rawValue])
+        // And one removed goes.
+        try FileManager.default.removeItem(atPath: f.state.foldersPath + "/" + g.id.rawValue)
+        #expect(visible() == [f.context.folder.id.rawValue, h.id.rawValue])
+    }
 }

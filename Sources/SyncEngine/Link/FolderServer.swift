@@ -24,6 +24,10 @@ public final class FolderServer: RequestHandler {
     /// Folders opened so far on this link: authorization is still asked on every request.
     private var contexts: [FolderID: FolderContext] = [:]
 
+    /// Content is read through this one buffer (a new one per request cost a 256 KiB allocation
+    /// and its zeroing for every small file asked for).
+    private var readBuffer = [UInt8](repeating: 0, count: Frame.chunkSize)
+
     /// Folders the peer asked to be told of on this link, with the sequence it held of each then.
     private(set) var subscriptions: [FolderID: (folder: Folder, since: Int64)] = [:]
 
@@ -181,16 +185,15 @@ public final class FolderServer: RequestHandler {
 
     /// Sends what `fd` holds from where it stands: `length` bytes at most (0: to its end).
     private func stream(_ fd: Int32, _ id: UInt32, _ session: Session, _ folder: FolderID, length: Int64 = 0) throws {
-        var buf = [UInt8](repeating: 0, count: Frame.chunkSize)
         var left = length > 0 ? length : Int64.max
         while left > 0 {
             let n: Int
-            do { n = try POSIX.read(fd, into: &buf, count: Int(min(left, Int64(buf.count))), path: "file") } catch SyncError.io(_, _, let e) {
+            do { n = try POSIX.read(fd, into: &readBuffer, count: Int(min(left, Int64(readBuffer.count))), path: "file") } catch SyncError.io(_, _, let e) {
                 return try session.send(.error(id: id, code: .changed, message: "read failed: \(String(cString: strerror(e)))"))
             }
             if n == 0 { break }
             left -= Int64(n)
-            try session.send(.data(id: id, Array(buf.prefix(n))))
+            try session.send(.data(id: id, Array(readBuffer.prefix(n))))
             onServed?(folder, .content(n))
         }
         try session.send(.end(id: id))
