@@ -162,16 +162,12 @@ public final class Puller {
         var line: UnsafeMutablePointer<CChar>?
         var capacity = 0
         // The lines of one window share a directory: it is walked to once for all of them.
-        var last: (path: RelativePath?, dir: Int32)?
-        defer { if let last, last.dir >= 0 { close(last.dir) } }
+        let directories = DirectoryCache(limit: 4)
         while getline(&line, &capacity, f) > 0, let l = line {
             let text = String(cString: l).trimmingCharacters(in: .newlines)
-            guard let p = PathQuoting.unquote(Substring(text)).flatMap({ try? RelativePath($0) }), p.name.hasPrefix(Scanner.temporaryPrefix) else { continue }
-            if last == nil || last!.path != p.parent {
-                if let last, last.dir >= 0 { close(last.dir) }
-                last = (p.parent, (try? writer.directory(p.parent))?.take() ?? -1)
-            }
-            if let last, last.dir >= 0 { unlinkat(last.dir, p.name, 0) }
+            guard let p = PathQuoting.unquote(Substring(text)).flatMap({ try? RelativePath($0) }), p.name.hasPrefix(Scanner.temporaryPrefix),
+                  let dir = try? Beneath.directory(p.parent, in: root, cache: directories) else { continue }
+            unlinkat(dir.raw, p.name, 0)
         }
         free(line)
         fclose(f)
