@@ -5,6 +5,15 @@ import Glibc
 
 /// Small file-system helpers that keep data safe: atomic replace with fsync, and advisory locks.
 public enum FileSystem {
+    /// Raises this process's soft limit of open descriptors to `wanted` (at most the hard limit),
+    /// if it is lower: many systems start processes at 1,024.
+    public static func raiseDescriptorLimit(to wanted: Int) {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < rlim_t(wanted) else { return }
+        limit.rlim_cur = min(rlim_t(wanted), limit.rlim_max)
+        setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+    }
+
     /// Writes `bytes` to `path` through a temporary file in the same directory: write, fsync, rename,
     /// then fsync the directory, so a crash leaves either the old or the new file. With `durable`
     /// false (files that only live processes read, as in SYNC_DIR/run) the fsyncs are left out:

@@ -38,4 +38,31 @@ import SyncTestSupport
         let fsck = try shell("git --git-dir='\(b.context.history.path)' fsck --full --strict --no-progress 2>&1")
         #expect(fsck.status == 0, "\(fsck.output)")
     }
+
+    /// The next window is asked for while the rows before it are applied, and any other request
+    /// (a file above the fetch-ahead size, a delta) first reads what was asked ahead, since answers
+    /// come in order: windows of 4 among files that come whole or as deltas keep the link in step
+    /// and bring everything. Without `RemoteFolder.beforeRequest` the first big file reads the
+    /// window's answer as its own, and the link falls out of step (here the pull never ends: checked).
+    @Test func windowsAskedAheadLeaveTheLinkInStep() throws {
+        let base = FileSystem.canonical(NSTemporaryDirectory()) + "/sync-ahead-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let (a, b) = try PullerPropertyTests.Node.pair(base)
+        var rng = SplitMix(41)
+        var expected: [String: [UInt8]] = [:]
+        for i in 0..<40 {
+            // Every seventh file is above the fetch-ahead size (1 MiB): it comes on its own.
+            let size = i % 7 == 3 ? Int(Puller.stageMaxSize) + 4096 : 100 + i
+            let bytes = (0..<size).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            expected["f\(String(format: "%02d", i))"] = bytes
+            try Data(bytes).write(to: URL(fileURLWithPath: a.root + "/f\(String(format: "%02d", i))"))
+        }
+        _ = try Committer(a.context).commit(paths: nil)
+        var pullers: [Puller] = []
+        let outcome = try PullerPropertyTests.pull(b, from: a, prepare: { $0.windowFiles = 4; $0.batchSize = 100; pullers.append($0) })
+        #expect(!outcome.held && outcome.problems.isEmpty, "\(outcome.problems)")
+        for (name, bytes) in expected { #expect(FileManager.default.contents(atPath: b.root + "/" + name) == Data(bytes), "\(name)") }
+        #expect(pullers.allSatisfy { $0.ahead == nil })
+        #expect(!(try FileManager.default.contentsOfDirectory(atPath: b.root)).contains { $0.hasPrefix(Scanner.temporaryPrefix) })
+    }
 }

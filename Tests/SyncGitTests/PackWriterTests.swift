@@ -1,22 +1,17 @@
 import Foundation
 import Testing
 @testable import SyncGit
+import SyncTestSupport
 
 /// Packs of small blobs: deflated through one reused stream, or stored as they are when deflate
 /// cannot shrink them; either way every blob reads back and git finds the pack sound.
 @Suite struct PackWriterTests {
     let dir = NSTemporaryDirectory() + "sync-pack-" + UUID().uuidString
 
-    /// Bytes from a seeded generator (SplitMix64): reproducible, and as random as zlib can tell.
+    /// Bytes from a seeded generator: reproducible, and as random as zlib can tell.
     static func noise(_ count: Int, seed: UInt64) -> [UInt8] {
-        var state = seed
-        return (0..<count).map { _ in
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return UInt8(truncatingIfNeeded: z ^ (z >> 31))
-        }
+        var rng = SplitMix(seed)
+        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
     }
 
     @Test func whatDeflateCannotShrinkIsTold() {

@@ -18,12 +18,17 @@ public final class RemoteFolder {
     /// Bytes beyond an answer's limit read (and dropped) before the link is given up.
     static let flood: Int64 = 64 << 20
 
+    /// Called before each request goes out: a puller that asked for content ahead reads it there,
+    /// since answers come in the order of the requests.
+    var beforeRequest: (() throws -> Void)?
+
     public init(session: Session, folder: String) { self.session = session; self.folder = folder }
 
     public struct IndexBatch { public var entries: [WireEntry]; public var epoch: String; public var sequence: Int64; public var more: Bool }
 
     /// Up to `limit` rows changed after `since`.
     public func index(since: Int64, limit: Int) throws -> IndexBatch {
+        try beforeRequest?()
         let id = session.newRequestID()
         try session.send(.indexRequest(id: id, folder: folder, since: since, limit: UInt32(limit)))
         var entries: [WireEntry] = []
@@ -53,6 +58,7 @@ public final class RemoteFolder {
     /// Asks for the content of `path` (from `offset`, `length` bytes at most; 0: to its end) without waiting: answers come in the order asked, so many
     /// requests can be in flight; each is then read with `receiveContent`.
     func requestContent(_ path: String, hash: String, offset: Int64 = 0, length: Int64 = 0) throws -> UInt32 {
+        try beforeRequest?()
         let id = session.newRequestID()
         try session.send(.contentRequest(id: id, folder: folder, path: path, hash: hash, offset: offset, length: length))
         return id
@@ -68,6 +74,7 @@ public final class RemoteFolder {
     /// Sends the librsync signature in `signatureFD` and writes the peer's delta to `fd`.
     public func delta(_ path: String, hash: String, signature signatureFD: Int32, into fd: Int32, limit: Int64,
                       progress: ([UInt8]) throws -> Void = { _ in }) throws {
+        try beforeRequest?()
         let id = session.newRequestID()
         try session.send(.deltaRequest(id: id, folder: folder, path: path, hash: hash))
         var buf = [UInt8](repeating: 0, count: Frame.chunkSize)

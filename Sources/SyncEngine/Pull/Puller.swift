@@ -42,10 +42,13 @@ public final class Puller {
     struct Deferred: Error {}
     /// Whether a row was left for the next pull by `deferLarge`.
     public private(set) var deferredLarge = false
-    static let windowFiles = 512
+    /// The most files a window of fetching ahead asks for (tests make it small).
+    var windowFiles = 512
     static let windowBytes: Int64 = 32 << 20
     /// Paths whose content waits, verified and durable, in `.sync-tmp-<hash>` beside them.
     var staged: [RelativePath: String] = [:]
+    /// The window asked for ahead while the rows before it are applied (see `stage`).
+    var ahead: Window?
     /// Paths whose fetch ahead failed, with the peer's reason.
     var stageFailures: [RelativePath: String] = [:]
     /// Stores received files in history beside the transfers (nil in a dry run).
@@ -87,6 +90,8 @@ public final class Puller {
 
     public func run() throws -> PullOutcome {
         me = try context.state.identity().id
+        // Two windows of files fetched ahead hold a descriptor per file.
+        FileSystem.raiseDescriptorLimit(to: 4 * windowFiles + 1024)
         // Paused stops both directions: nothing of a peer's lands here (the setting as it is now).
         if !dryRun, try Folder(id: context.folder.id, stateDirectory: context.state).config.paused {
             throw SyncError.folderPaused(context.folder.id.rawValue)
@@ -195,7 +200,15 @@ public final class Puller {
         _ = blobs?.finish() // nothing of an earlier batch that failed may be taken for this one's
         let journal = dryRun ? nil : Journal()
         self.journal = journal
-        defer { self.journal = nil; directories.clear() }
+        // Whatever this batch asks ahead is read before any other request goes out, and dropped
+        // (read and thrown away) if the batch ends before its rows.
+        remote.beforeRequest = { [unowned self] in try self.collectAhead() }
+        defer {
+            remote.beforeRequest = nil
+            try? discardAhead()
+            self.journal = nil
+            directories.clear()
+        }
         var entries: [FileEntry] = []
         let scanner = context.scanner()
         for w in wire {

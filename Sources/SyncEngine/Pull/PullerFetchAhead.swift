@@ -6,16 +6,71 @@ import SyncProtocol
 
 /// Fetching ahead: the small files a batch must fetch whole are asked for together, a window at
 /// a time, and wait verified and durable in temporary files until their row is applied.
+/// Files of a batch asked for together, whose answers are read in order (`Puller.collect`).
+final class Window {
+    struct File { let entry: FileEntry; let local: FileEntry?; let fd: Int32; let tmp: String; let id: UInt32 }
+    /// The rows of the batch it looked at: `start..<end`.
+    let start: Int, end: Int
+    private(set) var files: [File]
+    /// Read whole: nothing of it is on the link any more.
+    var collected = false
+
+    init(start: Int, end: Int, files: [File]) { self.start = start; self.end = end; self.files = files }
+
+    /// Closes its temporaries (what `collect` verified stays on disk, for its row).
+    func close() {
+        for f in files { Glibc.close(f.fd) }
+        files = []
+    }
+    deinit { close() }
+}
+
+/// Fetching ahead: the small files a batch must fetch whole are asked for together, a window at
+/// a time, and wait verified and durable in temporary files until their row is applied. The next
+/// window is asked for as soon as one is read, so that the peer reads and sends it while this
+/// side applies the rows before it; any other request first reads what is asked ahead (answers
+/// come in order), through `RemoteFolder.beforeRequest`.
 extension Puller {
     /// Fetches ahead the small files from `ordered[start...]` that must come whole from the peer,
-    /// up to a window's worth; returns the index where the next window starts.
+    /// up to a window's worth, and asks for the next window; returns the index where it starts.
     func stage(_ ordered: [FileEntry], from start: Int) throws -> Int {
-        struct Pending { let entry: FileEntry; let local: FileEntry?; let dir: Int32; let fd: Int32; let tmp: String; let id: UInt32 }
+        let window: Window
+        if let w = ahead, w.start == start { window = w } else { try discardAhead(); window = try ask(ordered, from: start) }
+        ahead = nil
+        try collect(window)
+        if window.end < ordered.count { ahead = try ask(ordered, from: window.end) }
+        return window.end
+    }
+
+    /// Reads the window asked for ahead, if any, before another request goes out.
+    func collectAhead() throws {
+        if let w = ahead, !w.collected { try collect(w) }
+    }
+
+    /// Drops the window asked for ahead: its temporaries go, and what the peer sends for it is
+    /// read and thrown away, so that the link stays in step.
+    func discardAhead() throws {
+        guard let w = ahead else { return }
+        ahead = nil
+        defer { w.close() }
+        for f in w.files { unlinkTemporary(f.tmp, of: f.entry.path) }
+        guard !w.collected else { return }
+        w.collected = true
+        let sink = try Descriptor(opening: "/dev/null", O_WRONLY)
+        for f in w.files { _ = try? remote.receiveContent(f.id, into: sink.raw, limit: f.entry.size) }
+    }
+
+    private func unlinkTemporary(_ tmp: String, of path: RelativePath) {
+        if let dir = try? writer.directory(path.parent) { unlinkat(dir.raw, tmp, 0) }
+    }
+
+    /// Picks the files of the window from `ordered[start...]` and asks the peer for them.
+    func ask(_ ordered: [FileEntry], from start: Int) throws -> Window {
         var candidates: [(FileEntry, FileEntry?)] = []
         var hashes: Set<String> = []
         var bytes: Int64 = 0
         var end = start
-        while end < ordered.count, candidates.count < Self.windowFiles, bytes < Self.windowBytes {
+        while end < ordered.count, candidates.count < windowFiles, bytes < Self.windowBytes {
             let r = ordered[end]
             end += 1
             guard r.kind == .file, !r.deleted, r.size <= Self.stageMaxSize, let hash = r.hash, !hashes.contains(hash) else { continue }
@@ -33,58 +88,76 @@ extension Puller {
         // Content a file here has is copied from it instead (one read for the window).
         let here = try context.index.heldHashes(candidates.map { $0.0.hash! })
         candidates.removeAll { here.contains($0.0.hash!) }
-        guard !candidates.isEmpty else { return end }
-        var pending: [Pending] = []
-        defer { for p in pending { close(p.fd); close(p.dir) } }
+        let window = Window(start: start, end: end, files: [])
+        guard !candidates.isEmpty else { window.collected = true; return window }
         // Noted together, before any of them is made.
         noteTransfers(candidates.compactMap { r, _ in
             let tmp = Scanner.temporaryPrefix + r.hash!
             return try? r.path.parent.map { try $0.appending(tmp) } ?? RelativePath(tmp)
         })
-        for (r, local) in candidates {
-            guard let dir = try? writer.directory(r.path.parent, create: true) else { continue } // reported later
-            let tmp = Scanner.temporaryPrefix + r.hash!
-            let opened = openat(dir.raw, tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            guard opened >= 0 else { continue }
-            let fd = Descriptor(opened)
-            let id: UInt32
-            do { id = try remote.requestContent(r.path.rawValue, hash: r.hash!) } catch { unlinkat(dir.raw, tmp, 0); throw error }
-            // The window owns both descriptors from here (closed by the defer above).
-            pending.append(Pending(entry: r, local: local, dir: dir.take(), fd: fd.take(), tmp: tmp, id: id))
-        }
-        var ready: [Pending] = []
+        var files: [Window.File] = []
         do {
-            for p in pending {
-                let matches: Bool
-                do { matches = try receive(p.id, p.entry, offset: 0, into: p.fd) } catch let e as RemoteError {
-                    unlinkat(p.dir, p.tmp, 0)
-                    stageFailures[p.entry.path] = "peer: " + e.message
-                    continue
-                }
-                guard matches else {
-                    unlinkat(p.dir, p.tmp, 0)
-                    stageFailures[p.entry.path] = "content from peer does not match its hash"
-                    continue
-                }
-                setModeAndTime(p.fd, p.entry, dir: p.dir, target: p.entry.path, current: p.local)
-                ready.append(p)
+            for (r, local) in candidates {
+                guard let dir = try? writer.directory(r.path.parent, create: true) else { continue } // reported later
+                let tmp = Scanner.temporaryPrefix + r.hash!
+                let opened = openat(dir.raw, tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+                guard opened >= 0 else { continue }
+                let fd = Descriptor(opened)
+                let id: UInt32
+                do { id = try remote.requestContent(r.path.rawValue, hash: r.hash!) } catch { unlinkat(dir.raw, tmp, 0); throw error }
+                // The window owns the descriptor from here.
+                files.append(Window.File(entry: r, local: local, fd: fd.take(), tmp: tmp, id: id))
             }
         } catch {
             // The link failed: nothing of this window is kept (small files are fetched again).
-            for p in pending { unlinkat(p.dir, p.tmp, 0) }
+            for f in files { Glibc.close(f.fd); unlinkTemporary(f.tmp, of: f.entry.path) }
+            throw error
+        }
+        return Window(start: start, end: end, files: files)
+    }
+
+    /// Reads the answers of `window` into its temporaries, verifies each against its hash, makes
+    /// them durable, and leaves them for their rows (`staged`).
+    func collect(_ window: Window) throws {
+        guard !window.collected else { return }
+        window.collected = true
+        defer { window.close() }
+        var ready: [Window.File] = []
+        do {
+            for f in window.files {
+                let matches: Bool
+                do { matches = try receive(f.id, f.entry, offset: 0, into: f.fd) } catch let e as RemoteError {
+                    unlinkTemporary(f.tmp, of: f.entry.path)
+                    stageFailures[f.entry.path] = "peer: " + e.message
+                    continue
+                }
+                guard matches else {
+                    unlinkTemporary(f.tmp, of: f.entry.path)
+                    stageFailures[f.entry.path] = "content from peer does not match its hash"
+                    continue
+                }
+                guard let dir = try? writer.directory(f.entry.path.parent) else {
+                    stageFailures[f.entry.path] = "its directory went away meanwhile"
+                    continue
+                }
+                setModeAndTime(f.fd, f.entry, dir: dir.raw, target: f.entry.path, current: f.local)
+                ready.append(f)
+            }
+        } catch {
+            // The link failed: nothing of this window is kept (small files are fetched again).
+            for f in window.files { unlinkTemporary(f.tmp, of: f.entry.path) }
             throw error
         }
         // A few files: an fsync each (a flush of the whole file system would also wait for what
         // other writers left dirty, such as a big transfer beside it). Many: one flush for the window.
         if ready.count <= Self.fsyncEachUpTo {
-            for p in ready where fsync(p.fd) != 0 {
-                throw SyncError.io(path: context.absolute(p.entry.path), operation: "fsync", errno: errno)
+            for f in ready where fsync(f.fd) != 0 {
+                throw SyncError.io(path: context.absolute(f.entry.path), operation: "fsync", errno: errno)
             }
         } else if let first = ready.first, !FileSystem.syncFileSystem(of: first.fd) {
             throw SyncError.io(path: root, operation: "syncfs", errno: errno)
         }
-        for p in ready { staged[p.entry.path] = p.tmp }
-        return end
+        for f in ready { staged[f.entry.path] = f.tmp }
     }
 
     /// Removes content fetched ahead that was not used (its path was held or refused meanwhile).
