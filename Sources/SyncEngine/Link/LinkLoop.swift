@@ -107,10 +107,12 @@ public final class LinkLoop {
             for s in statuses.values { links.remove(s) }
         }
         if !following.isEmpty {
-            var shown = 0
-            for f in following.values.sorted(by: { $0.id.rawValue < $1.id.rawValue }) where try subscribe(f) { shown += 1 }
+            // Every folder is subscribed to before any is caught up: the peer then tells of each
+            // while another catches up, and a long catch-up makes way for their news.
+            let shown = try following.values.sorted(by: { $0.id.rawValue < $1.id.rawValue }).filter { try subscribe($0) }
             // Not one folder shown: as a link that cannot be made (the follower waits and dials again).
-            if shown == 0 { throw RemoteError(code: .notFound, message: "not found") }
+            if shown.isEmpty { throw RemoteError(code: .notFound, message: "not found") }
+            for f in shown { try pull(f, reason: "catching up") }
         }
         // Local sequences are read again only when something may have moved them: a post on the
         // notice board, a pull here, a new subscription, or the periodic wake-up (a commit made
@@ -137,7 +139,10 @@ public final class LinkLoop {
             if stopRequested() { break }
             for (id, at) in refused where at <= Date() {
                 refused[id] = nil
-                if let f = following[id], try subscribe(f) { recheck = true }
+                if let f = following[id], try subscribe(f) {
+                    try pull(f, reason: "catching up")
+                    recheck = true
+                }
             }
             for (id, r) in retries where r.at <= Date() {
                 retries[id] = nil
@@ -176,8 +181,8 @@ public final class LinkLoop {
         try? session.send(.bye)
     }
 
-    /// Subscribes to a followed folder's notices and catches up on it; false when the peer does not
-    /// show it (asked again later).
+    /// Subscribes to a followed folder's notices (its caller then catches up on it); false when the
+    /// peer does not show it (asked again later).
     private func subscribe(_ f: Folder) throws -> Bool {
         let id = session.newRequestID()
         try session.send(.subscribe(id: id, folder: f.id.rawValue, since: try storedSequence(f)))
@@ -195,7 +200,6 @@ public final class LinkLoop {
         update(f.id) { $0.state = .up; $0.since = Date().timeIntervalSince1970; $0.lastError = nil }
         log.info("folder \(f.id): following \(peer.short) (\(remoteName))")
         subscribed.insert(f.id)
-        try pull(f, reason: "catching up")
         return true
     }
 
