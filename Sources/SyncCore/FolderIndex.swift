@@ -91,19 +91,26 @@ public final class FolderIndex: Sendable {
     public func entries(_ paths: [RelativePath]) throws -> [RelativePath: FileEntry] {
         try wrap { try queue.read { db in
             var out: [RelativePath: FileEntry] = [:]
-            var i = 0
-            while i < paths.count {
-                let chunk = paths[i..<min(i + 500, paths.count)]
-                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+            try Self.inChunks(paths.map(\.rawValue)) { chunk, marks in
                 for row in try Row.fetchAll(db, sql: "SELECT * FROM files WHERE path IN (\(marks))",
-                                            arguments: StatementArguments(chunk.map(\.rawValue))) {
+                                            arguments: StatementArguments(Array(chunk))) {
                     let e = try Self.entry(row)
                     out[e.path] = e
                 }
-                i += 500
             }
             return out
         } }
+    }
+
+    /// Calls `body` with `values` 500 at a time and the `?, ?, ...` marks for them (SQLite takes
+    /// a limited number of arguments per statement).
+    private static func inChunks(_ values: [String], _ body: (ArraySlice<String>, String) throws -> Void) rethrows {
+        var i = 0
+        while i < values.count {
+            let chunk = values[i..<min(i + 500, values.count)]
+            try body(chunk, Array(repeating: "?", count: chunk.count).joined(separator: ","))
+            i += 500
+        }
     }
 
     /// The stat data of every row, keyed by path: what a scan compares against, without hashes or
@@ -184,13 +191,9 @@ public final class FolderIndex: Sendable {
     public func heldHashes(_ hashes: [String]) throws -> Set<String> {
         try wrap { try queue.read { db in
             var out: Set<String> = []
-            var i = 0
-            while i < hashes.count {
-                let chunk = hashes[i..<min(i + 500, hashes.count)]
-                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+            try Self.inChunks(hashes) { chunk, marks in
                 out.formUnion(try String.fetchAll(db, sql: "SELECT DISTINCT hash FROM files WHERE hash IN (\(marks)) AND deleted = 0 AND kind = 'file'",
                                                   arguments: StatementArguments(Array(chunk))))
-                i += 500
             }
             return out
         } }

@@ -82,7 +82,7 @@ public final class PackWriter {
         var at = 0
         repeat {
             let n = min(65535, bytes.count - at)
-            buffer += [at + n == bytes.count ? 1 : 0, UInt8(n & 0xff), UInt8(n >> 8), UInt8(~n & 0xff), UInt8((~n >> 8) & 0xff)]
+            buffer += StoredObject.storedBlockHeader(n, final: at + n == bytes.count)
             buffer.append(contentsOf: bytes[at..<at + n])
             at += n
         } while at < bytes.count
@@ -95,15 +95,7 @@ public final class PackWriter {
     /// for random bytes is allowed for. Under 512 bytes the estimate is too rough: they are deflated.
     static func incompressible(_ bytes: [UInt8]) -> Bool {
         guard bytes.count >= 512 else { return false }
-        var counts = [Int](repeating: 0, count: 256)
-        for b in bytes { counts[Int(b)] &+= 1 }
-        let n = Double(bytes.count)
-        var entropy = 0.0
-        for c in counts where c > 0 {
-            let p = Double(c) / n
-            entropy -= p * log2(p)
-        }
-        return entropy > 7.9 - 255 / (2 * n * M_LN2)
+        return StoredObject.entropy(bytes[...]) > 7.9 - 255 / (2 * Double(bytes.count) * M_LN2)
     }
 
     /// Adds `bytes` as a blob (unless history or this pack has it already); returns its id.

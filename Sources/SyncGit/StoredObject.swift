@@ -11,14 +11,26 @@ enum StoredObject {
         var sample = [UInt8](repeating: 0, count: 64 << 10)
         let n = sample.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
         guard n >= 4096 else { return false }
+        return entropy(sample[..<n]) > 7.9
+    }
+
+    /// The bits of entropy a byte of `bytes` carries, by their frequencies (8 for random bytes,
+    /// a little less in a short sample).
+    static func entropy(_ bytes: ArraySlice<UInt8>) -> Double {
         var counts = [Int](repeating: 0, count: 256)
-        for b in sample[..<n] { counts[Int(b)] += 1 }
+        for b in bytes { counts[Int(b)] &+= 1 }
+        let n = Double(bytes.count)
         var entropy = 0.0
         for c in counts where c > 0 {
-            let p = Double(c) / Double(n)
+            let p = Double(c) / n
             entropy -= p * log2(p)
         }
-        return entropy > 7.9
+        return entropy
+    }
+
+    /// The header of a stored deflate block of `n` bytes (at most 65,535).
+    static func storedBlockHeader(_ n: Int, final: Bool) -> [UInt8] {
+        [final ? 1 : 0, UInt8(n & 0xff), UInt8(n >> 8), UInt8(~n & 0xff), UInt8((~n >> 8) & 0xff)]
     }
 
     /// Writes the `size` bytes of `fd` as a blob in the loose object directory `objects`; returns
@@ -36,7 +48,7 @@ enum StoredObject {
         var output: [UInt8] = [0x78, 0x01] // zlib header: deflate, 32 KiB window, no dictionary
         func block(_ bytes: UnsafeRawBufferPointer, final: Bool) {
             let n = bytes.count
-            output += [final ? 1 : 0, UInt8(n & 0xff), UInt8(n >> 8), UInt8(~n & 0xff), UInt8((~n >> 8) & 0xff)]
+            output += storedBlockHeader(n, final: final)
             output.append(contentsOf: bytes)
         }
         func flush() throws {
