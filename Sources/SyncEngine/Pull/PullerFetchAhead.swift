@@ -4,8 +4,6 @@ import SyncDelta
 import SyncGit
 import SyncProtocol
 
-/// Fetching ahead: the small files a batch must fetch whole are asked for together, a window at
-/// a time, and wait verified and durable in temporary files until their row is applied.
 /// Files of a batch asked for together, whose answers are read in order (`Puller.collect`).
 final class Window {
     struct File { let entry: FileEntry; let local: FileEntry?; let fd: Int32; let tmp: String; let id: UInt32 }
@@ -88,8 +86,11 @@ extension Puller {
         // Content a file here has is copied from it instead (one read for the window).
         let here = try context.index.heldHashes(candidates.map { $0.0.hash! })
         candidates.removeAll { here.contains($0.0.hash!) }
-        let window = Window(start: start, end: end, files: [])
-        guard !candidates.isEmpty else { window.collected = true; return window }
+        guard !candidates.isEmpty else {
+            let none = Window(start: start, end: end, files: [])
+            none.collected = true
+            return none
+        }
         // Noted together, before any of them is made.
         noteTransfers(candidates.compactMap { r, _ in
             let tmp = Scanner.temporaryPrefix + r.hash!
@@ -162,10 +163,7 @@ extension Puller {
 
     /// Removes content fetched ahead that was not used (its path was held or refused meanwhile).
     func discardStaged() {
-        for (path, tmp) in staged {
-            guard let dir = try? Beneath.directory(path.parent, in: root) else { continue }
-            unlinkat(dir.raw, tmp, 0)
-        }
+        for (path, tmp) in staged { unlinkTemporary(tmp, of: path) }
         staged = [:]
         stageFailures = [:]
     }
