@@ -113,19 +113,23 @@ public final class FolderIndex: Sendable {
         }
     }
 
-    /// The stat data of every row, keyed by path: what a scan compares against, without hashes or
-    /// version vectors. Paths come from this index's own rows, validated when they were recorded.
-    public func stats() throws -> [RelativePath: IndexStat] {
-        try wrap { try queue.read { db in
-            var out: [RelativePath: IndexStat] = [:]
-            out.reserveCapacity(try Int.fetchOne(db, sql: "SELECT count(*) FROM files") ?? 0)
-            let rows = try Row.fetchCursor(db, sql: "SELECT path, kind, size, mtime, ctime, inode, executable, deleted FROM files")
+    /// The stat data of at most `limit` rows after `path` (from the first row when nil), in path
+    /// order (bytes compared): what a scan compares against, without hashes or version vectors, a
+    /// page at a time. Paths come from this index's own rows, validated when they were recorded.
+    public func stats(after path: RelativePath?, limit: Int) throws -> [(RelativePath, IndexStat)] {
+        try wrap { try queue.unsafeRead { db in
+            var out: [(RelativePath, IndexStat)] = []
+            out.reserveCapacity(limit)
+            let rows = try Row.fetchCursor(try db.cachedStatement(sql: """
+                SELECT path, kind, size, mtime, ctime, inode, executable, deleted FROM files
+                WHERE path > ? ORDER BY path LIMIT ?
+                """), arguments: [path?.rawValue ?? "", limit])
             while let row = try rows.next() {
                 let p: String = row[0]
                 guard let kind = FileEntry.Kind(rawValue: row[1]) else { throw SyncError.corrupt(path: p, message: "bad index row") }
-                out[RelativePath(unchecked: p)] = IndexStat(kind: kind, size: row[2], mtimeNs: row[3], ctimeNs: row[4],
-                                                            inode: UInt64(bitPattern: row[5] as Int64),
-                                                            executable: row[6], deleted: row[7])
+                out.append((RelativePath(unchecked: p), IndexStat(kind: kind, size: row[2], mtimeNs: row[3], ctimeNs: row[4],
+                                                                  inode: UInt64(bitPattern: row[5] as Int64),
+                                                                  executable: row[6], deleted: row[7])))
             }
             return out
         } }

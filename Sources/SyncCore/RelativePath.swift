@@ -1,3 +1,5 @@
+import Foundation
+
 /// A path inside a folder, '/'-separated, that cannot name anything outside it:
 /// no leading '/', no empty, '.' or '..' component, no NUL, valid UTF-8.
 public struct RelativePath: Hashable, Comparable, Sendable, CustomStringConvertible {
@@ -67,7 +69,20 @@ public struct RelativePath: Hashable, Comparable, Sendable, CustomStringConverti
     init(unchecked: String) { rawValue = unchecked }
 
     public var description: String { rawValue }
+    /// Bytes compared, as SQLite's BINARY collation and git compare paths ("a-b" < "a/b" < "a0").
     public static func < (a: RelativePath, b: RelativePath) -> Bool {
-        a.rawValue.utf8.lexicographicallyPrecedes(b.rawValue.utf8)
+        bytesPrecede(a.rawValue, b.rawValue)
+    }
+
+    /// Whether `a`'s UTF-8 bytes sort before `b`'s: memcmp where both are contiguous (native strings).
+    public static func bytesPrecede(_ a: String, _ b: String) -> Bool {
+        var a = a, b = b
+        return a.withUTF8 { pa in
+            b.withUTF8 { pb in
+                let n = min(pa.count, pb.count)
+                let c = n == 0 ? 0 : memcmp(pa.baseAddress!, pb.baseAddress!, n)
+                return c != 0 ? c < 0 : pa.count < pb.count
+            }
+        }
     }
 }

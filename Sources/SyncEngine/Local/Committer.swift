@@ -8,11 +8,19 @@ public struct Committer {
     public let context: FolderContext
     public var progress: ((CommitProgress) -> Void)?
     /// Called after blobs are stored and before the index is written; tests use it to stop mid-commit.
-    var beforeRecord: (() -> Void)?
+    var beforeRecord: (() throws -> Void)?
     /// Called after each file is hashed and before it is checked again (a test hook).
     var afterHash: ((RelativePath) -> Void)?
 
     public init(_ context: FolderContext) { self.context = context }
+
+    /// Changes recorded in one commit at most. A scan that finds more records them in several
+    /// commits of this many, in path order (additions and edits, then deletions), each a whole
+    /// snapshot of the folder as far as it went: a commit's memory grows with its part, not with
+    /// the folder (the first commit of a million files).
+    var partSize = 50_000
+    /// Index rows read at a time by a full scan.
+    var pageSize = IndexPages.pageSize
 
     /// Commits the whole folder (`paths` nil) or only the named paths and what lies below them.
     /// Returns nil when nothing changed.
@@ -22,29 +30,98 @@ public struct Committer {
         defer { _ = lock }
         guard folder.state != .missing else { throw SyncError.noSuchPath(folder.root) }
         try history { try context.history.reopenIfRewritten() }
-        let node = try context.state.identity().id
         let scanner = context.scanner()
         let scanStart = Int64(Date().timeIntervalSince1970 * 1e9)
 
         let plan = try self.plan(paths: paths, scanner: scanner)
-        let (observed, known, candidates, deletions) = (plan.observed, plan.known, plan.candidates, plan.deletions)
         // A full scan, under the folder lock: what dead processes and abandoned transfers left goes.
         FolderWriter(root: folder.root).sweep(plan.temporaries)
-        var problems = plan.problems
-
-        let maxBlob = folder.config.maxBlob
-        var progressState = CommitProgress(filesHashed: 0, filesToHash: candidates.count(where: { $0.kind == .file }),
-                                           bytesHashed: 0, bytesToHash: candidates.reduce(0) { $0 + ($1.kind == .file ? $1.size : 0) })
-        var changes: [(FileEntry, Change.Status, HistoryRepository.Update?)] = []
-        var refreshed: [FileEntry] = []
-        var retry: [RelativePath] = []
-        // Small blobs go into one pack, written before the tree that names them.
-        let pack = PackWriter(context.history)
+        var work = Work(node: try context.state.identity().id, scanner: scanner, scanStart: scanStart,
+                        observed: plan.observed, problems: plan.problems)
+        work.progress = CommitProgress(filesHashed: 0, filesToHash: plan.candidates.count(where: { $0.kind == .file }), bytesHashed: 0,
+                                       bytesToHash: plan.candidates.reduce(0) { $0 + ($1.kind == .file ? $1.size : 0) })
         // A file moved within the folder keeps its inode, size and modification time: its content
         // is the vanished row's, known without reading it (a renamed 100 GB file costs no hashing).
-        var vanished: [UInt64: FileEntry] = [:]
-        for d in deletions where d.kind == .file && !d.deleted && d.hash != nil && d.inode != 0 { vanished[d.inode] = d }
-        for o in candidates {
+        for start in stride(from: 0, to: plan.deleted.count, by: 5_000) {
+            for d in try context.index.entries(Array(plan.deleted[start..<min(start + 5_000, plan.deleted.count)])).values
+            where d.kind == .file && !d.deleted && d.inode != 0 {
+                if let hash = d.hash, let id = try? ObjectID(hex: hash) { work.vanished[d.inode] = (d.size, d.mtimeNs, id) }
+            }
+        }
+        // The mass-deletion guard, decided on the whole change: a change that deletes too much of
+        // the folder stays here (and so does everything after it) until `sync confirm`.
+        var held: (deleted: Int, of: Int)?
+        if plan.deletedFiles >= folder.config.guardMinimum, let share = folder.config.guardShare, try context.index.heldFrom() == nil {
+            let before = try context.index.totals().files
+            if Double(plan.deletedFiles) > share * Double(before) { held = (plan.deletedFiles, before) }
+        }
+
+        var recorded = false
+        var commitID: ObjectID?
+        var sequence: Int64 = 0
+        var shown: [Change] = []
+        let total = plan.candidates.count + plan.deleted.count
+        for start in stride(from: 0, to: total, by: max(1, partSize)) {
+            let end = min(start + max(1, partSize), total)
+            let edits = plan.candidates[min(start, plan.candidates.count)..<min(end, plan.candidates.count)]
+            let deletions = plan.deleted[max(0, start - plan.candidates.count)..<max(0, end - plan.candidates.count)]
+            // The hold starts with the part that holds the first deletion.
+            let holds = held != nil && !deletions.isEmpty && deletions.startIndex == 0
+            guard let part = try record(edits, deletions, holding: holds, &work) else { continue }
+            recorded = true
+            commitID = part.commit
+            sequence = part.sequence
+            shown += part.shown
+        }
+        guard recorded else {
+            return work.retry.isEmpty && work.problems.isEmpty ? nil
+                : CommitResult(folder: folder.id, sequence: try context.index.sequence(), commit: nil,
+                               changes: [], retry: work.retry, problems: work.problems)
+        }
+        // A held deletion undone (by sync restore, or by putting the files back by hand) holds
+        // nothing any more: what peers get then is only that the files came back.
+        if held == nil, let from = try context.index.heldFrom(), try context.index.filesStillDeleted(since: from) == 0 {
+            _ = try context.index.release()
+        }
+        var result = CommitResult(folder: folder.id, sequence: sequence, commit: commitID, changes: shown,
+                                  retry: work.retry, problems: work.problems)
+        result.held = held
+        return result
+    }
+
+    /// What the parts of one commit share: the scan's facts, and what they found to report.
+    struct Work {
+        let node: NodeID
+        let scanner: Scanner
+        let scanStart: Int64
+        let observed: [RelativePath: Observation]
+        var problems: [ScanProblem]
+        var retry: [RelativePath] = []
+        var vanished: [UInt64: (size: Int64, mtimeNs: Int64, id: ObjectID)] = [:]
+        var progress = CommitProgress(filesHashed: 0, filesToHash: 0, bytesHashed: 0, bytesToHash: 0)
+    }
+
+    /// One part recorded: its last sequence, its commit (the head when history did not change),
+    /// and the changes people are shown.
+    struct Part {
+        let sequence: Int64
+        let commit: ObjectID?
+        let shown: [Change]
+    }
+
+    /// Hashes, stores, commits and records one part of a commit: `edits` (observations whose stat
+    /// data differ from the index) and `deletions` (rows whose path is gone). Nil when nothing in
+    /// it changed (rows whose stat data alone changed are refreshed).
+    private func record(_ edits: ArraySlice<Observation>, _ deletions: ArraySlice<RelativePath>, holding: Bool,
+                        _ work: inout Work) throws -> Part? {
+        let node = work.node, scanner = work.scanner, scanStart = work.scanStart
+        let known = try context.index.entries(edits.map(\.path) + deletions)
+        let maxBlob = context.folder.config.maxBlob
+        var changes: [(FileEntry, Change.Status, HistoryRepository.Update?)] = []
+        var refreshed: [FileEntry] = []
+        // Small blobs go into one pack, written before the tree that names them.
+        let pack = PackWriter(context.history)
+        for o in edits {
             let prior = known[o.path]
             var entry = FileEntry(path: o.path, kind: o.kind, size: o.size, mtimeNs: o.mtimeNs,
                                   ctimeNs: o.mtimeNs >= scanStart - 2_000_000_000 ? 0 : o.ctimeNs,
@@ -54,7 +131,7 @@ public struct Committer {
             case .directory:
                 break
             case .symlink:
-                guard let target = readLink(context.absolute(o.path)) else { retry.append(o.path); continue }
+                guard let target = readLink(context.absolute(o.path)) else { work.retry.append(o.path); continue }
                 entry.symlinkTarget = target
                 let id = try history { try pack.add(Array(target.utf8)) }
                 entry.hash = id.hex
@@ -68,14 +145,14 @@ public struct Committer {
                 if fd < 0 {
                     let e = errno
                     if e == ENOENT { continue } // vanished: the next round records the deletion
-                    problems.append(ScanProblem(path: o.path.rawValue, reason: String(cString: strerror(e)) + "; skipped"))
+                    work.problems.append(ScanProblem(path: o.path.rawValue, reason: String(cString: strerror(e)) + "; skipped"))
                     continue
                 }
                 let opened = Descriptor(fd)
                 do {
-                    if let d = vanished[o.inode], d.size == o.size, d.mtimeNs == o.mtimeNs, let known = try? ObjectID(hex: d.hash!),
-                       o.size > maxBlob || context.history.contains(known) {
-                        id = known
+                    if let d = work.vanished[o.inode], d.size == o.size, d.mtimeNs == o.mtimeNs,
+                       o.size > maxBlob || context.history.contains(d.id) {
+                        id = d.id
                         stored = id
                         reused = true
                     } else if o.size <= maxBlob, o.size < PackWriter.largestBlob,
@@ -91,24 +168,24 @@ public struct Committer {
                     }
                 } catch let e as GitError {
                     if (try? scanner.observe(o.path)) == nil { continue }
-                    retry.append(o.path)
-                    problems.append(ScanProblem(path: o.path.rawValue, reason: "could not be read (\(e.message)); will retry"))
+                    work.retry.append(o.path)
+                    work.problems.append(ScanProblem(path: o.path.rawValue, reason: "could not be read (\(e.message)); will retry"))
                     continue
                 }
                 if !reused { afterHash?(o.path) }
                 // A file that changed while it was hashed is left for the next round.
                 guard let after = try scanner.observe(o.path), after.size == o.size, after.mtimeNs == o.mtimeNs,
                       after.ctimeNs == o.ctimeNs, after.inode == o.inode else {
-                    retry.append(o.path)
+                    work.retry.append(o.path)
                     continue
                 }
                 if o.size > maxBlob {
                     stored = try history { try pack.add(LargeFilePointer(id: id.hex, size: o.size).bytes) }
                 }
                 entry.hash = id.hex
-                progressState.filesHashed += 1
-                progressState.bytesHashed += o.size
-                progress?(progressState)
+                work.progress.filesHashed += 1
+                work.progress.bytesHashed += o.size
+                progress?(work.progress)
                 update = .upsert(path: o.path.rawValue, id: stored, mode: o.executable ? .executable : .file)
             }
             if let prior, !prior.deleted, prior.sameContent(as: entry) {
@@ -124,7 +201,8 @@ public struct Committer {
             }
             changes.append((entry, status, update))
         }
-        for var e in deletions.sorted(by: { $0.path < $1.path }) {
+        let gone = deletions.compactMap { known[$0] }
+        for var e in gone {
             let path = e.path
             e.deleted = true
             e.hash = nil
@@ -136,18 +214,16 @@ public struct Committer {
         }
         if changes.isEmpty {
             if !refreshed.isEmpty { try context.index.record(changes: [], refreshed: refreshed, commit: nil) }
-            return retry.isEmpty && problems.isEmpty ? nil
-                : CommitResult(folder: folder.id, sequence: try context.index.sequence(), commit: nil,
-                               changes: [], retry: retry, problems: problems)
+            return nil
         }
 
-        // 3. The tree of the new snapshot, from the last commit's tree.
+        // The tree of the new snapshot, from the last commit's tree.
         try history { try pack.flush() }
         let recorder = HistoryRecorder(context: context)
         let updates = changes.compactMap(\.2)
         var liveDirectories = Set(changes.filter { $0.0.kind == .directory && !$0.0.deleted }.map(\.0.path))
         for (e, _, _) in changes where e.deleted {
-            if let parent = e.path.parent, try (observed[parent] ?? scanner.observe(parent))?.kind == .directory {
+            if let parent = e.path.parent, try (work.observed[parent] ?? scanner.observe(parent))?.kind == .directory {
                 liveDirectories.insert(parent)
             }
         }
@@ -176,127 +252,106 @@ public struct Committer {
             shown.append(Change(status: status, path: e.path.rawValue))
         }
         // A file deleted and a file added with the same content: a rename (or a move), shown as one.
-        let removed = Dictionary(deletions.compactMap { d in d.kind == .file ? d.hash.map { (d.path.rawValue, $0) } : nil },
+        let removed = Dictionary(gone.compactMap { d in d.kind == .file ? d.hash.map { (d.path.rawValue, $0) } : nil },
                                  uniquingKeysWith: { a, _ in a })
         let brought = Dictionary(changes.compactMap { e, status, _ in status == .added && e.kind == .file ? e.hash.map { (e.path.rawValue, $0) } : nil },
                                  uniquingKeysWith: { a, _ in a })
         shown = Change.foldingRenames(shown) { $0.status == .deleted ? removed[$0.path] : brought[$0.path] }
 
-        // 4. The commit, then the index: a crash between them is repaired by the next scan.
+        // The commit, then the index: a crash between them is repaired by the next scan.
         let sequence = try context.index.sequence() + Int64(changes.count)
         var commitID = snapshot.head
         if snapshot.head == nil || snapshot.changed {
             commitID = try recorder.commit(snapshot, changes: shown, sequence: sequence)
         }
-        // 5. The mass-deletion guard: a change that deletes too much of the folder stays here (and
-        // so does everything after it) until `sync confirm`.
-        var held: (deleted: Int, of: Int)?
-        let deletedFiles = changes.count(where: { $0.0.deleted && $0.0.kind != .directory })
-        if deletedFiles >= folder.config.guardMinimum, let share = folder.config.guardShare, try context.index.heldFrom() == nil {
-            let before = try context.index.totals().files
-            if Double(deletedFiles) > share * Double(before) { held = (deletedFiles, before) }
-        }
-        beforeRecord?()
+        try beforeRecord?()
         let first = try context.index.sequence() + 1
         try context.index.record(changes: changes.map(\.0), refreshed: refreshed, commit: commitID?.hex,
-                                 meta: held == nil ? [] : [("hold.from", String(first))])
-        // A held deletion undone (by sync restore, or by putting the files back by hand) holds
-        // nothing any more: what peers get then is only that the files came back.
-        if held == nil, let from = try context.index.heldFrom(), try context.index.filesStillDeleted(since: from) == 0 {
-            _ = try context.index.release()
-        }
-        var result = CommitResult(folder: folder.id, sequence: sequence, commit: commitID, changes: shown,
-                                  retry: retry, problems: problems)
-        result.held = held
-        return result
+                                 meta: holding ? [("hold.from", String(first))] : [])
+        return Part(sequence: sequence, commit: commitID, shown: shown)
     }
 
-    /// What a commit would look at: the scope's observations, the paths whose stat data differ
-    /// from the index (to be hashed), the rows whose path is gone, and the full index rows of both.
+    /// What a commit would look at: the paths whose stat data differ from the index (to be
+    /// hashed), in path order, and the rows whose path is gone, in path order.
     struct Plan {
+        /// What a commit of named paths saw of them (empty for a full scan).
         var observed: [RelativePath: Observation] = [:]
-        /// Full index rows of the candidates and deletions (only those: a full row costs far more
-        /// to read than its stat data, and most paths of a rescan are unchanged).
-        var known: [RelativePath: FileEntry] = [:]
         var candidates: [Observation] = []
-        var deletions: [FileEntry] = []
+        var deleted: [RelativePath] = []
+        /// How many of `deleted` are files or links (the mass-deletion guard counts those).
+        var deletedFiles = 0
         var problems: [ScanProblem] = []
         /// Our temporary files a full scan passed, with their modification times.
         var temporaries: [(RelativePath, Int)] = []
     }
 
     func plan(paths: [RelativePath]?, scanner: Scanner) throws -> Plan {
-        var temporaries: [(RelativePath, Int)] = []
-        var observed: [RelativePath: Observation] = [:]
-        var known: [RelativePath: FileEntry] = [:]
-        var stats: [RelativePath: IndexStat] = [:]
-        var problems: [ScanProblem] = []
-        if let paths {
-            // A path whose directory is gone widens to the outermost missing directory,
-            // so that every row below it is in scope and deleted with it.
-            let scopes = try Self.outermost(paths.map { p in
-                for a in p.ancestors where try scanner.observe(a)?.kind != .directory { return a }
-                return p
-            })
-            for p in scopes {
-                let o = try scanner.observe(p)
-                if scanner.skips(p, isDirectory: o?.kind == .directory) { continue }
-                for a in p.ancestors {
-                    if let ao = try scanner.observe(a) { observed[a] = ao }
-                    if let e = try context.index.entry(a) { known[a] = e }
-                }
-                if let o {
-                    observed[p] = o
-                    if o.kind == .directory { problems += try scanner.walk(from: p) { observed[$0.path] = $0 } }
-                }
-                for e in try context.index.entries(under: p) { known[e.path] = e }
-            }
-            stats = known.mapValues(IndexStat.init)
-        }
-
-        var candidates: [Observation] = []
-        var deleted: [RelativePath] = []
+        var plan = Plan()
         func unchanged(_ o: Observation, _ e: IndexStat?) -> Bool {
             guard let e else { return false }
             return o.matchesStat(of: e) || (!e.deleted && e.kind == .directory && o.kind == .directory)
         }
-        if paths == nil {
-            // The whole folder: the index's stat rows are read on the second core while this one
-            // walks; each path seen is then checked off them (no second hash table of every
-            // path), and what is left was not seen.
-            let loading = Background { [index = context.index] in try index.stats() }
-            var seen: [Observation] = []
-            problems += scanner.walkAll(temporary: { temporaries.append(($0, $1)) }) { seen.append($0) }
-            stats = try loading.value()
-            for o in seen where !unchanged(o, stats.removeValue(forKey: o.path)) { candidates.append(o) }
-            for (p, e) in stats where !e.deleted {
-                if scanner.skips(p, isDirectory: e.kind == .directory) { continue }
-                deleted.append(p)
-            }
-            for o in candidates { observed[o.path] = o }
-        } else {
-            for (p, o) in observed where !unchanged(o, stats[p]) { candidates.append(o) }
-            for (p, e) in stats where !e.deleted && observed[p] == nil {
-                if scanner.skips(p, isDirectory: e.kind == .directory) { continue }
-                deleted.append(p)
-            }
+        func gone(_ p: RelativePath, _ e: IndexStat) {
+            if e.deleted || scanner.skips(p, isDirectory: e.kind == .directory) { return }
+            plan.deleted.append(p)
+            if e.kind != .directory { plan.deletedFiles += 1 }
         }
-        candidates.sort { $0.path < $1.path }
-
-        if paths == nil {
-            // Rows to read in full: every candidate that may have one, and the deletions.
-            let wanted = candidates.map(\.path) + deleted
-            if wanted.count > 2000 {
-                let all = try context.index.allEntries()
-                let set = Set(wanted)
-                for e in all where set.contains(e.path) { known[e.path] = e }
-            } else {
-                for p in wanted { known[p] = try context.index.entry(p) }
+        guard let paths else {
+            // The whole folder: the walk and the index's rows, both in path order, merged as they
+            // come (the next page of rows read on the second core): memory holds what changed,
+            // never every path. A row below a directory that could not be listed is not gone.
+            var rows = IndexPages(context.index, pageSize: pageSize)
+            var row = try rows.next()
+            var unread: [RelativePath] = []
+            func goneUnlessUnread(_ p: RelativePath, _ e: IndexStat) {
+                if !unread.isEmpty, unread.contains(where: { p.isWithin($0) && p != $0 }) { return }
+                gone(p, e)
             }
+            let walked = try scanner.walkInPathOrder(temporary: { plan.temporaries.append(($0, $1)) },
+                                                     unread: { unread.append($0) }) { o in
+                while let r = row, r.0 < o.path {
+                    goneUnlessUnread(r.0, r.1)
+                    row = try rows.next()
+                }
+                if let r = row, r.0 == o.path {
+                    if !unchanged(o, r.1) { plan.candidates.append(o) }
+                    row = try rows.next()
+                } else {
+                    plan.candidates.append(o)
+                }
+            }
+            while let r = row {
+                goneUnlessUnread(r.0, r.1)
+                row = try rows.next()
+            }
+            plan.problems = walked
+            return plan
         }
-        let deletions = deleted.compactMap { known[$0] }
-        return Plan(observed: observed, known: known, candidates: candidates, deletions: deletions, problems: problems,
-                    temporaries: temporaries)
+        // A path whose directory is gone widens to the outermost missing directory,
+        // so that every row below it is in scope and deleted with it.
+        let scopes = try Self.outermost(paths.map { p in
+            for a in p.ancestors where try scanner.observe(a)?.kind != .directory { return a }
+            return p
+        })
+        var stats: [RelativePath: IndexStat] = [:]
+        for p in scopes {
+            let o = try scanner.observe(p)
+            if scanner.skips(p, isDirectory: o?.kind == .directory) { continue }
+            for a in p.ancestors {
+                if let ao = try scanner.observe(a) { plan.observed[a] = ao }
+                if let e = try context.index.entry(a) { stats[a] = IndexStat(e) }
+            }
+            if let o {
+                plan.observed[p] = o
+                if o.kind == .directory { plan.problems += try scanner.walk(from: p) { plan.observed[$0.path] = $0 } }
+            }
+            for e in try context.index.entries(under: p) { stats[e.path] = IndexStat(e) }
+        }
+        for (p, o) in plan.observed where !unchanged(o, stats[p]) { plan.candidates.append(o) }
+        for (p, e) in stats where plan.observed[p] == nil { gone(p, e) }
+        plan.candidates.sort { $0.path < $1.path }
+        plan.deleted.sort()
+        return plan
     }
 
     /// Paths whose stat data differ from the index, and index rows whose path is gone: what a
@@ -308,15 +363,21 @@ public struct Committer {
         let p = try plan(paths: nil, scanner: context.scanner())
         // Rows recorded within two seconds of their mtime keep no ctime (so a change in that second
         // is not missed): for those, the content (a file) or the target (a link) decides.
-        let changed = p.candidates.filter { o in
-            guard o.kind == .file || o.kind == .symlink, let e = p.known[o.path], !e.deleted, e.kind == o.kind, e.ctimeNs == 0,
-                  e.size == o.size, e.mtimeNs == o.mtimeNs, e.inode == o.inode, e.executable == o.executable
-            else { return true }
-            guard reading else { return false }
-            if o.kind == .symlink { return readLink(context.absolute(o.path)) != e.symlinkTarget }
-            return (try? HistoryRepository.hashFile(context.absolute(o.path)).hex) != e.hash
+        var changed: [RelativePath] = []
+        for start in stride(from: 0, to: p.candidates.count, by: 5_000) {
+            let part = p.candidates[start..<min(start + 5_000, p.candidates.count)]
+            let known = try context.index.entries(part.map(\.path))
+            for o in part {
+                guard o.kind == .file || o.kind == .symlink, let e = known[o.path], !e.deleted, e.kind == o.kind, e.ctimeNs == 0,
+                      e.size == o.size, e.mtimeNs == o.mtimeNs, e.inode == o.inode, e.executable == o.executable
+                else { changed.append(o.path); continue }
+                guard reading else { continue }
+                let differs = o.kind == .symlink ? readLink(context.absolute(o.path)) != e.symlinkTarget
+                    : (try? HistoryRepository.hashFile(context.absolute(o.path)).hex) != e.hash
+                if differs { changed.append(o.path) }
+            }
         }
-        return (changed.map(\.path) + p.deletions.map(\.path)).sorted()
+        return (changed + p.deleted).sorted()
     }
 
     /// Drops every path that lies below another one in the list.
@@ -336,3 +397,37 @@ public struct Committer {
         }
     }
 }
+
+/// The index's stat rows in path order, a page at a time, the next page read on another thread
+/// while this one is compared with the walk.
+struct IndexPages {
+    static let pageSize = 8192
+    private let index: FolderIndex
+    private let size: Int
+    private var page: [(RelativePath, IndexStat)] = []
+    private var at = 0
+    private var ahead: Background<[(RelativePath, IndexStat)]>?
+
+    init(_ index: FolderIndex, pageSize: Int = Self.pageSize) {
+        self.index = index
+        size = max(1, pageSize)
+        ahead = Background { [size] in try index.stats(after: nil, limit: size) }
+    }
+
+    mutating func next() throws -> (RelativePath, IndexStat)? {
+        if at == page.count {
+            guard let ahead else { return nil }
+            page = try ahead.value()
+            at = 0
+            if page.count == size, let last = page.last?.0 {
+                self.ahead = Background { [index, size] in try index.stats(after: last, limit: size) }
+            } else {
+                self.ahead = nil
+            }
+            if page.isEmpty { return nil }
+        }
+        defer { at += 1 }
+        return page[at]
+    }
+}
+

@@ -74,47 +74,120 @@ public struct Scanner: Sendable {
         return ignore.isIgnored(path, isDirectory: isDirectory)
     }
 
-    /// The whole folder as `walk` gives it (in no set order), its top-level directories shared
-    /// out among `threads` threads as each becomes free (as git's preload-index): the stat calls
-    /// of a rescan of 100,000 files are most of its time, and they run on every core.
-    func walkAll(threads: Int = 2, temporary: (RelativePath, Int) -> Void,
-                 _ visit: (Observation) -> Void) -> [ScanProblem] {
-        var top: [RelativePath] = []
-        var problems = (try? walk(from: nil, entering: { $0 == nil }, temporary: temporary) { o in
-            visit(o)
-            if o.kind == .directory { top.append(o.path) }
-        }) ?? []
-        final class Shared: @unchecked Sendable {
-            let lock = NSLock()
-            let dirs: [RelativePath]
-            var next = 0
-            var seen: [[Observation]] = []
-            var temporaries: [(RelativePath, Int)] = []
-            var problems: [ScanProblem] = []
-            init(_ dirs: [RelativePath]) { self.dirs = dirs }
-            func take() -> RelativePath? {
-                lock.lock(); defer { lock.unlock() }
-                guard next < dirs.count else { return nil }
-                defer { next += 1 }
-                return dirs[next]
+    /// The whole folder in path order, the order of the index's rows (bytes compared: "a", "a-b",
+    /// "a/b"). A directory comes before what it holds, which comes where "name/" sorts among its
+    /// siblings; one listing per level of the current path is held, never the whole folder. A
+    /// directory that cannot be listed is shown to `unread` before anything that sorts below it.
+    func walkInPathOrder(temporary: (RelativePath, Int) -> Void, unread: (RelativePath) -> Void,
+                         _ visit: (Observation) throws -> Void) throws -> [ScanProblem] {
+        /// One directory's entries and the order to take them in: `2 * i` shows entry i, `2 * i + 1`
+        /// enters it (a directory), sorted by "name" and "name/".
+        struct Level { var found: [Observation] = []; var order: [Int] = []; var next = 0 }
+        var problems: [ScanProblem] = []
+        func listing(_ dir: RelativePath?) throws -> Level {
+            var level = Level(), names: [String] = []
+            let listed = list(dir, problems: &problems, temporary: temporary) { o, name in
+                level.found.append(o)
+                names.append(name)
             }
-        }
-        let shared = Shared(top)
-        let scanner = self
-        DispatchQueue.concurrentPerform(iterations: max(1, min(threads, top.count))) { _ in
-            var seen: [Observation] = [], temporaries: [(RelativePath, Int)] = [], problems: [ScanProblem] = []
-            while let dir = shared.take() {
-                // Its own listing was seen at the top; what is below it is walked here.
-                problems += (try? scanner.walk(from: dir, temporary: { temporaries.append(($0, $1)) }) { seen.append($0) }) ?? []
+            if let failed = listed {
+                guard let dir else { throw SyncError.io(path: root, operation: "opendir", errno: failed) }
+                unread(dir)
             }
-            shared.lock.lock()
-            shared.seen.append(seen); shared.temporaries += temporaries; shared.problems += problems
-            shared.lock.unlock()
+            // Sorted on the first eight bytes of each key as one integer (names hold no NUL, so
+            // zeros after a short key sort it first, as bytes do), the whole keys compared on a tie.
+            var keys: [(prefix: UInt64, item: Int)] = []
+            keys.reserveCapacity(names.count * 2)
+            for (i, o) in level.found.enumerated() {
+                keys.append((Self.sortPrefix(names[i], slash: false), 2 * i))
+                if o.kind == .directory { keys.append((Self.sortPrefix(names[i], slash: true), 2 * i + 1)) }
+            }
+            keys.sort { a, b in
+                if a.prefix != b.prefix { return a.prefix < b.prefix }
+                return Self.keyPrecedes(names[a.item / 2], a.item % 2 == 1, names[b.item / 2], b.item % 2 == 1)
+            }
+            level.order = keys.map(\.item)
+            return level
         }
-        for t in shared.temporaries { temporary(t.0, t.1) }
-        for part in shared.seen { for o in part { visit(o) } }
-        problems += shared.problems
+        var levels = [try listing(nil)]
+        while let last = levels.indices.last {
+            guard levels[last].next < levels[last].order.count else { levels.removeLast(); continue }
+            let item = levels[last].order[levels[last].next]
+            levels[last].next += 1
+            let o = levels[last].found[item / 2]
+            if item % 2 == 1 { levels.append(try listing(o.path)) } else { try visit(o) }
+        }
         return problems
+    }
+
+    /// The first eight bytes of `name` (and a '/' after it when `slash`), big-endian, zeros after.
+    static func sortPrefix(_ name: String, slash: Bool) -> UInt64 {
+        var v: UInt64 = 0, n = 0
+        for byte in name.utf8 {
+            if n == 8 { return v }
+            v |= UInt64(byte) << (56 - 8 * n)
+            n += 1
+        }
+        if slash && n < 8 { v |= UInt64(UInt8(ascii: "/")) << (56 - 8 * n) }
+        return v
+    }
+
+    /// Whether `a` (followed by '/' when `aSlash`) sorts before `b` (the same), bytes compared.
+    static func keyPrecedes(_ a: String, _ aSlash: Bool, _ b: String, _ bSlash: Bool) -> Bool {
+        var a = a, b = b
+        return a.withUTF8 { pa in
+            b.withUTF8 { pb in
+                let n = min(pa.count, pb.count)
+                let c = n == 0 ? 0 : memcmp(pa.baseAddress!, pb.baseAddress!, n)
+                if c != 0 { return c < 0 }
+                // One is a prefix of the other: what follows it, '/' or nothing, against the other's byte.
+                let slash = UInt8(ascii: "/")
+                if pa.count == pb.count { return !aSlash && bSlash }
+                if pa.count < pb.count { return aSlash ? slash < pb[n] : true }
+                return bSlash ? pa[n] < slash : false
+            }
+        }
+    }
+
+    /// Lists one directory (the folder's root when nil): each entry the scan keeps is given to
+    /// `found` with its name, in directory order. Returns the error number when the directory
+    /// could not be opened (a problem noted), nil when it was listed.
+    private func list(_ dir: RelativePath?, problems: inout [ScanProblem], temporary: (RelativePath, Int) -> Void,
+                      _ found: (Observation, String) -> Void) -> Int32? {
+        let dirPath = dir.map { root + "/" + $0.rawValue } ?? root
+        guard let d = opendir(dirPath) else {
+            let e = errno
+            problems.append(ScanProblem(path: dir?.rawValue ?? ".", reason: String(cString: strerror(e))))
+            return e
+        }
+        defer { closedir(d) }
+        let dfd = dirfd(d)
+        while let ent = readdir(d) {
+            let raw = withUnsafeBytes(of: ent.pointee.d_name) { buf -> [UInt8] in
+                Array(buf.prefix(while: { $0 != 0 }))
+            }
+            if raw == [46] || raw == [46, 46] { continue }
+            guard let name = String(validating: raw, as: UTF8.self) else {
+                problems.append(ScanProblem(path: (dir.map { $0.rawValue + "/" } ?? "") + String(decoding: raw, as: UTF8.self),
+                                            reason: "name is not valid UTF-8; skipped"))
+                continue
+            }
+            guard let path = try? (dir.map { try $0.appending(name) } ?? RelativePath(name)) else {
+                problems.append(ScanProblem(path: name, reason: "name cannot be synchronized; skipped"))
+                continue
+            }
+            var st = stat()
+            guard fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
+                if errno != ENOENT { problems.append(ScanProblem(path: path.rawValue, reason: String(cString: strerror(errno)))) }
+                continue
+            }
+            if name.hasPrefix(Self.temporaryPrefix) { temporary(path, st.st_mtim.tv_sec); continue }
+            guard let o = Self.observation(path, st) else { continue }
+            if (!excluded.isEmpty && excluded.contains(path.rawValue))
+                || ignore.decide(path, isDirectory: o.kind == .directory) { continue }
+            found(o, name)
+        }
+        return nil
     }
 
     /// Everything below `start` (the whole folder when nil), depth first in directory order;
@@ -129,39 +202,8 @@ public struct Scanner: Sendable {
         var stack: [RelativePath?] = [start]
         while let dir = stack.popLast() {
             guard try entering(dir) else { continue }
-            let dirPath = dir.map { root + "/" + $0.rawValue } ?? root
-            guard let d = opendir(dirPath) else {
-                problems.append(ScanProblem(path: dir?.rawValue ?? ".", reason: String(cString: strerror(errno))))
-                continue
-            }
-            defer { closedir(d) }
-            let dfd = dirfd(d)
             var found: [Observation] = []
-            while let ent = readdir(d) {
-                let raw = withUnsafeBytes(of: ent.pointee.d_name) { buf -> [UInt8] in
-                    Array(buf.prefix(while: { $0 != 0 }))
-                }
-                if raw == [46] || raw == [46, 46] { continue }
-                guard let name = String(validating: raw, as: UTF8.self) else {
-                    problems.append(ScanProblem(path: (dir.map { $0.rawValue + "/" } ?? "") + String(decoding: raw, as: UTF8.self),
-                                                reason: "name is not valid UTF-8; skipped"))
-                    continue
-                }
-                guard let path = try? (dir.map { try $0.appending(name) } ?? RelativePath(name)) else {
-                    problems.append(ScanProblem(path: name, reason: "name cannot be synchronized; skipped"))
-                    continue
-                }
-                var st = stat()
-                guard fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
-                    if errno != ENOENT { problems.append(ScanProblem(path: path.rawValue, reason: String(cString: strerror(errno)))) }
-                    continue
-                }
-                if name.hasPrefix(Self.temporaryPrefix) { temporary(path, st.st_mtim.tv_sec); continue }
-                guard let o = Self.observation(path, st) else { continue }
-                if (!excluded.isEmpty && excluded.contains(path.rawValue))
-                    || ignore.decide(path, isDirectory: o.kind == .directory) { continue }
-                found.append(o)
-            }
+            _ = list(dir, problems: &problems, temporary: temporary) { o, _ in found.append(o) }
             // Directory order, not sorted: callers that need an order sort what they keep.
             for o in found {
                 try visit(o)

@@ -1,0 +1,116 @@
+import Foundation
+import Testing
+@testable import SyncCore
+@testable import SyncGit
+@testable import SyncEngine
+
+/// A full scan walks the folder in the index's own order and merges the two as they come; a
+/// commit of more changes than a part records them in several whole commits.
+@Suite struct ScanOrderTests {
+    /// Names whose order differs between "sorted per directory" and "sorted as whole paths", and
+    /// names that share their first eight bytes (the walk's sort key).
+    static let tricky = ["a", "a-b", "a.txt", "a/b", "a/b0", "a/b/c", "a/b-", "ab", "a0", "é", "e", "Z", "a b",
+                         "abcdefgh1", "abcdefgh/x", "abcdefgh-y", "abcdefg", "abcdefg/z", "abcdefg0", "abcdefgh"]
+
+    static func make(_ f: Fixture, _ names: [String]) throws {
+        // Files first; a name that is also a directory's ("a" and "a/b") stays a directory.
+        let dirs = Set(names.compactMap { n in n.firstIndex(of: "/").map { String(n[..<$0]) } })
+        for n in names where !dirs.contains(n) {
+            if n.hasSuffix("/b") && names.contains(where: { $0.hasPrefix(n + "/") }) { continue }
+            try f.write(n, n)
+        }
+    }
+
+    @Test func theWalkComesInTheOrderOfTheIndexRows() throws {
+        let f = try Fixture()
+        try Self.make(f, Self.tricky)
+        var walked: [RelativePath] = []
+        let problems = try f.context.scanner().walkInPathOrder(temporary: { _, _ in }, unread: { _ in }) { walked.append($0.path) }
+        #expect(problems.isEmpty)
+        #expect(walked == walked.sorted(), "\(walked.map(\.rawValue))")
+        #expect(Set(walked).count == walked.count)
+        #expect(walked.map(\.rawValue).starts(with: ["Z", "a", "a b", "a-b", "a.txt", "a/b", "a/b-", "a/b/c", "a/b0", "a0"]))
+        _ = try f.commit()
+        var rows: [RelativePath] = []
+        var pages = IndexPages(f.context.index, pageSize: 3)
+        while let r = try pages.next() { rows.append(r.0) }
+        #expect(rows == walked, "the index's rows, three at a time, in the walk's order")
+    }
+
+    @Test func theSortKeyOrdersAsBytes() {
+        let names = ["", "a", "ab", "abcdefgh", "abcdefghi", "abcdefg", "é", "\u{7f}", "a b", "a-", "a0"]
+        var keys: [(String, Bool)] = []
+        for n in names { keys.append((n, false)); keys.append((n, true)) }
+        for a in keys {
+            for b in keys {
+                let bytes = RelativePath.bytesPrecede(a.0 + (a.1 ? "/" : ""), b.0 + (b.1 ? "/" : ""))
+                #expect(Scanner.keyPrecedes(a.0, a.1, b.0, b.1) == bytes, "\(a) \(b)")
+                let pa = Scanner.sortPrefix(a.0, slash: a.1), pb = Scanner.sortPrefix(b.0, slash: b.1)
+                if pa != pb { #expect((pa < pb) == bytes, "\(a) \(b)") }
+            }
+        }
+    }
+
+    @Test func aRescanMergesTheWalkWithPagesOfRows() throws {
+        let f = try Fixture()
+        try Self.make(f, Self.tricky)
+        _ = try f.commit()
+        var c = Committer(f.context)
+        c.pageSize = 2
+        #expect(try c.commit() == nil, "nothing changed")
+        try FileManager.default.removeItem(atPath: f.root + "/a-b")
+        try FileManager.default.removeItem(atPath: f.root + "/abcdefg/z")
+        try f.write("a/b/d", "new")
+        try f.write("abcdefg1", "new")
+        try f.write("Z", "changed")
+        #expect(try f.lines(c.commit()) == ["A a/b/d", "A abcdefg1", "D a-b", "D abcdefg/z", "M Z"])
+        #expect(try c.commit() == nil)
+        #expect(try Committer(f.context).pending().isEmpty)
+    }
+
+    @Test func manyChangesAreRecordedInPartsEachAWholeCommit() throws {
+        let f = try Fixture()
+        for i in 0..<10 { try f.write(String(format: "f%02d", i), "\(i)") }
+        var c = Committer(f.context)
+        c.partSize = 4
+        let r = try #require(try c.commit())
+        #expect(f.lines(r).count == 10)
+        #expect(r.sequence == 10)
+        #expect(try f.context.index.sequence() == 10)
+        #expect(try HistoryQueries(f.context).log().count == 3, "10 changes in parts of 4")
+        let head = try f.context.history.head()
+        #expect(r.commit == head)
+        for i in 0..<10 { #expect(try f.content(String(format: "f%02d", i)) == "\(i)") }
+
+        // A part that cannot be recorded leaves the parts before it recorded, and the next commit
+        // records the rest.
+        for i in 0..<10 { try FileManager.default.removeItem(atPath: f.root + String(format: "/f%02d", i)) }
+        for i in 0..<3 { try f.write(String(format: "g%02d", i), "\(i)") }
+        struct Stop: Error {}
+        nonisolated(unsafe) var parts = 0
+        c.beforeRecord = { parts += 1; if parts == 2 { throw Stop() } }
+        #expect(throws: Stop.self) { try c.commit() }
+        #expect(try f.context.index.sequence() == 14, "the first part: three additions and a deletion")
+        let rest = try #require(try Committer(f.context).commit())
+        #expect(f.lines(rest) == (1..<10).map { String(format: "D f%02d", $0) })
+        #expect(try f.context.index.sequence() == 23)
+        #expect(try Committer(f.context).commit() == nil)
+        #expect(try f.content("f00") == nil)
+        #expect(try f.content("g02") == "2")
+    }
+
+    @Test func rowsBelowADirectoryThatCannotBeListedAreNotDeleted() throws {
+        guard getuid() != 0 else { return } // root lists every directory
+        let f = try Fixture()
+        try f.write("locked/a", "kept")
+        try f.write("ok", "fine")
+        _ = try f.commit()
+        chmod(f.root + "/locked", 0)
+        try f.write("new", "n")
+        let r = try #require(try f.commit())
+        #expect(f.lines(r) == ["A new"], "nothing below the unreadable directory is taken for deleted")
+        #expect(r.problems.map(\.path) == ["locked"])
+        chmod(f.root + "/locked", 0o755)
+        #expect(try Committer(f.context).commit() == nil)
+    }
+}
