@@ -11,7 +11,10 @@ public struct CommitCommand: ToolCommand {
             Finds what changed from the size, modification time, change time and inode of each path (as \
             git's index does), hashes only those files (git blob ids), records them in the index in one \
             transaction (this node's counter bumped in each changed file's version vector, the folder's \
-            sequence number advanced) and writes one history commit.
+            sequence number advanced) and writes one history commit. A scan that finds more than 50,000 \
+            changes records them in several commits of 50,000 each, in path order (additions and edits, \
+            then deletions), each a whole snapshot of the folder as far as it went, so that memory stays \
+            bounded whatever the folder's size.
 
             Run alone it scans the whole folder, or only the PATHs given. When standard input is a pipe (or \
             with --stdin) it reads sync-watch lines instead and commits until its input ends: a lone change \
@@ -20,7 +23,8 @@ public struct CommitCommand: ToolCommand {
             debounce.max after its first change. Ignore \
             patterns come from the folder's `ignore` settings and from .syncignore at the folder root, in \
             gitignore syntax. An unreadable file is reported and skipped; a file that changes while it is \
-            read is retried.
+            read is retried. A directory that cannot be listed is reported, and nothing recorded below it \
+            is taken for deleted.
 
             Every name the file system allows is recorded, a git checkout's `.git` too. History (a bare git \
             repository, SYNC_DIR/folders/<id>/history.git, which plain git reads) keeps the names git refuses \
@@ -32,7 +36,8 @@ public struct CommitCommand: ToolCommand {
             """)
     public static let manual = Manual(
         output: """
-            One line per commit: `<folder-id> <sequence> <commit>`. Nothing when nothing changed. Problems \
+            One line per scan that recorded something: `<folder-id> <sequence> <commit>` (the last part's, \
+            when it was recorded in parts). Nothing when nothing changed. Problems \
             (unreadable files, names that cannot be synchronized) go to standard error as \
             `sync-commit: folder <id>: <path>: <reason>`. With a terminal on standard error, a long commit \
             shows its progress there.
