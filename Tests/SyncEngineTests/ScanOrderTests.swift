@@ -37,6 +37,28 @@ import Testing
         #expect(rows == walked, "the index's rows, three at a time, in the walk's order")
     }
 
+    @Test func workersAheadOfTheCallerWaitAndStopWithIt() throws {
+        let f = try Fixture()
+        for d in ["d1", "d2", "d3", "d4"] { for i in 0..<20 { try f.write("\(d)/s\(i % 3)/f\(i)", "x") } }
+        try f.write("top", "t")
+        let scanner = f.context.scanner()
+        var one: [RelativePath] = [], two: [RelativePath] = []
+        _ = try scanner.walkInPathOrder(threads: 1, temporary: { _, _ in }, unread: { _ in }) { one.append($0.path) }
+        _ = try scanner.walkInPathOrder(threads: 3, ahead: 2, temporary: { _, _ in }, unread: { _ in }) { two.append($0.path) }
+        #expect(one.count == 4 + 12 + 80 + 1)
+        #expect(one == one.sorted())
+        #expect(two == one, "three workers, each at most two ahead, give the same walk")
+        // A caller that stops in the middle leaves no worker behind (the walk returns).
+        struct Enough: Error {}
+        var seen = 0
+        #expect(throws: Enough.self) {
+            try scanner.walkInPathOrder(threads: 2, ahead: 1, temporary: { _, _ in }, unread: { _ in }) { _ in
+                seen += 1
+                if seen == 10 { throw Enough() }
+            }
+        }
+    }
+
     @Test func theSortKeyOrdersAsBytes() {
         let names = ["", "a", "ab", "abcdefgh", "abcdefghi", "abcdefg", "é", "\u{7f}", "a b", "a-", "a0"]
         var keys: [(String, Bool)] = []

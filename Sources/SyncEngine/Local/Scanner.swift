@@ -76,48 +76,80 @@ public struct Scanner: Sendable {
 
     /// The whole folder in path order, the order of the index's rows (bytes compared: "a", "a-b",
     /// "a/b"). A directory comes before what it holds, which comes where "name/" sorts among its
-    /// siblings; one listing per level of the current path is held, never the whole folder. A
-    /// directory that cannot be listed is shown to `unread` before anything that sorts below it.
-    func walkInPathOrder(temporary: (RelativePath, Int) -> Void, unread: (RelativePath) -> Void,
-                         _ visit: (Observation) throws -> Void) throws -> [ScanProblem] {
-        /// One directory's entries and the order to take them in: `2 * i` shows entry i, `2 * i + 1`
-        /// enters it (a directory), sorted by "name" and "name/".
-        struct Level { var found: [Observation] = []; var order: [Int] = []; var next = 0 }
+    /// siblings. The top-level directories are walked on `threads` threads (as git's preload-index
+    /// spreads its lstat calls), each a bounded way ahead of the caller, in the order it takes
+    /// them; one listing per level of a path is held, never the whole folder. A directory that
+    /// cannot be listed is shown to `unread` before anything that sorts below it.
+    func walkInPathOrder(threads: Int = 2, ahead: Int = 16_384, temporary: (RelativePath, Int) -> Void,
+                         unread: (RelativePath) -> Void, _ visit: (Observation) throws -> Void) throws -> [ScanProblem] {
         var problems: [ScanProblem] = []
-        func listing(_ dir: RelativePath?) throws -> Level {
-            var level = Level(), names: [String] = []
-            let listed = list(dir, problems: &problems, temporary: temporary) { o, name in
-                level.found.append(o)
-                names.append(name)
+        let top = try listing(nil, problems: &problems, temporary: temporary, unread: unread)
+        let dirs = top.order.filter { $0 % 2 == 1 }.map { top.found[$0 / 2].path }
+        let subtrees = Subtrees(self, dirs, threads: threads, bound: ahead)
+        defer { subtrees.stop() }
+        var taken = 0
+        for item in top.order {
+            let o = top.found[item / 2]
+            if item % 2 == 0 { try visit(o); continue }
+            if subtrees.workers == 0 {
+                try walk(below: o.path, problems: &problems, temporary: temporary, unread: unread, visit)
+            } else {
+                try subtrees.take(taken, temporary: temporary, unread: unread, visit)
             }
-            if let failed = listed {
-                guard let dir else { throw SyncError.io(path: root, operation: "opendir", errno: failed) }
-                unread(dir)
-            }
-            // Sorted on the first eight bytes of each key as one integer (names hold no NUL, so
-            // zeros after a short key sort it first, as bytes do), the whole keys compared on a tie.
-            var keys: [(prefix: UInt64, item: Int)] = []
-            keys.reserveCapacity(names.count * 2)
-            for (i, o) in level.found.enumerated() {
-                keys.append((Self.sortPrefix(names[i], slash: false), 2 * i))
-                if o.kind == .directory { keys.append((Self.sortPrefix(names[i], slash: true), 2 * i + 1)) }
-            }
-            keys.sort { a, b in
-                if a.prefix != b.prefix { return a.prefix < b.prefix }
-                return Self.keyPrecedes(names[a.item / 2], a.item % 2 == 1, names[b.item / 2], b.item % 2 == 1)
-            }
-            level.order = keys.map(\.item)
-            return level
+            taken += 1
         }
-        var levels = [try listing(nil)]
+        subtrees.stop()
+        return problems + subtrees.problems
+    }
+
+    /// One directory's entries and the order to take them in: `2 * i` shows entry i, `2 * i + 1`
+    /// enters it (a directory), sorted by "name" and "name/".
+    struct Level { var found: [Observation] = []; var order: [Int] = []; var next = 0 }
+
+    /// One directory (the root when nil) listed and sorted; a directory that cannot be listed is
+    /// shown to `unread` and is empty (the root throws).
+    func listing(_ dir: RelativePath?, problems: inout [ScanProblem], temporary: (RelativePath, Int) -> Void,
+                 unread: (RelativePath) -> Void) throws -> Level {
+        var level = Level(), names: [String] = []
+        let listed = list(dir, problems: &problems, temporary: temporary) { o, name in
+            level.found.append(o)
+            names.append(name)
+        }
+        if let failed = listed {
+            guard let dir else { throw SyncError.io(path: root, operation: "opendir", errno: failed) }
+            unread(dir)
+        }
+        // Sorted on the first eight bytes of each key as one integer (names hold no NUL, so
+        // zeros after a short key sort it first, as bytes do), the whole keys compared on a tie.
+        var keys: [(prefix: UInt64, item: Int)] = []
+        keys.reserveCapacity(names.count * 2)
+        for (i, o) in level.found.enumerated() {
+            keys.append((Self.sortPrefix(names[i], slash: false), 2 * i))
+            if o.kind == .directory { keys.append((Self.sortPrefix(names[i], slash: true), 2 * i + 1)) }
+        }
+        keys.sort { a, b in
+            if a.prefix != b.prefix { return a.prefix < b.prefix }
+            return Self.keyPrecedes(names[a.item / 2], a.item % 2 == 1, names[b.item / 2], b.item % 2 == 1)
+        }
+        level.order = keys.map(\.item)
+        return level
+    }
+
+    /// Everything below `dir`, in path order, on this thread.
+    func walk(below dir: RelativePath, problems: inout [ScanProblem], temporary: (RelativePath, Int) -> Void,
+              unread: (RelativePath) -> Void, _ visit: (Observation) throws -> Void) throws {
+        var levels = [try listing(dir, problems: &problems, temporary: temporary, unread: unread)]
         while let last = levels.indices.last {
             guard levels[last].next < levels[last].order.count else { levels.removeLast(); continue }
             let item = levels[last].order[levels[last].next]
             levels[last].next += 1
             let o = levels[last].found[item / 2]
-            if item % 2 == 1 { levels.append(try listing(o.path)) } else { try visit(o) }
+            if item % 2 == 1 {
+                levels.append(try listing(o.path, problems: &problems, temporary: temporary, unread: unread))
+            } else {
+                try visit(o)
+            }
         }
-        return problems
     }
 
     /// The first eight bytes of `name` (and a '/' after it when `slash`), big-endian, zeros after.
@@ -213,3 +245,97 @@ public struct Scanner: Sendable {
         return problems
     }
 }
+
+/// The subtrees of a folder's top-level directories, walked in path order on worker threads that
+/// take them in the order the caller will, each into a buffer the caller drains; a worker whose
+/// buffer holds `bound` events waits for the caller.
+private final class Subtrees: @unchecked Sendable {
+    enum Event { case seen(Observation), temporary(RelativePath, Int), unread(RelativePath) }
+    struct Stopped: Error {}
+    let workers: Int
+    private let bound: Int
+    private let dirs: [RelativePath]
+    private let condition = NSCondition()
+    private let group = DispatchGroup()
+    // Guarded by `condition`:
+    private var next = 0
+    private var buffers: [[Event]]
+    private var finished: [Bool]
+    private var stopped = false
+    private(set) var problems: [ScanProblem] = []
+
+    init(_ scanner: Scanner, _ dirs: [RelativePath], threads: Int, bound: Int) {
+        self.dirs = dirs
+        self.bound = max(1, bound)
+        workers = threads > 1 ? min(threads, dirs.count) : 0
+        buffers = Array(repeating: [], count: dirs.count)
+        finished = Array(repeating: false, count: dirs.count)
+        for _ in 0..<workers {
+            DispatchQueue.global().async(group: group) { self.work(scanner) }
+        }
+    }
+
+    private func work(_ scanner: Scanner) {
+        while true {
+            condition.lock()
+            guard !stopped, next < dirs.count else { condition.unlock(); return }
+            let i = next
+            next += 1
+            condition.unlock()
+            var chunk: [Event] = [], problems: [ScanProblem] = []
+            /// Hands what was found on (waiting while the caller is `bound` behind), and at the
+            /// end (`found` set) the problems met too.
+            func hand(_ found: [ScanProblem]?) throws {
+                condition.lock()
+                defer { condition.unlock() }
+                while found == nil && buffers[i].count >= bound && !stopped { condition.wait() }
+                if stopped { throw Stopped() }
+                buffers[i] += chunk
+                if let found { finished[i] = true; self.problems += found }
+                condition.broadcast()
+                chunk.removeAll(keepingCapacity: true)
+            }
+            do {
+                try scanner.walk(below: dirs[i], problems: &problems, temporary: { chunk.append(.temporary($0, $1)) },
+                                 unread: { chunk.append(.unread($0)) }) { o in
+                    chunk.append(.seen(o))
+                    if chunk.count >= min(512, bound) { try hand(nil) }
+                }
+                try hand(problems)
+            } catch {
+                return // stopped
+            }
+        }
+    }
+
+    /// Everything below the `i`th directory, in path order, as its worker finds it.
+    func take(_ i: Int, temporary: (RelativePath, Int) -> Void, unread: (RelativePath) -> Void,
+              _ visit: (Observation) throws -> Void) throws {
+        while true {
+            condition.lock()
+            while buffers[i].isEmpty && !finished[i] { condition.wait() }
+            let events = buffers[i], done = finished[i]
+            buffers[i] = []
+            condition.broadcast()
+            condition.unlock()
+            for e in events {
+                switch e {
+                case .seen(let o): try visit(o)
+                case .temporary(let p, let t): temporary(p, t)
+                case .unread(let p): unread(p)
+                }
+            }
+            if done { return }
+        }
+    }
+
+    /// Stops the workers (those ahead wake and leave) and waits for them.
+    func stop() {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
+        group.wait()
+    }
+}
+
