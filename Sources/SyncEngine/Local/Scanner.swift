@@ -195,13 +195,21 @@ public struct Scanner: Sendable {
         defer { closedir(d) }
         let dfd = dirfd(d)
         while let ent = readdir(d) {
-            let raw = withUnsafeBytes(of: ent.pointee.d_name) { buf -> [UInt8] in
-                Array(buf.prefix(while: { $0 != 0 }))
+            // The name straight from the entry's bytes (no copy unless it is not valid UTF-8).
+            var invalid: [UInt8]?
+            let decoded = withUnsafeBytes(of: ent.pointee.d_name) { buf -> String? in
+                let start = buf.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                let bytes = UnsafeBufferPointer(start: start, count: strnlen(buf.baseAddress!.assumingMemoryBound(to: CChar.self), buf.count))
+                if bytes.first == 46 && (bytes.count == 1 || (bytes.count == 2 && bytes[1] == 46)) { return nil }
+                if let s = String(validating: bytes, as: UTF8.self) { return s }
+                invalid = Array(bytes)
+                return nil
             }
-            if raw == [46] || raw == [46, 46] { continue }
-            guard let name = String(validating: raw, as: UTF8.self) else {
-                problems.append(ScanProblem(path: (dir.map { $0.rawValue + "/" } ?? "") + String(decoding: raw, as: UTF8.self),
-                                            reason: "name is not valid UTF-8; skipped"))
+            guard let name = decoded else {
+                if let raw = invalid {
+                    problems.append(ScanProblem(path: (dir.map { $0.rawValue + "/" } ?? "") + String(decoding: raw, as: UTF8.self),
+                                                reason: "name is not valid UTF-8; skipped"))
+                }
                 continue
             }
             guard let path = try? (dir.map { try $0.appending(name) } ?? RelativePath(name)) else {
