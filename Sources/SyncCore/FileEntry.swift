@@ -33,6 +33,33 @@ public struct FileEntry: Sendable, Equatable {
     }
 }
 
+extension FileEntry {
+    /// `rows` in the same order, except that each deleted file whose content was a file row's of
+    /// `rows` (`formerHash`: the hash it had before it was deleted) comes right after that row: a
+    /// rename recorded so keeps its two rows side by side in sequence order, so that a peer that
+    /// pulls a batch at a time sees both in one batch and moves the file instead of copying it.
+    public static func keepingRenamesTogether(_ rows: [FileEntry], formerHash: (FileEntry) -> String?) -> [FileEntry] {
+        var gone: [String: [Int]] = [:]
+        for (i, r) in rows.enumerated() where r.deleted && r.kind == .file {
+            if let h = formerHash(r) { gone[h, default: []].append(i) }
+        }
+        guard !gone.isEmpty else { return rows }
+        var placed = Array(repeating: false, count: rows.count)
+        var out: [FileEntry] = []
+        out.reserveCapacity(rows.count)
+        for (i, r) in rows.enumerated() where !placed[i] {
+            out.append(r)
+            placed[i] = true
+            guard !r.deleted, r.kind == .file, let h = r.hash, let ds = gone[h] else { continue }
+            if let d = ds.first(where: { !placed[$0] }) {
+                out.append(rows[d])
+                placed[d] = true
+            }
+        }
+        return out
+    }
+}
+
 /// The part of an index row that a scan compares with `lstat`: enough to tell "unchanged".
 public struct IndexStat: Sendable, Equatable {
     public var kind: FileEntry.Kind

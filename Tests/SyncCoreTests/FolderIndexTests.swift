@@ -57,4 +57,19 @@ import Testing
         #expect(try index.heldHashes(asked) == [String(repeating: "1", count: 40)])
         #expect(try index.heldHashes([]).isEmpty)
     }
+
+    @Test func aRenamesTwoRowsAreKeptSideBySide() throws {
+        func row(_ p: String, _ kind: FileEntry.Kind = .file, hash: String? = nil, deleted: Bool = false) throws -> FileEntry {
+            FileEntry(path: try RelativePath(p), kind: kind, hash: hash, deleted: deleted)
+        }
+        let rows = [try row("a", hash: "h1"), try row("b", hash: "h2"), try row("c", .directory), try row("w", deleted: true),
+                    try row("x", deleted: true), try row("y", deleted: true), try row("z", deleted: true)]
+        let former = ["x": "h2", "y": "h1", "z": "h9", "w": "h1"]
+        let out = FileEntry.keepingRenamesTogether(rows) { former[$0.path.rawValue] }
+        #expect(out.map(\.path.rawValue) == ["a", "w", "b", "x", "c", "y", "z"], "each new path takes the first deletion of its content")
+        // A deletion that already comes before its new path stays where it is, once.
+        let early = FileEntry.keepingRenamesTogether([try row("y", deleted: true), try row("a", hash: "h1")]) { former[$0.path.rawValue] }
+        #expect(early.map(\.path.rawValue) == ["y", "a"])
+        #expect(FileEntry.keepingRenamesTogether(rows) { _ in nil }.map(\.path) == rows.map(\.path))
+    }
 }

@@ -96,6 +96,38 @@ import SyncTestSupport
         #expect(inode(b.root + "/new.bin") == before)
         #expect(!FileManager.default.fileExists(atPath: b.root + "/old.bin"))
     }
+
+    @Test func aDirectoryOfBigFilesMovedIsMovedOnThePeerAcrossBatches() throws {
+        let base = FileSystem.canonical(NSTemporaryDirectory()) + "/sync-rename-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let (a, b) = try Node.pair(base)
+        let names = ["f1", "f2", "f3", "f4"]
+        for (i, n) in names.enumerated() { try write(a.root + "/d/" + n, bytes: (1 << 20) + i, seed: 10 + UInt64(i)) }
+        _ = try Committer(a.context).commit(paths: nil)
+        _ = try PullerPropertyTests.pull(b, from: a)
+        let before = names.map { inode(b.root + "/d/" + $0) }
+
+        try FileManager.default.moveItem(atPath: a.root + "/d", toPath: a.root + "/e")
+        // In parts of 3 on A too: no part splits a rename.
+        var committer = Committer(a.context)
+        committer.partSize = 3
+        let made = try #require(try committer.commit(paths: nil))
+        #expect(made.changes.map(\.line).sorted() == names.map { "R d/\($0) -> e/\($0)" }, "\(made.changes.map(\.line))")
+        // A's sequence keeps each deletion right after the new path of its content.
+        let rows = try a.context.index.entries(since: 0, limit: 100).filter { $0.kind == .file }.sorted { $0.sequence < $1.sequence }
+        for n in names {
+            let added = try #require(rows.first { $0.path.rawValue == "e/" + n }), gone = try #require(rows.first { $0.path.rawValue == "d/" + n })
+            #expect(gone.sequence == added.sequence + 1, "\(n): \(added.sequence) \(gone.sequence)")
+        }
+
+        // Batches of 3 rows: each move still lands whole (no copy, nothing fetched).
+        let pulled = try PullerPropertyTests.pull(b, from: a)
+        #expect(!pulled.held, "\(pulled.problems)")
+        #expect(pulled.contentBytes == 0)
+        #expect(names.map { inode(b.root + "/e/" + $0) } == before, "copied instead of moved")
+        #expect(!FileManager.default.fileExists(atPath: b.root + "/d"))
+        #expect(try Committer(b.context).commit(paths: nil) == nil)
+    }
 }
 
 /// A big file comes in ranges, two in flight: a range the peer refuses leaves the one behind it to

@@ -45,7 +45,7 @@ public struct Committer {
         for start in stride(from: 0, to: plan.deleted.count, by: 5_000) {
             for d in try context.index.entries(Array(plan.deleted[start..<min(start + 5_000, plan.deleted.count)])).values
             where d.kind == .file && !d.deleted && d.inode != 0 {
-                if let hash = d.hash, let id = try? ObjectID(hex: hash) { work.vanished[d.inode] = (d.size, d.mtimeNs, id) }
+                if let hash = d.hash, let id = try? ObjectID(hex: hash) { work.vanished[d.inode] = (d.path, d.size, d.mtimeNs, id) }
             }
         }
         // The mass-deletion guard, decided on the whole change: a change that deletes too much of
@@ -56,22 +56,43 @@ public struct Committer {
             if Double(plan.deletedFiles) > share * Double(before) { held = (plan.deletedFiles, before) }
         }
 
-        var recorded = false
+        // The order of the parts: edits in path order, each moved file followed by the deletion of
+        // the path it left (so that no part splits a rename), then the other deletions. An edit is
+        // `i`, a deletion `-1 - i`.
+        var order: [Int] = []
+        order.reserveCapacity(plan.candidates.count + plan.deleted.count)
+        var paired = Array(repeating: false, count: plan.deleted.count)
+        let deletedAt = work.vanished.isEmpty ? [:] : Dictionary(plan.deleted.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        for (i, o) in plan.candidates.enumerated() {
+            order.append(i)
+            if o.kind == .file, let v = work.vanished[o.inode], v.size == o.size, v.mtimeNs == o.mtimeNs,
+               let d = deletedAt[v.path], !paired[d] {
+                paired[d] = true
+                order.append(-1 - d)
+            }
+        }
+        for d in plan.deleted.indices where !paired[d] { order.append(-1 - d) }
+
+        var recorded = false, holding = held != nil
         var commitID: ObjectID?
         var sequence: Int64 = 0
         var shown: [Change] = []
-        let total = plan.candidates.count + plan.deleted.count
-        for start in stride(from: 0, to: total, by: max(1, partSize)) {
-            let end = min(start + max(1, partSize), total)
-            let edits = plan.candidates[min(start, plan.candidates.count)..<min(end, plan.candidates.count)]
-            let deletions = plan.deleted[max(0, start - plan.candidates.count)..<max(0, end - plan.candidates.count)]
-            // The hold starts with the part that holds the first deletion.
-            let holds = held != nil && !deletions.isEmpty && deletions.startIndex == 0
-            guard let part = try record(edits, deletions, holding: holds, &work) else { continue }
+        var start = 0
+        while start < order.count {
+            var end = min(start + max(1, partSize), order.count)
+            if end < order.count, order[end] < 0, paired[-1 - order[end]] { end += 1 } // a rename stays whole
+            let part = order[start..<end]
+            start = end
+            let edits = part.filter { $0 >= 0 }.map { plan.candidates[$0] }
+            let deletions = part.filter { $0 < 0 }.map { plan.deleted[-1 - $0] }
+            // The hold starts with the first part that deletes.
+            let holds = holding && !deletions.isEmpty
+            if holds { holding = false }
+            guard let done = try record(edits, deletions, holding: holds, &work) else { continue }
             recorded = true
-            commitID = part.commit
-            sequence = part.sequence
-            shown += part.shown
+            commitID = done.commit
+            sequence = done.sequence
+            shown += done.shown
         }
         guard recorded else {
             return work.retry.isEmpty && work.problems.isEmpty ? nil
@@ -97,7 +118,8 @@ public struct Committer {
         let observed: [RelativePath: Observation]
         var problems: [ScanProblem]
         var retry: [RelativePath] = []
-        var vanished: [UInt64: (size: Int64, mtimeNs: Int64, id: ObjectID)] = [:]
+        /// Deleted files by inode: where they were, and what they held.
+        var vanished: [UInt64: (path: RelativePath, size: Int64, mtimeNs: Int64, id: ObjectID)] = [:]
         var progress = CommitProgress(filesHashed: 0, filesToHash: 0, bytesHashed: 0, bytesToHash: 0)
     }
 
@@ -112,7 +134,7 @@ public struct Committer {
     /// Hashes, stores, commits and records one part of a commit: `edits` (observations whose stat
     /// data differ from the index) and `deletions` (rows whose path is gone). Nil when nothing in
     /// it changed (rows whose stat data alone changed are refreshed).
-    private func record(_ edits: ArraySlice<Observation>, _ deletions: ArraySlice<RelativePath>, holding: Bool,
+    private func record(_ edits: [Observation], _ deletions: [RelativePath], holding: Bool,
                         _ work: inout Work) throws -> Part? {
         let node = work.node, scanner = work.scanner, scanStart = work.scanStart
         let known = try context.index.entries(edits.map(\.path) + deletions)
@@ -266,8 +288,10 @@ public struct Committer {
         }
         try beforeRecord?()
         let first = try context.index.sequence() + 1
-        try context.index.record(changes: changes.map(\.0), refreshed: refreshed, commit: commitID?.hex,
-                                 meta: holding ? [("hold.from", String(first))] : [])
+        // A rename's two rows side by side in sequence order, for peers that pull a batch at a time.
+        let formerHash = Dictionary(gone.map { ($0.path, $0.hash) }, uniquingKeysWith: { a, _ in a })
+        try context.index.record(changes: FileEntry.keepingRenamesTogether(changes.map(\.0)) { formerHash[$0.path] ?? nil },
+                                 refreshed: refreshed, commit: commitID?.hex, meta: holding ? [("hold.from", String(first))] : [])
         return Part(sequence: sequence, commit: commitID, shown: shown)
     }
 

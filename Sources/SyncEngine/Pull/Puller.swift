@@ -105,13 +105,20 @@ public final class Puller {
         deferred = []
         heldForGood = false
         while true {
-            let batch = try remote.index(since: since, limit: batchSize)
+            var batch = try remote.index(since: since, limit: batchSize)
             if !restarted, let knownEpoch, knownEpoch != batch.epoch, since > 0 {
                 // The peer's index was made anew: its sequence numbers mean something else now.
                 since = 0; restarted = true
                 continue
             }
             restarted = true
+            // A big file last in a batch that has more, with content a file here holds: maybe a
+            // rename whose deletion is the next row (peers record the two side by side). It waits
+            // for the next batch, so that the file is moved there instead of copied here.
+            if batch.more, batch.entries.count > 1, let tail = batch.entries.last, !tail.deleted, tail.kind == "file",
+               tail.size >= Self.stageMaxSize, let h = tail.hash, (try? index.files(withHash: h).isEmpty) == false {
+                batch.entries.removeLast()
+            }
             outcome.peerSequence = batch.sequence
             let last = batch.entries.map(\.sequence).max() ?? since
             let upTo = batch.more ? last : max(last, batch.sequence)

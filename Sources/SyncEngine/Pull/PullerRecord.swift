@@ -75,7 +75,9 @@ extension Puller {
                 }
             }
             outcome.commit = commitID?.hex
-            try context.index.record(changes: rows, commit: commitID?.hex, meta: meta)
+            // A rename's two rows side by side in this node's sequence, for the peers that pull from it.
+            try context.index.record(changes: FileEntry.keepingRenamesTogether(rows) { locals[$0.path]?.hash },
+                                     commit: commitID?.hex, meta: meta)
         } catch let e as GitError {
             throw SyncError.history(path: context.folder.historyPath, message: e.description)
         }
