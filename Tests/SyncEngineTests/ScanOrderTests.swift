@@ -95,8 +95,11 @@ import Testing
         for i in 0..<10 { try f.write(String(format: "f%02d", i), "\(i)") }
         var c = Committer(f.context)
         c.partSize = 4
+        c.shownLimit = 6
         let r = try #require(try c.commit())
-        #expect(f.lines(r).count == 10)
+        #expect(f.lines(r).count == 6, "the first six kept for the report")
+        #expect(r.changeCount == 10)
+        c.shownLimit = 1000
         #expect(r.sequence == 10)
         #expect(try f.context.index.sequence() == 10)
         #expect(try HistoryQueries(f.context).log().count == 3, "10 changes in parts of 4")

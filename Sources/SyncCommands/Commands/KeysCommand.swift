@@ -155,7 +155,7 @@ extension KeysCommand {
         // What the folder holds now is recorded first (once every check passed): the other
         // machine's first pull brings it.
         if !f.config.paused, let recorded = try Committer(try FolderContext(f, state: state)).commit(), !recorded.changes.isEmpty {
-            warn("sync-keys: folder \(f.id): recorded \(recorded.changes.count) change\(recorded.changes.count == 1 ? "" : "s") first (\(recorded.line))")
+            warn("sync-keys: folder \(f.id): recorded \(recorded.changeCount) change\(recorded.changeCount == 1 ? "" : "s") first (\(recorded.line))")
         }
         let lifetime = Units.duration(expires ?? "24h")!
         let (made, seed) = try Invites(state).create(folder: f.id, lifetime: lifetime)

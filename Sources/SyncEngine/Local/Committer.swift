@@ -19,6 +19,8 @@ public struct Committer {
     /// snapshot of the folder as far as it went: a commit's memory grows with its part, not with
     /// the folder (the first commit of a million files).
     var partSize = 50_000
+    /// Changes kept for the report (every one is counted, and kept in history).
+    var shownLimit = CommitResult.shownLimit
     /// Index rows read at a time by a full scan.
     var pageSize = IndexPages.pageSize
 
@@ -76,7 +78,7 @@ public struct Committer {
         var recorded = false, holding = held != nil
         var commitID: ObjectID?
         var sequence: Int64 = 0
-        var shown: [Change] = []
+        var shown: [Change] = [], shownCount = 0
         var start = 0
         while start < order.count {
             var end = min(start + max(1, partSize), order.count)
@@ -92,7 +94,8 @@ public struct Committer {
             recorded = true
             commitID = done.commit
             sequence = done.sequence
-            shown += done.shown
+            if shown.count < shownLimit { shown += done.shown.prefix(shownLimit - shown.count) }
+            shownCount += done.shown.count
         }
         guard recorded else {
             return work.retry.isEmpty && work.problems.isEmpty ? nil
@@ -105,7 +108,7 @@ public struct Committer {
             _ = try context.index.release()
         }
         var result = CommitResult(folder: folder.id, sequence: sequence, commit: commitID, changes: shown,
-                                  retry: work.retry, problems: work.problems)
+                                  changeCount: shownCount, retry: work.retry, problems: work.problems)
         result.held = held
         return result
     }
