@@ -48,6 +48,16 @@ import Testing
         #expect(one.count == 4 + 12 + 80 + 1)
         #expect(one == one.sorted())
         #expect(two == one, "three workers, each at most two ahead, give the same walk")
+        // Many small top-level directories and a slow caller: the workers ahead stop at the bound
+        // over all of them (each directory alone is below it).
+        for d in 0..<12 { for i in 0..<3 { try f.write("m\(d)/f\(i)", "x") } }
+        var most = 0, slow = 0
+        _ = try scanner.walkInPathOrder(threads: 2, ahead: 4, peak: { most = $0 }, temporary: { _, _ in }, unread: { _ in }) { _ in
+            slow += 1
+            usleep(2_000)
+        }
+        #expect(slow == 4 + 12 + 80 + 1 + 12 * 4)
+        #expect(most <= 4 + 4 + 4, "at most the bound, a chunk, and the directory being taken: \(most)")
         // A caller that stops in the middle leaves no worker behind (the walk returns).
         struct Enough: Error {}
         var seen = 0

@@ -80,7 +80,7 @@ public struct Scanner: Sendable {
     /// spreads its lstat calls), each a bounded way ahead of the caller, in the order it takes
     /// them; one listing per level of a path is held, never the whole folder. A directory that
     /// cannot be listed is shown to `unread` before anything that sorts below it.
-    func walkInPathOrder(threads: Int = 2, ahead: Int = 16_384, temporary: (RelativePath, Int) -> Void,
+    func walkInPathOrder(threads: Int = 2, ahead: Int = 16_384, peak: ((Int) -> Void)? = nil, temporary: (RelativePath, Int) -> Void,
                          unread: (RelativePath) -> Void, _ visit: (Observation) throws -> Void) throws -> [ScanProblem] {
         var problems: [ScanProblem] = []
         let top = try listing(nil, problems: &problems, temporary: temporary, unread: unread)
@@ -99,6 +99,7 @@ public struct Scanner: Sendable {
             taken += 1
         }
         subtrees.stop()
+        peak?(subtrees.peak)
         return problems + subtrees.problems
     }
 
@@ -255,8 +256,10 @@ public struct Scanner: Sendable {
 }
 
 /// The subtrees of a folder's top-level directories, walked in path order on worker threads that
-/// take them in the order the caller will, each into a buffer the caller drains; a worker whose
-/// buffer holds `bound` events waits for the caller.
+/// take them in the order the caller will, each into a buffer the caller drains. The worker of the
+/// directory the caller is taking waits while its buffer holds `bound` events; a worker ahead of
+/// the caller waits while all buffers together hold `bound` (so that a folder of many small
+/// top-level directories is not read whole ahead of a slow caller).
 private final class Subtrees: @unchecked Sendable {
     enum Event { case seen(Observation), temporary(RelativePath, Int), unread(RelativePath) }
     struct Stopped: Error {}
@@ -270,6 +273,10 @@ private final class Subtrees: @unchecked Sendable {
     private var buffers: [[Event]]
     private var finished: [Bool]
     private var stopped = false
+    /// Events in all buffers, and the directory the caller is taking.
+    private var buffered = 0, current = 0
+    /// The most events the buffers held at once (tests check the bound).
+    private(set) var peak = 0
     private(set) var problems: [ScanProblem] = []
 
     init(_ scanner: Scanner, _ dirs: [RelativePath], threads: Int, bound: Int) {
@@ -296,9 +303,11 @@ private final class Subtrees: @unchecked Sendable {
             func hand(_ found: [ScanProblem]?) throws {
                 condition.lock()
                 defer { condition.unlock() }
-                while found == nil && buffers[i].count >= bound && !stopped { condition.wait() }
+                while !stopped && (i == current ? buffers[i].count : buffered) >= bound { condition.wait() }
                 if stopped { throw Stopped() }
                 buffers[i] += chunk
+                buffered += chunk.count
+                peak = max(peak, buffered)
                 if let found { finished[i] = true; self.problems += found }
                 condition.broadcast()
                 chunk.removeAll(keepingCapacity: true)
@@ -319,11 +328,16 @@ private final class Subtrees: @unchecked Sendable {
     /// Everything below the `i`th directory, in path order, as its worker finds it.
     func take(_ i: Int, temporary: (RelativePath, Int) -> Void, unread: (RelativePath) -> Void,
               _ visit: (Observation) throws -> Void) throws {
+        condition.lock()
+        current = i
+        condition.broadcast()
+        condition.unlock()
         while true {
             condition.lock()
             while buffers[i].isEmpty && !finished[i] { condition.wait() }
             let events = buffers[i], done = finished[i]
             buffers[i] = []
+            buffered -= events.count
             condition.broadcast()
             condition.unlock()
             for e in events {
