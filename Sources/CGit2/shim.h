@@ -1,4 +1,5 @@
 #include <git2.h>
+#include <git2/sys/midx.h>
 
 /* git_libgit2_opts is variadic and cannot be called from Swift: one fixed-argument wrapper.
    A folder's history must not depend on the user's git configuration (nor fail when $HOME is

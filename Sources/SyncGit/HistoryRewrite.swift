@@ -228,6 +228,7 @@ extension HistoryRepository {
     public func removeObjects(exceptPack keep: String, keepLoose: Set<ObjectID>) throws {
         let packDir = path + "/objects/pack"
         let packFiles = (try? FileManager.default.contentsOfDirectory(atPath: packDir)) ?? []
+        removeMultiPackIndex() // it names the packs about to go
         for ext in ["idx", "rev", "keep", "bitmap", "pack"] {
             for f in packFiles where f.hasPrefix("pack-") && f.hasSuffix("." + ext) && f != "pack-\(keep).\(ext)" {
                 unlink(packDir + "/" + f)
@@ -247,7 +248,7 @@ extension HistoryRepository {
         // In the pack directory: libgit2's temporary files (tmp_*, pack_git2_*), and a pack whose
         // index is gone (an interrupted removal) or never came (an interrupted write).
         let packFiles = Set((try? fm.contentsOfDirectory(atPath: objects + "/pack")) ?? [])
-        for f in packFiles {
+        for f in packFiles where f != Self.multiPackIndex {
             let stem = f.hasPrefix("pack-") ? String(f.prefix(while: { $0 != "." })) : nil
             if let stem, packFiles.contains(stem + ".idx") { continue }
             unlink(objects + "/pack/" + f)

@@ -227,6 +227,7 @@ public final class PackWriter {
         placed = true
         let dir = open(packDirectory, O_RDONLY | O_CLOEXEC)
         if dir >= 0 { fsync(dir); close(dir) }
+        repository.indexPacksWhenMany()
         repository.refreshObjects()
         ftruncate(temporary, 0)
         lseek(temporary, 0, SEEK_SET)

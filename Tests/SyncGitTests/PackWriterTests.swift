@@ -59,4 +59,54 @@ import SyncTestSupport
         fsck.waitUntilExit()
         #expect(fsck.terminationStatus == 0, "\(text)")
     }
+
+    /// Runs git on the repository; its status and what it printed.
+    func git(_ args: [String]) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["git", "--git-dir=" + dir + "/h.git"] + args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
+
+    @Test func packsThatPileUpGetAMultiPackIndexThatGitAccepts() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try HistoryRepository.create(at: dir + "/h.git", worktree: dir + "/w")
+        var ids: [ObjectID] = []
+        func onePack(_ n: Int) throws {
+            let pack = PackWriter(r)
+            for i in 0..<PackWriter.fewest { ids.append(try pack.add(Array("pack \(n) blob \(i)\n".utf8))) }
+            try pack.flush()
+        }
+        for n in 0..<7 { try onePack(n) }
+        #expect(r.coveredPackCount() == nil, "seven packs: none yet")
+        try onePack(7)
+        #expect(r.coveredPackCount() == 8, "the eighth pack: all eight covered")
+        for n in 8..<15 { try onePack(n) }
+        #expect(r.coveredPackCount() == 8, "seven more are probed one by one")
+        try onePack(15)
+        #expect(r.coveredPackCount() == 16)
+        // Every object is found (through the index, and in a fresh handle), and git agrees.
+        let fresh = try HistoryRepository(openAt: dir + "/h.git")
+        for id in ids { #expect(r.contains(id) && fresh.contains(id)) }
+        #expect(!fresh.contains(HistoryRepository.hash(Array("not stored".utf8))))
+        let verify = try git(["multi-pack-index", "verify"])
+        #expect(verify.0 == 0, "\(verify.1)")
+        let fsck = try git(["fsck", "--full", "--strict", "--no-progress", "--no-dangling"])
+        #expect(fsck.0 == 0, "\(fsck.1)")
+        #expect(try git(["cat-file", "-e", ids[0].hex]).0 == 0)
+
+        // Packs removed (as a prune does): the index goes first, nothing names a missing pack.
+        let keep = String(r.packNames().sorted()[0].dropFirst(5).dropLast(4))
+        try r.removeObjects(exceptPack: keep, keepLoose: [])
+        #expect(r.coveredPackCount() == nil)
+        #expect(r.packNames().count == 1)
+        let after = try git(["fsck", "--no-progress", "--no-dangling", "--connectivity-only"])
+        #expect(after.0 == 0, "\(after.1)")
+    }
 }
