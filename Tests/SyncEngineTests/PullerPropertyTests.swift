@@ -253,6 +253,27 @@ import SyncTestSupport
     /// A local write to a file in the instant after a pull renamed it into place is a local change:
     /// the pull's row must not carry the peer's content id with the stat data of that write (the
     /// node would never read the file again, nor converge: seeds 5 and 10 of the run with faults).
+    @Test func aFileLongerThanItsRecordedVersionIsRefusedNotStreamedToItsEnd() throws {
+        let base = FileSystem.canonical(NSTemporaryDirectory()) + "/sync-grown-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let (a, b) = try Node.pair(base)
+        try "short\n".write(toFile: a.root + "/grown.bin", atomically: false, encoding: .utf8)
+        try "after\n".write(toFile: a.root + "/z.txt", atomically: false, encoding: .utf8)
+        _ = try Committer(a.context).commit(paths: nil)
+        // Written on after it was recorded (as a file recorded while it was being made): 100 MiB
+        // where the row says 6 bytes, far past what a peer accepts beyond an announced length.
+        #expect(truncate(a.root + "/grown.bin", 100 << 20) == 0)
+        let outcome = try PullerPropertyTests.pull(b, from: a) { $0.batchSize = 100 }
+        #expect(outcome.problems.map(\.path) == ["grown.bin"], "\(outcome.problems)")
+        #expect(outcome.held)
+        #expect(!FileManager.default.fileExists(atPath: b.root + "/grown.bin"))
+        #expect(FileManager.default.contents(atPath: b.root + "/z.txt") == Data("after\n".utf8), "the link stays in step")
+        // Recorded again, it comes.
+        _ = try Committer(a.context).commit(paths: nil)
+        _ = try PullerPropertyTests.pull(b, from: a)
+        #expect((try FileManager.default.attributesOfItem(atPath: b.root + "/grown.bin"))[.size] as? Int == 100 << 20)
+    }
+
     @Test func aWriteRightAfterAFileIsPlacedIsRecordedAsALocalChange() throws {
         let base = FileSystem.canonical(NSTemporaryDirectory()) + "/sync-puller-race-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: base) }

@@ -178,9 +178,18 @@ public final class FolderServer: RequestHandler {
         guard let e = try context(folder).index.entry(p), !e.deleted, e.kind == .file, e.hash == hash else {
             throw Refusal(code: .changed, message: "\(path): not this version any more")
         }
-        do { return try Beneath.openForReading(p, in: folder.root) } catch {
+        let fd: Descriptor
+        do { fd = try Beneath.openForReading(p, in: folder.root) } catch {
             throw Refusal(code: .changed, message: "\(path): cannot be read now")
         }
+        // A file whose length is not the recorded one is not that version (it is being written, or
+        // it was recorded while it was): served to its end, it would be far more than the peer was
+        // told to expect.
+        var st = stat()
+        guard fstat(fd.raw, &st) == 0, Int64(st.st_size) == e.size else {
+            throw Refusal(code: .changed, message: "\(path): changed since it was recorded")
+        }
+        return fd
     }
 
     /// Sends what `fd` holds from where it stands: `length` bytes at most (0: to its end).
