@@ -12,9 +12,10 @@ public struct CommitCommand: ToolCommand {
             git's index does), hashes only those files (git blob ids), records them in the index in one \
             transaction (this node's counter bumped in each changed file's version vector, the folder's \
             sequence number advanced) and writes one history commit. A scan that finds more than 50,000 \
-            changes records them in several commits of 50,000 each, in path order (additions and edits, \
-            then deletions), each a whole snapshot of the folder as far as it went, so that memory stays \
-            bounded whatever the folder's size.
+            changes records them in several commits of 50,000 each, in path order (additions and edits, a \
+            moved file with the deletion of the path it left, then the other deletions), each a whole \
+            snapshot of the folder as far as it went, so that memory stays bounded whatever the folder's \
+            size.
 
             Run alone it scans the whole folder, or only the PATHs given. When standard input is a pipe (or \
             with --stdin) it reads sync-watch lines instead and commits until its input ends: a lone change \

@@ -52,7 +52,8 @@ public struct PullCommand: ToolCommand {
     public static let manual = Manual(
         output: """
             One line per change made here: `A PATH`, `M PATH`, `D PATH`, `R OLD -> NEW` (paths quoted as sync-watch \
-            quotes them); for a conflict `M PATH` and `A COPY`. Then `FOLDER-ID SEQUENCE COMMIT`. With \
+            quotes them); for a conflict `M PATH` and `A COPY`; each batch's lines as soon as it is recorded. \
+            Then `FOLDER-ID SEQUENCE COMMIT`. With \
             --dry-run, the lines of what would change and no final line. Entries refused or left for a \
             later pull are reported on standard error. --stats adds `received N bytes, sent N bytes, \
             content N bytes, files N` on standard error.
@@ -122,6 +123,11 @@ public struct PullCommand: ToolCommand {
             let display = ProgressDisplay()
             let started = Date()
             puller.progress = { display.show(LinkStatus.Transfer($0, since: started).text(verb: "pulling")) }
+            // Each batch's changes as it is recorded.
+            puller.onChanges = { changes in
+                display.clear()
+                for c in changes { emit(c.line) }
+            }
             let lock = dryRun ? nil : try FileLock(path: Puller.lockPath(folder, peer: dialed.peer))
             defer { _ = lock }
             let before = try context.index.sequence()
@@ -135,7 +141,6 @@ public struct PullCommand: ToolCommand {
                 throw SyncError.peer("host \(dialed.name): \(e)")
             }
             display.clear()
-            for c in outcome.changes { emit(c.line) }
             for p in outcome.problems { warn("sync-pull: folder \(folder.id): \(p)") }
             if outcome.peerSequence == 0 {
                 warn("sync-pull: host \(dialed.name): folder \(folder.id): the peer has recorded nothing yet (run sync commit FOLDER, or sync up, there)")

@@ -388,7 +388,7 @@ public final class LinkLoop {
             try context.index.setMeta(MetaKey.peerEcho(peer.rawValue), "\(from) \(after)")
         }
         let held = try storedSequence(folder)
-        traceLine("pull", folder.id, "since=\(since) held=\(held) changes=\(outcome.changes.count) rows=\(outcome.rowsRecorded) reason=\(reason.replacingOccurrences(of: " ", with: "-"))")
+        traceLine("pull", folder.id, "since=\(since) held=\(held) changes=\(outcome.changeCount) rows=\(outcome.rowsRecorded) reason=\(reason.replacingOccurrences(of: " ", with: "-"))")
         update(folder.id) {
             $0.transfer = nil; $0.pulls = self.pulls; $0.peerSequence = held
             $0.peerAt = max($0.peerAt ?? 0, outcome.peerSequence)
@@ -398,7 +398,7 @@ public final class LinkLoop {
             // Big files left for later by a pull that made way for a notice come next, at once.
             retries[folder.id] = (folder, Date().addingTimeInterval(puller.deferredLarge && !outcome.held ? 0 : 2), nil)
         }
-        log.info("folder \(folder.id): pulled from \(peer.short) (\(reason)): \(outcome.changes.count) changes, \(outcome.filesFetched) files fetched, now at \(held) of the peer's, \(after) here")
+        log.info("folder \(folder.id): pulled from \(peer.short) (\(reason)): \(outcome.changeCount) changes, \(outcome.filesFetched) files fetched, now at \(held) of the peer's, \(after) here")
         if after > before { try board.post(folder.id, sequence: after) }
     }
 

@@ -15,7 +15,8 @@ public struct Committer {
     public init(_ context: FolderContext) { self.context = context }
 
     /// Changes recorded in one commit at most. A scan that finds more records them in several
-    /// commits of this many, in path order (additions and edits, then deletions), each a whole
+    /// commits of this many (one more where a rename would be split), in path order (edits, each
+    /// moved file with the deletion of the path it left; then the other deletions), each a whole
     /// snapshot of the folder as far as it went: a commit's memory grows with its part, not with
     /// the folder (the first commit of a million files).
     var partSize = 50_000

@@ -2,8 +2,13 @@ import SyncCore
 
 /// What a pull did.
 public struct PullOutcome: Sendable {
-    /// `A path`, `M path`, `D path` for what changed here; `C path` for a conflict at path.
+    /// `A path`, `M path`, `D path` for what changed here; `C path` for a conflict at path. With
+    /// `Puller.onChanges` set, only those not handed to it yet.
     public var changes: [Change] = []
+    /// Changes already handed to `Puller.onChanges`.
+    var handedChanges = 0
+    /// Every change of the pull, handed on or not.
+    public var changeCount: Int { handedChanges + changes.count }
     /// Conflict copies made, as (original, copy).
     public var conflicts: [(original: String, copy: String)] = []
     /// Rows refused or left for a later pull, and losses worth telling, by path.

@@ -14,6 +14,9 @@ public final class Puller {
     public var dryRun = false
     var batchSize = 1000
     public var progress: ((PullProgress) -> Void)?
+    /// Given each batch's changes once it is recorded (or previewed), which the outcome then no
+    /// longer holds: a pull of a million files does not keep a million change lines.
+    public var onChanges: (([Change]) -> Void)?
     /// Asked between batches: true stops the pull there (what was recorded stays).
     var cancelled: () -> Bool = { false }
     var state = PullProgress()
@@ -216,6 +219,7 @@ public final class Puller {
             self.journal = nil
             directories.clear()
         }
+        defer { handChanges() }
         var entries: [FileEntry] = []
         let scanner = context.scanner()
         for w in wire {
@@ -327,6 +331,14 @@ public final class Puller {
             } ?? [])
         }
         return firstHeld
+    }
+
+    /// Hands the changes gathered so far to `onChanges`, if set, keeping only their count.
+    func handChanges() {
+        guard let onChanges, !outcome.changes.isEmpty else { return }
+        onChanges(outcome.changes)
+        outcome.handedChanges += outcome.changes.count
+        outcome.changes.removeAll()
     }
 
     /// Makes the batch durable and records it with `record`; when that fails, the folder is put
