@@ -120,10 +120,7 @@ public final class FolderIndex: Sendable {
         try wrap { try queue.unsafeRead { db in
             var out: [(RelativePath, IndexStat)] = []
             out.reserveCapacity(limit)
-            let rows = try Row.fetchCursor(try db.cachedStatement(sql: """
-                SELECT path, kind, size, mtime, ctime, inode, executable, deleted FROM files
-                WHERE path > ? ORDER BY path LIMIT ?
-                """), arguments: [path?.rawValue ?? "", limit])
+            let rows = try Row.fetchCursor(try db.cachedStatement(sql: Self.statsSQL), arguments: [path?.rawValue ?? "", limit])
             while let row = try rows.next() {
                 let p: String = row[0]
                 guard let kind = FileEntry.Kind(rawValue: row[1]) else { throw SyncError.corrupt(path: p, message: "bad index row") }
@@ -134,6 +131,12 @@ public final class FolderIndex: Sendable {
             return out
         } }
     }
+
+    /// A page of stat rows: a search in the path key, in its order (no sort of every row).
+    static let statsSQL = """
+        SELECT path, kind, size, mtime, ctime, inode, executable, deleted FROM files
+        WHERE path > ? ORDER BY path LIMIT ?
+        """
 
     /// Every row, sorted by path.
     public func allEntries() throws -> [FileEntry] {

@@ -42,6 +42,16 @@ import Testing
         #expect(try index.entries(under: RelativePath("x")).isEmpty)
         let plan = try index.queryPlan(FolderIndex.underSQL, FolderIndex.underArguments(try RelativePath("d")))
         #expect(!plan.isEmpty && !plan.contains { $0.hasPrefix("SCAN files") }, "\(plan)")
+        // The scan's pages of stat rows: in path order (bytes), each a search in the path key.
+        var paged: [String] = []
+        var after: RelativePath?
+        while case let page = try index.stats(after: after, limit: 3), !page.isEmpty {
+            paged += page.map(\.0.rawValue)
+            after = page.last?.0
+        }
+        #expect(paged == names.sorted { RelativePath.bytesPrecede($0, $1) })
+        let pages = try index.queryPlan(FolderIndex.statsSQL, ["d", 3])
+        #expect(!pages.isEmpty && !pages.contains { $0.hasPrefix("SCAN files") || $0.contains("TEMP B-TREE") }, "\(pages)")
     }
 
     @Test func heldHashesAreThoseOfLiveFiles() throws {
