@@ -80,8 +80,11 @@ public struct Scanner: Sendable {
     /// spreads its lstat calls), each a bounded way ahead of the caller, in the order it takes
     /// them; one listing per level of a path is held, never the whole folder. A directory that
     /// cannot be listed is shown to `unread` before anything that sorts below it.
-    func walkInPathOrder(threads: Int = 2, ahead: Int = 16_384, peak: ((Int) -> Void)? = nil, temporary: (RelativePath, Int) -> Void,
-                         unread: (RelativePath) -> Void, _ visit: (Observation) throws -> Void) throws -> [ScanProblem] {
+    /// `ahead`: how many entries the workers may hold for the caller; `peak` is told the most they
+    /// held (tests).
+    func walkInPathOrder(threads: Int = 2, ahead: Int = 16_384, peak: ((Int) -> Void)? = nil,
+                         temporary: (RelativePath, Int) -> Void, unread: (RelativePath) -> Void,
+                         _ visit: (Observation) throws -> Void) throws -> [ScanProblem] {
         var problems: [ScanProblem] = []
         let top = try listing(nil, problems: &problems, temporary: temporary, unread: unread)
         let dirs = top.order.filter { $0 % 2 == 1 }.map { top.found[$0 / 2].path }
@@ -298,8 +301,8 @@ private final class Subtrees: @unchecked Sendable {
             next += 1
             condition.unlock()
             var chunk: [Event] = [], problems: [ScanProblem] = []
-            /// Hands what was found on (waiting while the caller is `bound` behind), and at the
-            /// end (`found` set) the problems met too.
+            /// Hands what was found on (waiting while the buffers are full, as the type says), and
+            /// at the end (`found` set) the problems met too.
             func hand(_ found: [ScanProblem]?) throws {
                 condition.lock()
                 defer { condition.unlock() }
