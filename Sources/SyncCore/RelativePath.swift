@@ -65,8 +65,9 @@ public struct RelativePath: Hashable, Comparable, Sendable, CustomStringConverti
         rawValue == other.rawValue || rawValue.hasPrefix(other.rawValue + "/")
     }
 
-    /// For paths this node recorded itself after checking them (its own index rows).
-    init(unchecked: String) { rawValue = unchecked }
+    /// For paths this node recorded itself after checking them (its own index rows, a scan's
+    /// packed list): never for bytes from a peer.
+    package init(unchecked: String) { rawValue = unchecked }
 
     public var description: String { rawValue }
     /// Bytes compared, as SQLite's BINARY collation and git compare paths ("a-b" < "a/b" < "a0").

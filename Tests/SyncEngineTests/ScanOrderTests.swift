@@ -69,6 +69,22 @@ import Testing
         }
     }
 
+    @Test func observationsPackedReadBackAsTheyWere() throws {
+        var list = ObservationList()
+        var kept: [Observation] = []
+        let long = String(repeating: "é", count: 100) + "/" + String(repeating: "n", count: 255)
+        for i in 0..<30_000 {
+            let path = try RelativePath(i == 7 ? long : "dir \(i % 97)/名前-\(i)/file\(i).txt")
+            let o = Observation(path: path, kind: [.file, .symlink, .directory][i % 3], size: i == 3 ? Int64.max : Int64(i),
+                                mtimeNs: i == 4 ? Int64.min : Int64(i) * 1_000_003, ctimeNs: -Int64(i),
+                                inode: i == 5 ? UInt64.max : UInt64(i) << 33, executable: i % 2 == 0)
+            list.append(o)
+            kept.append(o)
+        }
+        #expect(list.count == kept.count)
+        #expect(Array(list) == kept, "every field of every one, across chunks of 1 MiB")
+    }
+
     @Test func theSortKeyOrdersAsBytes() {
         let names = ["", "a", "ab", "abcdefgh", "abcdefghi", "abcdefg", "é", "\u{7f}", "a b", "a-", "a0"]
         var keys: [(String, Bool)] = []

@@ -304,7 +304,7 @@ public struct Committer {
     struct Plan {
         /// What a commit of named paths saw of them (empty for a full scan).
         var observed: [RelativePath: Observation] = [:]
-        var candidates: [Observation] = []
+        var candidates = ObservationList()
         var deleted: [RelativePath] = []
         /// How many of `deleted` are files or links (the mass-deletion guard counts those).
         var deletedFiles = 0
@@ -375,9 +375,10 @@ public struct Committer {
             }
             for e in try context.index.entries(under: p) { stats[e.path] = IndexStat(e) }
         }
-        for (p, o) in plan.observed where !unchanged(o, stats[p]) { plan.candidates.append(o) }
+        for o in plan.observed.values.filter({ !unchanged($0, stats[$0.path]) }).sorted(by: { $0.path < $1.path }) {
+            plan.candidates.append(o)
+        }
         for (p, e) in stats where plan.observed[p] == nil { gone(p, e) }
-        plan.candidates.sort { $0.path < $1.path }
         plan.deleted.sort()
         return plan
     }
