@@ -9,6 +9,8 @@
 #   A, B, sync_folder            run a sync tool as node A or B; one folder on both nodes
 #   st_start, st, st_field,      Syncthing instances with their own homes, their REST API,
 #   st_linked, st_pair           paired and connected
+#   st_share, st_wait            a folder $work/sa/NAME shared send-only to $work/sb/NAME, and when
+#                                B was first seen holding all of it
 #
 # Cleanup (bench_begin sets it as the EXIT trap) sends SIGTERM to the processes in BENCH_PIDS
 # (SIGKILL to those still there 10 s later), then to sshd and Syncthing, waits up to 10 s for
@@ -160,4 +162,55 @@ st_pair() { # two instances, sa and sb, started and connected to each other
         die "syncthing B refused device A; see $work/st/sb.log"
     for _ in $(seq 1200); do st_linked && break; sleep 0.1; done
     st_linked || die "syncthing A (${ST_LISTEN[sa]}) and B (${ST_LISTEN[sb]}) did not connect in 120 s; see $work/st/sa.log, sb.log"
+}
+st_share() { # workload: A's copy send-only, B's directory receive-only; no watcher, no rescan meanwhile
+    local fid=bench-$1
+    mkdir -p "$work/sb/$1"
+    st sa POST /rest/config/folders "{\"id\":\"$fid\",\"label\":\"$fid\",\"path\":\"$work/sa/$1\",\"type\":\"sendonly\",
+        \"devices\":[{\"deviceID\":\"${ST_ID[sb]}\"}],\"fsWatcherEnabled\":false,\"rescanIntervalS\":3600}" >/dev/null ||
+        die "syncthing A refused folder $fid; see $work/st/sa.log"
+    st sb POST /rest/config/folders "{\"id\":\"$fid\",\"label\":\"$fid\",\"path\":\"$work/sb/$1\",\"type\":\"receiveonly\",
+        \"devices\":[{\"deviceID\":\"${ST_ID[sa]}\"}],\"fsWatcherEnabled\":false,\"rescanIntervalS\":3600}" >/dev/null ||
+        die "syncthing B refused folder $fid; see $work/st/sb.log"
+}
+st_wait() { # workload: the time (epoch seconds) B was first seen complete, B's copy then equal to A's;
+    # fails (after st_timeout seconds, default 1800) when it is not
+    # Complete: every item of A's copy (files and directories, not Syncthing's own .stfolder) in
+    # A's index, so A's scan is over; A's /rest/db/completion for B at 100 % with nothing needed,
+    # which after an edit holds only once B has announced the new version; and B's own
+    # /rest/db/status with all those items local and nothing needed, which is what holds on a
+    # first copy (there A reports 100 % for B before B has announced anything). Then diff -r,
+    # untimed, must agree. One python loop polls every 0.1 s: no process started per poll.
+    local items
+    items=$(find "$work/sa/$1" -mindepth 1 \( -name .stfolder -o -name .stversions \) -prune -o -print | wc -l)
+    python3 - "${ST_GUI[sa]}" "${ST_KEY[sa]}" "${ST_GUI[sb]}" "${ST_KEY[sb]}" "bench-$1" "${ST_ID[sb]}" "$items" \
+        "$work/sa/$1" "$work/sb/$1" "${st_timeout:-1800}" <<'PY' ||
+import json, subprocess, sys, time, urllib.request
+gui_a, key_a, gui_b, key_b, folder, b_id, items, a, b, timeout = sys.argv[1:]
+items = int(items)
+def get(gui, key, path):
+    try:
+        with urllib.request.urlopen(urllib.request.Request(f'http://{gui}{path}', headers={'X-API-Key': key}),
+                                    timeout=60) as r:
+            return json.load(r)
+    except (OSError, ValueError):
+        return {}
+deadline = time.time() + int(timeout)
+while time.time() < deadline:
+    c = get(gui_a, key_a, f'/rest/db/completion?folder={folder}&device={b_id}')
+    st = get(gui_b, key_b, f'/rest/db/status?folder={folder}')
+    if (c.get('globalItems') == items and c.get('completion') == 100
+            and (c.get('needItems'), c.get('needDeletes'), c.get('needBytes')) == (0, 0, 0)
+            and st.get('localFiles', 0) + st.get('localDirectories', 0) + st.get('localSymlinks', 0) == items
+            and st.get('needTotalItems') == 0):
+        t = time.time()
+        if subprocess.call(['diff', '-r', '-q', '-x', '.stfolder', '-x', '.stversions', a, b],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0:
+            print(f'{t:.6f}')
+            sys.exit(0)
+    time.sleep(0.1)
+brief = {k: st.get(k) for k in ('state', 'localFiles', 'localDirectories', 'needTotalItems', 'error')}
+sys.exit(f'{folder}: {items} items expected; last seen: A on B {json.dumps(c)}, B {json.dumps(brief)}')
+PY
+        return 1
 }
