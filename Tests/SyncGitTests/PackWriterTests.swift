@@ -48,16 +48,8 @@ import SyncTestSupport
         let size = try FileManager.default.attributesOfItem(atPath: dir + "/h.git/objects/pack/" + packs[0])[.size] as! Int
         let randomBytes = blobs[3..<12].reduce(0) { $0 + $1.count }, allBytes = blobs.reduce(0) { $0 + $1.count }
         #expect(size > randomBytes && size < allBytes)
-        let fsck = Process()
-        fsck.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        fsck.arguments = ["git", "--git-dir=" + dir + "/h.git", "fsck", "--full", "--strict", "--no-progress", "--no-dangling"]
-        let out = Pipe()
-        fsck.standardOutput = out
-        fsck.standardError = out
-        try fsck.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        fsck.waitUntilExit()
-        #expect(fsck.terminationStatus == 0, "\(text)")
+        let fsck = try git(["fsck", "--full", "--strict", "--no-progress", "--no-dangling"])
+        #expect(fsck.0 == 0, "\(fsck.1)")
     }
 
     /// Runs git on the repository; its status and what it printed.
