@@ -9,8 +9,8 @@ extension HistoryRepository {
     static let multiPackIndex = "multi-pack-index"
 
     /// Writes the multi-pack-index anew over every pack when the packs it does not cover reach
-    /// `max(8, covered / 16)` (so that it is rewritten a number of times that grows with the log
-    /// of the packs, not with the packs). Best effort: without it, lookups are slower, not wrong.
+    /// `max(8, covered / 16)` (past 128 packs, once each time their number grows by a sixteenth:
+    /// rewrites grow with the log of the packs, not with the packs). Best effort: without it, lookups are slower, not wrong.
     /// Only for a writer of history (they hold the folder lock).
     public func indexPacksWhenMany() {
         let packs = packNames()
@@ -45,8 +45,8 @@ extension HistoryRepository {
         try GitError.check(git_midx_writer_commit(writer), "write the multi-pack-index")
     }
 
-    /// Removes the multi-pack-index (before packs it names go: libgit2 and git refuse one that
-    /// names a missing pack).
+    /// Removes the multi-pack-index (before packs it names go: libgit2 drops one that names a
+    /// missing pack and looks in each pack again, and git reports it as an error).
     func removeMultiPackIndex() {
         unlink(path + "/objects/pack/" + Self.multiPackIndex)
     }

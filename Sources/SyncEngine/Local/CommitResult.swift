@@ -16,8 +16,8 @@ public struct CommitResult: Sendable {
     public let changes: [Change]
     /// How many changes were shown in all (more than `changes` holds past `shownLimit`).
     public var changeCount: Int
-    /// At most this many changes are kept in `changes`: a commit of a million files holds none
-    /// of them in memory for the report.
+    /// At most this many changes are kept in `changes`: a commit of a million files does not hold
+    /// a million change lines for its report.
     public static let shownLimit = 10_000
     /// Paths that changed while they were read; they are left for the next round.
     public let retry: [RelativePath]
