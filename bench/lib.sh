@@ -1,4 +1,4 @@
-# bench/lib.sh: what the benchmarks (bench/transfer, latency, history) share. Sourced, not
+# bench/lib.sh: what the benchmarks (bench/transfer, latency, history, scale) share. Sourced, not
 # run. The script sets `work` (its work directory) and, for the sync nodes, `bin` (where the
 # sync binaries are) before calling anything here.
 #
