@@ -76,13 +76,22 @@ public struct RelativePath: Hashable, Comparable, Sendable, CustomStringConverti
     }
 
     /// Whether `a`'s UTF-8 bytes sort before `b`'s: memcmp where both are contiguous (native strings).
-    public static func bytesPrecede(_ a: String, _ b: String) -> Bool {
+    public static func bytesPrecede(_ a: String, _ b: String) -> Bool { bytesPrecede(a, false, b, false) }
+
+    /// Whether `a` (followed by '/' when `aSlash`) sorts before `b` (the same), bytes compared: a
+    /// directory's contents sort where "name/" does (a scan's sort key), with no string made.
+    public static func bytesPrecede(_ a: String, _ aSlash: Bool, _ b: String, _ bSlash: Bool) -> Bool {
         var a = a, b = b
         return a.withUTF8 { pa in
             b.withUTF8 { pb in
                 let n = min(pa.count, pb.count)
                 let c = n == 0 ? 0 : memcmp(pa.baseAddress!, pb.baseAddress!, n)
-                return c != 0 ? c < 0 : pa.count < pb.count
+                if c != 0 { return c < 0 }
+                // One is a prefix of the other: what follows it, '/' or nothing, against the other's byte.
+                let slash = UInt8(ascii: "/")
+                if pa.count == pb.count { return !aSlash && bSlash }
+                if pa.count < pb.count { return aSlash ? slash < pb[n] : true }
+                return bSlash ? pa[n] < slash : false
             }
         }
     }

@@ -88,7 +88,7 @@ import Testing
         for a in keys {
             for b in keys {
                 let bytes = RelativePath.bytesPrecede(a.0 + (a.1 ? "/" : ""), b.0 + (b.1 ? "/" : ""))
-                #expect(Scanner.keyPrecedes(a.0, a.1, b.0, b.1) == bytes, "\(a) \(b)")
+                #expect(RelativePath.bytesPrecede(a.0, a.1, b.0, b.1) == bytes, "\(a) \(b)")
                 let pa = Scanner.sortPrefix(a.0, slash: a.1), pb = Scanner.sortPrefix(b.0, slash: b.1)
                 if pa != pb { #expect((pa < pb) == bytes, "\(a) \(b)") }
             }

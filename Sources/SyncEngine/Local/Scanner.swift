@@ -133,7 +133,7 @@ public struct Scanner: Sendable {
         }
         keys.sort { a, b in
             if a.prefix != b.prefix { return a.prefix < b.prefix }
-            return Self.keyPrecedes(names[a.item / 2], a.item % 2 == 1, names[b.item / 2], b.item % 2 == 1)
+            return RelativePath.bytesPrecede(names[a.item / 2], a.item % 2 == 1, names[b.item / 2], b.item % 2 == 1)
         }
         level.order = keys.map(\.item)
         return level
@@ -166,23 +166,6 @@ public struct Scanner: Sendable {
         }
         if slash && n < 8 { v |= UInt64(UInt8(ascii: "/")) << (56 - 8 * n) }
         return v
-    }
-
-    /// Whether `a` (followed by '/' when `aSlash`) sorts before `b` (the same), bytes compared.
-    static func keyPrecedes(_ a: String, _ aSlash: Bool, _ b: String, _ bSlash: Bool) -> Bool {
-        var a = a, b = b
-        return a.withUTF8 { pa in
-            b.withUTF8 { pb in
-                let n = min(pa.count, pb.count)
-                let c = n == 0 ? 0 : memcmp(pa.baseAddress!, pb.baseAddress!, n)
-                if c != 0 { return c < 0 }
-                // One is a prefix of the other: what follows it, '/' or nothing, against the other's byte.
-                let slash = UInt8(ascii: "/")
-                if pa.count == pb.count { return !aSlash && bSlash }
-                if pa.count < pb.count { return aSlash ? slash < pb[n] : true }
-                return bSlash ? pa[n] < slash : false
-            }
-        }
     }
 
     /// Lists one directory (the folder's root when nil): each entry the scan keeps is given to
