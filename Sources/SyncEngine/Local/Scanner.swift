@@ -241,7 +241,8 @@ public struct Scanner: Sendable {
     }
 }
 
-/// The subtrees of a folder's top-level directories, walked in path order on worker threads that
+/// The subtrees of a folder's top-level directories, walked in path order on threads of their own
+/// (not the dispatch pool's: they wait for the caller, see `Background`) that
 /// take them in the order the caller will, each into a buffer the caller drains. The worker of the
 /// directory the caller is taking waits while its buffer holds `bound` events; a worker ahead of
 /// the caller waits while all buffers together hold `bound` (so that a folder of many small
@@ -272,7 +273,7 @@ private final class Subtrees: @unchecked Sendable {
         buffers = Array(repeating: [], count: dirs.count)
         finished = Array(repeating: false, count: dirs.count)
         for _ in 0..<workers {
-            DispatchQueue.global().async(group: group) { self.work(scanner) }
+            Background<Void>.detach(group: group) { self.work(scanner) }
         }
     }
 
