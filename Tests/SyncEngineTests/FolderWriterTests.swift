@@ -39,6 +39,50 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: f.root).filter { $0.hasPrefix(".sync-tmp-") }.isEmpty)
     }
 
+    /// The check that the target is as the caller saw it comes before the rename: a file a local
+    /// program makes or writes in between is never lost (seen as a chaos run's lost write).
+    @Test func aFileWrittenBetweenTheCheckAndTheRenameIsKept() throws {
+        let f = try Fixture()
+        var w = FolderWriter(root: f.root)
+        let new = Array("new\n".utf8), hash = HistoryRepository.hash(new).hex
+        func place(_ path: String, replacing row: FileEntry?, with writer: FolderWriter) throws {
+            try writer.placeFile(RelativePath(path), hash: hash, executable: false, replacing: row) { fd in
+                _ = new.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            }
+        }
+        // Nothing there when checked, a file made just after: it stays, nothing is placed.
+        w.beforeRename = { p in try? "made here\n".write(toFile: f.root + "/" + p.rawValue, atomically: false, encoding: .utf8) }
+        #expect(throws: FolderWriter.Changed.self) { try place("a.txt", replacing: nil, with: w) }
+        #expect(FileManager.default.contents(atPath: f.root + "/a.txt") == Data("made here\n".utf8))
+        // The same after a deletion was recorded, and for a link.
+        try f.write("b.txt", "b\n")
+        _ = try row(f, "b.txt")
+        try FileManager.default.removeItem(atPath: f.root + "/b.txt")
+        let gone = try row(f, "b.txt")
+        #expect(gone.deleted)
+        #expect(throws: FolderWriter.Changed.self) { try place("b.txt", replacing: gone, with: w) }
+        #expect(FileManager.default.contents(atPath: f.root + "/b.txt") == Data("made here\n".utf8))
+        #expect(throws: FolderWriter.Changed.self) { try w.placeLink(RelativePath("l"), target: "x", replacing: nil) }
+        #expect(FileManager.default.contents(atPath: f.root + "/l") == Data("made here\n".utf8))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: f.root).filter { $0.hasPrefix(".sync-tmp-") }.isEmpty)
+        // A file written in place after the check is replaced, and kept as a conflict copy when
+        // the batch settles.
+        let journal = Journal()
+        w = FolderWriter(root: f.root, journal: journal)
+        let seen = try row(f, "a.txt")
+        w.beforeRename = { p in
+            let h = FileHandle(forWritingAtPath: f.root + "/" + p.rawValue)!
+            h.seekToEndOfFile()
+            h.write(Data("written meanwhile\n".utf8))
+            h.closeFile()
+        }
+        try place("a.txt", replacing: seen, with: w)
+        let copies = journal.settle(w, node: "node")
+        #expect(copies.count == 1)
+        #expect(FileManager.default.contents(atPath: f.root + "/a.txt") == Data(new))
+        #expect(copies.first.map { FileManager.default.contents(atPath: f.root + "/" + $0.rawValue) } == Data("made here\nwritten meanwhile\n".utf8))
+    }
+
     @Test func nothingIsWrittenThroughALinkOnTheWay() throws {
         let f = try Fixture()
         let outside = f.base + "/outside"

@@ -15,6 +15,8 @@ struct FolderWriter {
     var noteTemporary: ((RelativePath) -> Void)?
     /// Directories kept open for the batch under way (see `DirectoryCache`); nil walks every time.
     var directories: DirectoryCache?
+    /// Tests: called between the check of a target and the rename that replaces it.
+    var beforeRename: ((RelativePath) -> Void)?
 
     init(root: String, journal: Journal? = nil, noteTemporary: ((RelativePath) -> Void)? = nil, directories: DirectoryCache? = nil) {
         self.root = root; self.journal = journal; self.noteTemporary = noteTemporary; self.directories = directories
@@ -110,9 +112,20 @@ struct FolderWriter {
     /// the target is still `current`; the directory is made durable.
     func rename(_ tmp: String, in dir: borrowing Descriptor, to target: RelativePath, replacing current: FileEntry?) throws {
         guard try unchanged(target, current, in: dir) else { throw Changed(path: target) }
-        // With a journal, what is replaced stays under a second name until the batch is recorded.
+        beforeRename?(target)
+        guard let c = current, !c.deleted else {
+            // Nothing was there: nothing is replaced, not even a file made since the check (a
+            // plain rename would drop it with no copy kept).
+            guard FileSystem.renameNoReplace(in: dir.raw, tmp, to: target.name) else {
+                if errno == EEXIST { throw Changed(path: target) }
+                throw SyncError.io(path: absolute(target), operation: "rename", errno: errno)
+            }
+            return placed(target, in: dir, saved: nil, was: current)
+        }
+        // With a journal, what is replaced stays under a second name until the batch is recorded
+        // (and is kept as a conflict copy then if it was written to after the check: `settle`).
         var saved: String?
-        if let journal, let c = current, !c.deleted {
+        if let journal {
             let name = try temporary(beside: target)
             if linkat(dir.raw, target.name, dir.raw, name, 0) == 0 { saved = name } else { journal.note(.unsaved(target)) }
         }
@@ -121,6 +134,11 @@ struct FolderWriter {
             if let saved { unlinkat(dir.raw, saved, 0) }
             throw SyncError.io(path: absolute(target), operation: "rename", errno: e)
         }
+        placed(target, in: dir, saved: saved, was: current)
+    }
+
+    /// Notes a file just renamed into place at `target` and makes the rename durable.
+    private func placed(_ target: RelativePath, in dir: borrowing Descriptor, saved: String?, was current: FileEntry?) {
         var st = stat()
         fstatat(dir.raw, target.name, &st, AT_SYMLINK_NOFOLLOW)
         journal?.note(.placed(target, inode: UInt64(st.st_ino), saved: saved, was: current))
