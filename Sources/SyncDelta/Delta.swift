@@ -55,54 +55,27 @@ public enum Delta {
     }
 
     /// Writes the delta that turns the signature's file into `newFile` to `deltaPath`.
-    ///
-    /// A file of `splitFrom` bytes or more is read in `threads` ranges at once (each a whole number
-    /// of the signature's blocks, so that a block that did not change still matches), each against
-    /// its own copy of the signature; the parts' commands are joined into one delta (the magic of
-    /// each but the first and the end command of each but the last dropped). A range that ends in
-    /// the middle of a moved block sends at most that block as literal bytes.
-    public static func delta(signature signaturePath: String, newFile: String, to deltaPath: String,
-                             threads: Int = Delta.threads, splitFrom: Int64 = Delta.splitFrom) throws {
-        let fd = try openFD(newFile)
-        defer { Glibc.close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw DeltaError(operation: "stat", path: newFile, message: String(cString: strerror(errno))) }
-        let size = Int64(st.st_size)
-        let blockLen = try signatureBlockLength(signaturePath)
-        let ranges = split(size, unit: Int64(blockLen), threads: size >= splitFrom ? threads : 1)
-        let paths = ranges.indices.map { $0 == 0 ? deltaPath : deltaPath + ".part\($0)" }
-        defer { for p in paths.dropFirst() { unlink(p) } }
-        _ = try concurrently(ranges.count) { k -> [UInt8] in
-            let sigFile = try open(signaturePath, "rb")
-            defer { fclose(sigFile) }
-            var sig: OpaquePointer?
-            try check(rs_loadsig_file(sigFile, &sig, nil), "load signature", signaturePath)
-            defer { rs_free_sumset(sig) }
-            try check(rs_build_hash_table(sig), "index signature", signaturePath)
-            let output = try open(paths[k], "wb")
-            defer { fclose(output) }
-            _ = try run(rs_delta_begin(sig), fd: fd, range: ranges[k], what: newFile, step: "delta") { piece in
-                guard fwrite(piece.baseAddress, 1, piece.count, output) == piece.count else {
-                    throw DeltaError(operation: "write", path: paths[k], message: String(cString: strerror(errno)))
-                }
-            }
-            guard fflush(output) == 0 else {
-                throw DeltaError(operation: "write", path: paths[k], message: String(cString: strerror(errno)))
-            }
-            return []
-        }
-        try join(paths, into: deltaPath)
+    public static func delta(signature signaturePath: String, newFile: String, to deltaPath: String) throws {
+        let sigFile = try open(signaturePath, "rb")
+        defer { fclose(sigFile) }
+        var sig: OpaquePointer?
+        try check(rs_loadsig_file(sigFile, &sig, nil), "load signature", signaturePath)
+        defer { rs_free_sumset(sig) }
+        try check(rs_build_hash_table(sig), "index signature", signaturePath)
+        let input = try open(newFile, "rb")
+        defer { fclose(input) }
+        let output = try open(deltaPath, "wb")
+        defer { fclose(output) }
+        try check(rs_delta_file(sig, input, output, nil), "delta", newFile)
+        try flush(output, deltaPath)
     }
 
-    /// How many threads a big file's signature or delta is computed on.
+    /// How many threads a big file's signature is computed on.
     public static let threads = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))
     /// Files from this size on are split among the threads.
     public static let splitFrom: Int64 = 64 << 20
     /// A signature's header: magic, block length, strong sum length (4 bytes each, big-endian).
     static let headerBytes = 12
-    /// A delta's magic number ahead of its commands, and the end command after them.
-    static let deltaMagic: [UInt8] = [0x72, 0x73, 0x02, 0x36]
-    static let endCommand: UInt8 = 0
 
     /// `0..<size` in `threads` ranges of whole `unit`s (fewer when there are not enough units; one
     /// empty range for an empty file).
@@ -118,65 +91,9 @@ public enum Delta {
         return ranges
     }
 
-    /// The block length a signature file's header gives.
-    static func signatureBlockLength(_ path: String) throws -> Int {
-        let f = try open(path, "rb")
-        defer { fclose(f) }
-        var header = [UInt8](repeating: 0, count: headerBytes)
-        guard fread(&header, 1, headerBytes, f) == headerBytes else {
-            throw DeltaError(operation: "load signature", path: path, message: "shorter than its header")
-        }
-        let n = header[4..<8].reduce(0) { $0 << 8 | Int($1) }
-        guard n > 0 else { throw DeltaError(operation: "load signature", path: path, message: "block length 0") }
-        return n
-    }
-
-    /// Joins the delta parts at `paths` into the first: its end command and the next part's magic
-    /// go at each seam.
-    private static func join(_ paths: [String], into deltaPath: String) throws {
-        guard paths.count > 1 else { return try syncFile(deltaPath) }
-        let out = Glibc.open(deltaPath, O_RDWR | O_CLOEXEC)
-        guard out >= 0 else { throw DeltaError(operation: "open", path: deltaPath, message: String(cString: strerror(errno))) }
-        defer { Glibc.close(out) }
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        func fail(_ path: String, _ message: String) -> DeltaError { DeltaError(operation: "delta", path: path, message: message) }
-        /// Drops the end command that closes the commands written so far.
-        func dropEnd() throws {
-            var st = stat()
-            var last: UInt8 = 0xff
-            guard fstat(out, &st) == 0, st.st_size > 0, pread(out, &last, 1, st.st_size - 1) == 1, last == endCommand,
-                  ftruncate(out, st.st_size - 1) == 0, lseek(out, 0, SEEK_END) >= 0 else {
-                throw fail(deltaPath, "a part does not end with the end command")
-            }
-        }
-        for path in paths.dropFirst() {
-            try dropEnd()
-            let part = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-            guard part >= 0 else { throw DeltaError(operation: "open", path: path, message: String(cString: strerror(errno))) }
-            defer { Glibc.close(part) }
-            var magic = [UInt8](repeating: 0, count: deltaMagic.count)
-            guard Glibc.read(part, &magic, magic.count) == magic.count, magic == deltaMagic else { throw fail(path, "a part lacks the delta magic") }
-            while true {
-                let n = buffer.withUnsafeMutableBytes { Glibc.read(part, $0.baseAddress, $0.count) }
-                if n < 0 && errno == EINTR { continue }
-                guard n >= 0 else { throw DeltaError(operation: "read", path: path, message: String(cString: strerror(errno))) }
-                if n == 0 { break }
-                var done = 0
-                while done < n {
-                    let w = buffer.withUnsafeBytes { Glibc.write(out, $0.baseAddress! + done, n - done) }
-                    if w < 0 && errno == EINTR { continue }
-                    guard w > 0 else { throw DeltaError(operation: "write", path: deltaPath, message: String(cString: strerror(errno))) }
-                    done += w
-                }
-            }
-        }
-        guard fsync(out) == 0 else { throw DeltaError(operation: "write", path: deltaPath, message: String(cString: strerror(errno))) }
-    }
-
     /// Runs librsync job `job` over `range` of `fd` (read with pread, so that several jobs share the
-    /// descriptor), handing each output piece to `write`, or keeping the output when `write` is nil.
-    private static func run(_ job: OpaquePointer?, fd: Int32, range: Range<Int64>, what path: String, step: String,
-                            write: ((UnsafeRawBufferPointer) throws -> Void)? = nil) throws -> [UInt8] {
+    /// descriptor); returns what it wrote.
+    private static func run(_ job: OpaquePointer?, fd: Int32, range: Range<Int64>, what path: String, step: String) throws -> [UInt8] {
         guard let job else { throw DeltaError(operation: step, path: path, message: "librsync could not start") }
         defer { rs_job_free(job) }
         let inSize = 1 << 20, outSize = 1 << 20
@@ -202,10 +119,7 @@ public enum Delta {
             buffers.avail_out = outSize
             let r = rs_job_iter(job, &buffers)
             let produced = outSize - buffers.avail_out
-            if produced > 0 {
-                let piece = UnsafeRawBufferPointer(start: output, count: produced)
-                if let write { try write(piece) } else { kept += piece }
-            }
+            if produced > 0 { kept += UnsafeRawBufferPointer(start: output, count: produced) }
             if r == RS_DONE { return kept }
             guard r == RS_BLOCKED else { try check(r, step, path); return kept }
         }
@@ -240,15 +154,6 @@ public enum Delta {
         return fd
     }
 
-    private static func syncFile(_ path: String) throws {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0, fsync(fd) == 0 else {
-            let e = errno
-            if fd >= 0 { Glibc.close(fd) }
-            throw DeltaError(operation: "write", path: path, message: String(cString: strerror(e)))
-        }
-        Glibc.close(fd)
-    }
 
     /// Rebuilds the new version from `basis` and `deltaPath` into `outputPath`.
     public static func patch(basis: String, delta deltaPath: String, to outputPath: String) throws {
