@@ -154,7 +154,6 @@ public enum Delta {
         return fd
     }
 
-
     /// Rebuilds the new version from `basis` and `deltaPath` into `outputPath`.
     public static func patch(basis: String, delta deltaPath: String, to outputPath: String) throws {
         let output = try open(outputPath, "wb")
