@@ -26,6 +26,8 @@ public enum Delta {
     ///
     /// A file of `splitFrom` bytes or more is read in `threads` ranges at once, each a whole number
     /// of blocks; their signatures, headers but the first dropped, are the file's, byte for byte.
+    /// Blocks that lie wholly in a hole of a sparse file are not read: each has the sums of a
+    /// block of zeros, computed once.
     public static func signature(of basis: String, to signaturePath: String,
                                  threads: Int = Delta.threads, splitFrom: Int64 = Delta.splitFrom) throws {
         let fd = try openFD(basis)
@@ -36,19 +38,52 @@ public enum Delta {
         var magic = rs_magic_number(rawValue: 0)
         var blockLen = 0, strongLen = -1
         try check(rs_sig_args(rs_long_t(size), &magic, &blockLen, &strongLen), "signature args", basis)
-        let ranges = split(size, unit: Int64(blockLen), threads: size >= splitFrom ? threads : 1)
-        let parts = try concurrently(ranges.count) { [blockLen, strongLen, magic] k in
-            try run(rs_sig_begin(blockLen, strongLen, magic), fd: fd, range: ranges[k], what: basis, step: "signature")
+        let unit = Int64(blockLen)
+        let segments = layout(fd, size: size, unit: unit)
+        // The data, in whole blocks, spread over the threads.
+        let data = segments.filter { !$0.hole }.map(\.range)
+        let total = data.reduce(Int64(0)) { $0 + Int64($1.count) }
+        let chunk = total >= splitFrom && threads > 1 ? ((total + Int64(threads) - 1) / Int64(threads) + unit - 1) / unit * unit : total
+        var jobs: [Range<Int64>] = []
+        for r in data {
+            var at = r.lowerBound
+            repeat {
+                let end = r.upperBound - at <= chunk ? r.upperBound : at + chunk
+                jobs.append(at..<end)
+                at = end
+            } while at < r.upperBound
         }
+        let hasHole = segments.contains { $0.hole }
+        if hasHole { jobs.append(0..<0) } // the last job: one block of zeros
+        let parts = try concurrently(jobs.count) { [blockLen, strongLen, magic, jobs] k in
+            let job = rs_sig_begin(blockLen, strongLen, magic)
+            if hasHole && k == jobs.count - 1 { return try run(job, zeros: blockLen, what: basis) }
+            return try run(job, fd: fd, range: jobs[k], what: basis, step: "signature")
+        }
+        let header = parts[0].prefix(headerBytes)
+        guard parts.allSatisfy({ $0.prefix(headerBytes).elementsEqual(header) }) else {
+            throw DeltaError(operation: "signature", path: basis, message: "parts disagree on the header")
+        }
+        let zeroBlock = hasHole ? parts[parts.count - 1].dropFirst(headerBytes) : []
         let output = try open(signaturePath, "wb")
         defer { fclose(output) }
-        for (k, part) in parts.enumerated() {
-            let body = k == 0 ? part[...] : part.dropFirst(headerBytes)
-            guard k == 0 || part.prefix(headerBytes).elementsEqual(parts[0].prefix(headerBytes)) else {
-                throw DeltaError(operation: "signature", path: basis, message: "parts disagree on the header")
-            }
-            guard body.withUnsafeBytes({ fwrite($0.baseAddress, 1, $0.count, output) }) == body.count else {
+        func put(_ bytes: ArraySlice<UInt8>) throws {
+            guard bytes.withUnsafeBytes({ fwrite($0.baseAddress, 1, $0.count, output) }) == bytes.count else {
                 throw DeltaError(operation: "write", path: signaturePath, message: String(cString: strerror(errno)))
+            }
+        }
+        try put(header)
+        var next = 0
+        for segment in segments {
+            if segment.hole {
+                for _ in 0..<(Int64(segment.range.count) / unit) { try put(zeroBlock) }
+                continue
+            }
+            var at = segment.range.lowerBound
+            while at < segment.range.upperBound {
+                try put(parts[next].dropFirst(headerBytes))
+                at = jobs[next].upperBound
+                next += 1
             }
         }
         try flush(output, signaturePath)
@@ -77,18 +112,42 @@ public enum Delta {
     /// A signature's header: magic, block length, strong sum length (4 bytes each, big-endian).
     static let headerBytes = 12
 
-    /// `0..<size` in `threads` ranges of whole `unit`s (fewer when there are not enough units; one
-    /// empty range for an empty file).
-    static func split(_ size: Int64, unit: Int64, threads: Int) -> [Range<Int64>] {
-        let units = max(1, (max(0, size) + unit - 1) / max(1, unit))
-        let per = (units + Int64(max(1, threads)) - 1) / Int64(max(1, threads))
-        var ranges: [Range<Int64>] = [], at: Int64 = 0
-        repeat {
-            let end = min(max(0, size), at + per * unit)
-            ranges.append(at..<end)
-            at = end
-        } while at < size
-        return ranges
+    /// `0..<size` as block-aligned ranges in order, each data (read) or a hole (blocks wholly
+    /// within a hole, as SEEK_DATA and SEEK_HOLE tell; where they are not known the whole file is
+    /// data). The last block, short or not, is always data; an empty file is one empty data range.
+    static func layout(_ fd: Int32, size: Int64, unit: Int64) -> [(range: Range<Int64>, hole: Bool)] {
+        guard size > 0 else { return [(0..<0, false)] }
+        let seekData: Int32 = 3, seekHole: Int32 = 4 // Linux's SEEK_DATA and SEEK_HOLE
+        let lastBlock = (size - 1) / unit * unit
+        var out: [(range: Range<Int64>, hole: Bool)] = []
+        func add(_ r: Range<Int64>, hole: Bool) {
+            guard !r.isEmpty else { return }
+            if let last = out.last, last.hole == hole, last.range.upperBound == r.lowerBound {
+                out[out.count - 1].range = last.range.lowerBound..<r.upperBound
+            } else {
+                out.append((r, hole))
+            }
+        }
+        var at: Int64 = 0 // block-aligned: what lies before it is in `out`
+        while at < lastBlock {
+            let data = Int64(lseek(fd, off_t(at), seekData))
+            guard data >= 0 else {
+                if errno == ENXIO { break } // no data after `at`: a hole to the end
+                return [(0..<size, false)]
+            }
+            // Blocks wholly before the data are a hole; the data runs to the next hole.
+            let dataStart = min(data / unit * unit, lastBlock)
+            add(at..<dataStart, hole: true)
+            let holeAt = Int64(lseek(fd, off_t(data), seekHole))
+            guard holeAt >= 0 else { return [(0..<size, false)] }
+            let dataEnd = min((holeAt + unit - 1) / unit * unit, lastBlock)
+            add(dataStart..<max(dataStart, dataEnd), hole: false)
+            at = max(dataEnd, dataStart)
+            if dataEnd <= dataStart { break }
+        }
+        add(at..<lastBlock, hole: true)
+        add(lastBlock..<size, hole: false)
+        return out
     }
 
     /// Runs librsync job `job` over `range` of `fd` (read with pread, so that several jobs share the
@@ -122,6 +181,31 @@ public enum Delta {
             if produced > 0 { kept += UnsafeRawBufferPointer(start: output, count: produced) }
             if r == RS_DONE { return kept }
             guard r == RS_BLOCKED else { try check(r, step, path); return kept }
+        }
+    }
+
+    /// Runs librsync signature job `job` over one block of `count` zeros.
+    private static func run(_ job: OpaquePointer?, zeros count: Int, what path: String) throws -> [UInt8] {
+        guard let job else { throw DeltaError(operation: "signature", path: path, message: "librsync could not start") }
+        defer { rs_job_free(job) }
+        var zeros = [CChar](repeating: 0, count: count)
+        var output = [CChar](repeating: 0, count: 4096)
+        var kept: [UInt8] = []
+        var buffers = rs_buffers_t()
+        return try zeros.withUnsafeMutableBufferPointer { input in
+            try output.withUnsafeMutableBufferPointer { out in
+                buffers.next_in = input.baseAddress
+                buffers.avail_in = count
+                buffers.eof_in = 1
+                while true {
+                    buffers.next_out = out.baseAddress
+                    buffers.avail_out = out.count
+                    let r = rs_job_iter(job, &buffers)
+                    kept += UnsafeRawBufferPointer(start: out.baseAddress, count: out.count - buffers.avail_out)
+                    if r == RS_DONE { return kept }
+                    guard r == RS_BLOCKED else { try check(r, "signature", path); return kept }
+                }
+            }
         }
     }
 

@@ -44,14 +44,46 @@ struct Bytes {
             try Delta.signature(of: dir + "/f", to: dir + "/parts", threads: threads, splitFrom: 0)
             #expect(FileManager.default.contentsEqual(atPath: dir + "/whole", andPath: dir + "/parts"), "\(size) bytes, \(threads) threads")
         }
-        // The block length is librsync's for the size; ranges are whole blocks.
+    }
+
+    /// A sparse file's signature skips the blocks that lie wholly in a hole (each has the zero
+    /// block's sums): byte for byte the signature of the same bytes written out in full, for holes
+    /// at the start, in the middle, at the end, over all but the last block, and none.
+    @Test(arguments: ["start", "middle", "end", "all", "none", "scattered"])
+    func aSparseFilesSignatureIsTheDenseCopysSignature(holes: String) throws {
+        let dir = NSTemporaryDirectory() + "sync-delta-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let size = 8 << 20 + 12_345
+        var g = Bytes(UInt64(holes.utf8.count))
+        let data: [Range<Int>] = switch holes {
+        case "start": [(3 << 20)..<size]
+        case "middle": [0..<(1 << 20) + 7, (6 << 20) + 1..<size]
+        case "end": [0..<(2 << 20) + 100]
+        case "all": []
+        case "none": [0..<size]
+        default: stride(from: 100_000, to: size, by: 700_000).map { $0..<$0 + 5_000 }
+        }
+        let fd = open(dir + "/sparse", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        #expect(ftruncate(fd, off_t(size)) == 0)
+        var dense = [UInt8](repeating: 0, count: size)
+        for r in data {
+            let bytes = r.map { _ in UInt8(truncatingIfNeeded: g.next()) | 1 }
+            dense.replaceSubrange(r, with: bytes)
+            _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(r.lowerBound)) }
+        }
+        close(fd)
+        try Data(dense).write(to: URL(fileURLWithPath: dir + "/dense"))
+        try Delta.signature(of: dir + "/dense", to: dir + "/whole", threads: 1)
+        let sparse = open(dir + "/sparse", O_RDONLY)
+        defer { close(sparse) }
         let header = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/whole")).prefix(12))
         let block = header[4..<8].reduce(Int64(0)) { $0 << 8 | Int64($1) }
-        for threads in 1...5 {
-            let ranges = Delta.split(Int64(size), unit: block, threads: threads)
-            #expect(ranges.first?.lowerBound == 0 && ranges.last?.upperBound == Int64(size))
-            #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound && $0.upperBound % block == 0 })
-            #expect(ranges.count <= threads)
+        let layout = Delta.layout(sparse, size: Int64(size), unit: block)
+        #expect(layout.contains { $0.hole } == (holes != "none"), "\(layout)")
+        for threads in [1, 3] {
+            try Delta.signature(of: dir + "/sparse", to: dir + "/parts", threads: threads, splitFrom: 0)
+            #expect(FileManager.default.contentsEqual(atPath: dir + "/whole", andPath: dir + "/parts"), "\(holes), \(threads) threads")
         }
     }
 
