@@ -153,6 +153,36 @@ public enum Delta {
     /// Runs librsync job `job` over `range` of `fd` (read with pread, so that several jobs share the
     /// descriptor); returns what it wrote.
     private static func run(_ job: OpaquePointer?, fd: Int32, range: Range<Int64>, what path: String, step: String) throws -> [UInt8] {
+        var at = range.lowerBound
+        return try run(job, what: path, step: step) { buffer, capacity in
+            guard at < range.upperBound else { return 0 }
+            while true {
+                let n = pread(fd, buffer, Int(min(Int64(capacity), range.upperBound - at)), off_t(at))
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else {
+                    throw DeltaError(operation: "read", path: path, message: n == 0 ? "the file shrank as it was read" : String(cString: strerror(errno)))
+                }
+                at += Int64(n)
+                return n
+            }
+        }
+    }
+
+    /// Runs librsync signature job `job` over one block of `count` zeros.
+    private static func run(_ job: OpaquePointer?, zeros count: Int, what path: String) throws -> [UInt8] {
+        var left = count
+        return try run(job, what: path, step: "signature") { buffer, capacity in
+            let n = min(left, capacity)
+            buffer.update(repeating: 0, count: n)
+            left -= n
+            return n
+        }
+    }
+
+    /// Runs librsync job `job` over what `fill` puts in its input buffer (the bytes put, 0 at the
+    /// end); returns what the job wrote.
+    private static func run(_ job: OpaquePointer?, what path: String, step: String,
+                            fill: (UnsafeMutablePointer<CChar>, Int) throws -> Int) throws -> [UInt8] {
         guard let job else { throw DeltaError(operation: step, path: path, message: "librsync could not start") }
         defer { rs_job_free(job) }
         let inSize = 1 << 20, outSize = 1 << 20
@@ -161,19 +191,13 @@ public enum Delta {
         defer { input.deallocate(); output.deallocate() }
         var kept: [UInt8] = []
         var buffers = rs_buffers_t()
-        var at = range.lowerBound
         while true {
-            if buffers.avail_in == 0 && at < range.upperBound {
-                let n = pread(fd, input, Int(min(Int64(inSize), range.upperBound - at)), off_t(at))
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else {
-                    throw DeltaError(operation: "read", path: path, message: n == 0 ? "the file shrank as it was read" : String(cString: strerror(errno)))
-                }
-                at += Int64(n)
+            if buffers.avail_in == 0 && buffers.eof_in == 0 {
+                let n = try fill(input, inSize)
                 buffers.next_in = input
                 buffers.avail_in = n
+                if n == 0 { buffers.eof_in = 1 }
             }
-            buffers.eof_in = at >= range.upperBound ? 1 : 0
             buffers.next_out = output
             buffers.avail_out = outSize
             let r = rs_job_iter(job, &buffers)
@@ -181,31 +205,6 @@ public enum Delta {
             if produced > 0 { kept += UnsafeRawBufferPointer(start: output, count: produced) }
             if r == RS_DONE { return kept }
             guard r == RS_BLOCKED else { try check(r, step, path); return kept }
-        }
-    }
-
-    /// Runs librsync signature job `job` over one block of `count` zeros.
-    private static func run(_ job: OpaquePointer?, zeros count: Int, what path: String) throws -> [UInt8] {
-        guard let job else { throw DeltaError(operation: "signature", path: path, message: "librsync could not start") }
-        defer { rs_job_free(job) }
-        var zeros = [CChar](repeating: 0, count: count)
-        var output = [CChar](repeating: 0, count: 4096)
-        var kept: [UInt8] = []
-        var buffers = rs_buffers_t()
-        return try zeros.withUnsafeMutableBufferPointer { input in
-            try output.withUnsafeMutableBufferPointer { out in
-                buffers.next_in = input.baseAddress
-                buffers.avail_in = count
-                buffers.eof_in = 1
-                while true {
-                    buffers.next_out = out.baseAddress
-                    buffers.avail_out = out.count
-                    let r = rs_job_iter(job, &buffers)
-                    kept += UnsafeRawBufferPointer(start: out.baseAddress, count: out.count - buffers.avail_out)
-                    if r == RS_DONE { return kept }
-                    guard r == RS_BLOCKED else { try check(r, "signature", path); return kept }
-                }
-            }
         }
     }
 
