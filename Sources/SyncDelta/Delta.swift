@@ -24,10 +24,10 @@ public enum Delta {
     /// A peer that forged collisions would only spoil its own delta: the patched file is checked
     /// against the content hash and the file is then taken whole.
     ///
-    /// A file of `splitFrom` bytes or more is read in `threads` ranges at once, each a whole number
-    /// of blocks; their signatures, headers but the first dropped, are the file's, byte for byte.
     /// Blocks that lie wholly in a hole of a sparse file are not read: each has the sums of a
-    /// block of zeros, computed once.
+    /// block of zeros, computed once. The rest, when it holds `splitFrom` bytes or more, is read in
+    /// `threads` ranges at once, each a whole number of blocks; their signatures, headers but the
+    /// first dropped, are the file's, byte for byte.
     public static func signature(of basis: String, to signaturePath: String,
                                  threads: Int = Delta.threads, splitFrom: Int64 = Delta.splitFrom) throws {
         let fd = try openFD(basis)
@@ -53,18 +53,17 @@ public enum Delta {
                 at = end
             } while at < r.upperBound
         }
-        let hasHole = segments.contains { $0.hole }
-        if hasHole { jobs.append(0..<0) } // the last job: one block of zeros
         let parts = try concurrently(jobs.count) { [blockLen, strongLen, magic, jobs] k in
-            let job = rs_sig_begin(blockLen, strongLen, magic)
-            if hasHole && k == jobs.count - 1 { return try run(job, zeros: blockLen, what: basis) }
-            return try run(job, fd: fd, range: jobs[k], what: basis, step: "signature")
+            try run(rs_sig_begin(blockLen, strongLen, magic), fd: fd, range: jobs[k], what: basis, step: "signature")
         }
+        // The sums of every block in a hole: those of one block of zeros.
+        let zeros = segments.contains { $0.hole }
+            ? try run(rs_sig_begin(blockLen, strongLen, magic), zeros: blockLen, what: basis) : parts[0]
         let header = parts[0].prefix(headerBytes)
-        guard parts.allSatisfy({ $0.prefix(headerBytes).elementsEqual(header) }) else {
+        guard (parts + [zeros]).allSatisfy({ $0.prefix(headerBytes).elementsEqual(header) }) else {
             throw DeltaError(operation: "signature", path: basis, message: "parts disagree on the header")
         }
-        let zeroBlock = hasHole ? parts[parts.count - 1].dropFirst(headerBytes) : []
+        let zeroBlock = zeros.dropFirst(headerBytes)
         let output = try open(signaturePath, "wb")
         defer { fclose(output) }
         func put(_ bytes: ArraySlice<UInt8>) throws {
@@ -107,7 +106,7 @@ public enum Delta {
 
     /// How many threads a big file's signature is computed on.
     public static let threads = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))
-    /// Files from this size on are split among the threads.
+    /// A signature of this much data or more is split among the threads.
     public static let splitFrom: Int64 = 64 << 20
     /// A signature's header: magic, block length, strong sum length (4 bytes each, big-endian).
     static let headerBytes = 12
