@@ -90,6 +90,11 @@ public final class HistoryRepository: @unchecked Sendable {
         return ObjectID(oid)
     }
 
+    /// A blob of `size` bytes written as its bytes go by, stored uncompressed (see `LooseBlobSink`).
+    public func blobSink(size: Int64) throws -> LooseBlobSink {
+        try LooseBlobSink(objects: path + "/objects", size: size)
+    }
+
     /// Stores `bytes` as a blob.
     public func writeBlob(_ bytes: [UInt8]) throws -> ObjectID {
         var oid = git_oid()

@@ -10,8 +10,13 @@ enum StoredObject {
     static func incompressible(_ fd: Int32) -> Bool {
         var sample = [UInt8](repeating: 0, count: 64 << 10)
         let n = sample.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        guard n >= 4096 else { return false }
-        return entropy(sample[..<n]) > 7.9
+        return n > 0 && incompressible(sample[..<n])
+    }
+
+    /// Whether content that starts with `sample` (its first 64 KiB, or all of it) looks like
+    /// content zlib cannot shrink.
+    static func incompressible(_ sample: ArraySlice<UInt8>) -> Bool {
+        sample.count >= 4096 && entropy(sample) > 7.9
     }
 
     /// The bits of entropy a byte of `bytes` carries, by their frequencies (8 for random bytes,
@@ -37,71 +42,128 @@ enum StoredObject {
     /// its id. Throws if the file does not hold exactly `size` bytes (it changed meanwhile).
     static func writeBlob(from fd: Int32, size: Int64, objects: String, what: String) throws -> ObjectID {
         func fail(_ message: String) -> GitError { GitError(operation: "store \(what)", message: message, code: -1) }
-        let tmp = objects + "/tmp_sync_\(getpid())_\(UInt64.random(in: 0...UInt64.max))"
-        let out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
-        guard out >= 0 else { throw fail("cannot create \(tmp): \(String(cString: strerror(errno)))") }
-        var renamed = false
-        defer { close(out); if !renamed { unlink(tmp) } }
-
+        let sink = try LooseBlobSink(objects: objects, size: size)
         var sha = BlobHasher(size: size)
-        var adler = Adler32()
-        var output: [UInt8] = [0x78, 0x01] // zlib header: deflate, 32 KiB window, no dictionary
-        func block(_ bytes: UnsafeRawBufferPointer, final: Bool) {
-            let n = bytes.count
-            output += storedBlockHeader(n, final: final)
-            output.append(contentsOf: bytes)
-        }
-        func flush() throws {
-            if let e = output.withUnsafeBytes({ writeAll(out, $0) }) { throw fail("write \(tmp): \(String(cString: strerror(e)))") }
-            output.removeAll(keepingCapacity: true)
-        }
-        let header = Array("blob \(size)\0".utf8)
-        adler.update(header)
-        header.withUnsafeBytes { block($0, final: size == 0) }
-
-        let blockSize = 65535
-        var buffer = [UInt8](repeating: 0, count: 16 * blockSize)
+        var buffer = [UInt8](repeating: 0, count: 16 * LooseBlobSink.blockSize)
         var total: Int64 = 0
         while total < size {
-            // Fill the buffer (or take what is left), then cut it into stored blocks.
-            var have = 0
             let want = Int(min(Int64(buffer.count), size - total))
-            while have < want {
-                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + have, want - have) }
-                if n < 0 { if errno == EINTR { continue }; throw fail("read: \(String(cString: strerror(errno)))") }
-                if n == 0 { throw fail("the file became shorter while it was stored") }
-                have += n
-            }
-            total += Int64(have)
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, want) }
+            if n < 0 { if errno == EINTR { continue }; throw fail("read: \(String(cString: strerror(errno)))") }
+            if n == 0 { throw fail("the file became shorter while it was stored") }
+            total += Int64(n)
             try buffer.withUnsafeBytes { all in
-                let chunk = UnsafeRawBufferPointer(rebasing: all[..<have])
+                let chunk = UnsafeRawBufferPointer(rebasing: all[..<n])
                 sha.update(chunk)
-                adler.update(chunk)
-                var i = 0
-                while i < have {
-                    let j = min(i + blockSize, have)
-                    block(UnsafeRawBufferPointer(rebasing: chunk[i..<j]), final: total == size && j == have)
-                    i = j
-                }
-                try flush()
+                try sink.append(chunk)
             }
         }
         var extra: UInt8 = 0
         if read(fd, &extra, 1) != 0 { throw fail("the file grew while it was stored") }
+        let id = try ObjectID(hex: sha.finish())
+        try sink.finish(as: id)
+        return id
+    }
+}
+
+/// A blob written as a loose object while its bytes go by (read from a file, or received from a
+/// peer), without compression (see `StoredObject`). Its writer hashes the bytes and names the
+/// object at the end (`finish`); an object not finished leaves nothing behind.
+public final class LooseBlobSink {
+    /// The most a stored deflate block holds.
+    static let blockSize = 65535
+    /// Output is written in pieces of about this size.
+    private static let flushAt = 1 << 20
+    private let objects: String
+    private let tmp: String
+    private let fd: Int32
+    private let size: Int64
+    private var adler = Adler32()
+    /// Closed blocks not yet written, then the open block: its 5-byte header slot and its bytes.
+    private var output: [UInt8] = []
+    /// Where the open block's header slot is in `output`.
+    private var openBlock = 0
+    private var written: Int64 = 0
+    private var done = false
+
+    /// Whether content that starts with `sample` (its first 64 KiB) is better stored this way
+    /// than through zlib: it looks as if zlib could not shrink it.
+    public static func suits(_ sample: ArraySlice<UInt8>) -> Bool { StoredObject.incompressible(sample) }
+
+    /// A blob of `size` bytes, in the loose object directory `objects`.
+    public init(objects: String, size: Int64) throws {
+        self.objects = objects
+        self.size = size
+        tmp = objects + "/tmp_sync_\(getpid())_\(UInt64.random(in: 0...UInt64.max))"
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
+        guard fd >= 0 else { throw GitError(operation: "store blob", message: "cannot create \(tmp): \(String(cString: strerror(errno)))", code: -1) }
+        output.reserveCapacity(Self.flushAt + Self.blockSize + 16)
+        output += [0x78, 0x01] // zlib header: deflate, 32 KiB window, no dictionary
+        openBlock = output.count
+        output += [0, 0, 0, 0, 0]
+        let header = Array("blob \(size)\0".utf8)
+        adler.update(header)
+        output += header
+    }
+
+    deinit {
+        close(fd)
+        if !done { unlink(tmp) }
+    }
+
+    /// The next bytes of the blob; more than the announced size is an error.
+    public func append(_ bytes: UnsafeRawBufferPointer) throws {
+        written += Int64(bytes.count)
+        guard written <= size else { throw fail("more than the \(size) bytes announced") }
+        adler.update(bytes)
+        var i = 0
+        while i < bytes.count {
+            let room = Self.blockSize - (output.count - openBlock - 5)
+            if room == 0 {
+                // A full block is closed only when more comes: the last one must be marked final.
+                closeBlock(final: false)
+                if output.count >= Self.flushAt { try flush() }
+                openBlock = output.count
+                output += [0, 0, 0, 0, 0]
+                continue
+            }
+            let take = min(room, bytes.count - i)
+            output.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[i..<(i + take)]))
+            i += take
+        }
+    }
+
+    /// Ends the blob, which must be the announced size, and names it `id`: the caller's hash of
+    /// exactly the bytes given (an object of that name already there is kept).
+    public func finish(as id: ObjectID) throws {
+        guard written == size else { throw fail("\(written) bytes of the \(size) announced") }
+        closeBlock(final: true)
         let a = adler.value
         output += [UInt8(a >> 24), UInt8((a >> 16) & 0xff), UInt8((a >> 8) & 0xff), UInt8(a & 0xff)]
         try flush()
-
-        let hex = sha.finish()
+        let hex = id.hex
         let dir = objects + "/" + hex.prefix(2)
         if mkdir(dir, 0o755) != 0 && errno != EEXIST { throw fail("mkdir \(dir): \(String(cString: strerror(errno)))") }
         let final = dir + "/" + hex.dropFirst(2)
         if access(final, F_OK) != 0 {
             guard rename(tmp, final) == 0 else { throw fail("rename to \(final): \(String(cString: strerror(errno)))") }
-            renamed = true
+            done = true
         }
-        return try ObjectID(hex: hex)
     }
+
+    private func closeBlock(final: Bool) {
+        let n = output.count - openBlock - 5
+        let header = StoredObject.storedBlockHeader(n, final: final)
+        for k in 0..<5 { output[openBlock + k] = header[k] }
+    }
+
+    /// Writes out what `output` holds (closed blocks only, or the whole object at its end).
+    private func flush() throws {
+        if let e = output.withUnsafeBytes({ writeAll(fd, $0) }) { throw fail("write \(tmp): \(String(cString: strerror(e)))") }
+        output.removeAll(keepingCapacity: true)
+    }
+
+    private func fail(_ message: String) -> GitError { GitError(operation: "store blob", message: message, code: -1) }
 }
 
 /// zlib's Adler-32 checksum.

@@ -100,4 +100,57 @@ import Testing
             #expect(fsck.terminationStatus == 0)
         }
     }
+
+    /// A blob written as its bytes go by, in pieces of any size, is the object git would make of
+    /// them; more bytes than announced, or fewer, store nothing and leave nothing behind.
+    @Test func aBlobWrittenInPiecesIsTheContentsBlob() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try repo()
+        var rng = SystemRandomNumberGenerator()
+        // Sizes around the stored block size and the sink's write size, and none at all.
+        for size in [0, 1, 65535 - 11, 65535, 65536, 65535 * 16 + 7, (1 << 20) + 3, 2_500_001] {
+            let bytes = (0..<size).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let sink = try r.blobSink(size: Int64(size))
+            var at = 0
+            while at < size {
+                let n = min(size - at, Int.random(in: 1...200_000, using: &rng))
+                try bytes[at..<(at + n)].withUnsafeBytes { try sink.append($0) }
+                at += n
+            }
+            let id = HistoryRepository.hash(bytes)
+            try sink.finish(as: id)
+            #expect(try r.blob(id) == bytes, "\(size) bytes")
+            // The same content again: the object there is kept.
+            let again = try r.blobSink(size: Int64(size))
+            try bytes.withUnsafeBytes { try again.append($0) }
+            try again.finish(as: id)
+        }
+        let three: [UInt8] = [1, 2, 3]
+        let long = try r.blobSink(size: 2)
+        #expect(throws: GitError.self) { try three.withUnsafeBytes { try long.append($0) } }
+        let short = try r.blobSink(size: 4)
+        try three.withUnsafeBytes { try short.append($0) }
+        #expect(throws: GitError.self) { try short.finish(as: HistoryRepository.hash(three)) }
+        _ = (long, short)
+        let fsck = Process()
+        fsck.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+        fsck.arguments = ["--git-dir", dir + "/h.git", "fsck", "--strict", "--no-dangling"]
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/git") {
+            try fsck.run()
+            fsck.waitUntilExit()
+            #expect(fsck.terminationStatus == 0)
+        }
+    }
+
+    /// A sink let go unfinished removes its temporary file.
+    @Test func anUnfinishedBlobLeavesNothing() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try repo()
+        do {
+            let sink = try r.blobSink(size: 100_000)
+            try [UInt8](repeating: 7, count: 50_000).withUnsafeBytes { try sink.append($0) }
+        }
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir + "/h.git/objects").filter { $0.hasPrefix("tmp_") }
+        #expect(left.isEmpty, "\(left)")
+    }
 }

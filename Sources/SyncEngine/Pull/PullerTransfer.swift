@@ -42,11 +42,13 @@ extension Puller {
     /// A file larger than `rangeSize` comes in ranges of that size, one request each, two in flight:
     /// after each, when `shouldYield` says other work waits (a peer's notice), the transfer stops
     /// once the range in flight is in (`Yielded`; what came stays in the temporary file to resume from).
+    /// From offset 0, the history blob is written as the bytes come (`tee(for:)`).
     func whole(_ r: FileEntry, offset: Int64, _ fd: Int32) throws -> Bool {
         guard r.size - offset > Self.rangeSize else {
             return try receive(try remote.requestContent(r.path.rawValue, hash: r.hash!, offset: offset), r, offset: offset, into: fd)
         }
         var hasher = offset == 0 ? BlobHasher(size: r.size) : nil
+        let tee = offset == 0 ? tee(for: r) : nil
         var at = offset, asked = offset
         var inFlight: [(id: UInt32, length: Int64)] = []
         func ask() throws {
@@ -65,6 +67,7 @@ extension Puller {
             do {
                 let n = try remote.receiveContent(id, into: fd, limit: length > 0 ? length : r.size - at) {
                     hasher?.update($0)
+                    tee?.update($0)
                     try self.received($0.count)
                 }
                 at += n
@@ -79,18 +82,37 @@ extension Puller {
         if let failure { throw failure }
         // Stopped with the file whole after all (the last range was in flight): nothing to resume.
         if yielded && at < r.size { throw Yielded() }
-        return !short && at == r.size && hasher?.finish() == r.hash
+        return !short && at == r.size && verified(hasher, r, tee)
     }
 
     /// Reads the answer to content request `id` for `r` (from `offset`) into `fd`, hashing the bytes
     /// as they come when they start at 0; returns whether they were exactly `r`'s content.
     func receive(_ id: UInt32, _ r: FileEntry, offset: Int64, into fd: Int32) throws -> Bool {
         var hasher = offset == 0 ? BlobHasher(size: r.size) : nil
+        let tee = offset == 0 ? tee(for: r) : nil
         let n = try remote.receiveContent(id, into: fd, limit: r.size - offset) {
             hasher?.update($0)
+            tee?.update($0)
             try self.received($0.count)
         }
-        return n == r.size && hasher?.finish() == r.hash
+        return n == r.size && verified(hasher, r, tee)
+    }
+
+    /// Whether the bytes `hasher` saw are `r`'s content; if they are, the blob `tee` wrote of
+    /// them is named for it.
+    private func verified(_ hasher: BlobHasher?, _ r: FileEntry, _ tee: HistoryTee?) -> Bool {
+        guard let hasher, hasher.finish() == r.hash, let id = try? ObjectID(hex: r.hash!) else { return false }
+        _ = tee?.finish(as: id)
+        return true
+    }
+
+    /// Where the history blob of `r`, coming whole from the peer, is written as it comes: when
+    /// history keeps it whole (up to `history.max-blob`), does not hold it yet, and it is larger
+    /// than the files fetched ahead (those are packed together by the blob writer).
+    func tee(for r: FileEntry) -> HistoryTee? {
+        guard !dryRun, r.size > Self.stageMaxSize, r.size <= context.folder.config.maxBlob,
+              let id = try? ObjectID(hex: r.hash!), !context.history.contains(id) else { return nil }
+        return HistoryTee(history: context.history, size: r.size)
     }
 
     /// Counts content as it comes; a stop asked for cuts the transfer here (what came is kept for
