@@ -1,4 +1,5 @@
 import CGit2
+import CZlib
 import Foundation
 
 /// Loose objects written without compression: zlib's framing around stored deflate blocks, which
@@ -78,7 +79,8 @@ public final class LooseBlobSink {
     private let tmp: String
     private let fd: Int32
     private let size: Int64
-    private var adler = Adler32()
+    /// zlib's Adler-32 of the object so far (its header and bytes).
+    private var adler: uLong = 1
     /// Closed blocks not yet written, then the open block: its 5-byte header slot and its bytes.
     private var output: [UInt8] = []
     /// Where the open block's header slot is in `output`.
@@ -102,7 +104,7 @@ public final class LooseBlobSink {
         openBlock = output.count
         output += [0, 0, 0, 0, 0]
         let header = Array("blob \(size)\0".utf8)
-        adler.update(header)
+        adler = header.withUnsafeBytes { adler32_z(adler, $0.baseAddress?.assumingMemoryBound(to: Bytef.self), $0.count) }
         output += header
     }
 
@@ -115,7 +117,7 @@ public final class LooseBlobSink {
     public func append(_ bytes: UnsafeRawBufferPointer) throws {
         written += Int64(bytes.count)
         guard written <= size else { throw fail("more than the \(size) bytes announced") }
-        adler.update(bytes)
+        adler = adler32_z(adler, bytes.baseAddress?.assumingMemoryBound(to: Bytef.self), bytes.count)
         var i = 0
         while i < bytes.count {
             let room = Self.blockSize - (output.count - openBlock - 5)
@@ -138,7 +140,7 @@ public final class LooseBlobSink {
     public func finish(as id: ObjectID) throws {
         guard written == size else { throw fail("\(written) bytes of the \(size) announced") }
         closeBlock(final: true)
-        let a = adler.value
+        let a = UInt32(truncatingIfNeeded: adler)
         output += [UInt8(a >> 24), UInt8((a >> 16) & 0xff), UInt8((a >> 8) & 0xff), UInt8(a & 0xff)]
         try flush()
         let hex = id.hex
@@ -164,25 +166,4 @@ public final class LooseBlobSink {
     }
 
     private func fail(_ message: String) -> GitError { GitError(operation: "store blob", message: message, code: -1) }
-}
-
-/// zlib's Adler-32 checksum.
-struct Adler32 {
-    private var a: UInt32 = 1, b: UInt32 = 0
-    var value: UInt32 { b << 16 | a }
-
-    mutating func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
-
-    mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        var i = 0
-        let n = bytes.count
-        while i < n {
-            // 5552 bytes is the most that cannot overflow 32 bits before the modulo.
-            let end = min(i + 5552, n)
-            var a = self.a, b = self.b
-            while i < end { a &+= UInt32(bytes[i]); b &+= a; i += 1 }
-            self.a = a % 65521
-            self.b = b % 65521
-        }
-    }
 }
