@@ -89,6 +89,12 @@ public enum Delta {
     }
 
     /// Writes the delta that turns the signature's file into `newFile` to `deltaPath`.
+    ///
+    /// Blocks of `newFile` that lie wholly in a hole are not read: they are copied from blocks of
+    /// zeros of the signature's file (the sums of a block of zeros tell them), one command for a
+    /// run of them, so that a hole over the basis's own hole is one command, not one a block. The
+    /// data between holes is librsync's delta of that range (a match across a hole's edge is not
+    /// looked for). Where the signature's file has no block of zeros, the holes are read as data.
     public static func delta(signature signaturePath: String, newFile: String, to deltaPath: String) throws {
         let sigFile = try open(signaturePath, "rb")
         defer { fclose(sigFile) }
@@ -96,12 +102,119 @@ public enum Delta {
         try check(rs_loadsig_file(sigFile, &sig, nil), "load signature", signaturePath)
         defer { rs_free_sumset(sig) }
         try check(rs_build_hash_table(sig), "index signature", signaturePath)
-        let input = try open(newFile, "rb")
-        defer { fclose(input) }
+        let fd = try openFD(newFile)
+        defer { Glibc.close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw DeltaError(operation: "stat", path: newFile, message: String(cString: strerror(errno))) }
+        let size = Int64(st.st_size)
+        let zeros = ZeroBlocks(signature: signaturePath)
+        var segments = zeros.map { layout(fd, size: size, unit: Int64($0.blockLength)) } ?? []
+        if !segments.contains(where: { $0.hole }) { segments = [(0..<size, false)] }
         let output = try open(deltaPath, "wb")
         defer { fclose(output) }
-        try check(rs_delta_file(sig, input, output, nil), "delta", newFile)
+        func put(_ bytes: UnsafeRawBufferPointer) throws {
+            guard fwrite(bytes.baseAddress, 1, bytes.count, output) == bytes.count else {
+                throw DeltaError(operation: "write", path: deltaPath, message: String(cString: strerror(errno)))
+            }
+        }
+        try deltaMagic.withUnsafeBytes { try put($0) }
+        for segment in segments {
+            if segment.hole, let zeros {
+                try zeros.copies(for: segment.range).withUnsafeBytes { try put($0) }
+                continue
+            }
+            // librsync's delta of the range, without its magic and its END command.
+            var skip = deltaMagic.count
+            var held: UInt8?
+            try run(rs_delta_begin(sig), fd: fd, range: segment.range, what: newFile, step: "delta") { piece in
+                guard piece.count > skip else { skip -= piece.count; return }
+                let body = UnsafeRawBufferPointer(rebasing: piece[skip...])
+                skip = 0
+                if let h = held { try [h].withUnsafeBytes { try put($0) } }
+                try put(UnsafeRawBufferPointer(rebasing: body.dropLast()))
+                held = body.last
+            }
+            guard held == 0 else { throw DeltaError(operation: "delta", path: newFile, message: "librsync's delta did not end as expected") }
+        }
+        try [UInt8(0)].withUnsafeBytes { try put($0) } // END
         try flush(output, deltaPath)
+    }
+
+    /// A delta's magic number (RS_DELTA_MAGIC), big-endian.
+    static let deltaMagic: [UInt8] = [0x72, 0x73, 0x02, 0x36]
+
+    /// Which blocks of a signature's file hold only zeros (their sums are those of a block of
+    /// zeros), and the delta commands that make a hole of the new file from them.
+    struct ZeroBlocks {
+        let blockLength: Int
+        /// For each block of the signature's file, whether it is a block of zeros.
+        let zero: [Bool]
+        /// The longest run of zero blocks: where it starts and how many blocks.
+        let longest: (start: Int, count: Int)
+
+        /// Nil when the signature cannot be read as librsync's (header, then a weak sum and a
+        /// strong sum a block) or has no block of zeros. A peer's signature: every length checked.
+        init?(signature path: String) {
+            guard let data = FileManager.default.contents(atPath: path), data.count >= headerBytes else { return nil }
+            let bytes = [UInt8](data)
+            func word(_ at: Int) -> Int { bytes[at..<(at + 4)].reduce(0) { $0 << 8 | Int($1) } }
+            let blockLength = word(4), strongLength = word(8)
+            guard blockLength > 0, blockLength <= 1 << 30, (1...64).contains(strongLength) else { return nil }
+            let each = 4 + strongLength
+            guard (bytes.count - headerBytes) % each == 0 else { return nil }
+            let magic = rs_magic_number(rawValue: UInt32(word(0)))
+            guard let sums = try? Delta.run(rs_sig_begin(blockLength, strongLength, magic), zeros: blockLength, what: path),
+                  sums.count == headerBytes + each, sums.prefix(headerBytes).elementsEqual(bytes.prefix(headerBytes)) else { return nil }
+            let block = sums.suffix(each)
+            var zero: [Bool] = []
+            zero.reserveCapacity((bytes.count - headerBytes) / each)
+            var longest = (start: 0, count: 0), run = 0
+            for at in stride(from: headerBytes, to: bytes.count, by: each) {
+                let z = bytes[at..<(at + each)].elementsEqual(block)
+                run = z ? run + 1 : 0
+                if run > longest.count { longest = (zero.count + 1 - run, run) }
+                zero.append(z)
+            }
+            guard longest.count > 0 else { return nil }
+            self.blockLength = blockLength
+            self.zero = zero
+            self.longest = longest
+        }
+
+        /// COPY commands that make `range` (whole blocks) of zeros: from the same blocks of the
+        /// signature's file where those are zeros, else from its longest run of zero blocks.
+        func copies(for range: Range<Int64>) -> [UInt8] {
+            let unit = Int64(blockLength)
+            var out: [UInt8] = []
+            var i = range.lowerBound / unit
+            let end = range.upperBound / unit
+            func isZero(_ k: Int64) -> Bool { k < zero.count && zero[Int(k)] }
+            while i < end {
+                var j = i
+                if isZero(i) {
+                    while j < end && isZero(j) { j += 1 }
+                    out += Delta.copyCommand(i * unit, (j - i) * unit)
+                } else {
+                    while j < end && j - i < Int64(longest.count) && !isZero(j) { j += 1 }
+                    out += Delta.copyCommand(Int64(longest.start) * unit, (j - i) * unit)
+                }
+                i = j
+            }
+            return out
+        }
+    }
+
+    /// librsync's COPY command: an opcode for the widths of its two numbers (1, 2, 4 or 8
+    /// bytes each), then the position and the length, big-endian.
+    static func copyCommand(_ position: Int64, _ length: Int64) -> [UInt8] {
+        func width(_ v: Int64) -> Int { v <= 0xff ? 1 : v <= 0xffff ? 2 : v <= 0xffff_ffff ? 4 : 8 }
+        let widths = [1: 0, 2: 1, 4: 2, 8: 3]
+        let p = width(position), l = width(length)
+        var out: [UInt8] = [UInt8(0x45 + 4 * widths[p]! + widths[l]!)]
+        for (v, w) in [(position, p), (length, l)] {
+            for k in stride(from: w - 1, through: 0, by: -1) { out.append(UInt8(truncatingIfNeeded: v >> (8 * k))) }
+        }
+        return out
     }
 
     /// How many threads a big file's signature is computed on.
@@ -152,8 +265,16 @@ public enum Delta {
     /// Runs librsync job `job` over `range` of `fd` (read with pread, so that several jobs share the
     /// descriptor); returns what it wrote.
     private static func run(_ job: OpaquePointer?, fd: Int32, range: Range<Int64>, what path: String, step: String) throws -> [UInt8] {
+        var kept: [UInt8] = []
+        try run(job, fd: fd, range: range, what: path, step: step) { kept += $0 }
+        return kept
+    }
+
+    /// Runs librsync job `job` over `range` of `fd`, handing what it writes to `emit` as it comes.
+    private static func run(_ job: OpaquePointer?, fd: Int32, range: Range<Int64>, what path: String, step: String,
+                            emit: (UnsafeRawBufferPointer) throws -> Void) throws {
         var at = range.lowerBound
-        return try run(job, what: path, step: step) { buffer, capacity in
+        try run(job, what: path, step: step, emit: emit) { buffer, capacity in
             guard at < range.upperBound else { return 0 }
             while true {
                 let n = pread(fd, buffer, Int(min(Int64(capacity), range.upperBound - at)), off_t(at))
@@ -167,28 +288,29 @@ public enum Delta {
         }
     }
 
-    /// Runs librsync signature job `job` over one block of `count` zeros.
+    /// Runs librsync signature job `job` over one block of `count` zeros; returns what it wrote.
     private static func run(_ job: OpaquePointer?, zeros count: Int, what path: String) throws -> [UInt8] {
         var left = count
-        return try run(job, what: path, step: "signature") { buffer, capacity in
+        var kept: [UInt8] = []
+        try run(job, what: path, step: "signature", emit: { kept += $0 }) { buffer, capacity in
             let n = min(left, capacity)
             buffer.update(repeating: 0, count: n)
             left -= n
             return n
         }
+        return kept
     }
 
     /// Runs librsync job `job` over what `fill` puts in its input buffer (the bytes put, 0 at the
-    /// end); returns what the job wrote.
-    private static func run(_ job: OpaquePointer?, what path: String, step: String,
-                            fill: (UnsafeMutablePointer<CChar>, Int) throws -> Int) throws -> [UInt8] {
+    /// end), handing what the job writes to `emit` as it comes.
+    private static func run(_ job: OpaquePointer?, what path: String, step: String, emit: (UnsafeRawBufferPointer) throws -> Void,
+                            fill: (UnsafeMutablePointer<CChar>, Int) throws -> Int) throws {
         guard let job else { throw DeltaError(operation: step, path: path, message: "librsync could not start") }
         defer { rs_job_free(job) }
         let inSize = 1 << 20, outSize = 1 << 20
         let input = UnsafeMutablePointer<CChar>.allocate(capacity: inSize)
         let output = UnsafeMutablePointer<CChar>.allocate(capacity: outSize)
         defer { input.deallocate(); output.deallocate() }
-        var kept: [UInt8] = []
         var buffers = rs_buffers_t()
         while true {
             if buffers.avail_in == 0 && buffers.eof_in == 0 {
@@ -201,9 +323,9 @@ public enum Delta {
             buffers.avail_out = outSize
             let r = rs_job_iter(job, &buffers)
             let produced = outSize - buffers.avail_out
-            if produced > 0 { kept += UnsafeRawBufferPointer(start: output, count: produced) }
-            if r == RS_DONE { return kept }
-            guard r == RS_BLOCKED else { try check(r, step, path); return kept }
+            if produced > 0 { try emit(UnsafeRawBufferPointer(start: output, count: produced)) }
+            if r == RS_DONE { return }
+            guard r == RS_BLOCKED else { try check(r, step, path); return }
         }
     }
 
@@ -250,15 +372,20 @@ public enum Delta {
 
     /// Rebuilds the new version from `basis` and `deltaPath`, handing it to `write` a piece at a
     /// time as it comes (the caller hashes it and writes it as it likes: no second read of it).
+    /// What the delta copies from a hole of a sparse basis is not read: it is zeros.
     public static func patch(basis: String, delta deltaPath: String,
                              write: (UnsafeRawBufferPointer) throws -> Void) throws {
-        let base = try open(basis, "rb")
-        defer { fclose(base) }
+        let base = try Basis(basis)
         let delta = try open(deltaPath, "rb")
         defer { fclose(delta) }
-        guard let job = rs_patch_begin(rs_file_copy_cb, base) else {
+        let copy: @convention(c) (UnsafeMutableRawPointer?, rs_long_t, UnsafeMutablePointer<Int>?,
+                                  UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> rs_result = { opaque, pos, len, buf in
+            Unmanaged<Basis>.fromOpaque(opaque!).takeUnretainedValue().copy(pos, len!, buf!)
+        }
+        guard let job = rs_patch_begin(copy, Unmanaged.passUnretained(base).toOpaque()) else {
             throw DeltaError(operation: "patch", path: deltaPath, message: "librsync could not start")
         }
+        defer { withExtendedLifetime(base) {} }
         defer { rs_job_free(job) }
         let inSize = 256 << 10, outSize = 1 << 20
         let input = UnsafeMutablePointer<CChar>.allocate(capacity: inSize)
@@ -285,9 +412,76 @@ public enum Delta {
             let produced = outSize - buffers.avail_out
             if produced > 0 { try write(UnsafeRawBufferPointer(start: output, count: produced)) }
             if r == RS_DONE { return }
-            guard r == RS_BLOCKED else { try check(r, "patch", deltaPath); return }
+            guard r == RS_BLOCKED else {
+                if let failure = base.failure { throw failure }
+                try check(r, "patch", deltaPath)
+                return
+            }
             if ended && buffers.avail_in == 0 && produced == 0 {
                 throw DeltaError(operation: "patch", path: deltaPath, message: "the delta ends too early")
+            }
+        }
+    }
+
+    /// The basis of a patch, read at the positions the delta copies from; the ranges of its
+    /// holes (SEEK_DATA and SEEK_HOLE, found once) are given as zeros without reading them.
+    final class Basis {
+        let path: String
+        let fd: Int32
+        let size: Int64
+        /// Its holes, in order.
+        let holes: [Range<Int64>]
+        /// What a copy from a hole is given (never written to).
+        private let zeros: UnsafeMutableRawPointer
+        static let zerosSize = 1 << 20
+        /// Why a read failed, for the patch to throw.
+        private(set) var failure: DeltaError?
+
+        init(_ path: String) throws {
+            self.path = path
+            fd = try openFD(path)
+            var st = stat()
+            guard fstat(fd, &st) == 0 else {
+                Glibc.close(fd)
+                throw DeltaError(operation: "stat", path: path, message: String(cString: strerror(errno)))
+            }
+            size = Int64(st.st_size)
+            holes = layout(fd, size: size, unit: 1).filter(\.hole).map(\.range)
+            zeros = UnsafeMutableRawPointer.allocate(byteCount: Self.zerosSize, alignment: 16)
+            zeros.initializeMemory(as: UInt8.self, repeating: 0, count: Self.zerosSize)
+        }
+
+        deinit {
+            Glibc.close(fd)
+            zeros.deallocate()
+        }
+
+        /// librsync's copy callback: up to `len` bytes from `pos`, read into `buf` or given as zeros.
+        func copy(_ pos: rs_long_t, _ len: UnsafeMutablePointer<Int>, _ buf: UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> rs_result {
+            let at = Int64(pos)
+            guard at >= 0, at < size, len.pointee > 0 else { return RS_INPUT_ENDED }
+            var want = min(Int64(len.pointee), size - at)
+            // The first hole that ends after `at`: `at` is in it, or it bounds the read.
+            var lo = 0, hi = holes.count
+            while lo < hi { let mid = (lo + hi) / 2; if holes[mid].upperBound <= at { lo = mid + 1 } else { hi = mid } }
+            if lo < holes.count {
+                let hole = holes[lo]
+                if hole.contains(at) {
+                    len.pointee = Int(min(want, hole.upperBound - at, Int64(Self.zerosSize)))
+                    buf.pointee = zeros
+                    return RS_DONE
+                }
+                want = min(want, hole.lowerBound - at)
+            }
+            while true {
+                let n = pread(fd, buf.pointee, Int(want), off_t(at))
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else {
+                    failure = DeltaError(operation: "read", path: path, message: n == 0 ? "the basis shrank as it was read" : String(cString: strerror(errno)))
+                    return n == 0 ? RS_INPUT_ENDED : RS_IO_ERROR
+                }
+                len.pointee = n
+                return RS_DONE
             }
         }
     }

@@ -129,4 +129,97 @@ struct Bytes {
         }
         #expect(made <= 300_000 + (1 << 20))
     }
+
+    /// Writes a file of `size` bytes with seeded bytes (never zero) over `data` and holes elsewhere
+    /// (or zeros written out when `dense`); returns its bytes.
+    @discardableResult
+    static func write(_ path: String, size: Int, data: [Range<Int>], seed: UInt64, dense: Bool = false) -> [UInt8] {
+        var g = Bytes(seed)
+        var all = [UInt8](repeating: 0, count: size)
+        for r in data { for i in r { all[i] = UInt8(truncatingIfNeeded: g.next()) | 1 } }
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        defer { close(fd) }
+        _ = ftruncate(fd, off_t(size))
+        for r in dense ? [0..<size] : data {
+            _ = all[r].withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(r.lowerBound)) }
+        }
+        return all
+    }
+
+    /// The holes of a sparse file are not read for its delta: they are copied from the blocks of
+    /// zeros of the old version, a run of them in one command. The old version sparse or written
+    /// out, with its zeros where the new one has its hole or elsewhere, or none at all (the hole
+    /// is then read): the patch rebuilds the new version every time, and when the old version has
+    /// zeros at the same place the whole hole costs one command (without that it costs 8 bytes a
+    /// block: checked).
+    @Test(arguments: ["same", "dense", "moved", "none", "start", "all"])
+    func aSparseFilesHoleIsCopiedWhole(old kind: String) throws {
+        let dir = NSTemporaryDirectory() + "sync-delta-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let size = 24 << 20 + 4_321
+        let head = 0..<(1 << 20) + 17, tail = (20 << 20) - 5..<size
+        // The new version: a hole between its head and its tail (or from its start, or everywhere
+        // but the last byte), one byte of its tail changed.
+        let newData: [Range<Int>] = switch kind {
+        case "start": [tail]
+        case "all": [(size - 1)..<size]
+        default: [head, tail]
+        }
+        var new = Self.write(dir + "/new", size: size, data: newData, seed: 5)
+        new[size - 100] ^= 0x80
+        _ = new[(size - 100)...].withUnsafeBytes { b in
+            let fd = open(dir + "/new", O_WRONLY); defer { close(fd) }
+            return pwrite(fd, b.baseAddress, 1, off_t(size - 100))
+        }
+        switch kind {
+        case "dense": Self.write(dir + "/old", size: size, data: newData, seed: 5, dense: true)
+        case "moved":
+            // The same head and tail, but data over most of the new version's hole: its zeros are elsewhere.
+            var old = Self.write(dir + "/old", size: size, data: newData, seed: 5)
+            for i in (2 << 20)..<(12 << 20) { old[i] = UInt8(truncatingIfNeeded: i % 251 + 1) }
+            let fd = open(dir + "/old", O_WRONLY); defer { close(fd) }
+            _ = old[(2 << 20)..<(12 << 20)].withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(2 << 20)) }
+        case "none": Self.write(dir + "/old", size: size, data: [0..<size], seed: 9) // no block of zeros
+        default: Self.write(dir + "/old", size: size, data: newData, seed: 5)
+        }
+        try Delta.signature(of: dir + "/old", to: dir + "/sig")
+        try Delta.delta(signature: dir + "/sig", newFile: dir + "/new", to: dir + "/delta")
+        var rebuilt: [UInt8] = []
+        try Delta.patch(basis: dir + "/old", delta: dir + "/delta") { rebuilt += $0 }
+        #expect(rebuilt == new, "\(kind): rebuilt \(rebuilt.count) bytes")
+        let deltaSize = try FileManager.default.attributesOfItem(atPath: dir + "/delta")[.size] as! Int
+        switch kind {
+        case "same", "dense", "start", "all", "moved": #expect(deltaSize < 2_048, "\(kind): \(deltaSize) bytes of delta")
+        default: #expect(deltaSize > 20 << 20, "\(kind): \(deltaSize) bytes of delta") // the head and the hole as literals
+        }
+    }
+
+    /// COPY commands take the narrowest of 1, 2, 4 and 8 bytes for each number.
+    @Test func copyCommandsTakeTheNarrowestWidths() {
+        #expect(Delta.copyCommand(0, 1) == [0x45, 0, 1])
+        #expect(Delta.copyCommand(0x100, 0x10000) == [0x4b, 1, 0, 0, 1, 0, 0])
+        #expect(Delta.copyCommand(1 << 32, 0xffff_ffff) == [0x53, 0, 0, 0, 1, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff])
+        #expect(Delta.copyCommand(5, 1 << 40) == [0x48, 5, 0, 0, 1, 0, 0, 0, 0, 0])
+    }
+
+    /// A peer's signature that is not what it claims (a body that is not whole blocks, a strong
+    /// sum of no bytes, a block length of zero) gives no blocks of zeros, whatever it says.
+    @Test func aMalformedSignatureHasNoZeroBlocks() throws {
+        let dir = NSTemporaryDirectory() + "sync-delta-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        Self.write(dir + "/old", size: 3 << 20, data: [0..<100], seed: 3)
+        try Delta.signature(of: dir + "/old", to: dir + "/sig")
+        let good = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/sig")))
+        #expect(Delta.ZeroBlocks(signature: dir + "/sig") != nil)
+        var cut = good; cut.removeLast()
+        var noStrong = good; noStrong[8..<12] = [0, 0, 0, 0]
+        var noBlock = good; noBlock[4..<8] = [0, 0, 0, 0]
+        var wide = good; wide[4..<8] = [0x7f, 0xff, 0xff, 0xff]
+        for (name, bytes) in [("cut", cut), ("noStrong", noStrong), ("noBlock", noBlock), ("wide", wide), ("short", Array(good.prefix(5)))] {
+            try Data(bytes).write(to: URL(fileURLWithPath: dir + "/bad"))
+            #expect(Delta.ZeroBlocks(signature: dir + "/bad") == nil, "\(name)")
+        }
+    }
 }
