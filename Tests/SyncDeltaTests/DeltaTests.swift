@@ -222,4 +222,31 @@ struct Bytes {
             #expect(Delta.ZeroBlocks(signature: dir + "/bad") == nil, "\(name)")
         }
     }
+
+    /// What the delta copies from a hole of the basis is given as zeros, not read: after the
+    /// patch, none of the hole's pages is in the page cache (reading a hole puts zeroed pages
+    /// there: without this the whole hole was, checked).
+    @Test func aPatchDoesNotReadTheBasissHoles() throws {
+        let dir = NSTemporaryDirectory() + "sync-delta-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let size = 40 << 20
+        let hole = (4 << 20)..<(36 << 20)
+        let old = Self.write(dir + "/old", size: size, data: [0..<hole.lowerBound, hole.upperBound..<size], seed: 11)
+        // The new version copies the whole basis, hole and all, then some of its head again.
+        let delta = Delta.deltaMagic + Delta.copyCommand(0, Int64(size)) + Delta.copyCommand(100, 5_000) + [0]
+        try Data(delta).write(to: URL(fileURLWithPath: dir + "/delta"))
+        var rebuilt: [UInt8] = []
+        try Delta.patch(basis: dir + "/old", delta: dir + "/delta") { rebuilt += $0 }
+        #expect(rebuilt == old + old[100..<5_100])
+        let fd = open(dir + "/old", O_RDONLY)
+        defer { close(fd) }
+        let map = try #require(mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0))
+        defer { munmap(map, size) }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        var resident = [UInt8](repeating: 0, count: size / page)
+        #expect(mincore(map, size, &resident) == 0)
+        let inHole = resident[(hole.lowerBound / page)..<(hole.upperBound / page)].filter { $0 & 1 == 1 }.count
+        #expect(inHole == 0, "\(inHole) of the hole's pages were read")
+    }
 }
