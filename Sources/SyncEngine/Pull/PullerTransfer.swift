@@ -47,7 +47,8 @@ extension Puller {
         guard r.size - offset > Self.rangeSize else {
             return try receive(try remote.requestContent(r.path.rawValue, hash: r.hash!, offset: offset), r, offset: offset, into: fd)
         }
-        var hasher = offset == 0 ? BlobHasher(size: r.size) : nil
+        // Hashed on a thread of its own, beside the writes.
+        let hasher = offset == 0 ? ThreadedBlobHasher(size: r.size) : nil
         let tee = offset == 0 ? tee(for: r) : nil
         var at = offset, asked = offset
         var inFlight: [(id: UInt32, length: Int64)] = []
@@ -82,7 +83,7 @@ extension Puller {
         if let failure { throw failure }
         // Stopped with the file whole after all (the last range was in flight): nothing to resume.
         if yielded && at < r.size { throw Yielded() }
-        return !short && at == r.size && verified(hasher, r, tee)
+        return !short && at == r.size && verified(hasher?.finish(), r, tee)
     }
 
     /// Reads the answer to content request `id` for `r` (from `offset`) into `fd`, hashing the bytes
@@ -95,13 +96,13 @@ extension Puller {
             tee?.update($0)
             try self.received($0.count)
         }
-        return n == r.size && verified(hasher, r, tee)
+        return n == r.size && verified(hasher?.finish(), r, tee)
     }
 
-    /// Whether the bytes `hasher` saw are `r`'s content; if they are, the blob `tee` wrote of
+    /// Whether the bytes hashed to `id` are `r`'s content; if they are, the blob `tee` wrote of
     /// them is named for it.
-    private func verified(_ hasher: BlobHasher?, _ r: FileEntry, _ tee: HistoryTee?) -> Bool {
-        guard let hasher, hasher.finish() == r.hash, let id = try? ObjectID(hex: r.hash!) else { return false }
+    private func verified(_ id: String?, _ r: FileEntry, _ tee: HistoryTee?) -> Bool {
+        guard let id, id == r.hash, let id = try? ObjectID(hex: id) else { return false }
         _ = tee?.finish(as: id)
         return true
     }
@@ -135,8 +136,9 @@ extension Puller {
         try remote.delta(r.path.rawValue, hash: r.hash!, signature: sig.raw, into: out.raw,
                          limit: r.size + r.size / 8 + (1 << 20)) { try self.received($0.count) }
         reset(fd)
-        // Hashed as it is written, holes left as holes: the patched file is not read again.
-        var hasher = BlobHasher(size: r.size)
+        // Hashed as it is written (on a thread of its own), holes left as holes: the patched file
+        // is not read again.
+        let hasher = ThreadedBlobHasher(size: r.size)
         var written: Int64 = 0
         struct Overlong: Error {}
         try Delta.patch(basis: "/proc/self/fd/\(base.raw)", delta: stem + ".delta") { piece in
