@@ -20,8 +20,9 @@ public struct PullCommand: ToolCommand {
             modification keeps the path and the other is kept beside it as \
             NAME.sync-conflict-DATE-TIME-NODE-CONTENT.EXT (see sync conflicts). A deletion never wins over a \
             modification. Content comes as a librsync delta against the local version when there is one \
-            (a sparse file's holes are neither read nor sent, and it stays sparse), from this node when a file or history already holds it, or whole; it is written to a \
-            temporary file, verified against its hash, made durable (fsync; small files are fetched \
+            (a sparse file's holes are neither read nor sent, and it stays sparse), from this node when \
+            a file or history already holds it, or whole; it is written to a temporary file, \
+            verified against its hash, made durable (fsync; small files are fetched \
             ahead a window at a time, with their requests in flight together, and one syncfs covers a \
             window of more than 8) and renamed into place only if the local file did not change meanwhile. A file the \
             peer renamed or moved (a deletion and a new path with the same content in one batch) is \
