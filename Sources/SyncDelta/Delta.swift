@@ -95,9 +95,20 @@ public enum Delta {
     /// run of them, so that a hole over the basis's own hole is one command, not one a block. The
     /// data between holes is librsync's delta of that range (a match across a hole's edge is not
     /// looked for). Where the signature's file has no block of zeros, the holes are read as data.
+    /// A signature whose block length is above `maxBlockLength` is refused (librsync would hold
+    /// that much of the new file at once).
     public static func delta(signature signaturePath: String, newFile: String, to deltaPath: String) throws {
         let sigFile = try open(signaturePath, "rb")
         defer { fclose(sigFile) }
+        var header = [UInt8](repeating: 0, count: headerBytes)
+        if fread(&header, 1, headerBytes, sigFile) == headerBytes {
+            let blockLength = header[4..<8].reduce(0) { $0 << 8 | Int($1) }
+            guard blockLength <= maxBlockLength else {
+                throw DeltaError(operation: "load signature", path: signaturePath,
+                                 message: "block length \(blockLength) is above the limit of \(maxBlockLength)")
+            }
+        }
+        rewind(sigFile)
         var sig: OpaquePointer?
         try check(rs_loadsig_file(sigFile, &sig, nil), "load signature", signaturePath)
         defer { rs_free_sumset(sig) }
@@ -140,6 +151,10 @@ public enum Delta {
         try flush(output, deltaPath)
     }
 
+    /// The largest block length a signature may have: the square root of 256 TiB (librsync's
+    /// rule gives a file the square root of its size).
+    public static let maxBlockLength = 16 << 20
+
     /// A delta's magic number (RS_DELTA_MAGIC), big-endian.
     static let deltaMagic: [UInt8] = [0x72, 0x73, 0x02, 0x36]
 
@@ -159,7 +174,7 @@ public enum Delta {
             let bytes = [UInt8](data)
             func word(_ at: Int) -> Int { bytes[at..<(at + 4)].reduce(0) { $0 << 8 | Int($1) } }
             let blockLength = word(4), strongLength = word(8)
-            guard blockLength > 0, blockLength <= 1 << 30, (1...64).contains(strongLength) else { return nil }
+            guard blockLength > 0, blockLength <= maxBlockLength, (1...64).contains(strongLength) else { return nil }
             let each = 4 + strongLength
             guard (bytes.count - headerBytes) % each == 0 else { return nil }
             let magic = rs_magic_number(rawValue: UInt32(word(0)))

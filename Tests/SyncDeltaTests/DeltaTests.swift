@@ -204,7 +204,8 @@ struct Bytes {
     }
 
     /// A peer's signature that is not what it claims (a body that is not whole blocks, a strong
-    /// sum of no bytes, a block length of zero) gives no blocks of zeros, whatever it says.
+    /// sum of no bytes, a block length of zero) gives no blocks of zeros, whatever it says; one
+    /// with a block length above the limit is refused.
     @Test func aMalformedSignatureHasNoZeroBlocks() throws {
         let dir = NSTemporaryDirectory() + "sync-delta-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -221,6 +222,11 @@ struct Bytes {
             try Data(bytes).write(to: URL(fileURLWithPath: dir + "/bad"))
             #expect(Delta.ZeroBlocks(signature: dir + "/bad") == nil, "\(name)")
         }
+        // A block length above the limit: refused before librsync holds that much of the file.
+        var big = good; big[4..<8] = [0x01, 0x00, 0x00, 0x01]
+        try Data(big).write(to: URL(fileURLWithPath: dir + "/big"))
+        #expect(throws: DeltaError.self) { try Delta.delta(signature: dir + "/big", newFile: dir + "/old", to: dir + "/delta") }
+        try Delta.delta(signature: dir + "/sig", newFile: dir + "/old", to: dir + "/delta")
     }
 
     /// What the delta copies from a hole of the basis is given as zeros, not read: after the
