@@ -143,6 +143,11 @@ public final class LooseBlobSink {
         let a = UInt32(truncatingIfNeeded: adler)
         output += [UInt8(a >> 24), UInt8((a >> 16) & 0xff), UInt8((a >> 8) & 0xff), UInt8(a & 0xff)]
         try flush()
+        // Durable before any commit names it; then out of the page cache, which a history copy,
+        // rarely read again, has no claim on (a big pull would otherwise push out what the user
+        // reads with twice what it brings).
+        guard fdatasync(fd) == 0 else { throw fail("fsync \(tmp): \(String(cString: strerror(errno)))") }
+        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
         let hex = id.hex
         let dir = objects + "/" + hex.prefix(2)
         if mkdir(dir, 0o755) != 0 && errno != EEXIST { throw fail("mkdir \(dir): \(String(cString: strerror(errno)))") }

@@ -153,4 +153,30 @@ import Testing
         let left = try FileManager.default.contentsOfDirectory(atPath: dir + "/h.git/objects").filter { $0.hasPrefix("tmp_") }
         #expect(left.isEmpty, "\(left)")
     }
+
+    /// A blob written this way is made durable and then leaves the page cache: none of its pages
+    /// is resident once it is stored (without the drop, all of them were: checked).
+    @Test func aStoredBlobLeavesThePageCache() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try repo()
+        var rng = SystemRandomNumberGenerator()
+        let bytes = (0..<(4 << 20)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let sink = try r.blobSink(size: Int64(bytes.count))
+        try bytes.withUnsafeBytes { try sink.append($0) }
+        let id = HistoryRepository.hash(bytes)
+        try sink.finish(as: id)
+        let path = dir + "/h.git/objects/" + id.hex.prefix(2) + "/" + id.hex.dropFirst(2)
+        let fd = open(path, O_RDONLY)
+        defer { close(fd) }
+        var st = stat()
+        #expect(fstat(fd, &st) == 0)
+        let size = Int(st.st_size)
+        let map = try #require(mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0))
+        defer { munmap(map, size) }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        var resident = [UInt8](repeating: 0, count: (size + page - 1) / page)
+        #expect(mincore(map, size, &resident) == 0)
+        #expect(resident.filter { $0 & 1 == 1 }.count == 0)
+        #expect(try r.blob(id) == bytes)
+    }
 }
