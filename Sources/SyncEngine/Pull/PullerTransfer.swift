@@ -88,15 +88,18 @@ extension Puller {
 
     /// Reads the answer to content request `id` for `r` (from `offset`) into `fd`, hashing the bytes
     /// as they come when they start at 0; returns whether they were exactly `r`'s content.
+    /// A file above the fetch-ahead size is hashed on a thread of its own, beside the writes.
     func receive(_ id: UInt32, _ r: FileEntry, offset: Int64, into fd: Int32) throws -> Bool {
-        var hasher = offset == 0 ? BlobHasher(size: r.size) : nil
+        var hasher = offset == 0 && r.size <= Self.stageMaxSize ? BlobHasher(size: r.size) : nil
+        let threaded = offset == 0 && r.size > Self.stageMaxSize ? ThreadedBlobHasher(size: r.size) : nil
         let tee = offset == 0 ? tee(for: r) : nil
         let n = try remote.receiveContent(id, into: fd, limit: r.size - offset) {
             hasher?.update($0)
+            threaded?.update($0)
             tee?.update($0)
             try self.received($0.count)
         }
-        return n == r.size && verified(hasher?.finish(), r, tee)
+        return n == r.size && verified(threaded?.finish() ?? hasher?.finish(), r, tee)
     }
 
     /// Whether the bytes hashed to `id` are `r`'s content; if they are, the blob `tee` wrote of
