@@ -13,10 +13,9 @@ public struct ObjectID: Hashable, Sendable, CustomStringConvertible {
 
     init(_ oid: git_oid) {
         var o = oid
-        var buf = [CChar](repeating: 0, count: 41)
+        var buf = [CChar](repeating: 0, count: 40)
         git_oid_fmt(&buf, &o)
-        buf[40] = 0
-        hex = String(cString: buf)
+        hex = String(decoding: buf.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     var oid: git_oid {

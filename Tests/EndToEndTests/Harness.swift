@@ -87,9 +87,9 @@ final class Node {
         p.environment = environment
         // Files rather than pipes: no deadlock however much a tool writes.
         let tmp = NSTemporaryDirectory() + "/sync-e2e-out-" + UUID().uuidString
-        FileManager.default.createFile(atPath: tmp + ".1", contents: nil)
-        FileManager.default.createFile(atPath: tmp + ".2", contents: nil)
-        FileManager.default.createFile(atPath: tmp + ".0", contents: Data((stdin ?? "").utf8))
+        _ = FileManager.default.createFile(atPath: tmp + ".1", contents: nil)
+        _ = FileManager.default.createFile(atPath: tmp + ".2", contents: nil)
+        _ = FileManager.default.createFile(atPath: tmp + ".0", contents: Data((stdin ?? "").utf8))
         defer { for s in [".0", ".1", ".2"] { try? FileManager.default.removeItem(atPath: tmp + s) } }
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: tmp + ".1"))
         let err = try FileHandle(forWritingTo: URL(fileURLWithPath: tmp + ".2"))

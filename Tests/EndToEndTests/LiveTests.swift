@@ -61,7 +61,7 @@ import SyncTestSupport
     }
 
     @Test func stoppingDuringABigTransferIsPromptAndTheTransferResumes() throws {
-        let (n, id, p) = try nodes(2)
+        let (n, _, p) = try nodes(2)
         defer { for x in n { x.down() } }
         for x in n { try x.up() }
         // 8 GiB (sparse on both sides; every byte of it crosses the link): many seconds on loopback.
@@ -197,7 +197,7 @@ extension LiveTests {
         defer { for x in n { x.down() } }
         for x in n {
             try FileManager.default.createDirectory(atPath: x.node.stateDir + "/run", withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: x.node.stateDir + "/run/trace", contents: nil)
+            _ = FileManager.default.createFile(atPath: x.node.stateDir + "/run/trace", contents: nil)
             x.node.extraEnvironment["SYNC_KEEPALIVE"] = "1s"
             try x.up()
         }

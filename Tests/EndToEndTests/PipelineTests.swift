@@ -8,7 +8,7 @@ import Testing
         let (a, aid) = try node.folder("a")
         try node.write(a + "/before", "b")
         let out = node.base + "/pipeline.out"
-        FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/sh")
         p.arguments = ["-c", "exec sync-watch \(aid) | sync-commit \(aid) > '\(out)'"]
@@ -36,7 +36,7 @@ import Testing
         let node = try Node()
         let (a, aid) = try node.folder("a")
         let out = node.base + "/watch.out"
-        FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binDirectory + "/sync-watch")
         p.arguments = [aid]

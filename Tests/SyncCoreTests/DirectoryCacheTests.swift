@@ -33,7 +33,7 @@ import Testing
         // Forgotten, it is walked to again: gone now.
         cache.forget(try RelativePath("a/b"))
         #expect(cache.count == 0)
-        #expect(throws: SyncError.self) { try Beneath.directory(path, in: dir.path, cache: cache) }
+        #expect(throws: SyncError.self) { _ = try Beneath.directory(path, in: dir.path, cache: cache) }
     }
 
     @Test func aLinkPutOnTheWayIsRefusedOnceTheCacheForgetsIt() throws {
@@ -47,8 +47,8 @@ import Testing
         #expect(rename(dir.path + "/a", dir.path + "/old") == 0)
         #expect(symlink(outside.path, dir.path + "/a") == 0)
         cache.forget(try RelativePath("a"))
-        #expect(throws: SyncError.self) { try Beneath.directory(try RelativePath("a/b"), in: dir.path, cache: cache) }
-        #expect(throws: SyncError.self) { try Beneath.directory(try RelativePath("a/b/c"), in: dir.path, create: true, cache: cache) }
+        #expect(throws: SyncError.self) { _ = try Beneath.directory(try RelativePath("a/b"), in: dir.path, cache: cache) }
+        #expect(throws: SyncError.self) { _ = try Beneath.directory(try RelativePath("a/b/c"), in: dir.path, create: true, cache: cache) }
         #expect(!FileManager.default.fileExists(atPath: outside.path + "/b/c"))
     }
 

@@ -158,7 +158,7 @@ import Testing
     @Test func aKilledPullsTemporaryGoesWithTheNextWholePull() throws {
         let f = try Fixture()
         let left = f.root + "/.sync-tmp-99999999-left"
-        FileManager.default.createFile(atPath: left, contents: Data("half\n".utf8))
+        _ = FileManager.default.createFile(atPath: left, contents: Data("half\n".utf8))
         let text = Array("x\n".utf8)
         let result = try HostilePeerTests().pull(f, { h in
             h.entries = [HostilePeer.entry("x.txt", text, seq: 1)]

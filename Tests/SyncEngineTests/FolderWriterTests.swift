@@ -128,7 +128,7 @@ import Testing
             (".sync-tmp-legacy", old),                     // a name of no process, old
         ]
         for (p, date) in files {
-            FileManager.default.createFile(atPath: f.root + "/" + p, contents: Data(count: 100))
+            _ = FileManager.default.createFile(atPath: f.root + "/" + p, contents: Data(count: 100))
             if let date { try FileManager.default.setAttributes([.modificationDate: date], ofItemAtPath: f.root + "/" + p) }
         }
         _ = try f.commit()

@@ -15,7 +15,7 @@ import Testing
         #expect(try f.commit() != nil)
         let history = f.context.folder.historyPath
         for name in ["refs/heads/main.lock", "HEAD.lock", "packed-refs.lock"] {
-            FileManager.default.createFile(atPath: history + "/" + name, contents: Data())
+            _ = FileManager.default.createFile(atPath: history + "/" + name, contents: Data())
         }
         try f.write("a.txt", "two")
         #expect(try f.commit() != nil)

@@ -121,7 +121,7 @@ extension LinkBudgetTests {
             // Shown after a first refusal (a second in, the refusal has been met).
             if !allowed.on, Date().timeIntervalSince(started) > 1 {
                 allowed.on = true
-                try? FolderAccess.allow(PeerKey(line: keyB), for: later)
+                _ = try? FolderAccess.allow(PeerKey(line: keyB), for: later)
             }
             return FileManager.default.fileExists(atPath: arrived) || Date().timeIntervalSince(started) > 15
         }

@@ -88,7 +88,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
         // A pid far above any in use (pid_max is at most 2^22), this process's, and an old unnamed file.
         let dead = tmp + "/serve-99999999-abc", live = tmp + "/pull-\(getpid())-def.sig", old = tmp + "/leftover"
-        for p in [dead, live, old] { FileManager.default.createFile(atPath: p, contents: Data(count: 4096)) }
+        for p in [dead, live, old] { _ = FileManager.default.createFile(atPath: p, contents: Data(count: 4096)) }
         try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-7200)], ofItemAtPath: old)
         let fresh = try f.state.temporaryPath("pull")
         #expect(fresh.hasPrefix(tmp + "/pull-\(getpid())-"))

@@ -251,7 +251,7 @@ final class FabricatedHistory {
         for i in 0..<3 {
             let content = Array(repeating: UInt8(65 + i), count: 1000)
             let id = HistoryRepository.hash(content)
-            FileManager.default.createFile(atPath: store + "/" + id.hex, contents: Data(content))
+            _ = FileManager.default.createFile(atPath: store + "/" + id.hex, contents: Data(content))
             pointers.append(id.hex)
             let p = try f.context.history.writeBlob(LargeFilePointer(id: id.hex, size: 1000).bytes)
             tree = try f.context.history.tree(from: tree, applying: [.upsert(path: "big.bin", id: p, mode: .file)])

@@ -46,8 +46,8 @@ import Testing
         var metadata: Logger.Metadata = [:]
         var logLevel: Logger.Level = .debug
         subscript(metadataKey key: String) -> Logger.Metadata.Value? { get { metadata[key] } set { metadata[key] = newValue } }
-        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-            lines.add("\(level) \(message)")
+        func log(event: LogEvent) {
+            lines.add("\(event.level) \(event.message)")
         }
     }
 
