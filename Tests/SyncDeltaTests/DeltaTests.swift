@@ -222,10 +222,14 @@ struct Bytes {
             try Data(bytes).write(to: URL(fileURLWithPath: dir + "/bad"))
             #expect(Delta.ZeroBlocks(signature: dir + "/bad") == nil, "\(name)")
         }
-        // A block length above the limit: refused before librsync holds that much of the file.
+        // A block length above the limit: refused before librsync holds that much of the file;
+        // at the limit, taken.
         var big = good; big[4..<8] = [0x01, 0x00, 0x00, 0x01]
         try Data(big).write(to: URL(fileURLWithPath: dir + "/big"))
         #expect(throws: DeltaError.self) { try Delta.delta(signature: dir + "/big", newFile: dir + "/old", to: dir + "/delta") }
+        var limit = good; limit[4..<8] = [0x01, 0x00, 0x00, 0x00]
+        try Data(limit).write(to: URL(fileURLWithPath: dir + "/limit"))
+        try Delta.delta(signature: dir + "/limit", newFile: dir + "/old", to: dir + "/delta")
         try Delta.delta(signature: dir + "/sig", newFile: dir + "/old", to: dir + "/delta")
     }
 
