@@ -317,7 +317,8 @@ public enum Delta {
     }
 
     /// Runs librsync job `job` over what `fill` puts in its input buffer (the bytes put, 0 at the
-    /// end), handing what the job writes to `emit` as it comes.
+    /// end), handing what the job writes to `emit` as it comes. The one loop of every job: a
+    /// signature, a delta and a patch.
     private static func run(_ job: OpaquePointer?, what path: String, step: String, emit: (UnsafeRawBufferPointer) throws -> Void,
                             fill: (UnsafeMutablePointer<CChar>, Int) throws -> Int) throws {
         guard let job else { throw DeltaError(operation: step, path: path, message: "librsync could not start") }
@@ -341,6 +342,10 @@ public enum Delta {
             if produced > 0 { try emit(UnsafeRawBufferPointer(start: output, count: produced)) }
             if r == RS_DONE { return }
             guard r == RS_BLOCKED else { try check(r, step, path); return }
+            // All input given and nothing more comes of it: it ends too early (a cut delta).
+            if buffers.eof_in != 0 && buffers.avail_in == 0 && produced == 0 {
+                throw DeltaError(operation: step, path: path, message: "the input ends too early")
+            }
         }
     }
 
@@ -397,43 +402,20 @@ public enum Delta {
                                   UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> rs_result = { opaque, pos, len, buf in
             Unmanaged<Basis>.fromOpaque(opaque!).takeUnretainedValue().copy(pos, len!, buf!)
         }
-        guard let job = rs_patch_begin(copy, Unmanaged.passUnretained(base).toOpaque()) else {
-            throw DeltaError(operation: "patch", path: deltaPath, message: "librsync could not start")
-        }
-        defer { withExtendedLifetime(base) {} }
-        defer { rs_job_free(job) }
-        let inSize = 256 << 10, outSize = 1 << 20
-        let input = UnsafeMutablePointer<CChar>.allocate(capacity: inSize)
-        let output = UnsafeMutablePointer<CChar>.allocate(capacity: outSize)
-        defer { input.deallocate(); output.deallocate() }
-        var buffers = rs_buffers_t()
-        var ended = false
-        while true {
-            if buffers.avail_in == 0 && !ended {
-                let n = fread(input, 1, inSize, delta)
-                if n < inSize {
-                    guard ferror(delta) == 0 else {
+        // The basis outlives the job that calls back into it.
+        try withExtendedLifetime(base) {
+            do {
+                try run(rs_patch_begin(copy, Unmanaged.passUnretained(base).toOpaque()), what: deltaPath, step: "patch",
+                        emit: write) { buffer, capacity in
+                    let n = fread(buffer, 1, capacity, delta)
+                    guard n == capacity || ferror(delta) == 0 else {
                         throw DeltaError(operation: "read", path: deltaPath, message: String(cString: strerror(errno)))
                     }
-                    ended = true
+                    return n
                 }
-                buffers.next_in = input
-                buffers.avail_in = n
-            }
-            buffers.eof_in = ended ? 1 : 0
-            buffers.next_out = output
-            buffers.avail_out = outSize
-            let r = rs_job_iter(job, &buffers)
-            let produced = outSize - buffers.avail_out
-            if produced > 0 { try write(UnsafeRawBufferPointer(start: output, count: produced)) }
-            if r == RS_DONE { return }
-            guard r == RS_BLOCKED else {
-                if let failure = base.failure { throw failure }
-                try check(r, "patch", deltaPath)
-                return
-            }
-            if ended && buffers.avail_in == 0 && produced == 0 {
-                throw DeltaError(operation: "patch", path: deltaPath, message: "the delta ends too early")
+            } catch {
+                // A basis that could not be read is the reason, not librsync's code for it.
+                throw base.failure ?? error
             }
         }
     }
