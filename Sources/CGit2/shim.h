@@ -22,3 +22,9 @@ static inline int sync_git_limit_mapped(size_t window, size_t limit) {
     rc |= git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, limit);
     return rc;
 }
+
+/* Whether libgit2 fsyncs what it writes into a repository (loose objects, packs it indexes, refs)
+   and the directories it renames them into before it reports success. */
+static inline int sync_git_fsync_gitdir(int enabled) {
+    return git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, enabled);
+}

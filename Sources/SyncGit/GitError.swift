@@ -23,6 +23,7 @@ enum Libgit2 {
         git_libgit2_init()
         _ = sync_git_isolate_configuration()
         _ = sync_git_limit_mapped(8 << 20, 32 << 20)
+        _ = sync_git_fsync_gitdir(1) // history written is on disk before we say so
         return true
     }()
 }

@@ -155,6 +155,11 @@ public final class LooseBlobSink {
         if access(final, F_OK) != 0 {
             guard rename(tmp, final) == 0 else { throw fail("rename to \(final): \(String(cString: strerror(errno)))") }
             done = true
+            // The name too, before a commit names the object (libgit2 does the same for its own).
+            let d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard d >= 0 else { throw fail("open \(dir): \(String(cString: strerror(errno)))") }
+            defer { close(d) }
+            guard fsync(d) == 0 else { throw fail("fsync \(dir): \(String(cString: strerror(errno)))") }
         }
     }
 
