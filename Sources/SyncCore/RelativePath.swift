@@ -60,6 +60,15 @@ public struct RelativePath: Hashable, Comparable, Sendable, CustomStringConverti
         return RelativePath(unchecked: joined)
     }
 
+    /// `self` (the root when nil) joined with a name the kernel listed, which is never empty, `.`
+    /// or `..`, nor holds '/' or NUL, nor is longer than 255 bytes: only the whole length is left
+    /// to check (nil above 4096 bytes).
+    package static func joining(_ dir: RelativePath?, listed name: String) -> RelativePath? {
+        guard let dir else { return RelativePath(unchecked: name) }
+        let joined = dir.rawValue + "/" + name
+        return joined.utf8.count > 4096 ? nil : RelativePath(unchecked: joined)
+    }
+
     /// Whether `self` is `other` or lies below it.
     public func isWithin(_ other: RelativePath) -> Bool {
         rawValue == other.rawValue || rawValue.hasPrefix(other.rawValue + "/")
@@ -94,5 +103,15 @@ public struct RelativePath: Hashable, Comparable, Sendable, CustomStringConverti
                 return bSlash ? pa[n] < slash : false
             }
         }
+    }
+}
+
+extension String {
+    /// The bytes as a string if they are UTF-8, else nil; without the generic path of
+    /// `String(validating:as:)`, which costs a metadata lookup a call (a scan makes one per name).
+    package static func validUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        let s = String(decoding: bytes, as: UTF8.self)
+        // Decoding replaces what is not UTF-8: the same bytes back means they all were.
+        return s.utf8.count == bytes.count && s.utf8.elementsEqual(bytes) ? s : nil
     }
 }

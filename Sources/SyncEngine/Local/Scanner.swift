@@ -188,7 +188,7 @@ public struct Scanner: Sendable {
                 let start = buf.baseAddress!.assumingMemoryBound(to: UInt8.self)
                 let bytes = UnsafeBufferPointer(start: start, count: strnlen(buf.baseAddress!.assumingMemoryBound(to: CChar.self), buf.count))
                 if bytes.first == 46 && (bytes.count == 1 || (bytes.count == 2 && bytes[1] == 46)) { return nil }
-                if let s = String(validating: bytes, as: UTF8.self) { return s }
+                if let s = String.validUTF8(bytes) { return s }
                 invalid = Array(bytes)
                 return nil
             }
@@ -199,8 +199,8 @@ public struct Scanner: Sendable {
                 }
                 continue
             }
-            guard let path = try? (dir.map { try $0.appending(name) } ?? RelativePath(name)) else {
-                problems.append(ScanProblem(path: name, reason: "name cannot be synchronized; skipped"))
+            guard let path = RelativePath.joining(dir, listed: name) else {
+                problems.append(ScanProblem(path: name, reason: "path longer than 4096 bytes; skipped"))
                 continue
             }
             var st = stat()
