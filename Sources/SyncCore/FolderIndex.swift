@@ -10,6 +10,9 @@ public enum MetaKey {
     public static let epoch = "epoch"
     /// The history commit the index was last recorded with.
     public static let commit = "commit"
+    /// A new random value with every write to the rows: which state of them a copy was taken
+    /// from (`StatCache`).
+    static let rowsStamp = "rows.stamp"
     /// Where the mass-deletion guard's hold began.
     static let holdFrom = "hold.from"
     /// The peer's last sequence this node holds.
@@ -52,6 +55,8 @@ public final class FolderIndex: Sendable {
                     CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
                     INSERT OR IGNORE INTO meta(key, value) VALUES ('sequence', '0');
                     """)
+                try db.execute(sql: "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
+                               arguments: [MetaKey.rowsStamp, Self.newStamp()])
             }
         } catch let e as DatabaseError {
             throw SyncError.database(path: path, message: e.message ?? "\(e)")
@@ -301,9 +306,22 @@ public final class FolderIndex: Sendable {
         } }
     }
 
+    /// Which state of the rows the index holds: a value that changes with every write to them.
+    public func rowsStamp() throws -> String {
+        try wrap { try queue.read { db in try meta(db, MetaKey.rowsStamp) ?? "" } }
+    }
+
+    static func newStamp() -> String { UUID().uuidString }
+
+    /// Marks the rows as changed (in the transaction that changes them).
+    private func stampRows(_ db: Database) throws {
+        try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", arguments: [MetaKey.rowsStamp, Self.newStamp()])
+    }
+
     /// Removes deletion records (only rows that are deletions).
     public func removeTombstones(_ paths: [RelativePath]) throws {
         try wrap { try queue.write { db in
+            try stampRows(db)
             for p in paths { try db.execute(sql: "DELETE FROM files WHERE path = ? AND deleted = 1", arguments: [p.rawValue]) }
         } }
     }
@@ -348,6 +366,7 @@ public final class FolderIndex: Sendable {
     public func record(changes: [FileEntry], refreshed: [FileEntry] = [], commit: String?,
                        meta extra: [(String, String)] = []) throws -> Int64 {
         try wrap { try queue.write { db in
+            try stampRows(db)
             var seq = try Int64(meta(db, MetaKey.sequence) ?? "0") ?? 0
             for var e in changes {
                 seq += 1

@@ -104,6 +104,8 @@ public struct Folder: Sendable {
     public var root: String { config.path }
     var configPath: String { directory + "/config" }
     public var indexPath: String { directory + "/index.db" }
+    /// A copy of the index's stat rows for rescans (`StatCache`).
+    public var statCachePath: String { directory + "/stat-cache" }
     public var historyPath: String { directory + "/history.git" }
     public var lockPath: String { directory + "/lock" }
     public var name: String { config.value("name") ?? (root as NSString).lastPathComponent }

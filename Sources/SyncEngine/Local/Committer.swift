@@ -311,50 +311,30 @@ public struct Committer {
         var problems: [ScanProblem] = []
         /// Our temporary files a full scan passed, with their modification times.
         var temporaries: [(RelativePath, Int)] = []
-    }
 
-    func plan(paths: [RelativePath]?, scanner: Scanner) throws -> Plan {
-        var plan = Plan()
-        func unchanged(_ o: Observation, _ e: IndexStat?) -> Bool {
+        /// Whether what the scan saw needs no look at the content (a directory is a directory).
+        static func unchanged(_ o: Observation, _ e: IndexStat?) -> Bool {
             guard let e else { return false }
             return o.matchesStat(of: e) || (!e.deleted && e.kind == .directory && o.kind == .directory)
         }
-        func gone(_ p: RelativePath, _ e: IndexStat) {
+
+        /// A row whose path the scan did not find: deleted, unless it is a deletion already or
+        /// the scan skips it.
+        mutating func gone(_ p: RelativePath, _ e: IndexStat, _ scanner: Scanner) {
             if e.deleted || scanner.skips(p, isDirectory: e.kind == .directory) { return }
-            plan.deleted.append(p)
-            if e.kind != .directory { plan.deletedFiles += 1 }
+            deleted.append(p)
+            if e.kind != .directory { deletedFiles += 1 }
         }
+    }
+
+    func plan(paths: [RelativePath]?, scanner: Scanner) throws -> Plan {
         guard let paths else {
-            // The whole folder: the walk and the index's rows, both in path order, merged as they
-            // come (the next page of rows read on the second core): memory holds what changed,
-            // never every path. A row below a directory that could not be listed is not gone.
-            var rows = IndexPages(context.index, pageSize: pageSize)
-            var row = try rows.next()
-            var unread: [RelativePath] = []
-            func goneUnlessUnread(_ p: RelativePath, _ e: IndexStat) {
-                if !unread.isEmpty, unread.contains(where: { p.isWithin($0) && p != $0 }) { return }
-                gone(p, e)
+            do { return try wholeFolder(scanner: scanner, cached: true) } catch is StatCache.Damaged {
+                StatCache.remove(context.folder.statCachePath)
+                return try wholeFolder(scanner: scanner, cached: false)
             }
-            let walked = try scanner.walkInPathOrder(temporary: { plan.temporaries.append(($0, $1)) },
-                                                     unread: { unread.append($0) }) { o in
-                while let r = row, r.0 < o.path {
-                    goneUnlessUnread(r.0, r.1)
-                    row = try rows.next()
-                }
-                if let r = row, r.0 == o.path {
-                    if !unchanged(o, r.1) { plan.candidates.append(o) }
-                    row = try rows.next()
-                } else {
-                    plan.candidates.append(o)
-                }
-            }
-            while let r = row {
-                goneUnlessUnread(r.0, r.1)
-                row = try rows.next()
-            }
-            plan.problems = walked
-            return plan
         }
+        var plan = Plan()
         // A path whose directory is gone widens to the outermost missing directory,
         // so that every row below it is in scope and deleted with it.
         let scopes = try Self.outermost(paths.map { p in
@@ -375,11 +355,46 @@ public struct Committer {
             }
             for e in try context.index.entries(under: p) { stats[e.path] = IndexStat(e) }
         }
-        for o in plan.observed.values.filter({ !unchanged($0, stats[$0.path]) }).sorted(by: { $0.path < $1.path }) {
+        for o in plan.observed.values.filter({ !Plan.unchanged($0, stats[$0.path]) }).sorted(by: { $0.path < $1.path }) {
             plan.candidates.append(o)
         }
-        for (p, e) in stats where plan.observed[p] == nil { gone(p, e) }
+        for (p, e) in stats where plan.observed[p] == nil { plan.gone(p, e, scanner) }
         plan.deleted.sort()
+        return plan
+    }
+
+    /// The plan of a full scan: the walk and the index's rows, both in path order, merged as they
+    /// come (the rows from the stat cache, or the next page of them read on the second core):
+    /// memory holds what changed, never every path. A row below a directory that could not be
+    /// listed is not gone. A scan that finds nothing to record leaves a stat cache of the rows.
+    func wholeFolder(scanner: Scanner, cached: Bool) throws -> Plan {
+        var plan = Plan()
+        var rows = try StatRows(context, pageSize: pageSize, cached: cached)
+        var row = try rows.next()
+        var unread: [RelativePath] = []
+        func goneUnlessUnread(_ p: RelativePath, _ e: IndexStat) {
+            if !unread.isEmpty, unread.contains(where: { p.isWithin($0) && p != $0 }) { return }
+            plan.gone(p, e, scanner)
+        }
+        let walked = try scanner.walkInPathOrder(temporary: { plan.temporaries.append(($0, $1)) },
+                                                 unread: { unread.append($0) }) { o in
+            while let r = row, r.0 < o.path {
+                goneUnlessUnread(r.0, r.1)
+                row = try rows.next()
+            }
+            if let r = row, r.0 == o.path {
+                if !Plan.unchanged(o, r.1) { plan.candidates.append(o) }
+                row = try rows.next()
+            } else {
+                plan.candidates.append(o)
+            }
+        }
+        while let r = row {
+            goneUnlessUnread(r.0, r.1)
+            row = try rows.next()
+        }
+        plan.problems = walked
+        if plan.candidates.isEmpty && plan.deleted.isEmpty { try rows.keep() }
         return plan
     }
 
@@ -424,6 +439,47 @@ public struct Committer {
         do { return try body() } catch let e as GitError {
             throw SyncError.history(path: context.folder.historyPath, message: e.description)
         }
+    }
+}
+
+/// The index's stat rows in path order for a full scan: from the stat cache when it holds the
+/// index's present state, else from the index a page at a time, copied into a new stat cache as
+/// they are read (kept by `keep` when the index did not change meanwhile).
+struct StatRows {
+    private var cache: StatCache.Reader?
+    private var pages: IndexPages?
+    private var copy: StatCache.Writer?
+    private let stamp: String
+    private let context: FolderContext
+
+    init(_ context: FolderContext, pageSize: Int, cached: Bool) throws {
+        self.context = context
+        stamp = try context.index.rowsStamp()
+        let path = context.folder.statCachePath
+        if cached, let reader = StatCache.open(path, stamp: stamp) {
+            cache = reader
+        } else {
+            pages = IndexPages(context.index, pageSize: pageSize)
+            copy = StatCache.Writer(path, stamp: stamp)
+        }
+    }
+
+    /// Whether the rows came from the stat cache.
+    var fromCache: Bool { cache != nil }
+
+    mutating func next() throws -> (RelativePath, IndexStat)? {
+        if let cache { return try cache.next() }
+        guard let row = try pages?.next() else { return nil }
+        copy?.add(row.0, row.1)
+        return row
+    }
+
+    /// Keeps the copy of the rows read from the index (all of them read), if no write changed the
+    /// index while they were read (pages are read one transaction each).
+    mutating func keep() throws {
+        guard let copy else { return }
+        self.copy = nil
+        if try context.index.rowsStamp() == stamp { copy.finish() }
     }
 }
 
