@@ -65,8 +65,14 @@ public struct RelativePath: Hashable, Comparable, Sendable, CustomStringConverti
     /// to check (nil above 4096 bytes).
     package static func joining(_ dir: RelativePath?, listed name: String) -> RelativePath? {
         guard let dir else { return RelativePath(unchecked: name) }
-        let joined = dir.rawValue + "/" + name
-        return joined.utf8.count > 4096 ? nil : RelativePath(unchecked: joined)
+        let count = dir.rawValue.utf8.count + 1 + name.utf8.count
+        guard count <= 4096 else { return nil }
+        var joined = String()
+        joined.reserveCapacity(count) // one allocation (`a + "/" + b` makes two)
+        joined += dir.rawValue
+        joined += "/"
+        joined += name
+        return RelativePath(unchecked: joined)
     }
 
     /// Whether `self` is `other` or lies below it.
@@ -112,6 +118,8 @@ extension String {
     package static func validUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
         let s = String(decoding: bytes, as: UTF8.self)
         // Decoding replaces what is not UTF-8: the same bytes back means they all were.
-        return s.utf8.count == bytes.count && s.utf8.elementsEqual(bytes) ? s : nil
+        guard s.utf8.count == bytes.count, let base = bytes.baseAddress else { return bytes.isEmpty ? s : nil }
+        let same = s.utf8.withContiguousStorageIfAvailable { memcmp($0.baseAddress!, base, bytes.count) == 0 }
+        return (same ?? s.utf8.elementsEqual(bytes)) ? s : nil
     }
 }

@@ -292,8 +292,9 @@ private final class Subtrees: @unchecked Sendable {
                 defer { condition.unlock() }
                 while !stopped && (i == current ? buffers[i].count : buffered) >= bound { condition.wait() }
                 if stopped { throw Stopped() }
-                buffers[i] += chunk
                 buffered += chunk.count
+                // Handed over whole when the caller took all before (no copy of every event).
+                if buffers[i].isEmpty { swap(&buffers[i], &chunk) } else { buffers[i] += chunk }
                 peak = max(peak, buffered)
                 if let found { finished[i] = true; self.problems += found }
                 condition.broadcast()
