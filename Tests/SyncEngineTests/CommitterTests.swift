@@ -39,6 +39,27 @@ import Testing
         #expect(try HistoryQueries(f.context).log().count == 4)
     }
 
+    /// The history is opened when something is to be recorded: a scan that finds nothing does
+    /// not depend on it (nor pay libgit2's start), and one that finds a change names it when it
+    /// cannot be opened.
+    @Test func aScanThatFindsNothingLeavesTheHistoryUnopened() throws {
+        let f = try Fixture()
+        try f.writeSettled("a")
+        _ = try f.commit()
+        let head = f.context.folder.historyPath + "/HEAD"
+        try FileManager.default.moveItem(atPath: head, toPath: head + ".away")
+        defer { try? FileManager.default.moveItem(atPath: head + ".away", toPath: head) }
+        let context = try FolderContext(f.context.folder, state: f.state)
+        #expect(try Committer(context).commit() == nil)
+        try f.writeSettled("b")
+        do {
+            _ = try Committer(context).commit()
+            Issue.record("a change was recorded without a history")
+        } catch let SyncError.history(path, _) {
+            #expect(path == f.context.folder.historyPath)
+        }
+    }
+
     @Test func keepsTheExecutableBitAndNothingElseOfTheMode() throws {
         let f = try Fixture()
         try f.write("run.sh", "#!/bin/sh\n")
@@ -229,7 +250,7 @@ import Testing
     /// Either way every blob reads back and git finds the history whole.
     @Test func manySmallFilesGoIntoOnePackAFewStayLoose() throws {
         let f = try Fixture()
-        let objects = f.context.history.path + "/objects"
+        let objects = try f.context.history.path + "/objects"
         func packs() throws -> Int { try FileManager.default.contentsOfDirectory(atPath: objects + "/pack").filter { $0.hasSuffix(".pack") }.count }
         func loose() throws -> Int { Int(try shell("find '\(objects)' -path '*/objects/??/*' -type f | wc -l").output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1 }
         for i in 0..<300 { try f.write("d\(i % 7)/f\(i).txt", "file \(i)\n" + String(repeating: "x", count: i)) }

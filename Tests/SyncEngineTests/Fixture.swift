@@ -40,6 +40,13 @@ final class Fixture {
         try Data(text.utf8).write(to: URL(fileURLWithPath: full))
     }
 
+    /// Writes `path` with a modification time a minute back: no scan takes it for racily clean.
+    func writeSettled(_ path: String) throws {
+        try write(path, "content of \(path)\n")
+        var times = [timespec(tv_sec: time(nil) - 60, tv_nsec: 0), timespec(tv_sec: time(nil) - 60, tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, root + "/" + path, &times, 0) == 0)
+    }
+
     func commit(_ paths: [String]? = nil) throws -> CommitResult? {
         try Committer(context).commit(paths: paths.map { try $0.map { try RelativePath($0) } })
     }

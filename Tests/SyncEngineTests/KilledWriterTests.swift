@@ -22,7 +22,7 @@ import Testing
         for name in ["refs/heads/main.lock", "HEAD.lock", "packed-refs.lock"] {
             #expect(!FileManager.default.fileExists(atPath: history + "/" + name))
         }
-        let h = f.context.history
+        let h = try f.context.history
         #expect(try String(decoding: h.blob(h.entry(inCommit: h.resolve("main"), path: "a.txt")!.id), as: UTF8.self) == "two")
     }
 }

@@ -6,22 +6,13 @@ import Testing
 /// The stat cache a full scan reads in place of the index's rows: kept by a scan that finds nothing,
 /// used only while the index holds the state it was taken from, never when it is damaged.
 @Suite struct StatCacheScanTests {
-    /// Files whose modification time is well before the scan (no row recorded as racily clean).
-    func settled(_ f: Fixture, _ paths: [String]) throws {
-        for p in paths {
-            try f.write(p, "content of \(p)\n")
-            var times = [timespec(tv_sec: time(nil) - 60, tv_nsec: 0), timespec(tv_sec: time(nil) - 60, tv_nsec: 0)]
-            #expect(utimensat(AT_FDCWD, f.root + "/" + p, &times, 0) == 0)
-        }
-    }
-
     func fromCache(_ f: Fixture) throws -> Bool {
         try StatRows(f.context, pageSize: 100, cached: true).fromCache
     }
 
     @Test func theCopyServesOnlyTheIndexStateItWasTakenFrom() throws {
         let f = try Fixture()
-        try settled(f, ["a", "d/b", "e"])
+        for p in ["a", "d/b", "e"] { try f.writeSettled(p) }
         #expect(f.lines(try f.commit()) == ["A a", "A d/b", "A e"])
         #expect(!FileManager.default.fileExists(atPath: f.context.folder.statCachePath), "a scan that recorded keeps no copy")
         #expect(try f.commit() == nil)
@@ -52,7 +43,7 @@ import Testing
     /// checksum, this scan is not empty and keeps no new copy).
     @Test func aDamagedCopyIsThrownAwayAndTheIndexRead() throws {
         let f = try Fixture()
-        try settled(f, ["a", "d/b"])
+        for p in ["a", "d/b"] { try f.writeSettled(p) }
         _ = try f.commit()
         #expect(try f.commit() == nil)
         let path = f.context.folder.statCachePath

@@ -7,15 +7,39 @@ public final class FolderContext: @unchecked Sendable {
     public let folder: Folder
     public let state: StateDirectory
     public let index: FolderIndex
-    public let history: HistoryRepository
+    private let historyLock = NSLock()
+    private var opened: HistoryRepository? // guarded by historyLock
 
     public init(_ folder: Folder, state: StateDirectory) throws {
         self.folder = folder
         self.state = state
         index = try FolderIndex(path: folder.indexPath)
-        do { history = try HistoryRepository(openAt: folder.historyPath) } catch let e as GitError {
-            throw SyncError.history(path: folder.historyPath, message: e.description)
+    }
+
+    /// The folder's history, opened at its first use: a scan that finds nothing to record never
+    /// needs it (nor libgit2's start, a few milliseconds of every process that opens one).
+    public var history: HistoryRepository {
+        get throws {
+            historyLock.lock()
+            defer { historyLock.unlock() }
+            if let opened { return opened }
+            do {
+                let h = try HistoryRepository(openAt: folder.historyPath)
+                opened = h
+                return h
+            } catch let e as GitError {
+                throw SyncError.history(path: folder.historyPath, message: e.description)
+            }
         }
+    }
+
+    /// Opens the history anew if a prune rewrote it since it was opened here (not opened yet:
+    /// nothing to do, its first use opens what is there then).
+    func reopenHistoryIfRewritten() throws {
+        historyLock.lock()
+        let h = opened
+        historyLock.unlock()
+        try h?.reopenIfRewritten()
     }
 
     /// Takes the folder lock, which every process that writes the folder's index or history holds

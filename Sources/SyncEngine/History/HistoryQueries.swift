@@ -123,7 +123,7 @@ public struct HistoryQueries {
 
     public init(_ context: FolderContext) { self.context = context }
 
-    private var repo: HistoryRepository { context.history }
+    private var repo: HistoryRepository { get throws { try context.history } }
 
     /// Commits newest first; with `path`, only those that changed it (or anything below it).
     /// `since` and `until` (inclusive) keep only commits made in that span.

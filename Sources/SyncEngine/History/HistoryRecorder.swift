@@ -22,7 +22,7 @@ struct HistoryRecorder {
     /// that holds nothing then.
     func snapshot(applying updates: [HistoryRepository.Update], live: Set<RelativePath>) throws -> Snapshot {
         try git {
-            let history = context.history
+            let history = try context.history
             let head = try history.head()
             let base = try head.map { try history.commit($0).tree }
             var tree = try history.tree(from: base, applying: updates)

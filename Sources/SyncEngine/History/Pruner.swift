@@ -26,7 +26,7 @@ public final class Pruner {
         let folder = context.folder
         let lock = dryRun ? nil : try context.lockForWriting()
         defer { _ = lock }
-        let history = context.history
+        let history = try context.history
         var report = PruneReport(dryRun: dryRun)
         do {
             try history.reopenIfRewritten()
@@ -92,7 +92,7 @@ public final class Pruner {
 
     /// Keeps the versions `keep` says of `commits` (newest first), in the crash-safe order above.
     private func rewrite(_ commits: [HistoryRepository.Commit], keep: [Bool]) throws {
-        let history = context.history
+        let history = try context.history
         // (1) The new chain, oldest first: a kept version whose older neighbours went is copied
         // onto the copy of the kept one before it, saying how many changes it now stands for.
         var parent: ObjectID?

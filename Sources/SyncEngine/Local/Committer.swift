@@ -32,7 +32,7 @@ public struct Committer {
         let lock = try context.lockForWriting()
         defer { _ = lock }
         guard folder.state != .missing else { throw SyncError.noSuchPath(folder.root) }
-        try history { try context.history.reopenIfRewritten() }
+        try history { try context.reopenHistoryIfRewritten() }
         let scanner = context.scanner()
         let scanStart = Int64(Date().timeIntervalSince1970 * 1e9)
 
@@ -146,7 +146,7 @@ public struct Committer {
         var changes: [(FileEntry, Change.Status, HistoryRepository.Update?)] = []
         var refreshed: [FileEntry] = []
         // Small blobs go into one pack, written before the tree that names them.
-        let pack = PackWriter(context.history)
+        let pack = PackWriter(try context.history)
         for o in edits {
             let prior = known[o.path]
             var entry = FileEntry(path: o.path, kind: o.kind, size: o.size, mtimeNs: o.mtimeNs,
@@ -177,7 +177,7 @@ public struct Committer {
                 let opened = Descriptor(fd)
                 do {
                     if let d = work.vanished[o.inode], d.size == o.size, d.mtimeNs == o.mtimeNs,
-                       o.size > maxBlob || context.history.contains(d.id) {
+                       try o.size > maxBlob || context.history.contains(d.id) {
                         id = d.id
                         stored = id
                         reused = true

@@ -189,7 +189,7 @@ extension Puller {
         }
         keepTemporary = true // renamed: nothing left to remove
         afterPlace?(target)
-        if r.size <= context.folder.config.maxBlob, !context.history.contains(try ObjectID(hex: hash)) {
+        if r.size <= context.folder.config.maxBlob, !(try context.history.contains(ObjectID(hex: hash))) {
             blobs?.submit(target, size: r.size)
         }
         var now = stat()

@@ -78,7 +78,7 @@ extension Puller {
                 if l.sameContent(as: r) { continue }
                 if l.kind == .file, l.size >= Self.deltaThreshold, r.size >= Self.deltaThreshold { continue } // a delta is cheaper
             }
-            if let id = try? ObjectID(hex: hash), context.history.contains(id) { continue }
+            if let id = try? ObjectID(hex: hash), (try? context.history)?.contains(id) == true { continue }
             hashes.insert(hash)
             bytes += r.size
             candidates.append((r, local))

@@ -27,7 +27,7 @@ extension Puller {
             if !meta.isEmpty { try context.index.record(changes: [], commit: nil, meta: meta) }
             return
         }
-        let history = context.history
+        let history = try context.history
         var updates: [HistoryRepository.Update] = []
         let maxBlob = context.folder.config.maxBlob
         let stored = blobs?.finish() ?? [:]

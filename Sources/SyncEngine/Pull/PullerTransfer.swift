@@ -30,9 +30,9 @@ extension Puller {
             var after = stat()
             if fstat(fd, &after) == 0, after.st_size == st.st_size, hasher.finish() == hash { return true }
         }
-        if let id = try? ObjectID(hex: hash), context.history.contains(id) {
+        if let id = try? ObjectID(hex: hash), let history = try? context.history, history.contains(id) {
             reset(fd)
-            if (try? context.history.write(blob: id, to: fd)) != nil { return true }
+            if (try? history.write(blob: id, to: fd)) != nil { return true }
         }
         return false
     }
@@ -115,8 +115,8 @@ extension Puller {
     /// than the files fetched ahead (those are packed together by the blob writer).
     func tee(for r: FileEntry) -> HistoryTee? {
         guard !dryRun, r.size > Self.stageMaxSize, r.size <= context.folder.config.maxBlob,
-              let id = try? ObjectID(hex: r.hash!), !context.history.contains(id) else { return nil }
-        return HistoryTee(history: context.history, size: r.size)
+              let id = try? ObjectID(hex: r.hash!), let history = try? context.history, !history.contains(id) else { return nil }
+        return HistoryTee(history: history, size: r.size)
     }
 
     /// Counts content as it comes; a stop asked for cuts the transfer here (what came is kept for
