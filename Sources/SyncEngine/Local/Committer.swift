@@ -335,18 +335,28 @@ public struct Committer {
             }
         }
         var plan = Plan()
+        // Each path looked at once, however many of the paths share it as a directory (a pull's
+        // batch names thousands of files in a few directories).
+        var looked: [RelativePath: Observation?] = [:]
+        func look(_ p: RelativePath) throws -> Observation? {
+            if let o = looked[p] { return o }
+            let o = try scanner.observe(p)
+            looked[p] = o
+            return o
+        }
         // A path whose directory is gone widens to the outermost missing directory,
         // so that every row below it is in scope and deleted with it.
         let scopes = try Self.outermost(paths.map { p in
-            for a in p.ancestors where try scanner.observe(a)?.kind != .directory { return a }
+            for a in p.ancestors where try look(a)?.kind != .directory { return a }
             return p
         })
         var stats: [RelativePath: IndexStat] = [:]
+        var asked: Set<RelativePath> = []
         for p in scopes {
-            let o = try scanner.observe(p)
+            let o = try look(p)
             if scanner.skips(p, isDirectory: o?.kind == .directory) { continue }
-            for a in p.ancestors {
-                if let ao = try scanner.observe(a) { plan.observed[a] = ao }
+            for a in p.ancestors where asked.insert(a).inserted {
+                if let ao = try look(a) { plan.observed[a] = ao }
                 if let e = try context.index.entry(a) { stats[a] = IndexStat(e) }
             }
             if let o {
