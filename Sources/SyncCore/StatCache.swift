@@ -143,10 +143,12 @@ public enum StatCache {
         private var failed = false, done = false
 
         /// Nil when the temporary file cannot be made (no copy then, and nothing else changes).
+        /// Temporary copies left by processes that died while writing one are removed first.
         public init?(_ path: String, stamp: String) {
             self.path = path
             self.stamp = stamp
             temporary = path + ".tmp-\(getpid())"
+            StatCache.sweep(path)
             fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard fd >= 0 else { return nil }
             buffer.reserveCapacity(chunk + 4200)
@@ -197,6 +199,16 @@ public enum StatCache {
 
     /// Removes the copy (an index that cannot be read at one state, or a test).
     public static func remove(_ path: String) { unlink(path) }
+
+    /// Removes the temporary copies beside `path` whose writer is gone (killed while writing).
+    static func sweep(_ path: String) {
+        let dir = (path as NSString).deletingLastPathComponent
+        let prefix = (path as NSString).lastPathComponent + ".tmp-"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            if let pid = pid_t(name.dropFirst(prefix.count)), FileSystem.processGone(pid) { unlink(dir + "/" + name) }
+        }
+    }
 }
 
 private extension FixedWidthInteger {

@@ -91,7 +91,7 @@ import SyncTestSupport
         #expect(refused > 0 && thrown > 0)
     }
 
-    /// A copy not finished leaves nothing; one that is replaces the old.
+    /// A copy not finished leaves nothing, nor does one whose writer was killed.
     @Test func anUnfinishedCopyLeavesNothing() throws {
         let dir = try TemporaryDirectory()
         let path = dir.path + "/stat-cache"
@@ -101,6 +101,15 @@ import SyncTestSupport
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
         #expect(StatCache.Writer(dir.path + "/missing/stat-cache", stamp: "x") == nil)
+        // One left by a writer killed on the way goes with the next copy; a live writer's stays.
+        let dead = Process()
+        dead.executableURL = URL(fileURLWithPath: "/bin/true")
+        try dead.run()
+        dead.waitUntilExit()
+        let left = path + ".tmp-\(dead.processIdentifier)", live = path + ".tmp-1"
+        for p in [left, live] { #expect(FileManager.default.createFile(atPath: p, contents: Data([1, 2]))) }
+        try Self.write([], to: path, stamp: "y")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["stat-cache", "stat-cache.tmp-1"])
     }
 
     /// Every write to the rows makes a new stamp; reads and other bookkeeping do not.
