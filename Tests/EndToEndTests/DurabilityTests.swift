@@ -4,7 +4,7 @@ import Testing
 /// What a power loss may leave of a folder's history: every object and pack a commit names must be
 /// on disk, name included, before the branch names the commit. Watched with strace, since nothing
 /// else tells whether a file reached the disk.
-@Suite struct DurabilityTests {
+@Suite(.serialized) struct DurabilityTests {
     /// One placing of a file under history.git: the temporary it came from, and where it went.
     struct Placement { let from: String; let to: String; let line: Int }
 
@@ -73,5 +73,71 @@ import Testing
         }
         let fsck = try node.git(aid, "fsck --strict")
         #expect(fsck.status == 0, "\(fsck)")
+    }
+
+    /// What a pull leaves on disk before it says so: each file put into the folder was synced
+    /// after its last write and before its rename (an fsync of its own, or one syncfs for a
+    /// window of many), and each directory a file was put into is synced before the index
+    /// records the batch. A few small files, many (one syncfs), a big one whole, then a delta.
+    @Test(.enabled(if: PeerNode.available)) func aPulledFileIsOnDiskBeforeItIsRecorded() throws {
+        #expect(have("strace"), "strace is needed: bin/setup --with-test-deps installs it")
+        guard have("strace") else { return }
+        let a = try PeerNode(), b = try PeerNode()
+        let (pa, id) = try a.node.folder("shared")
+        let pb = try b.join("shared", id: id)
+        try a.allow(b, id)
+        try b.allow(a, id)
+        let trace = b.node.base + "/trace"
+        for round in 0..<2 {
+            let small = round == 0 ? 0..<5 : 5..<25 // up to 8 files: an fsync each; more: one syncfs
+            try a.node.sh("""
+                cd '\(pa)' && mkdir -p s && for i in \(small.map(String.init).joined(separator: " ")); do echo "small $i" > s/$i; done && \
+                \(round == 0 ? "head -c 3000000 /dev/urandom > big" : "printf edit | dd of=big bs=1 seek=1000000 conv=notrunc 2>/dev/null")
+                """)
+            #expect(try a.commit(pa).status == 0)
+            let r = try b.node.sh("""
+                strace -f -qq -y -o '\(trace)' -e trace=write,pwrite64,writev,copy_file_range,fsync,fdatasync,syncfs,renameat2,renameat,rename \
+                sync-pull --no-offer '\(a.remote(id))'
+                """)
+            try #require(r.status == 0, "\(r)")
+            let lines = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n").map(String.init)
+            var lastWrite: [String: Int] = [:], synced: [String: [Int]] = [:], syncfs: [Int] = [], wal: [Int] = []
+            var placed: [(dir: String, from: String, to: String, line: Int)] = []
+            for (n, line) in lines.enumerated() where line.contains(" = ") && !line.contains(" = -1") { // calls that succeeded
+                guard let open = line.firstIndex(of: "(") else { continue }
+                let call = line[..<open].split(separator: " ").last.map(String.init) ?? ""
+                let args = line[line.index(after: open)...]
+                // The first argument's path, as -y shows a descriptor: "7</path>".
+                let fdPath: String? = args.firstIndex(of: "<").flatMap { lt in
+                    args[lt...].firstIndex(of: ">").map { String(args[args.index(after: lt)..<$0]) }
+                }
+                switch call {
+                case "write", "pwrite64", "writev", "copy_file_range": if let p = fdPath { lastWrite[p] = n }
+                case "fsync", "fdatasync":
+                    if let p = fdPath { synced[p, default: []].append(n); if p.hasSuffix("/index.db-wal") { wal.append(n) } }
+                case "syncfs": syncfs.append(n)
+                case "renameat2", "renameat":
+                    // dirfd<dir>, "from", dirfd<dir>, "to"
+                    let q = args.split(separator: "\"", omittingEmptySubsequences: false)
+                    guard q.count >= 4, let dir = fdPath, dir.hasPrefix(pb) else { continue }
+                    let toDir = q[2].firstIndex(of: "<").flatMap { lt in q[2][lt...].firstIndex(of: ">").map { String(q[2][q[2].index(after: lt)..<$0]) } } ?? dir
+                    placed.append((toDir, dir + "/" + q[1], toDir + "/" + q[3], n))
+                default: continue
+                }
+            }
+            let files = placed.filter { ($0.from as NSString).lastPathComponent.hasPrefix(".sync-tmp-") }
+            #expect(files.count == small.count + 1, "round \(round): \(placed.map(\.to))")
+            for f in files {
+                let written = lastWrite[f.from] ?? -1
+                let durable = synced[f.from, default: []].contains { $0 > written && $0 < f.line }
+                    || syncfs.contains { $0 > written && $0 < f.line }
+                #expect(durable, "round \(round): \(f.to) was renamed before its content was synced")
+                let recorded = wal.first { $0 > f.line } ?? Int.max
+                #expect(synced[f.dir, default: []].contains { $0 > f.line && $0 < recorded },
+                        "round \(round): \(f.dir) was not synced between placing \(f.to) and recording it")
+            }
+            #expect((round == 0) == syncfs.isEmpty, "round \(round): a syncfs only for a window of more than 8 files")
+        }
+        #expect(try contents(pb) == contents(pa))
     }
 }
