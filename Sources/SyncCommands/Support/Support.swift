@@ -51,8 +51,8 @@ public enum Toolkit {
 
 let stateFiles = """
     SYNC_DIR (default $XDG_DATA_HOME/sync, else ~/.local/share/sync) is the node's state directory: \
-    node/ holds the node key pair; folders/<id>/ holds each folder's config, index.db (SQLite) and \
-    history.git (a bare git repository).
+    node/ holds the node key pair; folders/<id>/ holds each folder's config, index.db (SQLite), \
+    history.git (a bare git repository) and stat-cache (a copy of the index's stat data for rescans).
     """
 
 /// A progress line on standard error, drawn over itself at most every 0.2 s, and only when
