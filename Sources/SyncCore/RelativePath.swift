@@ -90,6 +90,18 @@ public struct RelativePath: Hashable, Comparable, Sendable, CustomStringConverti
         bytesPrecede(a.rawValue, b.rawValue)
     }
 
+    /// `a`'s UTF-8 bytes against `b`'s: negative when `a` sorts first, zero when they are equal.
+    public static func compareBytes(_ a: String, _ b: String) -> Int {
+        var a = a, b = b
+        return a.withUTF8 { pa in
+            b.withUTF8 { pb in
+                let n = min(pa.count, pb.count)
+                let c = n == 0 ? 0 : memcmp(pa.baseAddress!, pb.baseAddress!, n)
+                return c != 0 ? Int(c) : pa.count - pb.count
+            }
+        }
+    }
+
     /// Whether `a`'s UTF-8 bytes sort before `b`'s: memcmp where both are contiguous (native strings).
     public static func bytesPrecede(_ a: String, _ b: String) -> Bool { bytesPrecede(a, false, b, false) }
 

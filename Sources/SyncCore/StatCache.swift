@@ -63,28 +63,33 @@ public enum StatCache {
 
         deinit { close(fd) }
 
-        /// The next row, nil after the last; throws `Damaged` on a row out of order or malformed.
-        public func next() throws -> (RelativePath, IndexStat)? {
+        /// The row `advance` moved to: its stat data, and where its path lies in `buffer`.
+        public private(set) var rowStat = IndexStat(kind: .file, size: 0, mtimeNs: 0, ctimeNs: 0, inode: 0, executable: false, deleted: false)
+        private var rowAt = 0, rowLength = 0
+
+        /// Moves to the next row; false after the last. Throws `Damaged` on a row malformed or out
+        /// of order, or when the checksum at the end does not hold.
+        public func advance() throws -> Bool {
             guard remaining > 0 else {
                 guard offset - Int64(buffer.count - at) == end else { throw Damaged(path: path) }
                 crc = trailer.withUnsafeBytes { crc32_z(crc, $0.baseAddress?.assumingMemoryBound(to: Bytef.self), 8) }
                 guard trailer[8...].le == UInt64(UInt32(truncatingIfNeeded: crc)) else { throw Damaged(path: path) }
-                return nil
+                return false
             }
             remaining -= 1
             try fill(2)
             let length = buffer.withUnsafeBytes { Int(UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: UInt16.self))) }
             guard length > 0, length <= 4096 else { throw Damaged(path: path) }
             try fill(2 + length + StatCache.fixed)
-            let row: (RelativePath, IndexStat)? = buffer.withUnsafeBytes { raw in
-                let name = UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self)[(at + 2)..<(at + 2 + length)])
+            let row: IndexStat? = buffer.withUnsafeBytes { raw in
+                let name = UnsafeRawBufferPointer(rebasing: raw[(at + 2)..<(at + 2 + length)])
                 // Strictly after the last row, bytes compared (the order the scan merges in).
-                let ordered = last.withUnsafeBufferPointer { q in
+                let ordered = last.withUnsafeBytes { q in
                     guard let qa = q.baseAddress else { return true }
                     let c = memcmp(name.baseAddress!, qa, min(name.count, q.count))
                     return c > 0 || (c == 0 && name.count > q.count)
                 }
-                guard ordered, let text = String.validUTF8(name) else { return nil }
+                guard ordered else { return nil }
                 last.removeAll(keepingCapacity: true)
                 last.append(contentsOf: name)
                 let f = at + 2 + length
@@ -97,14 +102,43 @@ public enum StatCache {
                 default: return nil
                 }
                 let flags = raw[f + 1]
-                return (RelativePath(unchecked: text),
-                        IndexStat(kind: kind, size: Int64(bitPattern: u64(2)), mtimeNs: Int64(bitPattern: u64(10)),
-                                  ctimeNs: Int64(bitPattern: u64(18)), inode: u64(26),
-                                  executable: flags & 1 != 0, deleted: flags & 2 != 0))
+                return IndexStat(kind: kind, size: Int64(bitPattern: u64(2)), mtimeNs: Int64(bitPattern: u64(10)),
+                                 ctimeNs: Int64(bitPattern: u64(18)), inode: u64(26),
+                                 executable: flags & 1 != 0, deleted: flags & 2 != 0)
             }
             guard let row else { throw Damaged(path: path) }
+            rowStat = row
+            rowAt = at + 2
+            rowLength = length
             at += 2 + length + StatCache.fixed
-            return row
+            return true
+        }
+
+        /// The row's path against `other`, bytes compared: negative when the row's sorts first.
+        public func compare(_ other: RelativePath) -> Int {
+            var o = other.rawValue
+            return buffer.withUnsafeBytes { raw in
+                o.withUTF8 { q in
+                    let n = min(rowLength, q.count)
+                    let c = n == 0 ? 0 : memcmp(raw.baseAddress! + rowAt, q.baseAddress!, n)
+                    return c != 0 ? Int(c) : rowLength - q.count
+                }
+            }
+        }
+
+        /// The row's path (made only for the rows a scan reports: those gone from the folder).
+        public func rowPath() throws -> RelativePath {
+            let text = buffer.withUnsafeBytes { raw in
+                String.validUTF8(UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self)[rowAt..<(rowAt + rowLength)]))
+            }
+            guard let text else { throw Damaged(path: path) }
+            return RelativePath(unchecked: text)
+        }
+
+        /// The next row, nil after the last (`advance`, then `rowPath` and `rowStat`).
+        public func next() throws -> (RelativePath, IndexStat)? {
+            guard try advance() else { return nil }
+            return (try rowPath(), rowStat)
         }
 
         /// Makes the buffer hold at least `n` bytes from `at`, reading on from the file.

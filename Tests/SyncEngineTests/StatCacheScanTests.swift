@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import SyncCore
 @testable import SyncEngine
+import SyncTestSupport
 
 /// The stat cache a full scan reads in place of the index's rows: kept by a scan that finds nothing,
 /// used only while the index holds the state it was taken from, never when it is damaged.
@@ -55,5 +56,56 @@ import Testing
         #expect(try f.commit() == nil, "nothing changed")
         #expect(try fromCache(f), "the scan that found nothing wrote a good copy again")
         #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: path))) != bytes)
+    }
+
+    /// Random folders, changed at random after the copy was kept: the plan of a scan from the
+    /// copy is the plan of a scan from the index (candidates, deletions, in order). Seeded; names
+    /// that sort around '/' ("a-b", "a/b", "a0"), not ASCII, at several depths.
+    @Test(arguments: 1...30) func aScanFromTheCopyPlansAsOneFromTheIndex(seed: UInt64) throws {
+        var rng = SplitMix(seed)
+        func pick<T>(_ xs: [T]) -> T { xs[Int(rng.next() % UInt64(xs.count))] }
+        let f = try Fixture()
+        let names = ["a", "a-b", "a0", "b", "é", "z z", "Z", "a.b"]
+        func randomPath() -> String { (0...Int(rng.next() % 3)).map { _ in pick(names) }.joined(separator: "/") }
+        var made: [String] = []
+        for _ in 0..<40 {
+            let p = randomPath()
+            // A path under one already a file, or one already a directory, is skipped.
+            if made.contains(where: { p.hasPrefix($0 + "/") || $0.hasPrefix(p + "/") || $0 == p }) { continue }
+            try f.writeSettled(p)
+            made.append(p)
+        }
+        _ = try f.commit()
+        // Some deletion records among the rows.
+        for p in made where rng.next() % 8 == 0 { try FileManager.default.removeItem(atPath: f.root + "/" + p) }
+        _ = try f.commit()
+        made.removeAll { !FileManager.default.fileExists(atPath: f.root + "/" + $0) }
+        #expect(try f.commit() == nil)
+        #expect(try StatRows(f.context, pageSize: 7, cached: true).fromCache, "seed \(seed)")
+        // Changes: edits, deletions, new files, a directory removed whole.
+        for p in made {
+            switch rng.next() % 6 {
+            case 0: try f.write(p, "changed \(p)\n")
+            case 1: try FileManager.default.removeItem(atPath: f.root + "/" + p)
+            default: break
+            }
+        }
+        for _ in 0..<6 {
+            let p = randomPath()
+            if FileManager.default.fileExists(atPath: f.root + "/" + p) { continue }
+            if (try? f.write(p, "new \(p)\n")) == nil { continue } // under a file: not made
+        }
+        if let d = made.compactMap({ $0.split(separator: "/").count > 1 ? String($0.split(separator: "/")[0]) : nil }).first,
+           rng.next() % 2 == 0 {
+            try? FileManager.default.removeItem(atPath: f.root + "/" + d)
+        }
+        let committer = Committer(f.context)
+        let scanner = f.context.scanner()
+        let fromCopy = try committer.wholeFolder(scanner: scanner, cached: true)
+        let fromIndex = try committer.wholeFolder(scanner: scanner, cached: false)
+        #expect(fromCopy.candidates.map(\.path) == fromIndex.candidates.map(\.path), "seed \(seed)")
+        #expect(fromCopy.deleted == fromIndex.deleted, "seed \(seed)")
+        #expect(fromCopy.deletedFiles == fromIndex.deletedFiles, "seed \(seed)")
+        #expect(!fromIndex.candidates.isEmpty || !fromIndex.deleted.isEmpty || made.isEmpty, "seed \(seed): nothing changed")
     }
 }

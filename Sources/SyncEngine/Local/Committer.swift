@@ -380,7 +380,7 @@ public struct Committer {
     func wholeFolder(scanner: Scanner, cached: Bool) throws -> Plan {
         var plan = Plan()
         var rows = try StatRows(context, pageSize: pageSize, cached: cached)
-        var row = try rows.next()
+        var more = try rows.advance()
         var unread: [RelativePath] = []
         func goneUnlessUnread(_ p: RelativePath, _ e: IndexStat) {
             if !unread.isEmpty, unread.contains(where: { p.isWithin($0) && p != $0 }) { return }
@@ -388,20 +388,22 @@ public struct Committer {
         }
         let walked = try scanner.walkInPathOrder(temporary: { plan.temporaries.append(($0, $1)) },
                                                  unread: { unread.append($0) }) { o in
-            while let r = row, r.0 < o.path {
-                goneUnlessUnread(r.0, r.1)
-                row = try rows.next()
+            var order = more ? rows.compare(o.path) : 1
+            while order < 0 {
+                goneUnlessUnread(try rows.path(), rows.stat)
+                more = try rows.advance()
+                order = more ? rows.compare(o.path) : 1
             }
-            if let r = row, r.0 == o.path {
-                if !Plan.unchanged(o, r.1) { plan.candidates.append(o) }
-                row = try rows.next()
+            if order == 0 {
+                if !Plan.unchanged(o, rows.stat) { plan.candidates.append(o) }
+                more = try rows.advance()
             } else {
                 plan.candidates.append(o)
             }
         }
-        while let r = row {
-            goneUnlessUnread(r.0, r.1)
-            row = try rows.next()
+        while more {
+            goneUnlessUnread(try rows.path(), rows.stat)
+            more = try rows.advance()
         }
         plan.problems = walked
         if plan.candidates.isEmpty && plan.deleted.isEmpty { try rows.keep() }
@@ -477,12 +479,29 @@ struct StatRows {
     /// Whether the rows came from the stat cache.
     var fromCache: Bool { cache != nil }
 
-    mutating func next() throws -> (RelativePath, IndexStat)? {
-        if let cache { return try cache.next() }
-        guard let row = try pages?.next() else { return nil }
+    /// The row from the index's pages that `advance` moved to.
+    private var row: (RelativePath, IndexStat)?
+
+    /// Moves to the next row; false after the last.
+    mutating func advance() throws -> Bool {
+        if let cache { return try cache.advance() }
+        row = try pages?.next()
+        guard let row else { return false }
         copy?.add(row.0, row.1)
-        return row
+        return true
     }
+
+    /// The row's path against `path`, bytes compared (the stat cache's rows make no string for it).
+    func compare(_ path: RelativePath) -> Int {
+        if let cache { return cache.compare(path) }
+        return RelativePath.compareBytes(row!.0.rawValue, path.rawValue)
+    }
+
+    /// The row's stat data.
+    var stat: IndexStat { cache?.rowStat ?? row!.1 }
+
+    /// The row's path.
+    func path() throws -> RelativePath { try cache?.rowPath() ?? row!.0 }
 
     /// Keeps the copy of the rows read from the index (all of them read), if no write changed the
     /// index while they were read (pages are read one transaction each).
