@@ -116,13 +116,13 @@ public enum StatCache {
 
         /// The row's path against `other`, bytes compared: negative when the row's sorts first.
         public func compare(_ other: RelativePath) -> Int {
-            var o = other.rawValue
-            return buffer.withUnsafeBytes { raw in
-                o.withUTF8 { q in
-                    let n = min(rowLength, q.count)
-                    let c = n == 0 ? 0 : memcmp(raw.baseAddress! + rowAt, q.baseAddress!, n)
-                    return c != 0 ? Int(c) : rowLength - q.count
-                }
+            buffer.withUnsafeBytes { raw in
+                let row = UnsafeRawBufferPointer(rebasing: raw[rowAt..<(rowAt + rowLength)])
+                return other.rawValue.utf8.withContiguousStorageIfAvailable { q in
+                    let n = min(row.count, q.count)
+                    let c = n == 0 ? 0 : memcmp(row.baseAddress!, q.baseAddress!, n)
+                    return c != 0 ? Int(c) : row.count - q.count
+                } ?? RelativePath.compareBytes(String(decoding: row, as: UTF8.self), other.rawValue)
             }
         }
 

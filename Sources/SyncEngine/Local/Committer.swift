@@ -379,7 +379,7 @@ public struct Committer {
     /// listed is not gone. A scan that finds nothing to record leaves a stat cache of the rows.
     func wholeFolder(scanner: Scanner, cached: Bool) throws -> Plan {
         var plan = Plan()
-        var rows = try StatRows(context, pageSize: pageSize, cached: cached)
+        let rows = try StatRows(context, pageSize: pageSize, cached: cached)
         var more = try rows.advance()
         var unread: [RelativePath] = []
         func goneUnlessUnread(_ p: RelativePath, _ e: IndexStat) {
@@ -457,7 +457,7 @@ public struct Committer {
 /// The index's stat rows in path order for a full scan: from the stat cache when it holds the
 /// index's present state, else from the index a page at a time, copied into a new stat cache as
 /// they are read (kept by `keep` when the index did not change meanwhile).
-struct StatRows {
+final class StatRows {
     private var cache: StatCache.Reader?
     private var pages: IndexPages?
     private var copy: StatCache.Writer?
@@ -483,7 +483,7 @@ struct StatRows {
     private var row: (RelativePath, IndexStat)?
 
     /// Moves to the next row; false after the last.
-    mutating func advance() throws -> Bool {
+    func advance() throws -> Bool {
         if let cache { return try cache.advance() }
         row = try pages?.next()
         guard let row else { return false }
@@ -505,7 +505,7 @@ struct StatRows {
 
     /// Keeps the copy of the rows read from the index (all of them read), if no write changed the
     /// index while they were read (pages are read one transaction each).
-    mutating func keep() throws {
+    func keep() throws {
         guard let copy else { return }
         self.copy = nil
         if try context.index.rowsStamp() == stamp { copy.finish() }
