@@ -8,12 +8,30 @@ import Testing
     /// One placing of a file under history.git: the temporary it came from, and where it went.
     struct Placement { let from: String; let to: String; let line: Int }
 
+    /// Runs `command` under strace for `calls`, with the node's environment; the calls made, in
+    /// the order they began, without their times. One file per thread (-ff), merged by time: in
+    /// one file, calls of several threads at once are cut into "unfinished" and "resumed" halves.
+    static func traced(_ node: Node, _ command: String, calls: String) throws -> (Outcome, [String]) {
+        let dir = node.base + "/trace-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try node.sh("strace -ff -ttt -qq -y -o '\(dir)/t' -e trace=\(calls) \(command)")
+        var timed: [(Double, String)] = []
+        for name in try FileManager.default.contentsOfDirectory(atPath: dir) {
+            for line in try String(contentsOfFile: dir + "/" + name, encoding: .utf8).split(separator: "\n") {
+                guard let space = line.firstIndex(of: " "), let t = Double(line[..<space]) else { continue }
+                timed.append((t, String(line[line.index(after: space)...])))
+            }
+        }
+        return (r, timed.sorted { $0.0 < $1.0 }.map(\.1))
+    }
+
     /// What a trace of fsync, fdatasync, link and rename calls says: the paths made durable (with
     /// the line), and the files put in place under `root`.
-    static func read(_ trace: String, under root: String) -> (synced: [String: [Int]], placed: [Placement]) {
+    static func read(_ trace: [String], under root: String) -> (synced: [String: [Int]], placed: [Placement]) {
         var synced: [String: [Int]] = [:]
         var placed: [Placement] = []
-        for (n, line) in trace.split(separator: "\n").enumerated() {
+        for (n, line) in trace.enumerated() {
             // "PID call(args) = result"; -y writes a descriptor as "7</path>".
             guard let open = line.firstIndex(of: "("), line.hasSuffix("= 0") else { continue }
             let call = line[..<open].split(separator: " ").last.map(String.init) ?? ""
@@ -44,7 +62,6 @@ import Testing
         var random = SystemRandomNumberGenerator()
         try Data((0..<(2 << 20)).map { _ in UInt8.random(in: 0...255, using: &random) })
             .write(to: URL(fileURLWithPath: a + "/random"))
-        let trace = node.base + "/trace"
         for round in 0..<2 {
             if round == 1 {
                 try node.write(a + "/few/one", "one\n")
@@ -52,11 +69,9 @@ import Testing
                 try Data((0..<(3 << 20)).map { _ in UInt8.random(in: 0...255, using: &random) })
                     .write(to: URL(fileURLWithPath: a + "/random"))
             }
-            let r = try node.sh("""
-                strace -f -qq -y -o '\(trace)' -e trace=fsync,fdatasync,link,rename sync-commit \(aid)
-                """)
+            let (r, trace) = try Self.traced(node, "sync-commit \(aid)", calls: "fsync,fdatasync,link,rename")
             try #require(r.status == 0, "\(r)")
-            let (synced, placed) = Self.read(try String(contentsOfFile: trace, encoding: .utf8), under: history + "/")
+            let (synced, placed) = Self.read(trace, under: history + "/")
             let branch = placed.last { $0.to == history + "/refs/heads/main" }
             let moved = try #require(branch, "round \(round): the branch was not moved by a rename")
             let objects = placed.filter { $0.to.hasPrefix(history + "/objects/") }
@@ -87,7 +102,6 @@ import Testing
         let pb = try b.join("shared", id: id)
         try a.allow(b, id)
         try b.allow(a, id)
-        let trace = b.node.base + "/trace"
         for round in 0..<2 {
             let small = round == 0 ? 0..<5 : 5..<25 // up to 8 files: an fsync each; more: one syncfs
             try a.node.sh("""
@@ -95,12 +109,9 @@ import Testing
                 \(round == 0 ? "head -c 3000000 /dev/urandom > big" : "printf edit | dd of=big bs=1 seek=1000000 conv=notrunc 2>/dev/null")
                 """)
             #expect(try a.commit(pa).status == 0)
-            let r = try b.node.sh("""
-                strace -f -qq -y -o '\(trace)' -e trace=write,pwrite64,writev,copy_file_range,fsync,fdatasync,syncfs,renameat2,renameat,rename \
-                sync-pull --no-offer '\(a.remote(id))'
-                """)
+            let (r, lines) = try Self.traced(b.node, "sync-pull --no-offer '\(a.remote(id))'",
+                                             calls: "write,pwrite64,writev,copy_file_range,fsync,fdatasync,syncfs,renameat2,renameat,rename")
             try #require(r.status == 0, "\(r)")
-            let lines = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n").map(String.init)
             var lastWrite: [String: Int] = [:], synced: [String: [Int]] = [:], syncfs: [Int] = [], wal: [Int] = []
             var placed: [(dir: String, from: String, to: String, line: Int)] = []
             for (n, line) in lines.enumerated() where line.contains(" = ") && !line.contains(" = -1") { // calls that succeeded
