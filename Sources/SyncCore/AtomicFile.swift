@@ -113,7 +113,9 @@ public enum FileSystem {
     public static func canonical(_ path: String, relativeTo cwd: String = FileManager.default.currentDirectoryPath) -> String {
         let abs = path.hasPrefix("/") ? path : cwd + "/" + path
         var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        if realpath(abs, &buf) != nil { return String(cString: buf) }
+        if realpath(abs, &buf) != nil {
+            return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
         return (abs as NSString).standardizingPath
     }
 
