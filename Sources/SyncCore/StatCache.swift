@@ -46,7 +46,7 @@ public enum StatCache {
         private var crc = crc32_z(0, nil, 0)
 
         /// Opens a copy whose header names `stamp`. The checksum is taken as the rows are read and
-        /// checked after the last (`next` throws `Damaged` then): whoever used the rows of a
+        /// checked after the last (`advance` throws `Damaged` then): whoever used the rows of a
         /// damaged copy throws their work away.
         fileprivate init?(fd: Int32, path: String, stamp: String) {
             self.fd = fd
