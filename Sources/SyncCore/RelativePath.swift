@@ -93,13 +93,15 @@ public struct RelativePath: Hashable, Comparable, Sendable, CustomStringConverti
     /// `a`'s UTF-8 bytes against `b`'s: negative when `a` sorts first, zero when they are equal.
     public static func compareBytes(_ a: String, _ b: String) -> Int {
         var a = a, b = b
-        return a.withUTF8 { pa in
-            b.withUTF8 { pb in
-                let n = min(pa.count, pb.count)
-                let c = n == 0 ? 0 : memcmp(pa.baseAddress!, pb.baseAddress!, n)
-                return c != 0 ? Int(c) : pa.count - pb.count
-            }
-        }
+        return a.withUTF8 { pa in b.withUTF8 { pb in compareBytes(UnsafeRawBufferPointer(pa), UnsafeRawBufferPointer(pb)) } }
+    }
+
+    /// `a` against `b`, bytes compared (memcmp, then the shorter first): negative when `a` sorts
+    /// first, zero when they are equal.
+    public static func compareBytes(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
+        let n = min(a.count, b.count)
+        let c = n == 0 ? 0 : memcmp(a.baseAddress!, b.baseAddress!, n)
+        return c != 0 ? Int(c) : a.count - b.count
     }
 
     /// Whether `a`'s UTF-8 bytes sort before `b`'s: memcmp where both are contiguous (native strings).

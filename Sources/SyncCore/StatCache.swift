@@ -84,11 +84,7 @@ public enum StatCache {
             let row: IndexStat? = buffer.withUnsafeBytes { raw in
                 let name = UnsafeRawBufferPointer(rebasing: raw[(at + 2)..<(at + 2 + length)])
                 // Strictly after the last row, bytes compared (the order the scan merges in).
-                let ordered = last.withUnsafeBytes { q in
-                    guard let qa = q.baseAddress else { return true }
-                    let c = memcmp(name.baseAddress!, qa, min(name.count, q.count))
-                    return c > 0 || (c == 0 && name.count > q.count)
-                }
+                let ordered = last.isEmpty || last.withUnsafeBytes { RelativePath.compareBytes(name, $0) > 0 }
                 guard ordered else { return nil }
                 last.removeAll(keepingCapacity: true)
                 last.append(contentsOf: name)
@@ -118,11 +114,8 @@ public enum StatCache {
         public func compare(_ other: RelativePath) -> Int {
             buffer.withUnsafeBytes { raw in
                 let row = UnsafeRawBufferPointer(rebasing: raw[rowAt..<(rowAt + rowLength)])
-                return other.rawValue.utf8.withContiguousStorageIfAvailable { q in
-                    let n = min(row.count, q.count)
-                    let c = n == 0 ? 0 : memcmp(row.baseAddress!, q.baseAddress!, n)
-                    return c != 0 ? Int(c) : row.count - q.count
-                } ?? RelativePath.compareBytes(String(decoding: row, as: UTF8.self), other.rawValue)
+                return other.rawValue.utf8.withContiguousStorageIfAvailable { RelativePath.compareBytes(row, UnsafeRawBufferPointer($0)) }
+                    ?? RelativePath.compareBytes(String(decoding: row, as: UTF8.self), other.rawValue)
             }
         }
 
@@ -176,14 +169,14 @@ public enum StatCache {
         private let stamp: String
         private var failed = false, done = false
 
-        /// Nil when the temporary file cannot be made (no copy then, and nothing else changes).
-        /// Temporary copies left by processes that died while writing one are removed first.
-        public init?(_ path: String, stamp: String) {
+        /// Writes into `temporary` (a scratch file of the state directory, on the same file system,
+        /// which sweeps those of processes that died: `StateDirectory.temporaryPath`); nil when it
+        /// cannot be made (no copy then, and nothing else changes).
+        public init?(_ path: String, temporary: String, stamp: String) {
             self.path = path
             self.stamp = stamp
-            temporary = path + ".tmp-\(getpid())"
-            StatCache.sweep(path)
-            fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            self.temporary = temporary
+            fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             guard fd >= 0 else { return nil }
             buffer.reserveCapacity(chunk + 4200)
             buffer += magic
@@ -233,16 +226,6 @@ public enum StatCache {
 
     /// Removes the copy (an index that cannot be read at one state, or a test).
     public static func remove(_ path: String) { unlink(path) }
-
-    /// Removes the temporary copies beside `path` whose writer is gone (killed while writing).
-    static func sweep(_ path: String) {
-        let dir = (path as NSString).deletingLastPathComponent
-        let prefix = (path as NSString).lastPathComponent + ".tmp-"
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
-        for name in names where name.hasPrefix(prefix) {
-            if let pid = pid_t(name.dropFirst(prefix.count)), FileSystem.processGone(pid) { unlink(dir + "/" + name) }
-        }
-    }
 }
 
 private extension FixedWidthInteger {

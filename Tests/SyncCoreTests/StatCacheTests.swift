@@ -24,7 +24,7 @@ import SyncTestSupport
     }
 
     static func write(_ rows: [(RelativePath, IndexStat)], to path: String, stamp: String) throws {
-        let w = try #require(StatCache.Writer(path, stamp: stamp))
+        let w = try #require(StatCache.Writer(path, temporary: path + ".tmp", stamp: stamp))
         for (p, s) in rows { w.add(p, s) }
         #expect(w.finish())
     }
@@ -91,25 +91,16 @@ import SyncTestSupport
         #expect(refused > 0 && thrown > 0)
     }
 
-    /// A copy not finished leaves nothing, nor does one whose writer was killed.
+    /// A copy not finished leaves nothing.
     @Test func anUnfinishedCopyLeavesNothing() throws {
         let dir = try TemporaryDirectory()
         let path = dir.path + "/stat-cache"
         do {
-            let w = try #require(StatCache.Writer(path, stamp: "x"))
+            let w = try #require(StatCache.Writer(path, temporary: path + ".tmp", stamp: "x"))
             w.add(try RelativePath("a"), IndexStat(kind: .file, size: 1, mtimeNs: 1, ctimeNs: 1, inode: 1, executable: false, deleted: false))
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
-        #expect(StatCache.Writer(dir.path + "/missing/stat-cache", stamp: "x") == nil)
-        // One left by a writer killed on the way goes with the next copy; a live writer's stays.
-        let dead = Process()
-        dead.executableURL = URL(fileURLWithPath: "/bin/true")
-        try dead.run()
-        dead.waitUntilExit()
-        let left = path + ".tmp-\(dead.processIdentifier)", live = path + ".tmp-1"
-        for p in [left, live] { #expect(FileManager.default.createFile(atPath: p, contents: Data([1, 2]))) }
-        try Self.write([], to: path, stamp: "y")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["stat-cache", "stat-cache.tmp-1"])
+        #expect(StatCache.Writer(path, temporary: dir.path + "/missing/tmp", stamp: "x") == nil)
     }
 
     /// Every write to the rows makes a new stamp; reads and other bookkeeping do not.

@@ -472,7 +472,7 @@ final class StatRows {
             cache = reader
         } else {
             pages = IndexPages(context.index, pageSize: pageSize)
-            copy = StatCache.Writer(path, stamp: stamp)
+            copy = (try? context.state.temporaryPath("stat-cache")).flatMap { StatCache.Writer(path, temporary: $0, stamp: stamp) }
         }
     }
 
