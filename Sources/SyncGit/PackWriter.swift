@@ -225,8 +225,7 @@ public final class PackWriter {
             throw Self.failure("rename to \(name).idx", String(cString: strerror(e)))
         }
         placed = true
-        let dir = open(packDirectory, O_RDONLY | O_CLOEXEC)
-        if dir >= 0 { fsync(dir); close(dir) }
+        _ = syncDirectory(packDirectory) // as before: a pack whose directory could not be synced is kept
         repository.indexPacksWhenMany()
         repository.refreshObjects()
         ftruncate(temporary, 0)

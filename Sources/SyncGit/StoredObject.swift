@@ -156,10 +156,7 @@ public final class LooseBlobSink {
             guard rename(tmp, final) == 0 else { throw fail("rename to \(final): \(String(cString: strerror(errno)))") }
             done = true
             // The name too, before a commit names the object (libgit2 does the same for its own).
-            let d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            guard d >= 0 else { throw fail("open \(dir): \(String(cString: strerror(errno)))") }
-            defer { close(d) }
-            guard fsync(d) == 0 else { throw fail("fsync \(dir): \(String(cString: strerror(errno)))") }
+            if let e = syncDirectory(dir) { throw fail("fsync \(dir): \(String(cString: strerror(e)))") }
         }
     }
 

@@ -15,3 +15,12 @@ func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32? {
     }
     return nil
 }
+
+/// fsyncs the directory `path`, so that a rename into it survives a power loss: the one directory
+/// sync of this module (a loose object's, a pack's). Nil when done, else the errno that stopped it.
+func syncDirectory(_ path: String) -> Int32? {
+    let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard fd >= 0 else { return errno }
+    defer { close(fd) }
+    return fsync(fd) == 0 ? nil : errno
+}
