@@ -26,24 +26,49 @@ import Testing
         return (r, timed.sorted { $0.0 < $1.0 }.map(\.1))
     }
 
+    /// One call of a trace that succeeded: its name, the paths of its descriptors (-y writes one
+    /// as "7</path>") and its quoted strings, each in order. Nil for a call that failed.
+    struct Call {
+        let name: String
+        let descriptors: [String]
+        let strings: [String]
+
+        init?(_ line: String) {
+            guard let open = line.firstIndex(of: "("), let result = line.range(of: ") = ", options: .backwards),
+                  !line[result.upperBound...].hasPrefix("-") else { return nil }
+            name = line[..<open].split(separator: " ").last.map(String.init) ?? ""
+            var descriptors: [String] = [], strings: [String] = [], current = ""
+            var inString = false, inPath = false, escaped = false
+            for c in line[line.index(after: open)..<result.lowerBound] {
+                if inString {
+                    if escaped { escaped = false } else if c == "\\" { escaped = true } else if c == "\"" {
+                        strings.append(current); current = ""; inString = false; continue
+                    }
+                    current.append(c)
+                } else if inPath {
+                    if c == ">" { descriptors.append(current); current = ""; inPath = false } else { current.append(c) }
+                } else if c == "\"" {
+                    inString = true
+                } else if c == "<" {
+                    inPath = true
+                }
+            }
+            self.descriptors = descriptors
+            self.strings = strings
+        }
+    }
+
     /// What a trace of fsync, fdatasync, link and rename calls says: the paths made durable (with
     /// the line), and the files put in place under `root`.
     static func read(_ trace: [String], under root: String) -> (synced: [String: [Int]], placed: [Placement]) {
         var synced: [String: [Int]] = [:]
         var placed: [Placement] = []
         for (n, line) in trace.enumerated() {
-            // "PID call(args) = result"; -y writes a descriptor as "7</path>".
-            guard let open = line.firstIndex(of: "("), line.hasSuffix("= 0") else { continue }
-            let call = line[..<open].split(separator: " ").last.map(String.init) ?? ""
-            let args = line[line.index(after: open)...]
-            if call == "fsync" || call == "fdatasync" {
-                guard let lt = args.firstIndex(of: "<"), let gt = args.lastIndex(of: ">") else { continue }
-                synced[String(args[args.index(after: lt)..<gt]), default: []].append(n)
-            } else if call == "link" || call == "rename" {
-                let quoted = args.split(separator: "\"", omittingEmptySubsequences: false)
-                guard quoted.count >= 4 else { continue }
-                let from = String(quoted[1]), to = String(quoted[3])
-                if to.hasPrefix(root) { placed.append(Placement(from: from, to: to, line: n)) }
+            guard let call = Call(line) else { continue }
+            if call.name == "fsync" || call.name == "fdatasync", let p = call.descriptors.first {
+                synced[p, default: []].append(n)
+            } else if call.name == "link" || call.name == "rename", call.strings.count == 2, call.strings[1].hasPrefix(root) {
+                placed.append(Placement(from: call.strings[0], to: call.strings[1], line: n))
             }
         }
         return (synced, placed)
@@ -114,25 +139,18 @@ import Testing
             try #require(r.status == 0, "\(r)")
             var lastWrite: [String: Int] = [:], synced: [String: [Int]] = [:], syncfs: [Int] = [], wal: [Int] = []
             var placed: [(dir: String, from: String, to: String, line: Int)] = []
-            for (n, line) in lines.enumerated() where line.contains(" = ") && !line.contains(" = -1") { // calls that succeeded
-                guard let open = line.firstIndex(of: "(") else { continue }
-                let call = line[..<open].split(separator: " ").last.map(String.init) ?? ""
-                let args = line[line.index(after: open)...]
-                // The first argument's path, as -y shows a descriptor: "7</path>".
-                let fdPath: String? = args.firstIndex(of: "<").flatMap { lt in
-                    args[lt...].firstIndex(of: ">").map { String(args[args.index(after: lt)..<$0]) }
-                }
-                switch call {
-                case "write", "pwrite64", "writev", "copy_file_range": if let p = fdPath { lastWrite[p] = n }
+            for (n, line) in lines.enumerated() {
+                guard let call = Call(line) else { continue }
+                switch call.name {
+                case "write", "pwrite64", "writev", "copy_file_range": if let p = call.descriptors.first { lastWrite[p] = n }
                 case "fsync", "fdatasync":
-                    if let p = fdPath { synced[p, default: []].append(n); if p.hasSuffix("/index.db-wal") { wal.append(n) } }
+                    if let p = call.descriptors.first { synced[p, default: []].append(n); if p.hasSuffix("/index.db-wal") { wal.append(n) } }
                 case "syncfs": syncfs.append(n)
                 case "renameat2", "renameat":
                     // dirfd<dir>, "from", dirfd<dir>, "to"
-                    let q = args.split(separator: "\"", omittingEmptySubsequences: false)
-                    guard q.count >= 4, let dir = fdPath, dir.hasPrefix(pb) else { continue }
-                    let toDir = q[2].firstIndex(of: "<").flatMap { lt in q[2][lt...].firstIndex(of: ">").map { String(q[2][q[2].index(after: lt)..<$0]) } } ?? dir
-                    placed.append((toDir, dir + "/" + q[1], toDir + "/" + q[3], n))
+                    guard call.descriptors.count == 2, call.strings.count == 2, call.descriptors[0].hasPrefix(pb) else { continue }
+                    let (dir, toDir) = (call.descriptors[0], call.descriptors[1])
+                    placed.append((toDir, dir + "/" + call.strings[0], toDir + "/" + call.strings[1], n))
                 default: continue
                 }
             }
