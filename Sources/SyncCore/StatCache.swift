@@ -128,12 +128,6 @@ public enum StatCache {
             return RelativePath(unchecked: text)
         }
 
-        /// The next row, nil after the last (`advance`, then `rowPath` and `rowStat`).
-        public func next() throws -> (RelativePath, IndexStat)? {
-            guard try advance() else { return nil }
-            return (try rowPath(), rowStat)
-        }
-
         /// Makes the buffer hold at least `n` bytes from `at`, reading on from the file.
         private func fill(_ n: Int) throws {
             guard buffer.count - at < n else { return }

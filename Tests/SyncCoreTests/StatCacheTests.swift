@@ -32,7 +32,7 @@ import SyncTestSupport
     static func readAll(_ path: String, stamp: String) throws -> [(RelativePath, IndexStat)]? {
         guard let r = StatCache.open(path, stamp: stamp) else { return nil }
         var out: [(RelativePath, IndexStat)] = []
-        while let row = try r.next() { out.append(row) }
+        while try r.advance() { out.append((try r.rowPath(), r.rowStat)) }
         return out
     }
 
@@ -81,7 +81,7 @@ import SyncTestSupport
             try d.write(to: URL(fileURLWithPath: path))
             guard let r = StatCache.open(path, stamp: "stamp") else { refused += 1; continue }
             do {
-                while try r.next() != nil {}
+                while try r.advance() { _ = try r.rowPath() }
                 Issue.record("a damaged copy was read to its end")
             } catch is StatCache.Damaged {
                 thrown += 1
