@@ -160,7 +160,6 @@ public enum StatCache {
         private var buffer: [UInt8] = []
         private var crc = crc32_z(0, nil, 0)
         private var count: UInt64 = 0
-        private let stamp: String
         private var failed = false, done = false
 
         /// Writes into `temporary` (a scratch file of the state directory, on the same file system,
@@ -168,14 +167,13 @@ public enum StatCache {
         /// cannot be made (no copy then, and nothing else changes).
         public init?(_ path: String, temporary: String, stamp: String) {
             self.path = path
-            self.stamp = stamp
             self.temporary = temporary
             fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             guard fd >= 0 else { return nil }
             buffer.reserveCapacity(chunk + 4200)
             buffer += magic
-            buffer += UInt16(stamp.utf8.count).bytes
-            buffer += Array(stamp.utf8)
+            buffer.appendLittleEndian(UInt16(stamp.utf8.count))
+            buffer += stamp.utf8
         }
 
         deinit {
@@ -186,14 +184,14 @@ public enum StatCache {
         public func add(_ path: RelativePath, _ s: IndexStat) {
             guard !failed else { return }
             let name = path.rawValue.utf8
-            buffer += UInt16(name.count).bytes
+            buffer.appendLittleEndian(UInt16(name.count))
             buffer += name
             buffer.append(s.kind == .file ? 0 : s.kind == .symlink ? 1 : 2)
             buffer.append((s.executable ? 1 : 0) | (s.deleted ? 2 : 0))
-            buffer += UInt64(bitPattern: s.size).bytes
-            buffer += UInt64(bitPattern: s.mtimeNs).bytes
-            buffer += UInt64(bitPattern: s.ctimeNs).bytes
-            buffer += s.inode.bytes
+            buffer.appendLittleEndian(s.size)
+            buffer.appendLittleEndian(s.mtimeNs)
+            buffer.appendLittleEndian(s.ctimeNs)
+            buffer.appendLittleEndian(s.inode)
             count += 1
             if buffer.count >= chunk { flush() }
         }
@@ -209,9 +207,11 @@ public enum StatCache {
         /// not be written (the old copy, if any, is removed then: it may be stale).
         @discardableResult
         public func finish() -> Bool {
-            buffer += count.bytes
+            buffer.appendLittleEndian(count)
             flush()
-            if !failed, (try? POSIX.writeAll(fd, UInt32(truncatingIfNeeded: crc).bytes, path: temporary)) == nil { failed = true }
+            var tail: [UInt8] = []
+            tail.appendLittleEndian(UInt32(truncatingIfNeeded: crc))
+            if !failed, (try? POSIX.writeAll(fd, tail, path: temporary)) == nil { failed = true }
             guard !failed, rename(temporary, path) == 0 else { unlink(path); return false }
             done = true
             return true
@@ -222,9 +222,11 @@ public enum StatCache {
     public static func remove(_ path: String) { unlink(path) }
 }
 
-private extension FixedWidthInteger {
-    /// The value's bytes, little-endian.
-    var bytes: [UInt8] { withUnsafeBytes(of: littleEndian) { Array($0) } }
+private extension Array<UInt8> {
+    /// Appends `value`'s bytes, little-endian (no array made for them: a row has five numbers).
+    mutating func appendLittleEndian<T: FixedWidthInteger>(_ value: T) {
+        Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
+    }
 }
 
 private extension ArraySlice<UInt8> {
