@@ -13,12 +13,59 @@ public final class Link {
     /// a message is due: an answer, or the frame a `wait` announced); nil waits for ever.
     public var callTimeout: Double?
 
+    /// Frames sent while `gathering` wait here and go out together: when this much has gathered,
+    /// when gathering ends (`gather`), and before the link waits for the peer (a side that waits
+    /// for an answer has sent all it asked).
+    private var pending: [UInt8] = []
+    static let gatherLimit = 256 << 10
+    private var gathering = false
+
     public init(_ transport: Transport, callTimeout: Double? = nil) { self.transport = transport; self.callTimeout = callTimeout }
 
     public func send(_ message: Message) throws {
         let frame = message.framed()
-        try transport.write(frame)
         bytesOut += Int64(frame.count)
+        if gathering && pending.count + frame.count < Self.gatherLimit {
+            pending += frame
+        } else if pending.isEmpty {
+            try transport.write(frame)
+        } else {
+            pending += frame
+            try flush()
+        }
+    }
+
+    /// Sends what `body` sends in as few writes as its size allows (one for a few kilobytes, where
+    /// a write each costs a system call, an SSH packet and a wake-up of the other side per frame).
+    /// Unless `holding` (the caller flushes, or waits for the peer, soon after), nothing it sends
+    /// waits past its end.
+    public func gather<T>(holding: Bool = false, _ body: () throws -> T) throws -> T {
+        let outer = gathering
+        gathering = true
+        defer { gathering = outer }
+        let result = try body()
+        if !outer && !holding { try flush() }
+        return result
+    }
+
+    /// Writes the gathered frames.
+    public func flush() throws {
+        guard !pending.isEmpty else { return }
+        defer { pending.removeAll(keepingCapacity: pending.count <= Self.gatherLimit * 2) }
+        try transport.write(pending)
+    }
+
+    /// The next message if all of it is here now (read without waiting); nil otherwise.
+    public func receiveIfHere() throws -> Message? {
+        func complete() -> Bool {
+            guard buffer.count - start >= 4 else { return false }
+            let header = Array(buffer[start..<start + 4])
+            guard let length = try? Frame.length(ofHeader: header) else { return true } // receive says why
+            return buffer.count - start - 4 >= length
+        }
+        if !complete() && !(takeAvailable() && complete()) { return nil }
+        if ended && buffer.count - start < 4 { return nil }
+        return try receive()
     }
 
     /// Waits up to `timeout` seconds until a message may be received or one of `others` is readable;
@@ -32,6 +79,7 @@ public final class Link {
             _ = poll(&fds, nfds_t(fds.count), 0)
             return (true, readyOthers())
         }
+        try flush()
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             for i in fds.indices { fds[i].revents = 0 }
@@ -75,6 +123,8 @@ public final class Link {
         var silentSince: Date?
         while buffer.count - start < n {
             if ended { throw ProtocolError.closed }
+            // About to wait for the peer: what was gathered goes first.
+            try flush()
             if let limit = callTimeout {
                 // Bytes as they come, without blocking; a silence longer than the limit ends the link.
                 if takeAvailable() { silentSince = nil; continue }

@@ -92,18 +92,36 @@ public final class Session {
 
     /// Receives and handles one message: a request is served, a notice queued; false when the peer
     /// said bye or closed the link.
+    /// Content requests that came together (a window of small files asked at once) are answered
+    /// together: their answers are gathered into few writes (`Link.gather`), up to
+    /// `burstBytes` of them, then the caller's loop has its turn (a notice to tell goes first).
     func handleNext() throws -> Bool {
-        let m: Message
+        var m: Message
         do { m = try link.receive() } catch ProtocolError.closed { return false }
-        if m == .bye { return false }
-        if case .notice(let f, let s, let e) = m {
-            queue(Notice(folder: f, sequence: s, echoFrom: e))
-            return true
+        let sentBefore = link.bytesOut
+        while true {
+            if m == .bye { try link.flush(); return false }
+            if case .notice(let f, let s, let e) = m {
+                queue(Notice(folder: f, sequence: s, echoFrom: e))
+            } else {
+                guard m.isRequest else { throw ProtocolError.unexpected("answer without a request") }
+                guard case .contentRequest = m else {
+                    // Any other request may take long or wait for something: nothing answered waits with it.
+                    try link.flush()
+                    try dispatch(m)
+                    return true
+                }
+                try link.gather(holding: true) { try dispatch(m) }
+            }
+            guard link.bytesOut - sentBefore < Self.burstBytes, let next = try link.receiveIfHere() else { break }
+            m = next
         }
-        guard m.isRequest else { throw ProtocolError.unexpected("answer without a request") }
-        try dispatch(m)
+        try link.flush()
         return true
     }
+
+    /// The most answer bytes one turn of `handleNext` gathers.
+    static let burstBytes: Int64 = 1 << 20
 
     /// Keeps the latest notice per folder, for at most 64 folders: a peer cannot fill memory with them.
     private func queue(_ notice: Notice) {

@@ -97,7 +97,8 @@ extension Puller {
             return try? r.path.parent.map { try $0.appending(tmp) } ?? RelativePath(tmp)
         })
         var files: [Window.File] = []
-        do {
+        // The window's requests go out together (a few writes, not one per file).
+        do { try remote.session.link.gather {
             for (r, local) in candidates {
                 guard let dir = try? writer.directory(r.path.parent, create: true) else { continue } // reported later
                 let tmp = Scanner.temporaryPrefix + r.hash!
@@ -109,7 +110,7 @@ extension Puller {
                 // The window owns the descriptor from here.
                 files.append(Window.File(entry: r, local: local, fd: fd.take(), tmp: tmp, id: id))
             }
-        } catch {
+        } } catch {
             // The link failed: nothing of this window is kept (small files are fetched again).
             for f in files { Glibc.close(f.fd); unlinkTemporary(f.tmp, of: f.entry.path) }
             throw error
