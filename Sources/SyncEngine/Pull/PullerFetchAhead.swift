@@ -25,8 +25,8 @@ final class Window {
 
 /// Fetching ahead: the small files a batch must fetch whole are asked for together, a window at
 /// a time, and wait verified and durable in temporary files until their row is applied. The next
-/// window is asked for as soon as one is read, so that the peer reads and sends it while this
-/// side applies the rows before it; any other request first reads what is asked ahead (answers
+/// window is asked for before one is read, so that the peer reads and sends it while this side
+/// writes and applies the rows before it; any other request first reads what is asked ahead (answers
 /// come in order), through `RemoteFolder.beforeRequest`.
 extension Puller {
     /// Fetches ahead the small files from `ordered[start...]` that must come whole from the peer,
@@ -35,8 +35,10 @@ extension Puller {
         let window: Window
         if let w = ahead, w.start == start { window = w } else { try discardAhead(); window = try ask(ordered, from: start) }
         ahead = nil
-        try collect(window)
+        // The next window is asked before this one is read: the peer reads and sends it while this
+        // side writes this one's files and applies their rows (its answers come after this one's).
         if window.end < ordered.count { ahead = try ask(ordered, from: window.end) }
+        try collect(window)
         return window.end
     }
 
