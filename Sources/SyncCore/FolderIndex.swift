@@ -92,6 +92,16 @@ public final class FolderIndex: Sendable {
         } }
     }
 
+    /// The size of the live file `path` when its content is `hash`; nil for anything else (no
+    /// row, a deletion, another kind, other content). The one question of a served file: asked once
+    /// per file, it reads three columns and parses no version.
+    public func servedSize(_ path: RelativePath, hash: String) throws -> Int64? {
+        try wrap { try queue.unsafeRead { db in
+            try Int64.fetchOne(try db.cachedStatement(sql: "SELECT size FROM files WHERE path = ? AND hash = ? AND kind = 'file' AND deleted = 0"),
+                               arguments: [path.rawValue, hash])
+        } }
+    }
+
     /// The rows of `paths` that exist, in one read.
     public func entries(_ paths: [RelativePath]) throws -> [RelativePath: FileEntry] {
         try wrap { try queue.read { db in

@@ -26,6 +26,26 @@ import Testing
         #expect(try again.allEntries().count == 2)
     }
 
+    /// A served file's one question: the size of a live file with that content, nil for anything else.
+    @Test func aServedFileIsALiveFileWithThatContent() throws {
+        let dir = try TemporaryDirectory()
+        let index = try FolderIndex(path: dir.path + "/index.db")
+        let v = VersionVector().bumped(by: try NodeID(String(repeating: "c", count: 52)))
+        let h0 = String(repeating: "0", count: 40), h1 = String(repeating: "1", count: 40)
+        try index.record(changes: [
+            FileEntry(path: try RelativePath("f"), kind: .file, hash: h0, size: Int64.max, version: v),
+            FileEntry(path: try RelativePath("gone"), kind: .file, hash: h0, size: 3, deleted: true, version: v),
+            FileEntry(path: try RelativePath("link"), kind: .symlink, hash: h0, size: 0, symlinkTarget: "f", version: v),
+            FileEntry(path: try RelativePath("d"), kind: .directory, size: 0, version: v),
+        ], commit: "c1")
+        #expect(try index.servedSize(RelativePath("f"), hash: h0) == Int64.max)
+        #expect(try index.servedSize(RelativePath("f"), hash: h1) == nil)
+        #expect(try index.servedSize(RelativePath("gone"), hash: h0) == nil)
+        #expect(try index.servedSize(RelativePath("link"), hash: h0) == nil)
+        #expect(try index.servedSize(RelativePath("d"), hash: h0) == nil)
+        #expect(try index.servedSize(RelativePath("missing"), hash: h0) == nil)
+    }
+
     /// The rows under a path are exactly those below it, whatever sorts beside it, and they are
     /// found through the path key: a pass over every row per path made a pull of n files cost n².
     @Test func rowsUnderAPathComeFromThePathKey() throws {

@@ -91,8 +91,11 @@ public final class FolderServer: RequestHandler {
             do { fd = try openServed(f, path, hash) } catch let e as Refusal {
                 return try session.send(.error(id: id, code: e.code, message: e.message))
             }
-            guard offset >= 0, lseek(fd.raw, off_t(offset), SEEK_SET) == off_t(offset) else {
-                return try session.send(.error(id: id, code: .badRequest, message: "bad offset \(offset)"))
+            // Just opened: at offset 0 already.
+            if offset != 0 {
+                guard offset > 0, lseek(fd.raw, off_t(offset), SEEK_SET) == off_t(offset) else {
+                    return try session.send(.error(id: id, code: .badRequest, message: "bad offset \(offset)"))
+                }
             }
             try stream(fd.raw, id, session, f.id, length: length)
         case .deltaRequest(let id, let folder, let path, let hash):
@@ -175,7 +178,7 @@ public final class FolderServer: RequestHandler {
     /// Opens a served file: only a path the index holds as a live file with `hash`, never through a link.
     private func openServed(_ folder: Folder, _ path: String, _ hash: String) throws -> Descriptor {
         guard let p = try? RelativePath(path) else { throw Refusal(code: .badRequest, message: "invalid path") }
-        guard let e = try context(folder).index.entry(p), !e.deleted, e.kind == .file, e.hash == hash else {
+        guard let size = try context(folder).index.servedSize(p, hash: hash) else {
             throw Refusal(code: .changed, message: "\(path): not this version any more")
         }
         let fd: Descriptor
@@ -186,7 +189,7 @@ public final class FolderServer: RequestHandler {
         // it was recorded while it was): served to its end, it would be far more than the peer was
         // told to expect.
         var st = stat()
-        guard fstat(fd.raw, &st) == 0, Int64(st.st_size) == e.size else {
+        guard fstat(fd.raw, &st) == 0, Int64(st.st_size) == size else {
             throw Refusal(code: .changed, message: "\(path): changed since it was recorded")
         }
         return fd
