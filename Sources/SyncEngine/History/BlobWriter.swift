@@ -39,6 +39,17 @@ final class BlobWriter: @unchecked Sendable {
         }
     }
 
+    /// Stores `bytes`, the verified content now at `path` (a small file fetched ahead: not read again).
+    func submit(_ path: RelativePath, bytes: [UInt8]) {
+        queue.async(group: group) {
+            let result = Result { try self.pack.add(bytes) }
+            if case .success = result { self.packed.append(path) }
+            self.lock.lock()
+            self.results[path] = result
+            self.lock.unlock()
+        }
+    }
+
     /// Opens the history anew if a prune rewrote it (see `HistoryRepository.reopenIfRewritten`).
     func reopen() { queue.sync { try? repository.reopenIfRewritten() } }
 

@@ -47,11 +47,18 @@ public final class Puller {
     public private(set) var deferredLarge = false
     /// The most files a window of fetching ahead asks for (tests make it small).
     var windowFiles = 512
+    /// The most files of a window that is waited for as soon as it is asked for (a batch's first).
+    static let firstWindowFiles = 64
     static let windowBytes: Int64 = 32 << 20
     /// Paths whose content waits, verified and durable, in `.sync-tmp-<hash>` beside them.
     var staged: [RelativePath: String] = [:]
+    /// The content of the small ones (up to `keptInMemory` bytes), for their history blobs.
+    var stagedBytes: [RelativePath: [UInt8]] = [:]
+    static let keptInMemory: Int64 = 16 << 10
     /// The window asked for ahead while the rows before it are applied (see `stage`).
     var ahead: Window?
+    /// Noted temporaries (as `transfers` lines) this pull renamed into place since they were noted.
+    var renamedTransfers: Set<String> = []
     /// Paths whose fetch ahead failed, with the peer's reason.
     var stageFailures: [RelativePath: String] = [:]
     /// Stores received files in history beside the transfers (nil in a dry run).
@@ -163,7 +170,14 @@ public final class Puller {
     /// Notes several temporaries in one write (a window of files fetched ahead).
     func noteTransfers(_ temps: [RelativePath]) {
         guard !temps.isEmpty else { return }
-        POSIX.append(line: temps.map { PathQuoting.quote($0.rawValue) }.joined(separator: "\n"), to: transfersPath)
+        let lines = temps.map { PathQuoting.quote($0.rawValue) }
+        if !renamedTransfers.isEmpty { renamedTransfers.subtract(lines) }
+        POSIX.append(line: lines.joined(separator: "\n"), to: transfersPath)
+    }
+
+    /// Notes that the temporary `tmp` became a file of the folder: nothing of it is left to drop.
+    func transferRenamed(_ tmp: RelativePath) {
+        renamedTransfers.insert(PathQuoting.quote(tmp.rawValue))
     }
 
     /// Removes every noted temporary still there, under the folder lock (no batch is writing one).
@@ -180,6 +194,8 @@ public final class Puller {
         let directories = DirectoryCache(limit: 4)
         while getline(&line, &capacity, f) > 0, let l = line {
             let text = String(cString: l).trimmingCharacters(in: .newlines)
+            // Renamed into place by this pull (most of them): no unlink to try.
+            if renamedTransfers.contains(text) { continue }
             guard let p = PathQuoting.unquote(Substring(text)).flatMap({ try? RelativePath($0) }), p.name.hasPrefix(Scanner.temporaryPrefix),
                   let dir = try? Beneath.directory(p.parent, in: root, cache: directories) else { continue }
             unlinkat(dir.raw, p.name, 0)
@@ -187,6 +203,7 @@ public final class Puller {
         free(line)
         fclose(f)
         truncate(transfersPath, 0)
+        renamedTransfers = []
     }
 
     static func applyingPath(_ folder: Folder) -> String { folder.directory + "/applying" }

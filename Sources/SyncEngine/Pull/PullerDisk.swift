@@ -139,8 +139,9 @@ extension Puller {
         if deferLarge, r.size > Self.rangeSize, staged[target] == nil { throw Deferred() }
         // A fixed name per content: an interrupted transfer resumes where it stopped.
         let tmp = Scanner.temporaryPrefix + hash
+        let tmpPath = try? target.parent.map({ try $0.appending(tmp) }) ?? RelativePath(tmp)
         // A file fetched ahead was noted then.
-        if staged[target] == nil, let t = try? target.parent.map({ try $0.appending(tmp) }) ?? RelativePath(tmp) { noteTransfer(t) }
+        if staged[target] == nil, let tmpPath { noteTransfer(tmpPath) }
         let opened = openat(dir.raw, tmp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard opened >= 0 else { throw SyncError.io(path: context.absolute(target), operation: "create temporary", errno: errno) }
         let file = Descriptor(opened), fd = file.raw
@@ -151,6 +152,8 @@ extension Puller {
         let have = Int64(st.st_size)
         let fdPath = "/proc/self/fd/\(fd)"
         var done = false, verified = false, durable = false
+        // The verified bytes of a small file fetched ahead: its history blob is made from them.
+        let bytes = stagedBytes.removeValue(forKey: target)
         if staged.removeValue(forKey: target) != nil, have == r.size {
             done = true; verified = true; durable = true
         }
@@ -181,16 +184,25 @@ extension Puller {
             setModeAndTime(fd, r, dir: dir.raw, target: target, current: current)
             guard fsync(fd) == 0 else { throw SyncError.io(path: context.absolute(target), operation: "fsync", errno: errno) }
         }
-        // Last check: a local edit since the decision wins over our write (`rename` checks again).
-        guard try writer.unchanged(target, current, in: dir) else { throw Held(reason: "changed here meanwhile") }
-        if let c = current { keepLargeVersion(c, dir) }
+        // A local edit since the decision wins over our write: `rename` checks last. A version
+        // kept in the version store is checked first: a file changed here is not that version.
+        if let c = current, c.kind == .file, !c.deleted, c.size > context.folder.config.maxBlob {
+            guard try writer.unchanged(target, current, in: dir) else { throw Held(reason: "changed here meanwhile") }
+            keepLargeVersion(c, dir)
+        }
         do { try writer.rename(tmp, in: dir, to: target, replacing: current) } catch is FolderWriter.Changed {
             throw Held(reason: "changed here meanwhile")
         }
         keepTemporary = true // renamed: nothing left to remove
+        if let tmpPath { transferRenamed(tmpPath) }
         afterPlace?(target)
-        if r.size <= context.folder.config.maxBlob, !(try context.history.contains(ObjectID(hex: hash))) {
-            blobs?.submit(target, size: r.size)
+        // Fetched ahead: history lacked it when it was asked for (the blob writer looks again).
+        if r.size <= context.folder.config.maxBlob {
+            if let bytes, durable, bytes.count == r.size {
+                blobs?.submit(target, bytes: bytes)
+            } else if !(try context.history.contains(ObjectID(hex: hash))) {
+                blobs?.submit(target, size: r.size)
+            }
         }
         var now = stat()
         guard fstat(fd, &now) == 0, var placed = Scanner.observation(target, now) else {

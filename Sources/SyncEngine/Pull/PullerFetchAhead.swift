@@ -17,7 +17,7 @@ final class Window {
 
     /// Closes its temporaries (what `collect` verified stays on disk, for its row).
     func close() {
-        for f in files { Glibc.close(f.fd) }
+        for f in files where f.fd >= 0 { Glibc.close(f.fd) }
         files = []
     }
     deinit { close() }
@@ -33,7 +33,12 @@ extension Puller {
     /// up to a window's worth, and asks for the next window; returns the index where it starts.
     func stage(_ ordered: [FileEntry], from start: Int) throws -> Int {
         let window: Window
-        if let w = ahead, w.start == start { window = w } else { try discardAhead(); window = try ask(ordered, from: start) }
+        // A window asked for now is waited for at once: a short one, so that this side has rows to
+        // apply while the peer sends the next (a batch began with a wait for a whole window).
+        if let w = ahead, w.start == start { window = w } else {
+            try discardAhead()
+            window = try ask(ordered, from: start, files: min(windowFiles, Self.firstWindowFiles))
+        }
         ahead = nil
         // The next window is asked before this one is read: the peer reads and sends it while this
         // side writes this one's files and applies their rows (its answers come after this one's).
@@ -53,7 +58,7 @@ extension Puller {
         guard let w = ahead else { return }
         ahead = nil
         defer { w.close() }
-        for f in w.files { unlinkTemporary(f.tmp, of: f.entry.path) }
+        for f in w.files where f.fd >= 0 { unlinkTemporary(f.tmp, of: f.entry.path) }
         guard !w.collected else { return }
         w.collected = true
         let sink = try Descriptor(opening: "/dev/null", O_WRONLY)
@@ -65,12 +70,13 @@ extension Puller {
     }
 
     /// Picks the files of the window from `ordered[start...]` and asks the peer for them.
-    func ask(_ ordered: [FileEntry], from start: Int) throws -> Window {
+    func ask(_ ordered: [FileEntry], from start: Int, files: Int? = nil) throws -> Window {
+        let most = files ?? windowFiles
         var candidates: [(FileEntry, FileEntry?)] = []
         var hashes: Set<String> = []
         var bytes: Int64 = 0
         var end = start
-        while end < ordered.count, candidates.count < windowFiles, bytes < Self.windowBytes {
+        while end < ordered.count, candidates.count < most, bytes < Self.windowBytes {
             let r = ordered[end]
             end += 1
             guard r.kind == .file, !r.deleted, r.size <= Self.stageMaxSize, let hash = r.hash, !hashes.contains(hash) else { continue }
@@ -98,24 +104,22 @@ extension Puller {
             let tmp = Scanner.temporaryPrefix + r.hash!
             return try? r.path.parent.map { try $0.appending(tmp) } ?? RelativePath(tmp)
         })
+        // The requests first, in one write: the peer reads and sends while the temporaries are made.
+        var ids: [UInt32] = []
+        try remote.session.link.gather {
+            for (r, _) in candidates { ids.append(try remote.requestContent(r.path.rawValue, hash: r.hash!)) }
+        }
         var files: [Window.File] = []
-        // The window's requests go out together (a few writes, not one per file).
-        do { try remote.session.link.gather {
-            for (r, local) in candidates {
-                guard let dir = try? writer.directory(r.path.parent, create: true) else { continue } // reported later
-                let tmp = Scanner.temporaryPrefix + r.hash!
-                let opened = openat(dir.raw, tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
-                guard opened >= 0 else { continue }
-                let fd = Descriptor(opened)
-                let id: UInt32
-                do { id = try remote.requestContent(r.path.rawValue, hash: r.hash!) } catch { unlinkat(dir.raw, tmp, 0); throw error }
-                // The window owns the descriptor from here.
-                files.append(Window.File(entry: r, local: local, fd: fd.take(), tmp: tmp, id: id))
+        for ((r, local), id) in zip(candidates, ids) {
+            let tmp = Scanner.temporaryPrefix + r.hash!
+            // One that cannot be made here has its answer read and dropped; its row fetches it
+            // again when it is applied, and says why it could not be written.
+            var fd: Int32 = -1
+            if let dir = try? writer.directory(r.path.parent, create: true) {
+                fd = openat(dir.raw, tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
             }
-        } } catch {
-            // The link failed: nothing of this window is kept (small files are fetched again).
-            for f in files { Glibc.close(f.fd); unlinkTemporary(f.tmp, of: f.entry.path) }
-            throw error
+            // The window owns the descriptor from here.
+            files.append(Window.File(entry: r, local: local, fd: fd, tmp: tmp, id: id))
         }
         return Window(start: start, end: end, files: files)
     }
@@ -127,10 +131,20 @@ extension Puller {
         window.collected = true
         defer { window.close() }
         var ready: [Window.File] = []
+        var kept: [RelativePath: [UInt8]] = [:]
+        // Where the answers for temporaries that could not be made go.
+        var sink: Int32 = -1
+        defer { if sink >= 0 { Glibc.close(sink) } }
         do {
             for f in window.files {
+                guard f.fd >= 0 else {
+                    if sink < 0 { sink = open("/dev/null", O_WRONLY | O_CLOEXEC) }
+                    do { try remote.receiveContent(f.id, into: sink, limit: f.entry.size) } catch is RemoteError {}
+                    continue
+                }
                 let matches: Bool
-                do { matches = try receive(f.id, f.entry, offset: 0, into: f.fd) } catch let e as RemoteError {
+                var bytes: [UInt8]? = f.entry.size <= Self.keptInMemory ? [] : nil
+                do { matches = try receive(f.id, f.entry, offset: 0, into: f.fd, keeping: &bytes) } catch let e as RemoteError {
                     unlinkTemporary(f.tmp, of: f.entry.path)
                     stageFailures[f.entry.path] = "peer: " + e.message
                     continue
@@ -146,10 +160,11 @@ extension Puller {
                 }
                 setModeAndTime(f.fd, f.entry, dir: dir.raw, target: f.entry.path, current: f.local)
                 ready.append(f)
+                kept[f.entry.path] = bytes
             }
         } catch {
             // The link failed: nothing of this window is kept (small files are fetched again).
-            for f in window.files { unlinkTemporary(f.tmp, of: f.entry.path) }
+            for f in window.files where f.fd >= 0 { unlinkTemporary(f.tmp, of: f.entry.path) }
             throw error
         }
         // A few files: an fsync each (a flush of the whole file system would also wait for what
@@ -161,13 +176,17 @@ extension Puller {
         } else if let first = ready.first, !FileSystem.syncFileSystem(of: first.fd) {
             throw SyncError.io(path: root, operation: "syncfs", errno: errno)
         }
-        for f in ready { staged[f.entry.path] = f.tmp }
+        for f in ready {
+            staged[f.entry.path] = f.tmp
+            stagedBytes[f.entry.path] = kept[f.entry.path]
+        }
     }
 
     /// Removes content fetched ahead that was not used (its path was held or refused meanwhile).
     func discardStaged() {
         for (path, tmp) in staged { unlinkTemporary(tmp, of: path) }
         staged = [:]
+        stagedBytes = [:]
         stageFailures = [:]
     }
 

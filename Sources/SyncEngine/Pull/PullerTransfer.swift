@@ -90,6 +90,12 @@ extension Puller {
     /// as they come when they start at 0; returns whether they were exactly `r`'s content.
     /// A file above the fetch-ahead size is hashed on a thread of its own, beside the writes.
     func receive(_ id: UInt32, _ r: FileEntry, offset: Int64, into fd: Int32) throws -> Bool {
+        var none: [UInt8]?
+        return try receive(id, r, offset: offset, into: fd, keeping: &none)
+    }
+
+    /// `receive`, appending what comes to `kept` too when it is not nil.
+    func receive(_ id: UInt32, _ r: FileEntry, offset: Int64, into fd: Int32, keeping kept: inout [UInt8]?) throws -> Bool {
         var hasher = offset == 0 && r.size <= Self.stageMaxSize ? BlobHasher(size: r.size) : nil
         let threaded = offset == 0 && r.size > Self.stageMaxSize ? ThreadedBlobHasher(size: r.size) : nil
         let tee = offset == 0 ? tee(for: r) : nil
@@ -97,6 +103,7 @@ extension Puller {
             hasher?.update($0)
             threaded?.update($0)
             tee?.update($0)
+            if kept != nil { kept! += $0 }
             try self.received($0.count)
         }
         return n == r.size && verified(threaded?.finish() ?? hasher?.finish(), r, tee)
