@@ -61,6 +61,8 @@ extension HistoryRepository {
             if case .remove(let p) = u { return p }
             return nil
         })
+        // Each directory of the base looked up once (a batch puts many files in few directories).
+        var looked: Set<String> = []
         for u in updates {
             guard case .upsert(let p, _, let mode) = u else { continue }
             if let (_, baseMode) = Self.entry(baseTree, p), (baseMode == .directory) != (mode == .directory),
@@ -68,6 +70,9 @@ extension HistoryRepository {
                 clearing.insert(p); first.append(.remove(path: p))
             }
             for a in Self.ancestors(p) where !clearing.contains(a) {
+                // An ancestor looked at before is either cleared already or not to be cleared;
+                // so are its own ancestors.
+                guard looked.insert(a).inserted else { break }
                 if let (_, baseMode) = Self.entry(baseTree, a), baseMode != .directory {
                     clearing.insert(a); first.append(.remove(path: a))
                 }
