@@ -42,7 +42,7 @@ public struct PullCommand: ToolCommand {
             change that arrives during such a transfer goes first (the transfer stops after its range, \
             the change is pulled with big files left for after it, then the transfer resumes where it \
             stopped), so a small edit never waits behind a big file; a pull of many files makes way \
-            for another folder's change at the end of a batch (1,000 rows). It serves the peer's requests over the same link. When the \
+            for another folder's change at the end of a batch (up to 2,500 rows). It serves the peer's requests over the same link. When the \
             link drops or cannot be made it dials again after 1, 2, 4... seconds, with jitter, up to \
             --retry-max, and catches up on everything since the last sequence it holds. SIGTERM or \
             SIGINT ends it after the batch being applied. Log lines go to standard error \

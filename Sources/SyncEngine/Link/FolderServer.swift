@@ -70,19 +70,29 @@ public final class FolderServer: RequestHandler {
             let max = Swift.min(Swift.max(Int(limit), 1), 5000)
             // Rows of a change the deletion guard holds back stay here.
             let rows = try context.index.entries(since: since, limit: max + 1).filter { $0.sequence <= sequence }
-            let sent = Array(rows.prefix(max))
+            // At most half of what a peer accepts in one answer (long paths and link targets), and
+            // at least one row; the rest comes in the next answer.
+            var wire: [WireEntry] = []
+            var bytes = 0
+            for row in rows.prefix(max) {
+                let w = Self.wire(row)
+                bytes += w.byteCount
+                if bytes > Limits.maxBatchBytes / 2 && !wire.isEmpty { break }
+                wire.append(w)
+            }
+            let sent = rows.prefix(wire.count)
             var i = 0
-            while i < sent.count {
-                try session.send(.entries(id: id, sent[i..<Swift.min(i + 500, sent.count)].map(Self.wire)))
+            while i < wire.count {
+                try session.send(.entries(id: id, Array(wire[i..<Swift.min(i + 500, wire.count)])))
                 i += 500
             }
             try session.send(.indexEnd(id: id, epoch: try context.index.epoch(), sequence: sequence,
-                                       more: rows.count > max))
+                                       more: rows.count > sent.count))
             if !sent.isEmpty {
                 onServed?(f.id, .rows(sent.count, bytes: sent.reduce(0) { !$1.deleted && $1.kind == .file ? $0 + $1.size : $0 }))
             }
             // The last answer of its pull: it was sent every row up to `sequence` (for sync status).
-            if rows.count <= max { try? context.index.noteSent(to: peer.rawValue, upTo: sequence) }
+            if rows.count == sent.count { try? context.index.noteSent(to: peer.rawValue, upTo: sequence) }
         case .contentRequest(let id, let folder, let path, let hash, let offset, let length):
             guard let f = authorized(folder) else {
                 return try notFound(id, folder, session)

@@ -12,7 +12,9 @@ public final class Puller {
     let remote: RemoteFolder
     let peer: NodeID
     public var dryRun = false
-    var batchSize = 1000
+    /// Rows asked for in one index answer, applied and recorded as one batch (the peer may send
+    /// fewer: an answer holds at most half of `Limits.maxBatchBytes`).
+    var batchSize = 2500
     public var progress: ((PullProgress) -> Void)?
     /// Given each batch's changes once it is recorded (or previewed), which the outcome then no
     /// longer holds: a pull of a million files does not keep a million change lines.
