@@ -50,9 +50,16 @@ public enum POSIX {
     /// sparse file stays sparse, whatever the pieces it comes in. `endSparse` then sets the
     /// length, which a hole at the end leaves short.
     public static func writeSparse(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
-        let block = 4096
         let position = Int(Glibc.lseek(fd, 0, SEEK_CUR))
         guard position >= 0 else { return try writeAll(fd, bytes, path: path) }
+        _ = try writeSparse(fd, bytes, at: position, path: path)
+    }
+
+    /// `writeSparse` for a caller that knows the file's offset (`position`): no seek to find it.
+    /// Returns whether it ended on skipped zeros (then the file is shorter than its offset until
+    /// `endSparse`).
+    public static func writeSparse(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at position: Int, path: String) throws -> Bool {
+        let block = 4096
         func zeros(_ at: Int, _ n: Int) -> Bool {
             let p = bytes.baseAddress! + at
             return p.load(as: UInt8.self) == 0 && memcmp(p, p + 1, n - 1) == 0
@@ -76,6 +83,7 @@ public enum POSIX {
         }
         if bytes.count > start { try writeAll(fd, UnsafeRawBufferPointer(rebasing: bytes[start...]), path: path) }
         if skipping > 0, Glibc.lseek(fd, off_t(skipping), SEEK_CUR) < 0 { throw SyncError.io(path: path, operation: "seek", errno: errno) }
+        return skipping > 0
     }
 
     /// Sets the length of a file written with `writeSparse` to its offset (a hole at its end is

@@ -123,5 +123,29 @@ import SyncTestSupport
             #expect(Int(st.st_blocks) * 512 <= 64 << 10, "\(piece)-byte pieces: \(st.st_blocks * 512) bytes allocated")
             #expect(FileManager.default.contents(atPath: path) == Data(content), "\(piece)-byte pieces")
         }
+        // Told where it stands (no seek to find it), from an offset not on a block edge: the same
+        // file, and it says when the length is still to be set (zeros skipped last).
+        for piece in [4096, 1000, 65536, 300_001] {
+            let path = dir.path + "/at\(piece)"
+            let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+            #expect(fd >= 0)
+            _ = [UInt8](repeating: 9, count: 777).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            var i = 0
+            var holeAtEnd = false
+            while i < content.count {
+                let j = min(i + piece, content.count)
+                holeAtEnd = try content[i..<j].withUnsafeBytes { try POSIX.writeSparse(fd, $0, at: 777 + i, path: path) }
+                // Zeros skipped last exactly when the file is shorter than where it stands.
+                let at = lseek(fd, 0, SEEK_CUR), size = lseek(fd, 0, SEEK_END)
+                #expect(at == off_t(777 + j))
+                #expect(holeAtEnd == (at > size))
+                lseek(fd, at, SEEK_SET)
+                i = j
+            }
+            #expect(holeAtEnd)
+            try POSIX.endSparse(fd, path: path)
+            close(fd)
+            #expect(FileManager.default.contents(atPath: path) == Data([UInt8](repeating: 9, count: 777) + content), "\(piece)-byte pieces")
+        }
     }
 }

@@ -95,15 +95,17 @@ public final class RemoteFolder {
         // disk while the next ones come (the fsync before the rename waits for the rest only).
         let start = lseek(fd, 0, SEEK_CUR)
         var flushed: Int64 = 0
+        // Zeros skipped last: the file is shorter than what came until its length is set.
+        var holeAtEnd = false
         // However the answer ends (a stop asked for, a broken link), the file is as long as what came.
-        defer { try? POSIX.endSparse(fd, path: "temporary file") }
+        defer { if holeAtEnd { try? POSIX.endSparse(fd, path: "temporary file") } }
         while true {
             switch try session.next(for: id) {
             case .data(_, let bytes):
                 total += Int64(bytes.count)
                 if total - flushed >= 8 << 20, start >= 0 {
                     // The length follows what came, holes included: a cut transfer resumes there.
-                    try? POSIX.endSparse(fd, path: "temporary file")
+                    if holeAtEnd { try? POSIX.endSparse(fd, path: "temporary file") }
                     FileSystem.startWriteback(fd, offset: Int64(start) + flushed, length: total - flushed)
                     flushed = total
                 }
@@ -115,11 +117,20 @@ public final class RemoteFolder {
                     failure = RemoteError(code: .badRequest, message: "peer sent more than the \(limit) bytes announced")
                     continue
                 }
-                do { try bytes.withUnsafeBytes { try POSIX.writeSparse(fd, $0, path: "temporary file") } } catch { failure = error }
+                do {
+                    if start >= 0 {
+                        // Where it stands: where it started and what was written since (no seek to find it).
+                        let at = Int(start) + Int(total) - bytes.count
+                        let skipped = try bytes.withUnsafeBytes { try POSIX.writeSparse(fd, $0, at: at, path: "temporary file") }
+                        if !bytes.isEmpty { holeAtEnd = skipped }
+                    } else {
+                        try bytes.withUnsafeBytes { try POSIX.writeAll(fd, $0, path: "temporary file") }
+                    }
+                } catch { failure = error }
                 try progress(bytes) // a stop cuts the answer here: the link is not used again
             case .end:
                 if let failure { throw failure }
-                try POSIX.endSparse(fd, path: "temporary file")
+                if holeAtEnd { try POSIX.endSparse(fd, path: "temporary file"); holeAtEnd = false }
                 return total
             case .error(_, let code, let message):
                 throw RemoteError(code: code, message: message)
