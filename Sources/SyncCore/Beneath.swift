@@ -13,24 +13,26 @@ public enum Beneath {
                                  cache: DirectoryCache? = nil, made: (RelativePath) -> Void = { _ in }) throws -> Descriptor {
         let parts = path?.rawValue.split(separator: "/") ?? []
         var start = 0
+        // The walk's current directory; `owned` unless it is the held one it started from.
         var fd: Int32 = -1
+        var owned = true
         if let cache {
             for k in stride(from: parts.count, through: 0, by: -1) {
                 if let held = cache.descriptor(parts[0..<k].joined(separator: "/")) {
-                    fd = fcntl(held, F_DUPFD_CLOEXEC, 0)
+                    // Held for the batch: lent, not copied (see `DirectoryCache`).
+                    if k == parts.count { return Descriptor(borrowing: held) }
+                    fd = held
+                    owned = false
                     start = k
                     break
                 }
             }
-            if start == parts.count && fd >= 0 { return Descriptor(fd) }
         }
         if fd < 0 {
             start = 0
             fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             guard fd >= 0 else { throw SyncError.io(path: root, operation: "open", errno: errno) }
         }
-        defer { if let cache, fd >= 0 { cache.keep(path?.rawValue ?? "", duplicating: fd) } }
-        guard let path else { return Descriptor(fd) }
         var walked = parts[0..<start].joined(separator: "/")
         for part in parts[start...] {
             let name = String(part)
@@ -38,22 +40,29 @@ public enum Beneath {
             var next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             if next < 0, errno == ENOENT, create {
                 if mkdirat(fd, name, 0o755) != 0 {
-                    if errno != EEXIST { let e = errno; close(fd); fd = -1; throw SyncError.io(path: root + "/" + path.rawValue, operation: "mkdir", errno: e) }
+                    if errno != EEXIST {
+                        let e = errno
+                        if owned { close(fd) }
+                        throw SyncError.io(path: root + "/" + path!.rawValue, operation: "mkdir", errno: e)
+                    }
                 } else {
                     made(RelativePath(unchecked: walked))
                 }
                 next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             }
             let e = errno
-            close(fd)
-            fd = -1
+            if owned { close(fd) }
             guard next >= 0 else {
                 // ELOOP / ENOTDIR: a link or a file where a directory should be.
-                throw SyncError.io(path: root + "/" + path.rawValue, operation: "open directory", errno: e)
+                throw SyncError.io(path: root + "/" + path!.rawValue, operation: "open directory", errno: e)
             }
             fd = next
+            owned = true
         }
-        return Descriptor(fd)
+        // Kept by the cache for the batch, and lent.
+        guard let cache else { return Descriptor(fd) }
+        cache.keep(path?.rawValue ?? "", fd)
+        return Descriptor(borrowing: fd)
     }
 
     /// Opens the file `path` under `root` for reading, refusing links anywhere on the way.
@@ -71,49 +80,64 @@ public enum Beneath {
 /// following a link, and naming that directory for as long as it is held, even if something on
 /// its path is renamed or replaced meanwhile; so the owner keeps a cache for one batch only,
 /// `forget`s a directory it removes or replaces, and `clear`s it when the batch ends.
-/// Callers get duplicates of the held descriptors: nothing they hold is closed under them.
+/// Callers borrow the held descriptors (no copy, no close per use). One that is dropped
+/// (forgotten, or the oldest at the limit) is not closed at once, since a caller may still be
+/// using it: it is closed by `settle`, which the owner calls where no borrowed one is in use
+/// (between two rows of a batch), or by `clear`.
 public final class DirectoryCache {
     private var held: [String: Int32] = [:]
-    /// Most recently kept last; the oldest is closed when `limit` is reached.
+    /// Most recently kept last; the oldest is dropped when `limit` is reached.
     private var order: [String] = []
+    /// Dropped, closed at the next `settle` or `clear`.
+    private var retired: [Int32] = []
     public let limit: Int
 
     public init(limit: Int = 64) { self.limit = limit }
     deinit { clear() }
 
-    /// The held descriptor of the directory `path` ("" is the root), to duplicate, not to close.
+    /// The held descriptor of the directory `path` ("" is the root), to borrow, not to close.
     func descriptor(_ path: String) -> Int32? { held[path] }
 
-    /// Keeps a duplicate of `fd` as the directory `path`.
-    func keep(_ path: String, duplicating fd: Int32) {
-        guard held[path] == nil else { return }
-        let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
-        guard copy >= 0 else { return }
-        if order.count >= limit, let oldest = order.first {
+    /// Holds `fd` (owned from here) as the directory `path`.
+    func keep(_ path: String, _ fd: Int32) {
+        if let old = held[path] { retired.append(old) } else { order.append(path) }
+        held[path] = fd
+        if order.count > limit, let oldest = order.first {
             order.removeFirst()
-            if let old = held.removeValue(forKey: oldest) { close(old) }
+            if let old = held.removeValue(forKey: oldest) { retired.append(old) }
         }
-        held[path] = copy
-        order.append(path)
     }
 
     /// Drops the directory `path` (nil: the root, which drops everything) and every one below it.
     public func forget(_ path: RelativePath?) {
-        guard let path else { return clear() }
+        guard let path else { return retireAll() }
         let prefix = path.rawValue + "/"
         for key in order where key == path.rawValue || key.hasPrefix(prefix) {
-            if let fd = held.removeValue(forKey: key) { close(fd) }
+            if let fd = held.removeValue(forKey: key) { retired.append(fd) }
         }
         order.removeAll { held[$0] == nil }
     }
 
-    /// Closes every held descriptor.
-    public func clear() {
-        for fd in held.values { close(fd) }
+    private func retireAll() {
+        retired += held.values
         held = [:]
         order = []
     }
 
+    /// Closes what was dropped; called where no descriptor lent before is in use any more.
+    public func settle() {
+        for fd in retired { close(fd) }
+        retired = []
+    }
+
+    /// Closes every held descriptor (the batch is over: nothing lent is in use).
+    public func clear() {
+        retireAll()
+        settle()
+    }
+
     /// How many directories are held (tests).
     public var count: Int { held.count }
+    /// How many dropped descriptors wait for `settle` (tests).
+    public var waiting: Int { retired.count }
 }

@@ -110,24 +110,33 @@ public struct Descriptor: ~Copyable {
     /// The descriptor number, for the system call at hand; never closed by a caller.
     public let raw: Int32
 
+    /// Whether it closes `raw` at its end: a borrowed one names a descriptor another owner keeps
+    /// open for longer (a `DirectoryCache`'s).
+    private let owned: Bool
+
     /// Owns `raw` (a descriptor just opened; must be ≥ 0).
-    public init(_ raw: Int32) { self.raw = raw }
+    public init(_ raw: Int32) { self.raw = raw; owned = true }
+
+    /// Borrows `raw`, which its owner keeps open at least as long as this is used.
+    init(borrowing raw: Int32) { self.raw = raw; owned = false }
 
     /// Opens `path` (`open(2)` flags, with O_CLOEXEC added); the failure names `path`.
     public init(opening path: String, _ flags: Int32, mode: mode_t = 0) throws {
         let fd = open(path, flags | O_CLOEXEC, mode)
         guard fd >= 0 else { throw SyncError.io(path: path, operation: "open", errno: errno) }
         self.raw = fd
+        owned = true
     }
 
     /// Gives the number up: the caller closes it now.
     public consuming func take() -> Int32 {
+        precondition(owned, "a borrowed descriptor cannot be handed on")
         let fd = raw
         discard self
         return fd
     }
 
-    deinit { close(raw) }
+    deinit { if owned { close(raw) } }
 }
 
 /// Lines from a descriptor (a pipe: sync-commit's output), without their newline, as they come.

@@ -10,7 +10,7 @@ import Testing
         try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)")
     }
 
-    @Test func aDirectoryIsWalkedToOnceAndItsDescriptorsAreCopies() throws {
+    @Test func aDirectoryIsWalkedToOnceAndItsDescriptorIsLent() throws {
         let dir = try TemporaryDirectory()
         let cache = DirectoryCache()
         let path = try RelativePath("a/b/c")
@@ -19,21 +19,44 @@ import Testing
         // Held: removing the walk's way there (a, a/b renamed away) does not stop a lookup, which
         // names the same directory as before.
         #expect(rename(dir.path + "/a", dir.path + "/moved") == 0)
-        let held = try Beneath.directory(path, in: dir.path, cache: cache)
-        var st = stat()
-        #expect(fstatat(held.raw, ".", &st, 0) == 0)
-        var there = stat()
-        #expect(stat(dir.path + "/moved/b/c", &there) == 0)
-        #expect(st.st_ino == there.st_ino)
-        // What a caller gets is a copy: closing it leaves the held one open.
         let kept = try #require(cache.descriptor("a/b/c"))
-        #expect(held.raw != kept)
-        do { _ = try Beneath.directory(path, in: dir.path, cache: cache) }
+        do {
+            let held = try Beneath.directory(path, in: dir.path, cache: cache)
+            var st = stat()
+            #expect(fstatat(held.raw, ".", &st, 0) == 0)
+            var there = stat()
+            #expect(stat(dir.path + "/moved/b/c", &there) == 0)
+            #expect(st.st_ino == there.st_ino)
+            // Lent, not copied: no descriptor made for a lookup.
+            #expect(held.raw == kept)
+        }
+        // The borrower's end leaves it open.
         #expect(Self.names(kept) == dir.path + "/moved/b/c")
-        // Forgotten, it is walked to again: gone now.
+        // Forgotten, it is walked to again: gone now. What was lent stays open until `settle`.
         cache.forget(try RelativePath("a/b"))
-        #expect(cache.count == 0)
+        #expect(cache.count == 0 && cache.waiting == 1)
+        #expect(Self.names(kept) == dir.path + "/moved/b/c")
+        cache.settle()
+        #expect(cache.waiting == 0)
+        #expect(Self.names(kept) != dir.path + "/moved/b/c")
         #expect(throws: SyncError.self) { _ = try Beneath.directory(path, in: dir.path, cache: cache) }
+    }
+
+    /// A caller that holds a lent directory while the cache drops it (its limit reached by the
+    /// walks the caller makes meanwhile) keeps a descriptor that names that directory, not one
+    /// closed under it (whose number the next open would reuse for some other directory).
+    @Test func aLentDirectoryStaysOpenUntilTheOwnerSettles() throws {
+        let dir = try TemporaryDirectory()
+        let cache = DirectoryCache(limit: 2)
+        let first = try Beneath.directory(try RelativePath("x/first"), in: dir.path, create: true, cache: cache)
+        for i in 0..<10 { _ = try Beneath.directory(try RelativePath("y\(i)"), in: dir.path, create: true, cache: cache) }
+        #expect(cache.count == 2 && cache.descriptor("x/first") == nil)
+        #expect(Self.names(first.raw) == dir.path + "/x/first")
+        #expect(mkdirat(first.raw, "made-through-it", 0o755) == 0)
+        #expect(FileManager.default.fileExists(atPath: dir.path + "/x/first/made-through-it"))
+        #expect(cache.waiting == 9)
+        cache.settle()
+        #expect(Self.names(first.raw) != dir.path + "/x/first")
     }
 
     @Test func aLinkPutOnTheWayIsRefusedOnceTheCacheForgetsIt() throws {
@@ -59,6 +82,10 @@ import Testing
             let cache = DirectoryCache(limit: 8)
             for i in 0..<40 { _ = try Beneath.directory(try RelativePath("d\(i)/e"), in: dir.path, create: true, cache: cache) }
             #expect(cache.count == 8)
+            // Those dropped wait for `settle`.
+            #expect(cache.waiting == 32)
+            cache.settle()
+            #expect(cache.waiting == 0)
             let first = try #require(cache.descriptor("d32/e"))
             #expect(cache.descriptor("d31/e") == nil)
             #expect(Self.names(first) == dir.path + "/d32/e")
@@ -67,6 +94,7 @@ import Testing
             #expect(cache.count == 8)
             cache.forget(nil)
             #expect(cache.count == 0)
+            cache.settle()
             #expect(Self.names(first) != dir.path + "/d32/e")
             _ = try Beneath.directory(nil, in: dir.path, cache: cache)
             #expect(cache.count == 1)

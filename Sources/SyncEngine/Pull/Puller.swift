@@ -198,6 +198,7 @@ public final class Puller {
             let text = String(cString: l).trimmingCharacters(in: .newlines)
             // Renamed into place by this pull (most of them): no unlink to try.
             if renamedTransfers.contains(text) { continue }
+            directories.settle()
             guard let p = PathQuoting.unquote(Substring(text)).flatMap({ try? RelativePath($0) }), p.name.hasPrefix(Scanner.temporaryPrefix),
                   let dir = try? Beneath.directory(p.parent, in: root, cache: directories) else { continue }
             unlinkat(dir.raw, p.name, 0)
@@ -294,6 +295,8 @@ public final class Puller {
         var stagedUpTo = 0
         do {
             for (i, r) in ordered.enumerated() {
+                // Between two rows nothing borrows a directory: those dropped meanwhile are closed.
+                directories.settle()
                 if !dryRun && i == stagedUpTo { stagedUpTo = try stage(ordered, from: i) }
                 state.entriesDone += 1
                 state.currentPath = r.path.rawValue
