@@ -195,7 +195,9 @@ public final class Puller {
         // The lines of one window share a directory: it is walked to once for all of them.
         let directories = DirectoryCache(limit: 4)
         while getline(&line, &capacity, f) > 0, let l = line {
-            let text = String(cString: l).trimmingCharacters(in: .newlines)
+            // A line is a quoted path (no newline in it) and its newline.
+            var text = String(cString: l)
+            while text.hasSuffix("\n") { text.removeLast() }
             // Renamed into place by this pull (most of them): no unlink to try.
             if renamedTransfers.contains(text) { continue }
             directories.settle()
