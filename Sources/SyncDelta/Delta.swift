@@ -22,20 +22,26 @@ public enum Delta {
     /// (its square root, as rsync's rule) and the shortest strong sum that is safe against chance
     /// collisions for that size (8 bytes for 1 GiB, not 32: the signature is a third as large).
     /// A peer that forged collisions would only spoil its own delta: the patched file is checked
-    /// against the content hash and the file is then taken whole.
+    /// against the content hash and the file is then taken whole. For the same reason the strong
+    /// sums are MD4 (as rsync's were) rather than librsync's default BLAKE2: a quarter less time
+    /// for a signature and for a delta against it (`rdiff` on 1 GiB here: 2.09 -> 1.52 s and
+    /// 2.14 -> 1.58 s); a chance match is as unlikely at the length chosen, and a forged one
+    /// fails the content hash. The weak sums stay RabinKarp. A delta is made against whatever
+    /// kind of signature the peer sends.
     ///
     /// Blocks that lie wholly in a hole of a sparse file are not read: each has the sums of a
     /// block of zeros, computed once. The rest, when it holds `splitFrom` bytes or more, is read in
     /// `threads` ranges at once, each a whole number of blocks; their signatures, headers but the
     /// first dropped, are the file's, byte for byte.
     public static func signature(of basis: String, to signaturePath: String,
-                                 threads: Int = Delta.threads, splitFrom: Int64 = Delta.splitFrom) throws {
+                                 threads: Int = Delta.threads, splitFrom: Int64 = Delta.splitFrom,
+                                 strongSums: StrongSums = .md4) throws {
         let fd = try openFD(basis)
         defer { Glibc.close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw DeltaError(operation: "stat", path: basis, message: String(cString: strerror(errno))) }
         let size = Int64(st.st_size)
-        var magic = rs_magic_number(rawValue: 0)
+        var magic = strongSums == .md4 ? RS_RK_MD4_SIG_MAGIC : RS_RK_BLAKE2_SIG_MAGIC
         var blockLen = 0, strongLen = -1
         try check(rs_sig_args(rs_long_t(size), &magic, &blockLen, &strongLen), "signature args", basis)
         let unit = Int64(blockLen)
@@ -231,6 +237,10 @@ public enum Delta {
         }
         return out
     }
+
+    /// The strong sums of a signature: MD4 (ours), or BLAKE2 (librsync's default, which earlier
+    /// versions sent: a delta is made against either).
+    public enum StrongSums: Sendable { case md4, blake2 }
 
     /// How many threads a big file's signature is computed on.
     public static let threads = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))

@@ -30,6 +30,31 @@ struct Bytes {
         #expect(FileManager.default.contentsEqual(atPath: dir + "/new", andPath: dir + "/rebuilt"))
     }
 
+    /// Signatures carry MD4 strong sums (RabinKarp weak sums: magic "rs\x01\x46"); a delta against a
+    /// signature of librsync's default kind (BLAKE2, as earlier versions of sync send) is made
+    /// as well, and both patch to the new file.
+    @Test func signaturesAreMD4AndADeltaAgainstEitherKindPatches() throws {
+        let dir = NSTemporaryDirectory() + "sync-delta-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var g = Bytes(99)
+        var bytes = (0..<(3 << 20)).map { _ in UInt8(truncatingIfNeeded: g.next()) }
+        try Data(bytes).write(to: URL(fileURLWithPath: dir + "/old"))
+        bytes[1_500_000] ^= 0x55
+        try Data(bytes).write(to: URL(fileURLWithPath: dir + "/new"))
+        for (kind, magic) in [(Delta.StrongSums.md4, [0x72, 0x73, 0x01, 0x46]), (.blake2, [0x72, 0x73, 0x01, 0x47])] {
+            try Delta.signature(of: dir + "/old", to: dir + "/sig", strongSums: kind)
+            let sig = try #require(FileManager.default.contents(atPath: dir + "/sig"))
+            #expect(Array(sig.prefix(4)) == magic.map(UInt8.init), "\(kind)")
+            try Delta.delta(signature: dir + "/sig", newFile: dir + "/new", to: dir + "/delta")
+            try Delta.patch(basis: dir + "/old", delta: dir + "/delta", to: dir + "/rebuilt")
+            let deltaSize = try FileManager.default.attributesOfItem(atPath: dir + "/delta")[.size] as! Int
+            #expect(deltaSize < 64 << 10, "\(kind)")
+            #expect(FileManager.default.contentsEqual(atPath: dir + "/new", andPath: dir + "/rebuilt"), "\(kind)")
+            try FileManager.default.removeItem(atPath: dir + "/rebuilt")
+        }
+    }
+
     /// A big file's signature is computed in ranges on several threads: joined, it is the one
     /// signature of the whole file, byte for byte, whatever the size against the block length.
     @Test(arguments: [0, 1, 2047, 2048, 2049, 3 * 2048, 1_000_003])
