@@ -98,7 +98,8 @@ public final class FolderServer: RequestHandler {
                 return try notFound(id, folder, session)
             }
             let fd: Descriptor
-            do { fd = try openServed(f, path, hash) } catch let e as Refusal {
+            var size: Int64 = 0
+            do { fd = try openServed(f, path, hash, size: &size) } catch let e as Refusal {
                 return try session.send(.error(id: id, code: e.code, message: e.message))
             }
             // Just opened: at offset 0 already.
@@ -107,7 +108,9 @@ public final class FolderServer: RequestHandler {
                     return try session.send(.error(id: id, code: .badRequest, message: "bad offset \(offset)"))
                 }
             }
-            try stream(fd.raw, id, session, f.id, length: length)
+            // The recorded length and no more (no read to find the end of a small file).
+            let rest = Swift.max(0, size - offset)
+            try stream(fd.raw, id, session, f.id, length: length > 0 ? Swift.min(length, rest) : rest)
         case .deltaRequest(let id, let folder, let path, let hash):
             // The signature follows in data frames. It is stored only for a folder the peer may see;
             // for any other it is read and dropped, the same work for a denied and a missing folder.
@@ -130,7 +133,8 @@ public final class FolderServer: RequestHandler {
             }
             guard let f else { return try notFound(id, folder, session) }
             let fd: Descriptor
-            do { fd = try openServed(f, path, hash) } catch let e as Refusal {
+            var size: Int64 = 0
+            do { fd = try openServed(f, path, hash, size: &size) } catch let e as Refusal {
                 return try session.send(.error(id: id, code: e.code, message: e.message))
             }
             let deltaPath = try state.temporaryPath("serve")
@@ -141,7 +145,7 @@ public final class FolderServer: RequestHandler {
                 return try session.send(.error(id: id, code: .failed, message: "delta of \(path): \(e.message)"))
             }
             let d = try Descriptor(opening: deltaPath, O_RDONLY)
-            try stream(d.raw, id, session, f.id)
+            try stream(d.raw, id, session, f.id, length: .max)
         case .offer(let id, let folder, _):
             guard let f = authorized(folder) else {
                 return try notFound(id, folder, session)
@@ -186,7 +190,7 @@ public final class FolderServer: RequestHandler {
     struct Refusal: Error { let code: ErrorCode; let message: String }
 
     /// Opens a served file: only a path the index holds as a live file with `hash`, never through a link.
-    private func openServed(_ folder: Folder, _ path: String, _ hash: String) throws -> Descriptor {
+    private func openServed(_ folder: Folder, _ path: String, _ hash: String, size served: inout Int64) throws -> Descriptor {
         guard let p = try? RelativePath(path) else { throw Refusal(code: .badRequest, message: "invalid path") }
         guard let size = try context(folder).index.servedSize(p, hash: hash) else {
             throw Refusal(code: .changed, message: "\(path): not this version any more")
@@ -202,12 +206,13 @@ public final class FolderServer: RequestHandler {
         guard fstat(fd.raw, &st) == 0, Int64(st.st_size) == size else {
             throw Refusal(code: .changed, message: "\(path): changed since it was recorded")
         }
+        served = size
         return fd
     }
 
-    /// Sends what `fd` holds from where it stands: `length` bytes at most (0: to its end).
-    private func stream(_ fd: Int32, _ id: UInt32, _ session: Session, _ folder: FolderID, length: Int64 = 0) throws {
-        var left = length > 0 ? length : Int64.max
+    /// Sends what `fd` holds from where it stands: `length` bytes at most (fewer if it ends first).
+    private func stream(_ fd: Int32, _ id: UInt32, _ session: Session, _ folder: FolderID, length: Int64) throws {
+        var left = length
         while left > 0 {
             let n: Int
             do { n = try POSIX.read(fd, into: &readBuffer, count: Int(min(left, Int64(readBuffer.count))), path: "file") } catch SyncError.io(_, _, let e) {
