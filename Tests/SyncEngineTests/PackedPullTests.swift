@@ -195,6 +195,16 @@ import SyncTestSupport
         #expect(!FileManager.default.fileExists(atPath: b.root + "/" + names[1]))
         #expect(!FileManager.default.fileExists(atPath: b.root + "/" + names[2]))
         #expect((try? Data(contentsOf: URL(fileURLWithPath: puller.transfersPath)))?.isEmpty == true)
+        // Past the bound of what it keeps in memory, a placed one is looked for as before.
+        puller.renamedTransfersKept = 1
+        puller.noteTransfers([temps[1], temps[2]])
+        for n in names.dropFirst() { try Data("x".utf8).write(to: URL(fileURLWithPath: b.root + "/" + n)) }
+        puller.transferRenamed(temps[1])
+        puller.transferRenamed(temps[2])
+        #expect(puller.renamedTransfers.count == 1)
+        try puller.dropTransfers()
+        #expect(FileManager.default.fileExists(atPath: b.root + "/" + names[1]))
+        #expect(!FileManager.default.fileExists(atPath: b.root + "/" + names[2]))
     }
 
     /// How many pages of the file at `path` are in the page cache.

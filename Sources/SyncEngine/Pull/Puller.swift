@@ -59,8 +59,11 @@ public final class Puller {
     static let keptInMemory: Int64 = 16 << 10
     /// The window asked for ahead while the rows before it are applied (see `stage`).
     var ahead: Window?
-    /// Noted temporaries (as `transfers` lines) this pull renamed into place since they were noted.
+    /// Noted temporaries (as `transfers` lines) this pull renamed into place since they were noted,
+    /// up to `renamedTransfersKept` of them (a pull of a million files would hold a million
+    /// lines: past the bound, the end of the pull tries to unlink the rest as before).
     var renamedTransfers: Set<String> = []
+    var renamedTransfersKept = 50_000
     /// Paths whose fetch ahead failed, with the peer's reason.
     var stageFailures: [RelativePath: String] = [:]
     /// Stores received files in history beside the transfers (nil in a dry run).
@@ -179,6 +182,7 @@ public final class Puller {
 
     /// Notes that the temporary `tmp` became a file of the folder: nothing of it is left to drop.
     func transferRenamed(_ tmp: RelativePath) {
+        guard renamedTransfers.count < renamedTransfersKept else { return }
         renamedTransfers.insert(PathQuoting.quote(tmp.rawValue))
     }
 
