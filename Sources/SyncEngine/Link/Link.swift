@@ -64,7 +64,6 @@ public final class Link {
             return buffer.count - start - 4 >= length
         }
         if !complete() && !(takeAvailable() && complete()) { return nil }
-        if ended && buffer.count - start < 4 { return nil }
         return try receive()
     }
 
