@@ -53,6 +53,7 @@ public final class FolderIndex: Sendable {
                         version TEXT NOT NULL, sequence INTEGER NOT NULL);
                     CREATE INDEX IF NOT EXISTS files_sequence ON files(sequence);
                     CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
+                    CREATE TABLE IF NOT EXISTS manifests (hash TEXT PRIMARY KEY, manifest BLOB NOT NULL);
                     INSERT OR IGNORE INTO meta(key, value) VALUES ('sequence', '0');
                     """)
                 try db.execute(sql: "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
@@ -207,6 +208,32 @@ public final class FolderIndex: Sendable {
             try String.fetchAll(db, sql: "SELECT path FROM files WHERE hash = ? AND deleted = 0 AND kind = 'file'",
                                 arguments: [hash]).map { RelativePath(unchecked: $0) }
         } }
+    }
+
+    /// The chunk manifest kept for content `hash` (a file above `history.max-blob`), as stored.
+    public func manifest(for hash: String) throws -> [UInt8]? {
+        try wrap { try queue.unsafeRead { db in
+            try Data.fetchOne(try db.cachedStatement(sql: "SELECT manifest FROM manifests WHERE hash = ?"), arguments: [hash]).map { [UInt8]($0) }
+        } }
+    }
+
+    /// Keeps the chunk manifests of content ids (files above `history.max-blob`), then lets go
+    /// of those no live file has any more: call it once the rows that name them are recorded.
+    public func keepManifests(_ manifests: [String: [UInt8]]) throws {
+        try wrap { try queue.write { db in
+            for (hash, manifest) in manifests {
+                try db.execute(sql: "INSERT OR REPLACE INTO manifests(hash, manifest) VALUES (?, ?)", arguments: [hash, Data(manifest)])
+            }
+            try db.execute(sql: """
+                DELETE FROM manifests WHERE NOT EXISTS
+                    (SELECT 1 FROM files WHERE files.hash = manifests.hash AND deleted = 0 AND kind = 'file')
+                """)
+        } }
+    }
+
+    /// The hashes whose manifests are kept.
+    public func manifestHashes() throws -> Set<String> {
+        try wrap { try queue.read { db in Set(try String.fetchAll(db, sql: "SELECT hash FROM manifests")) } }
     }
 
     /// Which of `hashes` a live file of this index has, in one read per 500.

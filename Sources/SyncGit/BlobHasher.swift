@@ -16,7 +16,7 @@ public struct BlobHasher {
     public func finish() -> String { Self.hex(digest()) }
 
     /// The id as its 20 bytes.
-    func digest() -> [UInt8] { Array(sha.finalize()) }
+    public func digest() -> [UInt8] { Array(sha.finalize()) }
 
     /// Bytes as lowercase hex digits (an id, a pack's name).
     static func hex(_ bytes: some Sequence<UInt8>) -> String {
@@ -27,101 +27,40 @@ public struct BlobHasher {
     }
 }
 
-/// A git blob id computed on a thread of its own while the caller goes on (writing the file):
-/// pieces are handed over in order, an array without a copy; at most `limit` bytes wait at a
-/// time (the caller waits beyond). Let go unfinished, its thread ends.
+/// A git blob id computed on a thread of its own while the caller goes on (writing the file): a
+/// `Sideline` that hashes. `alongside`, when given, sees every piece on the same thread right after
+/// it is hashed (the bytes, zeros included): work that would otherwise hold up the caller (a
+/// history copy of what comes, a chunk manifest) is done beside it.
 public final class ThreadedBlobHasher {
-    /// What the two threads share.
-    private final class Shared: @unchecked Sendable {
-        enum Piece { case bytes([UInt8]), zeros(Int) }
-        let condition = NSCondition()
-        var pieces: [Piece] = []
-        /// Bytes handed over and not hashed yet.
-        var waiting = 0
-        var ended = false
-        var result: String?
+    /// The hash, written by the thread until `Sideline.finish` returns, then read by the caller.
+    private final class State: @unchecked Sendable {
+        var hasher: BlobHasher
+        init(size: Int64) { hasher = BlobHasher(size: size) }
     }
-    private let shared = Shared()
-    private let limit: Int
+    private let state: State
+    private let sideline: Sideline
     private var finished: String?
 
-    public init(size: Int64, limit: Int = 16 << 20) {
-        self.limit = limit
-        let shared = self.shared
-        let thread = Thread {
-            var hasher = BlobHasher(size: size)
-            let zeros = [UInt8](repeating: 0, count: 1 << 20)
-            shared.condition.lock()
-            while true {
-                while shared.pieces.isEmpty && !shared.ended { shared.condition.wait() }
-                if shared.pieces.isEmpty { break }
-                let piece = shared.pieces.removeFirst()
-                shared.condition.unlock()
-                let n: Int
-                switch piece {
-                case .bytes(let b):
-                    hasher.update(b)
-                    n = b.count
-                case .zeros(let count):
-                    var left = count
-                    while left > 0 {
-                        let k = min(left, zeros.count)
-                        zeros.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[..<k])) }
-                        left -= k
-                    }
-                    n = count
-                }
-                shared.condition.lock()
-                shared.waiting -= n
-                shared.condition.broadcast()
-            }
-            shared.result = hasher.finish()
-            shared.condition.broadcast()
-            shared.condition.unlock()
+    public init(size: Int64, limit: Int = 16 << 20, alongside: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil) {
+        let state = State(size: size)
+        self.state = state
+        sideline = Sideline(name: "sync.hash", limit: limit) { bytes in
+            state.hasher.update(bytes)
+            alongside?(bytes)
         }
-        thread.name = "sync.hash"
-        thread.start()
-    }
-
-    deinit {
-        shared.condition.lock()
-        shared.ended = true
-        shared.pieces = []
-        shared.condition.broadcast()
-        shared.condition.unlock()
     }
 
     /// The next bytes, shared with the hashing thread (no copy).
-    public func update(_ bytes: [UInt8]) { hand(.bytes(bytes), bytes.count) }
+    public func update(_ bytes: [UInt8]) { sideline.update(bytes) }
 
     /// The next bytes, copied for the hashing thread (or told as a count when all are zeros).
-    public func update(_ bytes: UnsafeRawBufferPointer) {
-        guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
-        if base.load(as: UInt8.self) == 0 && memcmp(base, base + 1, bytes.count - 1) == 0 {
-            hand(.zeros(bytes.count), bytes.count)
-        } else {
-            hand(.bytes(Array(bytes)), bytes.count)
-        }
-    }
-
-    private func hand(_ piece: Shared.Piece, _ n: Int) {
-        shared.condition.lock()
-        while shared.waiting > 0 && shared.waiting + n > limit { shared.condition.wait() }
-        shared.pieces.append(piece)
-        shared.waiting += n
-        shared.condition.broadcast()
-        shared.condition.unlock()
-    }
+    public func update(_ bytes: UnsafeRawBufferPointer) { sideline.update(bytes) }
 
     /// The id of all the bytes handed over, once they are hashed (as `BlobHasher.finish`).
     public func finish() -> String {
         if let finished { return finished }
-        shared.condition.lock()
-        shared.ended = true
-        shared.condition.broadcast()
-        while shared.result == nil { shared.condition.wait() }
-        let result = shared.result!
-        shared.condition.unlock()
+        sideline.finish()
+        let result = state.hasher.finish()
         finished = result
         return result
     }

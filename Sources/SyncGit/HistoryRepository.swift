@@ -105,7 +105,8 @@ public final class HistoryRepository: @unchecked Sendable {
     /// The git blob id of the file at `path`, streaming, without storing it.
     /// Streams the file through `BlobHasher` (the CPU's SHA instructions, about 3× libgit2's
     /// collision-detecting SHA-1 here); a file whose length changes while it is read is an error.
-    public static func hashFile(_ path: String) throws -> ObjectID {
+    /// `alongside`, when given, sees every piece hashed, in order.
+    public static func hashFile(_ path: String, alongside: ((UnsafeRawBufferPointer) -> Void)? = nil) throws -> ObjectID {
         func fail(_ message: String) -> GitError { GitError(operation: "hash \(path)", message: message, code: -1) }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw fail(String(cString: strerror(errno))) }
@@ -122,7 +123,10 @@ public final class HistoryRepository: @unchecked Sendable {
             if n == 0 { break }
             total += Int64(n)
             guard total <= size else { break }
-            buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+            buffer.withUnsafeBytes {
+                hasher.update(UnsafeRawBufferPointer(rebasing: $0[..<n]))
+                alongside?(UnsafeRawBufferPointer(rebasing: $0[..<n]))
+            }
         }
         guard total == size else { throw fail("the file changed while it was read") }
         return try ObjectID(hex: hasher.finish())

@@ -70,6 +70,9 @@ public enum Message: Sendable, Equatable {
     case contentRequest(id: UInt32, folder: String, path: String, hash: String, offset: Int64, length: Int64 = 0)
     /// A delta of a file against a librsync signature that follows in `data` frames and `end`.
     case deltaRequest(id: UInt32, folder: String, path: String, hash: String)
+    /// The chunk manifest of a file (one above `history.max-blob`), if its hash is still `hash`:
+    /// answered by `data`... `end`, or an error when there is none.
+    case manifestRequest(id: UInt32, folder: String, path: String, hash: String)
     case data(id: UInt32, [UInt8])
     case end(id: UInt32)
     /// "I have `folder` up to `sequence`": the other side may pull it over this link, then answers `end`.
@@ -85,14 +88,14 @@ public enum Message: Sendable, Equatable {
     case error(id: UInt32, code: ErrorCode, message: String)
     case bye
 
-    public static let protocolVersion: UInt16 = 2
+    public static let protocolVersion: UInt16 = 3
 
     /// The request id a message carries, if any.
     public var requestID: UInt32? {
         switch self {
         case .hello, .proof, .bye, .notice: return nil
         case .indexRequest(let id, _, _, _), .entries(let id, _), .indexEnd(let id, _, _, _),
-             .contentRequest(let id, _, _, _, _, _), .deltaRequest(let id, _, _, _), .data(let id, _),
+             .contentRequest(let id, _, _, _, _, _), .deltaRequest(let id, _, _, _), .manifestRequest(let id, _, _, _), .data(let id, _),
              .end(let id), .offer(let id, _, _), .join(let id, _), .subscribe(let id, _, _), .error(let id, _, _):
             return id
         }
@@ -101,7 +104,7 @@ public enum Message: Sendable, Equatable {
     /// Whether this message starts a request (as opposed to answering one).
     public var isRequest: Bool {
         switch self {
-        case .indexRequest, .contentRequest, .deltaRequest, .offer, .join, .subscribe: return true
+        case .indexRequest, .contentRequest, .deltaRequest, .manifestRequest, .offer, .join, .subscribe: return true
         default: return false
         }
     }
@@ -147,6 +150,8 @@ public enum Message: Sendable, Equatable {
             w.u8(21); w.u32(id); w.string(folder); w.string(path); w.string(hash)
         case .data(let id, let bytes):
             w.u8(22); w.u32(id); w.data(bytes)
+        case .manifestRequest(let id, let folder, let path, let hash):
+            w.u8(24); w.u32(id); w.string(folder); w.string(path); w.string(hash)
         case .end(let id):
             w.u8(23); w.u32(id)
         case .offer(let id, let folder, let seq):
@@ -200,6 +205,8 @@ public enum Message: Sendable, Equatable {
         case 21: self = .deltaRequest(id: try r.u32(), folder: try folder(&r), path: try r.string(max: Limits.maxPathBytes, "path"),
                                       hash: try r.string(max: Limits.maxNameBytes, "hash"))
         case 22: self = .data(id: try r.u32(), try r.data())
+        case 24: self = .manifestRequest(id: try r.u32(), folder: try folder(&r), path: try r.string(max: Limits.maxPathBytes, "path"),
+                                         hash: try r.string(max: Limits.maxNameBytes, "hash"))
         case 23: self = .end(id: try r.u32())
         case 30: self = .offer(id: try r.u32(), folder: try folder(&r), sequence: try r.i64(in: Limits.sequences, "sequence"))
         case 31: self = .join(id: try r.u32(), folder: try folder(&r))

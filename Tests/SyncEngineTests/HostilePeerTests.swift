@@ -10,6 +10,8 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
     var entries: [WireEntry] = []
     var contents: [String: [UInt8]] = [:]
     var delta: [UInt8] = [0x72, 0x73, 0x02, 0x36, 0x45] // the delta magic, then a command cut short
+    /// Chunk manifests answered, by path (none: "no manifest here").
+    var manifests: [String: [UInt8]] = [:]
     var oversizedFor: String?
     /// The sequence the index answer ends with (default: the number of rows), and whether it says more follow.
     var endSequence: Int64?
@@ -56,6 +58,10 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
         case .deltaRequest(let id, _, _, _):
             while case .data = try session.next(for: id) {}
             try session.send(.data(id: id, delta))
+            try session.send(.end(id: id))
+        case .manifestRequest(let id, _, let path, _):
+            guard let m = manifests[path] else { return try session.send(.error(id: id, code: .failed, message: "none")) }
+            try session.send(.data(id: id, m))
             try session.send(.end(id: id))
         case .offer(let id, _, _):
             try session.send(.end(id: id))
@@ -222,6 +228,57 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
         #expect(outcome.contentBytes == Int64(delta.count + new.count), "the delta, then the whole file")
         #expect(FileManager.default.contents(atPath: f.root + "/big.bin") == Data(new))
         #expect(!listing(f.root).contains { $0.hasPrefix(".sync-tmp-") })
+    }
+
+    /// A peer's manifest that names a chunk of ours for bytes that are not (the file made then
+    /// does not match its id), names a fetched chunk by another id (caught as it comes), or is not
+    /// a manifest at all: the file still comes right (here whole: this peer's delta is garbage).
+    @Test func aLyingManifestCostsTheTransferNotTheFile() throws {
+        let old = ChunkManifestTests.random(17 << 20, seed: 21)
+        var new = old
+        new[8 << 20] ^= 0x01
+        let oldChunks = ChunkManifestTests.manifest(old)
+        let real = ChunkManifestTests.manifest(new)
+        let changed = try #require(real.chunks.firstIndex { c in !oldChunks.chunks.contains { $0.id == c.id } })
+        func lying(_ id: [UInt8]) -> [UInt8] {
+            var chunks = real.chunks
+            chunks[changed] = ChunkManifest.Chunk(length: chunks[changed].length, id: id)
+            return ChunkManifest(shift: real.shift, size: real.size, chunks: chunks).encoded
+        }
+        let cases: [(String, [UInt8])] = [
+            ("a chunk of ours for other bytes", lying(oldChunks.chunks[0].id)),
+            ("a fetched chunk under another id", lying([UInt8](repeating: 0, count: 20))),
+            ("not a manifest", [1, 2, 3]),
+            ("another file's", ChunkManifestTests.manifest(Array(new.dropLast())).encoded),
+        ]
+        for (what, manifest) in cases {
+            let f = try Fixture()
+            try Data(old).write(to: URL(fileURLWithPath: f.root + "/big.bin"))
+            _ = try f.commit()
+            let me = try f.state.identity().id.rawValue
+            let outcome = try pull(f) { h in
+                h.entries = [HostilePeer.entry("big.bin", new, seq: 1, after: me)]
+                h.contents = ["big.bin": new]
+                h.manifests = ["big.bin": manifest]
+            }.get()
+            #expect(!outcome.held, "\(what): \(outcome.problems)")
+            #expect(outcome.filesFromChunks == 0, "\(what)")
+            #expect(FileManager.default.contents(atPath: f.root + "/big.bin") == Data(new), "\(what)")
+            #expect(!listing(f.root).contains { $0.hasPrefix(".sync-tmp-") }, "\(what)")
+        }
+        // The true manifest: one chunk fetched, the rest copied here.
+        let f = try Fixture()
+        try Data(old).write(to: URL(fileURLWithPath: f.root + "/big.bin"))
+        _ = try f.commit()
+        let me = try f.state.identity().id.rawValue
+        let outcome = try pull(f) { h in
+            h.entries = [HostilePeer.entry("big.bin", new, seq: 1, after: me)]
+            h.contents = ["big.bin": new]
+            h.manifests = ["big.bin": real.encoded]
+        }.get()
+        #expect(outcome.filesFromChunks == 1)
+        #expect(outcome.contentBytes == Int64(real.chunks[changed].length))
+        #expect(FileManager.default.contents(atPath: f.root + "/big.bin") == Data(new))
     }
 
     @Test func aFloodOfNoticesTakesBoundedMemory() throws {

@@ -19,7 +19,10 @@ public struct PullCommand: ToolCommand {
             version is taken, an older or equal one skipped, concurrent ones are a conflict: the later \
             modification keeps the path and the other is kept beside it as \
             NAME.sync-conflict-DATE-TIME-NODE-CONTENT.EXT (see sync conflicts). A deletion never wins over a \
-            modification. Content comes as a librsync delta against the local version when there is one \
+            modification. A new version of a file above history.max-blob is made of the chunks of the local \
+            version it shares (each such file has a manifest of content-defined chunks, made when it is \
+            committed or received) and the few chunks fetched from the peer; other content comes as a \
+            librsync delta against the local version when there is one \
             (a sparse file's holes are neither read nor sent, and it stays sparse), from this node when \
             a file or history already holds it, or whole; it is written to a temporary file, \
             verified against its hash, made durable (fsync; small files are fetched \
@@ -57,7 +60,7 @@ public struct PullCommand: ToolCommand {
             Then `FOLDER-ID SEQUENCE COMMIT`. With \
             --dry-run, the lines of what would change and no final line. Entries refused or left for a \
             later pull are reported on standard error. --stats adds `received N bytes, sent N bytes, \
-            content N bytes, files N` on standard error.
+            content N bytes, files N (N from chunks)` on standard error.
             """,
         exitStatus: "0 when every entry was applied or skipped, 1 when the pull failed or left entries for later, 2 on a usage error.",
         files: stateFiles + " Pinned host keys: SYNC_DIR/node/known_hosts.",
@@ -161,7 +164,7 @@ public struct PullCommand: ToolCommand {
             try? dialed.session.send(.bye)
             dialed.connection.finish()
             if stats {
-                warn("received \(dialed.session.link.bytesIn) bytes, sent \(dialed.session.link.bytesOut) bytes, content \(outcome.contentBytes) bytes, files \(outcome.filesFetched)")
+                warn("received \(dialed.session.link.bytesIn) bytes, sent \(dialed.session.link.bytesOut) bytes, content \(outcome.contentBytes) bytes, files \(outcome.filesFetched) (\(outcome.filesFromChunks) from chunks)")
             }
             if !dryRun {
                 let commit = try outcome.commit ?? context.index.meta(MetaKey.commit) ?? "-"

@@ -4,7 +4,9 @@ import SyncGit
 /// blob writer does not read and hash the file again once it is in place. Only for content that
 /// looks as if zlib could not shrink it (judged on its first 64 KiB, as `StoredObject` judges a
 /// file); other content, and any failure here, is left to the blob writer as before.
-final class HistoryTee {
+/// Used by one thread at a time: the hashing thread of the transfer while the bytes come (it is
+/// that thread's `alongside`), then the caller once the hasher's `finish` has waited for them all.
+final class HistoryTee: @unchecked Sendable {
     static let sampleSize = 64 << 10
     private let history: HistoryRepository
     private let size: Int64
@@ -18,11 +20,14 @@ final class HistoryTee {
         self.size = size
     }
 
+    /// `update`, as a hashing thread's `alongside`.
+    var feed: @Sendable (UnsafeRawBufferPointer) -> Void { { self.update($0) } }
+
     /// The next bytes of the content, in order from its first.
-    func update(_ bytes: [UInt8]) {
+    func update(_ bytes: UnsafeRawBufferPointer) {
         guard !declined else { return }
         if let sink {
-            do { try bytes.withUnsafeBytes { try sink.append($0) } } catch { decline() }
+            do { try sink.append(bytes) } catch { decline() }
             return
         }
         sample += bytes

@@ -146,6 +146,27 @@ public final class FolderServer: RequestHandler {
             }
             let d = try Descriptor(opening: deltaPath, O_RDONLY)
             try stream(d.raw, id, session, f.id, length: .max)
+        case .manifestRequest(let id, let folder, let path, let hash):
+            guard let f = authorized(folder) else {
+                return try notFound(id, folder, session)
+            }
+            guard let p = try? RelativePath(path) else {
+                return try session.send(.error(id: id, code: .badRequest, message: "invalid path"))
+            }
+            let index = try context(f).index
+            guard try index.servedSize(p, hash: hash) != nil else {
+                return try session.send(.error(id: id, code: .changed, message: "\(path): not this version any more"))
+            }
+            guard let manifest = try index.manifest(for: hash) else {
+                return try session.send(.error(id: id, code: .failed, message: "\(path): no chunk manifest here"))
+            }
+            var at = 0
+            while at < manifest.count {
+                let n = Swift.min(Frame.chunkSize, manifest.count - at)
+                try session.send(.data(id: id, Array(manifest[at..<(at + n)])))
+                at += n
+            }
+            try session.send(.end(id: id))
         case .offer(let id, let folder, _):
             guard let f = authorized(folder) else {
                 return try notFound(id, folder, session)

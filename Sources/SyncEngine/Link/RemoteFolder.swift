@@ -71,6 +71,28 @@ public final class RemoteFolder {
         try receive(id, into: fd, limit: limit, progress: progress)
     }
 
+    /// The chunk manifest the peer keeps of `path` at `hash`, as it sent it: at most `limit` bytes
+    /// (more is a broken answer); a `RemoteError` when it has none or the file changed.
+    func manifest(_ path: String, hash: String, limit: Int) throws -> [UInt8] {
+        try beforeRequest?()
+        let id = session.newRequestID()
+        try session.send(.manifestRequest(id: id, folder: folder, path: path, hash: hash))
+        var bytes: [UInt8] = []
+        while true {
+            switch try session.next(for: id) {
+            case .data(_, let piece):
+                guard bytes.count + piece.count <= limit else { throw ProtocolError.malformed("chunk manifest larger than \(limit) bytes") }
+                bytes += piece
+            case .end:
+                return bytes
+            case .error(_, let code, let message):
+                throw RemoteError(code: code, message: message)
+            default:
+                throw ProtocolError.unexpected("in a manifest answer")
+            }
+        }
+    }
+
     /// Sends the librsync signature in `signatureFD` and writes the peer's delta to `fd`.
     public func delta(_ path: String, hash: String, signature signatureFD: Int32, into fd: Int32, limit: Int64,
                       progress: ([UInt8]) throws -> Void = { _ in }) throws {

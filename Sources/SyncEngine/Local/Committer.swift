@@ -147,6 +147,8 @@ public struct Committer {
         var refreshed: [FileEntry] = []
         // Small blobs go into one pack, written before the tree that names them.
         let pack = PackWriter(try context.history)
+        // The chunk manifests of files above max-blob, made as they are hashed.
+        var manifests: [String: [UInt8]] = [:]
         for o in edits {
             let prior = known[o.path]
             var entry = FileEntry(path: o.path, kind: o.kind, size: o.size, mtimeNs: o.mtimeNs,
@@ -189,8 +191,13 @@ public struct Committer {
                         id = try context.history.writeBlob(fromFile: abs)
                         stored = id
                     } else {
-                        id = try HistoryRepository.hashFile(abs)
+                        // Its chunk manifest made on a thread of its own, beside the hash.
+                        let builder = ManifestBuilder(size: o.size)
+                        let beside = Sideline(name: "sync.chunks", builder.feed)
+                        id = try HistoryRepository.hashFile(abs) { beside.update($0) }
+                        beside.finish()
                         stored = id
+                        if let m = builder.finish() { manifests[id.hex] = m.encoded }
                     }
                 } catch let e as GitError {
                     if (try? scanner.observe(o.path)) == nil { continue }
@@ -296,6 +303,8 @@ public struct Committer {
         let formerHash = Dictionary(gone.map { ($0.path, $0.hash) }, uniquingKeysWith: { a, _ in a })
         try context.index.record(changes: FileEntry.keepingRenamesTogether(changes.map(\.0)) { formerHash[$0.path] ?? nil },
                                  refreshed: refreshed, commit: commitID?.hex, meta: holding ? [("hold.from", String(first))] : [])
+        // Manifests only speed up transfers: one that cannot be kept is made again when needed.
+        if !manifests.isEmpty { try? context.index.keepManifests(manifests) }
         return Part(sequence: sequence, commit: commitID, shown: shown)
     }
 

@@ -20,6 +20,8 @@ public struct PullOutcome: Sendable {
     public var peerSequence: Int64 = 0
     public var commit: String?
     public var filesFetched = 0
+    /// Of those, the files made of local chunks and fetched ones (`Puller.chunked`).
+    public var filesFromChunks = 0
     public var contentBytes: Int64 = 0
     /// Index rows recorded here, and how many of them are not the peer's rows as it sent them
     /// (conflicts, merges, local changes found on the way): a pull with none of those only

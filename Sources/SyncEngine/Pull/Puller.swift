@@ -66,6 +66,9 @@ public final class Puller {
     var renamedTransfersKept = 50_000
     /// Paths whose fetch ahead failed, with the peer's reason.
     var stageFailures: [RelativePath: String] = [:]
+    /// Chunk manifests of the files above max-blob placed in this batch, by content id: kept once
+    /// the batch's rows are recorded.
+    var manifests: [String: [UInt8]] = [:]
     /// Stores received files in history beside the transfers (nil in a dry run).
     lazy var blobs: BlobWriter? = dryRun ? nil
         : try? BlobWriter(historyPath: context.folder.historyPath, root: root, inMemory: Self.stageMaxSize)

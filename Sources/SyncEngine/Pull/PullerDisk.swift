@@ -169,7 +169,9 @@ extension Puller {
         // Both of these return true only for content that matched the hash.
         if !done { done = try fromHere(hash, fd); verified = done }
         if !done, let b = basis, !b.deleted, b.kind == .file, b.size >= Self.deltaThreshold, r.size >= Self.deltaThreshold {
-            done = (try? delta(r, basis: b, fd)) ?? false
+            // The chunks both sides hold first (large files), then a librsync delta.
+            done = (try? chunked(r, basis: b, fd)) ?? false
+            if !done { done = (try? delta(r, basis: b, fd)) ?? false }
             verified = done
         }
         if !done {

@@ -78,6 +78,11 @@ extension Puller {
             // A rename's two rows side by side in this node's sequence, for the peers that pull from it.
             try context.index.record(changes: FileEntry.keepingRenamesTogether(rows) { locals[$0.path]?.hash },
                                      commit: commitID?.hex, meta: meta)
+            // Manifests only speed up later transfers: one that cannot be kept is not a failure.
+            if !manifests.isEmpty {
+                try? context.index.keepManifests(manifests)
+                manifests = [:]
+            }
         } catch let e as GitError {
             throw SyncError.history(path: context.folder.historyPath, message: e.description)
         }

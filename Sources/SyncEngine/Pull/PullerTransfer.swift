@@ -47,9 +47,11 @@ extension Puller {
         guard r.size - offset > Self.rangeSize else {
             return try receive(try remote.requestContent(r.path.rawValue, hash: r.hash!, offset: offset), r, offset: offset, into: fd)
         }
-        // Hashed on a thread of its own, beside the writes.
-        let hasher = offset == 0 ? ThreadedBlobHasher(size: r.size) : nil
+        // Hashed on a thread of its own, beside the writes, with its history copy written there
+        // too (up to max-blob), or its chunk manifest made there (above).
         let tee = offset == 0 ? tee(for: r) : nil
+        let builder = offset == 0 && tee == nil ? manifestBuilder(for: r) : nil
+        let hasher = offset == 0 ? ThreadedBlobHasher(size: r.size, alongside: tee?.feed ?? builder?.feed) : nil
         var at = offset, asked = offset
         var inFlight: [(id: UInt32, length: Int64)] = []
         func ask() throws {
@@ -68,7 +70,6 @@ extension Puller {
             do {
                 let n = try remote.receiveContent(id, into: fd, limit: length > 0 ? length : r.size - at) {
                     hasher?.update($0)
-                    tee?.update($0)
                     try self.received($0.count)
                 }
                 at += n
@@ -83,7 +84,9 @@ extension Puller {
         if let failure { throw failure }
         // Stopped with the file whole after all (the last range was in flight): nothing to resume.
         if yielded && at < r.size { throw Yielded() }
-        return !short && at == r.size && verified(hasher?.finish(), r, tee)
+        guard !short && at == r.size && verified(hasher?.finish(), r, tee) else { return false }
+        keepManifest(builder, of: r)
+        return true
     }
 
     /// Reads the answer to content request `id` for `r` (from `offset`) into `fd`, hashing the bytes
@@ -97,16 +100,21 @@ extension Puller {
     /// `receive`, appending what comes to `kept` too when it is not nil.
     func receive(_ id: UInt32, _ r: FileEntry, offset: Int64, into fd: Int32, keeping kept: inout [UInt8]?) throws -> Bool {
         var hasher = offset == 0 && r.size <= Self.stageMaxSize ? BlobHasher(size: r.size) : nil
-        let threaded = offset == 0 && r.size > Self.stageMaxSize ? ThreadedBlobHasher(size: r.size) : nil
+        // A history copy is written only of files above the fetch-ahead size (`tee(for:)`): those
+        // hashed on a thread of their own, where the copy is written too.
         let tee = offset == 0 ? tee(for: r) : nil
+        let builder = offset == 0 && tee == nil && r.size > Self.stageMaxSize ? manifestBuilder(for: r) : nil
+        let threaded = offset == 0 && r.size > Self.stageMaxSize
+            ? ThreadedBlobHasher(size: r.size, alongside: tee?.feed ?? builder?.feed) : nil
         let n = try remote.receiveContent(id, into: fd, limit: r.size - offset) {
             hasher?.update($0)
             threaded?.update($0)
-            tee?.update($0)
             if kept != nil { kept! += $0 }
             try self.received($0.count)
         }
-        return n == r.size && verified(threaded?.finish() ?? hasher?.finish(), r, tee)
+        guard n == r.size && verified(threaded?.finish() ?? hasher?.finish(), r, tee) else { return false }
+        keepManifest(builder, of: r)
+        return true
     }
 
     /// Whether the bytes hashed to `id` are `r`'s content; if they are, the blob `tee` wrote of
@@ -148,7 +156,8 @@ extension Puller {
         reset(fd)
         // Hashed as it is written (on a thread of its own), holes left as holes: the patched file
         // is not read again.
-        let hasher = ThreadedBlobHasher(size: r.size)
+        let builder = manifestBuilder(for: r)
+        let hasher = ThreadedBlobHasher(size: r.size, alongside: builder?.feed)
         var written: Int64 = 0
         struct Overlong: Error {}
         try Delta.patch(basis: "/proc/self/fd/\(base.raw)", delta: stem + ".delta") { piece in
@@ -160,6 +169,8 @@ extension Puller {
             try POSIX.writeSparse(fd, piece, path: context.absolute(r.path) + " (temporary)")
         }
         try POSIX.endSparse(fd, path: context.absolute(r.path) + " (temporary)")
-        return written == r.size && hasher.finish() == r.hash
+        guard written == r.size && hasher.finish() == r.hash else { return false }
+        keepManifest(builder, of: r)
+        return true
     }
 }
