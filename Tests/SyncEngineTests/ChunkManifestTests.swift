@@ -80,6 +80,12 @@ import SyncTestSupport
         let m = Self.manifest(bytes)
         let encoded = m.encoded
         #expect(ChunkManifest(decoding: encoded, size: Int64(bytes.count)) == m)
+        // As sent: the first 8 bytes of each id, 12 bytes a chunk.
+        let sent = m.encoded(.sent)
+        #expect(sent.count == ChunkManifest.headerSize + 12 * m.chunks.count)
+        #expect(ChunkManifest(decoding: sent, size: Int64(bytes.count))
+                == ChunkManifest(shift: m.shift, size: m.size, chunks: m.chunks.map { .init(length: $0.length, id: Array($0.id.prefix(8))) }, form: .sent))
+        #expect(ChunkManifest(decoding: Array(sent.dropLast()), size: Int64(bytes.count)) == nil)
         // Another size, cut short, one byte more, another format or average, a zero or an
         // overlong chunk, lengths that do not add up: none is a manifest.
         #expect(ChunkManifest(decoding: encoded, size: Int64(bytes.count) + 1) == nil)
@@ -87,7 +93,9 @@ import SyncTestSupport
         #expect(ChunkManifest(decoding: encoded + [0], size: Int64(bytes.count)) == nil)
         #expect(ChunkManifest(decoding: [], size: 0) == nil)
         func edited(_ at: Int, _ value: UInt8) -> [UInt8] { var e = encoded; e[at] = value; return e }
-        #expect(ChunkManifest(decoding: edited(0, 2), size: Int64(bytes.count)) == nil)
+        #expect(ChunkManifest(decoding: edited(0, 2), size: Int64(bytes.count)) == nil) // sent form, kept length
+        #expect(ChunkManifest(decoding: edited(0, 3), size: Int64(bytes.count)) == nil)
+        #expect(ChunkManifest(decoding: edited(0, 0), size: Int64(bytes.count)) == nil)
         #expect(ChunkManifest(decoding: edited(1, 13), size: Int64(bytes.count)) == nil)
         #expect(ChunkManifest(decoding: edited(1, 21), size: Int64(bytes.count)) == nil)
         #expect(ChunkManifest(decoding: edited(1, 255), size: Int64(bytes.count)) == nil)

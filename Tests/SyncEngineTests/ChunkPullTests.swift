@@ -41,7 +41,8 @@ import SyncTestSupport
             let pulled = try PullerPropertyTests.pull(b, from: a)
             #expect(!pulled.held, "\(pulled.problems)")
             #expect(pulled.filesFromChunks == 1)
-            #expect(pulled.contentBytes <= 3 * (64 << 10), "step \(step) moved \(pulled.contentBytes) bytes")
+            #expect(pulled.contentBytes <= 3 * Int64(Chunker.maximum(shift: Chunker.shift(forSize: Int64(bytes.count)))),
+                    "step \(step) moved \(pulled.contentBytes) bytes")
             #expect(FileManager.default.contentsEqual(atPath: file, andPath: b.root + "/disk.img"))
             // B keeps the new version's manifest and lets the old one go.
             #expect(try manifest(b, "disk.img") == manifest(a, "disk.img"))

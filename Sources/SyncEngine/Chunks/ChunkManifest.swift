@@ -7,20 +7,27 @@ import SyncGit
 /// a file asks for its manifest, copies the chunks it holds already from its own version and
 /// fetches only the others.
 ///
-/// Encoded (on the wire and in the index) as: a format byte (1), the average's log2, the file size
-/// (8 bytes), the chunk count (4), then per chunk its length (4) and its id (20); big-endian.
+/// Encoded as: a form byte, the average's log2, the file size (8 bytes), the chunk count (4), then
+/// per chunk its length (4) and its id, big-endian. Kept (in the index) with whole ids (20 bytes);
+/// sent with the first 8 bytes of each, which is enough to find a chunk among those the other
+/// side holds (a wrong match only makes a file that fails its id check) and to check one fetched.
 struct ChunkManifest: Equatable {
     struct Chunk: Equatable {
         let length: Int
+        /// The chunk's git blob id, or its first `Form.sent.idSize` bytes in a manifest as sent.
         let id: [UInt8]
+    }
+    enum Form: UInt8 {
+        case kept = 1, sent = 2
+        var idSize: Int { self == .kept ? 20 : 8 }
+        var entrySize: Int { 4 + idSize }
     }
     let shift: Int
     let size: Int64
     let chunks: [Chunk]
+    let form: Form
 
-    static let format: UInt8 = 1
     static let headerSize = 14
-    static let entrySize = 24
     /// The largest manifest a node makes or accepts: a file that would need more (above about a
     /// terabyte) goes by librsync delta, as every file did before manifests.
     static let maxBytes = 32 << 20
@@ -28,22 +35,27 @@ struct ChunkManifest: Equatable {
     /// Files above this size (a folder's `history.max-blob`) have manifests.
     static func applies(toSize size: Int64, maxBlob: Int64) -> Bool { size > maxBlob }
 
-    var encoded: [UInt8] {
+    /// The manifest as kept (whole ids).
+    var encoded: [UInt8] { encoded(.kept) }
+
+    /// The manifest in `form` (a kept one can be sent; a sent one cannot be kept).
+    func encoded(_ form: Form) -> [UInt8] {
+        precondition(form.idSize <= self.form.idSize)
         var out: [UInt8] = []
-        out.reserveCapacity(Self.headerSize + chunks.count * Self.entrySize)
-        out.append(Self.format)
+        out.reserveCapacity(Self.headerSize + chunks.count * form.entrySize)
+        out.append(form.rawValue)
         out.append(UInt8(shift))
         for k in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: UInt64(size) >> UInt64(k))) }
         for k in stride(from: 24, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: UInt32(chunks.count) >> UInt32(k))) }
         for c in chunks {
             for k in stride(from: 24, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: UInt32(c.length) >> UInt32(k))) }
-            out += c.id
+            out += c.id.prefix(form.idSize)
         }
         return out
     }
 
-    init(shift: Int, size: Int64, chunks: [Chunk]) {
-        self.shift = shift; self.size = size; self.chunks = chunks
+    init(shift: Int, size: Int64, chunks: [Chunk], form: Form = .kept) {
+        self.shift = shift; self.size = size; self.chunks = chunks; self.form = form
     }
 
     /// Decodes a manifest (a peer's, or one read back from the index) of a file of `size` bytes;
@@ -51,7 +63,7 @@ struct ChunkManifest: Equatable {
     /// that does not fit the bytes or the size, a chunk longer than the chunker makes, lengths that
     /// do not add up to the size.
     init?(decoding bytes: [UInt8], size expected: Int64) {
-        guard bytes.count >= Self.headerSize, bytes.count <= Self.maxBytes, bytes[0] == Self.format else { return nil }
+        guard bytes.count >= Self.headerSize, bytes.count <= Self.maxBytes, let form = Form(rawValue: bytes[0]) else { return nil }
         let shift = Int(bytes[1])
         guard Chunker.shifts.contains(shift) else { return nil }
         var size: UInt64 = 0
@@ -59,8 +71,8 @@ struct ChunkManifest: Equatable {
         var count = 0
         for i in 10..<14 { count = count << 8 | Int(bytes[i]) }
         guard size == UInt64(bitPattern: expected), expected > 0,
-              bytes.count == Self.headerSize + count * Self.entrySize else { return nil }
-        let maximum = 4 << shift
+              bytes.count == Self.headerSize + count * form.entrySize else { return nil }
+        let maximum = Chunker.maximum(shift: shift)
         var chunks: [Chunk] = []
         chunks.reserveCapacity(count)
         var total: Int64 = 0
@@ -71,11 +83,11 @@ struct ChunkManifest: Equatable {
             guard length > 0, length <= maximum else { return nil }
             total += Int64(length)
             guard total <= expected else { return nil }
-            chunks.append(Chunk(length: length, id: Array(bytes[(at + 4)..<(at + 24)])))
-            at += Self.entrySize
+            chunks.append(Chunk(length: length, id: Array(bytes[(at + 4)..<(at + form.entrySize)])))
+            at += form.entrySize
         }
         guard total == expected else { return nil }
-        self.init(shift: shift, size: expected, chunks: chunks)
+        self.init(shift: shift, size: expected, chunks: chunks, form: form)
     }
 }
 
@@ -115,20 +127,30 @@ final class ManifestBuilder: @unchecked Sendable {
             start = cut
         }
         pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start...]))
-        if chunks.count * ChunkManifest.entrySize > ChunkManifest.maxBytes { overflow = true; chunks = []; pending = [] }
+        if chunks.count * ChunkManifest.Form.kept.entrySize > ChunkManifest.maxBytes { overflow = true; chunks = []; pending = [] }
     }
 
+    /// The ids of chunks of zeros, by length (a sparse file's holes are cut into many alike).
+    private var zeroIDs: [Int: [UInt8]] = [:]
+
     private func add(_ chunk: UnsafeRawBufferPointer) {
+        let zeros = chunk.count > 0 && chunk.load(as: UInt8.self) == 0 && memcmp(chunk.baseAddress!, chunk.baseAddress! + 1, chunk.count - 1) == 0
+        if zeros, let id = zeroIDs[chunk.count] {
+            chunks.append(ChunkManifest.Chunk(length: chunk.count, id: id))
+            return
+        }
         var hasher = BlobHasher(size: Int64(chunk.count))
         hasher.update(chunk)
-        chunks.append(ChunkManifest.Chunk(length: chunk.count, id: hasher.digest()))
+        let id = hasher.digest()
+        if zeros { zeroIDs[chunk.count] = id }
+        chunks.append(ChunkManifest.Chunk(length: chunk.count, id: id))
     }
 
     /// The manifest of everything given; nil if it was not the announced size, or too many chunks.
     func finish() -> ChunkManifest? {
         if !pending.isEmpty { pending.withUnsafeBytes { add($0) }; pending = [] }
         guard !overflow, seen == size, size > 0,
-              chunks.count * ChunkManifest.entrySize + ChunkManifest.headerSize <= ChunkManifest.maxBytes else { return nil }
+              chunks.count * ChunkManifest.Form.kept.entrySize + ChunkManifest.headerSize <= ChunkManifest.maxBytes else { return nil }
         return ChunkManifest(shift: chunker.shift, size: size, chunks: chunks)
     }
 }

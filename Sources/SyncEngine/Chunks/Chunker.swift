@@ -20,12 +20,17 @@ struct Chunker {
     /// The smallest and largest average a manifest may use (16 KiB to 1 MiB).
     static let shifts = 14...20
 
+    /// The longest chunk for an average of 2^`shift`: twice the average (content as random as
+    /// compressed media is cut well before; a run of zeros is cut here, and an edit in the middle
+    /// of a hole then costs at most this much).
+    static func maximum(shift: Int) -> Int { 2 << shift }
+
     init(shift: Int) {
         precondition(Self.shifts.contains(shift))
         self.shift = shift
         normal = 1 << shift
         minimum = normal / 4
-        maximum = normal * 4
+        maximum = Self.maximum(shift: shift)
         // The highest bits: those that depend on the 64 bytes before the cut, not the last few.
         strict = ~(UInt64.max >> UInt64(shift + 2))
         loose = ~(UInt64.max >> UInt64(shift - 2))

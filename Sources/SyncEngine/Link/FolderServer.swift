@@ -154,12 +154,13 @@ public final class FolderServer: RequestHandler {
                 return try session.send(.error(id: id, code: .badRequest, message: "invalid path"))
             }
             let index = try context(f).index
-            guard try index.servedSize(p, hash: hash) != nil else {
+            guard let size = try index.servedSize(p, hash: hash) else {
                 return try session.send(.error(id: id, code: .changed, message: "\(path): not this version any more"))
             }
-            guard let manifest = try index.manifest(for: hash) else {
+            guard let kept = try index.manifest(for: hash).flatMap({ ChunkManifest(decoding: $0, size: size) }), kept.form == .kept else {
                 return try session.send(.error(id: id, code: .failed, message: "\(path): no chunk manifest here"))
             }
+            let manifest = kept.encoded(.sent)
             var at = 0
             while at < manifest.count {
                 let n = Swift.min(Frame.chunkSize, manifest.count - at)

@@ -36,7 +36,7 @@ extension Puller {
         guard let hash = r.hash, let baseHash = b.hash,
               ChunkManifest.applies(toSize: r.size, maxBlob: context.folder.config.maxBlob),
               let ownBytes = try context.index.manifest(for: baseHash),
-              let own = ChunkManifest(decoding: ownBytes, size: b.size) else { return false }
+              let own = ChunkManifest(decoding: ownBytes, size: b.size), own.form == .kept else { return false }
         let theirs: ChunkManifest
         do {
             guard let m = ChunkManifest(decoding: try remote.manifest(r.path.rawValue, hash: hash, limit: ChunkManifest.maxBytes),
@@ -46,7 +46,7 @@ extension Puller {
             return false
         }
         guard theirs.shift == own.shift else { return false }
-        let steps = Self.plan(theirs, from: own)
+        let (steps, ids) = Self.plan(theirs, from: own)
         // Nothing in common: the whole file costs no more, and needs no reading here.
         guard steps.contains(where: { if case .copy = $0 { return true } else { return false } }) else { return false }
 
@@ -67,6 +67,8 @@ extension Puller {
             }
         }
         var good = true
+        // The whole ids of the new version's chunks: ours as we keep them, the fetched as they came.
+        var whole = ids
         defer {
             // Answers asked for and not read yet are read and dropped: the link stays in step.
             for id in inFlight { _ = try? remote.receiveContent(id, into: -1, limit: Self.chunkFetchBytes) }
@@ -97,33 +99,39 @@ extension Puller {
                     check.update($0)
                     try self.received($0.count)
                 }
-                if n != length || !check.finish() { good = false }
+                if n != length || !check.finish() { good = false } else { whole.replaceSubrange(chunks, with: check.ids) }
                 try askAhead()
             }
             guard good else { return false }
         }
         try POSIX.endSparse(fd, path: what)
         guard hasher.finish() == hash else { return false }
-        manifests[hash] = theirs.encoded
+        manifests[hash] = ChunkManifest(shift: theirs.shift, size: theirs.size,
+                                        chunks: zip(theirs.chunks, whole).map { .init(length: $0.length, id: $1) }).encoded
         outcome.filesFromChunks += 1
         return true
     }
 
-    /// The steps that make `theirs` from the chunks of `own`: each chunk of ours that the new
-    /// version holds is copied (adjacent ones in one step), the others fetched (adjacent ones in
-    /// one request, up to `chunkFetchBytes`).
-    static func plan(_ theirs: ChunkManifest, from own: ChunkManifest) -> [ChunkStep] {
-        var here: [[UInt8]: Int64] = [:]
+    /// The steps that make `theirs` from the chunks of `own` (whole ids; theirs may be as sent):
+    /// each chunk of ours that the new version holds is copied (adjacent ones in one step), the
+    /// others fetched (adjacent ones in one request, up to `chunkFetchBytes`). With them, the whole
+    /// ids of the chunks copied (those fetched are empty until they come).
+    static func plan(_ theirs: ChunkManifest, from own: ChunkManifest) -> (steps: [ChunkStep], ids: [[UInt8]]) {
+        var here: [ArraySlice<UInt8>: (at: Int64, id: [UInt8])] = [:]
         var at: Int64 = 0
         for c in own.chunks {
-            if here[c.id] == nil { here[c.id] = at }
+            let key = c.id.prefix(theirs.form.idSize)
+            if here[key] == nil { here[key] = (at, c.id) }
             at += Int64(c.length)
         }
         var steps: [ChunkStep] = []
+        var ids: [[UInt8]] = []
         var offset: Int64 = 0
         for (i, c) in theirs.chunks.enumerated() {
             let length = Int64(c.length)
-            if let from = here[c.id] {
+            let mine = here[c.id[...]]
+            ids.append(mine?.id ?? [])
+            if let from = mine?.at {
                 if case .copy(let f, let l)? = steps.last, f + l == from {
                     steps[steps.count - 1] = .copy(from: f, length: l + length)
                 } else {
@@ -136,16 +144,19 @@ extension Puller {
             }
             offset += length
         }
-        return steps
+        return (steps, ids)
     }
 }
 
-/// Checks fetched bytes against the chunks they should be, as they come.
+/// Checks fetched bytes against the chunks they should be (whole ids, or their first bytes), as
+/// they come; keeps the whole ids.
 struct ChunkCheck {
     private var expected: ArraySlice<ChunkManifest.Chunk>
     private var hasher: BlobHasher?
     private var left = 0
     private var ok = true
+    /// The whole ids of the chunks checked so far.
+    private(set) var ids: [[UInt8]] = []
 
     init(_ chunks: ArraySlice<ChunkManifest.Chunk>) { expected = chunks }
 
@@ -163,7 +174,10 @@ struct ChunkCheck {
                 i += n
                 left -= n
                 if left == 0 {
-                    if hasher!.digest() != expected.first!.id { ok = false }
+                    let id = hasher!.digest()
+                    let want = expected.first!.id
+                    if want.isEmpty || id.prefix(want.count) != want[...] { ok = false }
+                    ids.append(id)
                     expected = expected.dropFirst()
                     hasher = nil
                 }

@@ -169,9 +169,14 @@ extension Puller {
         // Both of these return true only for content that matched the hash.
         if !done { done = try fromHere(hash, fd); verified = done }
         if !done, let b = basis, !b.deleted, b.kind == .file, b.size >= Self.deltaThreshold, r.size >= Self.deltaThreshold {
-            // The chunks both sides hold first (large files), then a librsync delta.
-            done = (try? chunked(r, basis: b, fd)) ?? false
-            if !done { done = (try? delta(r, basis: b, fd)) ?? false }
+            // The chunks both sides hold first (large files), then a librsync delta; either failing
+            // leaves the whole file to come, but a stop asked for stops here (the link is left as
+            // the cut answer left it, and is not used again).
+            func attempt(_ way: () throws -> Bool) throws -> Bool {
+                do { return try way() } catch let e as PullStopped { throw e } catch { return false }
+            }
+            done = try attempt { try chunked(r, basis: b, fd) }
+            if !done { done = try attempt { try delta(r, basis: b, fd) } }
             verified = done
         }
         if !done {
