@@ -61,7 +61,9 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
             try session.send(.end(id: id))
         case .manifestRequest(let id, _, let path, _):
             guard let m = manifests[path] else { return try session.send(.error(id: id, code: .failed, message: "none")) }
-            try session.send(.data(id: id, m))
+            for i in stride(from: 0, to: m.count, by: Frame.chunkSize) {
+                try session.send(.data(id: id, Array(m[i..<min(i + Frame.chunkSize, m.count)])))
+            }
             try session.send(.end(id: id))
         case .offer(let id, _, _):
             try session.send(.end(id: id))
@@ -279,6 +281,28 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
         #expect(outcome.filesFromChunks == 1)
         #expect(outcome.contentBytes == Int64(real.chunks[changed].length))
         #expect(FileManager.default.contents(atPath: f.root + "/big.bin") == Data(new))
+    }
+
+    /// A manifest answer past the bound is not read on: the pull stops there, and the file is left
+    /// as it was.
+    @Test func aManifestPastItsBoundIsRefused() throws {
+        let old = ChunkManifestTests.random(17 << 20, seed: 22)
+        var new = old
+        new[1] ^= 1
+        let f = try Fixture()
+        try Data(old).write(to: URL(fileURLWithPath: f.root + "/big.bin"))
+        _ = try f.commit()
+        let me = try f.state.identity().id.rawValue
+        let result = try pull(f) { h in
+            h.entries = [HostilePeer.entry("big.bin", new, seq: 1, after: me)]
+            h.contents = ["big.bin": new]
+            h.manifests = ["big.bin": [UInt8](repeating: 1, count: ChunkManifest.maxBytes + 1)]
+        }
+        switch result {
+        case .success(let outcome): #expect(outcome.held && outcome.filesFromChunks == 0, "\(outcome.problems)")
+        case .failure(let e): #expect(e is ProtocolError, "\(e)")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: f.root + "/big.bin")) == Data(old))
     }
 
     @Test func aFloodOfNoticesTakesBoundedMemory() throws {

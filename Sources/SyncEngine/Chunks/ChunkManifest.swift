@@ -28,9 +28,10 @@ struct ChunkManifest: Equatable {
     let form: Form
 
     static let headerSize = 14
-    /// The largest manifest a node makes or accepts: a file that would need more (above about a
-    /// terabyte) goes by librsync delta, as every file did before manifests.
-    static let maxBytes = 32 << 20
+    /// The largest manifest a node makes or accepts (about 350,000 chunks kept, 700,000 sent, a
+    /// few tens of MB in memory): a file that would need more (above some 350 GiB) goes by librsync
+    /// delta, as every file did before manifests.
+    static let maxBytes = 8 << 20
 
     /// Files above this size (a folder's `history.max-blob`) have manifests.
     static func applies(toSize size: Int64, maxBlob: Int64) -> Bool { size > maxBlob }

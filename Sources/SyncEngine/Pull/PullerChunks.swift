@@ -1,7 +1,6 @@
 import Foundation
 import SyncCore
 import SyncGit
-import SyncProtocol
 
 /// A new version of a large file made of the chunks this node holds of its own version and the
 /// few it fetches: no signature read from the local file, no delta computed over the peer's.
