@@ -333,7 +333,7 @@ import Testing
         #expect(r.stderr.contains("host key has changed"), "\(r)")
     }
 
-    @Test func manyFilesAndAGigabyteFileThenAOneByteEditMovesADelta() throws {
+    @Test func manyFilesAndAGigabyteFileThenAOneByteEditMovesAChunk() throws {
         let (a, b, id, pa, pb) = try pair()
         try a.node.sh("""
             cd '\(pa)' && mkdir -p many && cd many && for d in $(seq 1 50); do mkdir $d; for i in $(seq 1 100); do echo "$d/$i" > $d/$i; done; done && \
@@ -352,6 +352,8 @@ import Testing
         #expect(second.lines == ["M big.bin", second.lines.last!], "\(second)")
         let received = second.stderr.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? -1
         #expect(received > 0 && received < 1 << 20, "\(second.stderr)")
+        // Made of B's chunks and the one that changed: no signature, no delta.
+        #expect(second.stderr.contains("files 1 (1 from chunks)"), "\(second.stderr)")
         let sums = try a.node.sh("sha256sum '\(pa)/big.bin' '\(pb)/big.bin' | cut -d' ' -f1 | uniq | wc -l").stdout
         #expect(sums.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
     }

@@ -232,6 +232,21 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
         #expect(!listing(f.root).contains { $0.hasPrefix(".sync-tmp-") })
     }
 
+    /// A pull of `new` over the fixture's `old` big.bin, from a peer that sends `manifest` for it
+    /// (and a garbage delta).
+    func pullBig(_ old: [UInt8], _ new: [UInt8], manifest: [UInt8]) throws -> (Fixture, Result<PullOutcome, Error>) {
+        let f = try Fixture()
+        try Data(old).write(to: URL(fileURLWithPath: f.root + "/big.bin"))
+        _ = try f.commit()
+        let me = try f.state.identity().id.rawValue
+        let result = try pull(f) { h in
+            h.entries = [HostilePeer.entry("big.bin", new, seq: 1, after: me)]
+            h.contents = ["big.bin": new]
+            h.manifests = ["big.bin": manifest]
+        }
+        return (f, result)
+    }
+
     /// A peer's manifest that names a chunk of ours for bytes that are not (the file made then
     /// does not match its id), names a fetched chunk by another id (caught as it comes), or is not
     /// a manifest at all: the file still comes right (here whole: this peer's delta is garbage).
@@ -254,30 +269,16 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
             ("another file's", ChunkManifestTests.manifest(Array(new.dropLast())).encoded),
         ]
         for (what, manifest) in cases {
-            let f = try Fixture()
-            try Data(old).write(to: URL(fileURLWithPath: f.root + "/big.bin"))
-            _ = try f.commit()
-            let me = try f.state.identity().id.rawValue
-            let outcome = try pull(f) { h in
-                h.entries = [HostilePeer.entry("big.bin", new, seq: 1, after: me)]
-                h.contents = ["big.bin": new]
-                h.manifests = ["big.bin": manifest]
-            }.get()
+            let (f, result) = try pullBig(old, new, manifest: manifest)
+            let outcome = try result.get()
             #expect(!outcome.held, "\(what): \(outcome.problems)")
             #expect(outcome.filesFromChunks == 0, "\(what)")
             #expect(FileManager.default.contents(atPath: f.root + "/big.bin") == Data(new), "\(what)")
             #expect(!listing(f.root).contains { $0.hasPrefix(".sync-tmp-") }, "\(what)")
         }
         // The true manifest: one chunk fetched, the rest copied here.
-        let f = try Fixture()
-        try Data(old).write(to: URL(fileURLWithPath: f.root + "/big.bin"))
-        _ = try f.commit()
-        let me = try f.state.identity().id.rawValue
-        let outcome = try pull(f) { h in
-            h.entries = [HostilePeer.entry("big.bin", new, seq: 1, after: me)]
-            h.contents = ["big.bin": new]
-            h.manifests = ["big.bin": real.encoded]
-        }.get()
+        let (f, result) = try pullBig(old, new, manifest: real.encoded)
+        let outcome = try result.get()
         #expect(outcome.filesFromChunks == 1)
         #expect(outcome.contentBytes == Int64(real.chunks[changed].length))
         #expect(FileManager.default.contents(atPath: f.root + "/big.bin") == Data(new))
@@ -289,15 +290,7 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
         let old = ChunkManifestTests.random(17 << 20, seed: 22)
         var new = old
         new[1] ^= 1
-        let f = try Fixture()
-        try Data(old).write(to: URL(fileURLWithPath: f.root + "/big.bin"))
-        _ = try f.commit()
-        let me = try f.state.identity().id.rawValue
-        let result = try pull(f) { h in
-            h.entries = [HostilePeer.entry("big.bin", new, seq: 1, after: me)]
-            h.contents = ["big.bin": new]
-            h.manifests = ["big.bin": [UInt8](repeating: 1, count: ChunkManifest.maxBytes + 1)]
-        }
+        let (f, result) = try pullBig(old, new, manifest: [UInt8](repeating: 1, count: ChunkManifest.maxBytes + 1))
         switch result {
         case .success(let outcome): #expect(outcome.held && outcome.filesFromChunks == 0, "\(outcome.problems)")
         case .failure(let e): #expect(e is ProtocolError, "\(e)")
