@@ -3,6 +3,7 @@ import Testing
 import SyncTestSupport
 @testable import SyncCore
 @testable import SyncEngine
+@testable import SyncProtocol
 
 /// A new version of a file above max-blob is made of the chunks the pulling node holds of its
 /// own version and the few it fetches; when that cannot be done, a delta or the whole file.
@@ -97,5 +98,45 @@ import SyncTestSupport
         #expect(!none.held && none.filesFromChunks == 0)
         #expect(none.contentBytes < 1 << 20, "the delta moved \(none.contentBytes) bytes")
         #expect(FileManager.default.contentsEqual(atPath: file, andPath: b.root + "/big.bin"))
+    }
+
+    /// A manifest is served only of a folder the peer may see (a denied one is answered as a
+    /// missing one, byte for byte), only for the content the index holds now, as sent (8-byte ids).
+    @Test func aManifestIsServedOnlyOfAVisibleFolderAndOfItsCurrentContent() throws {
+        let f = try Fixture()
+        let bytes = ChunkManifestTests.random(17 << 20, seed: 10)
+        try Self.write(f.root + "/big.bin", bytes)
+        try Self.write(f.root + "/small.bin", Array(bytes.prefix(1000)))
+        _ = try f.commit()
+        let hash = try #require(try f.context.index.entry(RelativePath("big.bin"))?.hash)
+        let folder = f.context.folder.id.rawValue
+        let links = InviteTests()
+        var answers: [Message] = []
+        try links.link(f, FolderServer(state: f.state, peer: HostilePeerTestsPeer.id)) { s in
+            for asked in [folder, FolderID.random().rawValue] {
+                answers.append(try links.ask(s) { .manifestRequest(id: $0, folder: asked, path: "big.bin", hash: hash) })
+            }
+        }
+        // The same bytes after the type and the request id.
+        #expect(answers.count == 2 && Array(answers[0].encoded().dropFirst(5)) == Array(answers[1].encoded().dropFirst(5)))
+        guard case .error(_, .notFound, _) = answers.first else { Issue.record("\(answers)"); return }
+
+        let peer = try NodeIdentity.loadOrCreate(in: f.base + "/peer")
+        try FolderAccess.allow(PeerKey(line: peer.publicKeyLine), for: f.context.folder)
+        try links.link(f, FolderServer(state: f.state, peer: peer.id)) { s in
+            let id = s.newRequestID()
+            try s.send(.manifestRequest(id: id, folder: folder, path: "big.bin", hash: hash))
+            var sent: [UInt8] = []
+            while case .data(_, let piece) = try s.next(for: id) { sent += piece }
+            let m = try #require(ChunkManifest(decoding: sent, size: Int64(bytes.count)))
+            #expect(m.form == .sent && m == ChunkManifest(decoding: ChunkManifestTests.manifest(bytes).encoded(.sent), size: Int64(bytes.count)))
+            let other = try links.ask(s) { .manifestRequest(id: $0, folder: folder, path: "big.bin", hash: String(repeating: "0", count: 40)) }
+            guard case .error(_, .changed, _) = other else { Issue.record("\(other)"); return }
+            let small = try #require(try f.context.index.entry(RelativePath("small.bin"))?.hash)
+            let none = try links.ask(s) { .manifestRequest(id: $0, folder: folder, path: "small.bin", hash: small) }
+            guard case .error(_, .failed, _) = none else { Issue.record("\(none)"); return }
+            let outside = try links.ask(s) { .manifestRequest(id: $0, folder: folder, path: "../big.bin", hash: hash) }
+            guard case .error(_, .badRequest, _) = outside else { Issue.record("\(outside)"); return }
+        }
     }
 }

@@ -51,6 +51,7 @@ import SyncTestSupport
         let ok: [Message] = [
             .entries(id: 1, [Self.entry(path: path, version: version)]),
             .contentRequest(id: 1, folder: name, path: path, hash: name, offset: 0),
+            .manifestRequest(id: 1, folder: name, path: path, hash: name),
             .error(id: 1, code: .failed, message: String(repeating: "m", count: Limits.maxMessageBytes)),
         ]
         for m in ok { #expect(try Message(decoding: m.encoded()) == m) }
@@ -59,6 +60,9 @@ import SyncTestSupport
             .contentRequest(id: 1, folder: name + "n", path: "p", hash: "h", offset: 0),
             .contentRequest(id: 1, folder: "f", path: path + "p", hash: "h", offset: 0),
             .deltaRequest(id: 1, folder: "f", path: "p", hash: name + "n"),
+            .manifestRequest(id: 1, folder: name + "n", path: "p", hash: "h"),
+            .manifestRequest(id: 1, folder: "f", path: path + "p", hash: "h"),
+            .manifestRequest(id: 1, folder: "f", path: "p", hash: name + "n"),
             .indexEnd(id: 1, epoch: name + "n", sequence: 0, more: false),
             .error(id: 1, code: .failed, message: String(repeating: "m", count: Limits.maxMessageBytes + 1)),
             .hello(version: 1, publicKey: Array(repeating: 1, count: 65), nonce: []),

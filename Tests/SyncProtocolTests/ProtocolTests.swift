@@ -18,6 +18,7 @@ import Testing
             .contentRequest(id: 5, folder: "f", path: "p", hash: "h", offset: 1 << 40),
             .contentRequest(id: 6, folder: "f", path: "p", hash: "h", offset: 16 << 20, length: 16 << 20),
             .deltaRequest(id: 7, folder: "f", path: "p", hash: "h"),
+            .manifestRequest(id: 8, folder: "f", path: "d/p", hash: "h"),
             .data(id: 7, Array(0...255)), .end(id: 7),
             .offer(id: 9, folder: "f", sequence: 4),
             .join(id: 11, folder: "g"),
