@@ -25,7 +25,7 @@ public struct FolderConfig: Sendable, Equatable {
         Key(name: "debounce.max", summary: "longest delay before a commit while changes go on", defaultValue: "2s",
             multiValued: false, readOnly: false,
             check: { Units.duration($0) == nil ? "must be a duration such as 200ms, 2s, 1m" : nil }),
-        Key(name: "history.max-blob", summary: "files larger than this are kept in history as pointers",
+        Key(name: "history.max-blob", summary: "files larger than this are kept in history as pointers, and move between nodes by chunks",
             defaultValue: "16M", multiValued: false, readOnly: false,
             check: { Units.size($0) == nil ? "must be a size such as 512K, 16M, 1G" : nil }),
         Key(name: "history.keep-within", summary: "versions older than this are pruned (forever to keep them)",
