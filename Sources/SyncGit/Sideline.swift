@@ -8,13 +8,17 @@ import Foundation
 public final class Sideline {
     /// What the two threads share.
     private final class Shared: @unchecked Sendable {
-        enum Piece { case bytes([UInt8]), zeros(Int) }
+        /// The caller's array, a copy in a buffer of `free`'s (given back once done), or zeros.
+        enum Piece { case bytes([UInt8]), copied([UInt8]), zeros(Int) }
         let condition = NSCondition()
         var pieces: [Piece] = []
         /// Bytes handed over and not done yet.
         var waiting = 0
         var ended = false
         var done = false
+        /// Buffers of copies done with, for the next copies: fresh pages for every piece cost
+        /// more than the copy (the kernel zeroes them; on a VM the host may back them first).
+        var free: [[UInt8]] = []
     }
     private let shared = Shared()
     private let limit: Int
@@ -31,10 +35,15 @@ public final class Sideline {
                 let piece = shared.pieces.removeFirst()
                 shared.condition.unlock()
                 let n: Int
+                var used: [UInt8]?
                 switch piece {
                 case .bytes(let b):
                     b.withUnsafeBytes(work)
                     n = b.count
+                case .copied(let b):
+                    b.withUnsafeBytes(work)
+                    n = b.count
+                    used = b
                 case .zeros(let count):
                     var left = count
                     while left > 0 {
@@ -45,6 +54,8 @@ public final class Sideline {
                     n = count
                 }
                 shared.condition.lock()
+                if let b = used, shared.free.count < 16 { shared.free.append(b) }
+                used = nil
                 shared.waiting -= n
                 shared.condition.broadcast()
             }
@@ -73,7 +84,12 @@ public final class Sideline {
         if base.load(as: UInt8.self) == 0 && memcmp(base, base + 1, bytes.count - 1) == 0 {
             hand(.zeros(bytes.count), bytes.count)
         } else {
-            hand(.bytes(Array(bytes)), bytes.count)
+            shared.condition.lock()
+            var copy = shared.free.popLast() ?? []
+            shared.condition.unlock()
+            copy.removeAll(keepingCapacity: true)
+            copy.append(contentsOf: bytes)
+            hand(.copied(copy), bytes.count)
         }
     }
 
