@@ -37,15 +37,25 @@ public enum FileSystem {
         if let fd = try? Descriptor(opening: dir, O_RDONLY | O_DIRECTORY) { fsync(fd.raw) }
     }
 
-    /// Copies what `source` holds from its current offset to its end into `destination`, 1 MiB at
-    /// a time, showing each piece to `each` (to hash it on the way); `what` names the source in errors.
+    /// Copies what `source` holds from its current offset to its end (or the bytes of `range`, which
+    /// it must hold whole) into `destination` at its offset, 1 MiB at a time, showing each piece to
+    /// `each` (to hash it on the way); `what` names the source in errors.
     /// With `sparse`, blocks of zeros become holes (`POSIX.writeSparse`).
     public static func copy(from source: Int32, to destination: Int32, what: String, sparse: Bool = false,
-                            each: (UnsafeRawBufferPointer) -> Void = { _ in }) throws {
+                            range: Range<Int64>? = nil, each: (UnsafeRawBufferPointer) -> Void = { _ in }) throws {
         var buf = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = try POSIX.read(source, into: &buf, path: what)
-            if n == 0 { break }
+        var at = range?.lowerBound ?? 0
+        while range.map({ at < $0.upperBound }) ?? true {
+            var n: Int
+            if let range {
+                let want = Int(min(Int64(buf.count), range.upperBound - at))
+                repeat { n = buf.withUnsafeMutableBytes { pread(source, $0.baseAddress, want, off_t(at)) } } while n < 0 && errno == EINTR
+                guard n > 0 else { throw SyncError.io(path: what, operation: "read", errno: n == 0 ? EIO : errno) }
+            } else {
+                n = try POSIX.read(source, into: &buf, path: what)
+                if n == 0 { break }
+            }
+            at += Int64(n)
             try buf.withUnsafeBytes {
                 let piece = UnsafeRawBufferPointer(rebasing: $0.prefix(n))
                 each(piece)

@@ -53,7 +53,6 @@ extension Puller {
         reset(fd)
         let hasher = ThreadedBlobHasher(size: r.size)
         let what = context.absolute(r.path) + " (temporary)"
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
         // Fetches are asked for ahead of the copies before them; every one asked for is read.
         var fetches = steps.compactMap { step -> (offset: Int64, length: Int64, chunks: Range<Int>)? in
             if case .fetch(let o, let l, let c) = step { return (o, l, c) } else { return nil }
@@ -76,20 +75,10 @@ extension Puller {
         for step in steps {
             switch step {
             case .copy(let from, let length):
-                var at = from, left = length
-                while left > 0 {
-                    let want = Int(min(left, Int64(buffer.count)))
-                    let n = buffer.withUnsafeMutableBytes { pread(base.raw, $0.baseAddress, want, off_t(at)) }
-                    // The local version is shorter than its manifest says: it changed here.
-                    guard n > 0 else { return false }
-                    try buffer.withUnsafeBytes {
-                        let piece = UnsafeRawBufferPointer(rebasing: $0[..<n])
-                        hasher.update(piece)
-                        try POSIX.writeSparse(fd, piece, path: what)
-                    }
-                    at += Int64(n)
-                    left -= Int64(n)
-                }
+                // A local version shorter than its manifest says (it changed here) ends this way.
+                guard (try? FileSystem.copy(from: base.raw, to: fd, what: what, sparse: true, range: from..<(from + length)) {
+                    hasher.update($0)
+                }) != nil else { return false }
             case .fetch(_, let length, let chunks):
                 let id = inFlight.removeFirst()
                 var check = ChunkCheck(theirs.chunks[chunks])
