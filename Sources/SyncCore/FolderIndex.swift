@@ -231,11 +231,6 @@ public final class FolderIndex: Sendable {
         } }
     }
 
-    /// The hashes whose manifests are kept.
-    public func manifestHashes() throws -> Set<String> {
-        try wrap { try queue.read { db in Set(try String.fetchAll(db, sql: "SELECT hash FROM manifests")) } }
-    }
-
     /// Which of `hashes` a live file of this index has, in one read per 500.
     public func heldHashes(_ hashes: [String]) throws -> Set<String> {
         try wrap { try queue.read { db in
