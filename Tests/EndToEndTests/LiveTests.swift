@@ -35,7 +35,10 @@ import SyncTestSupport
         let told = waitFor(20) {
             a = (try? n[0].node.run("sync-status", [id])) ?? a
             b = (try? n[1].node.run("sync-status", [id])) ?? b
+            // All of it in one status: one taken while alice's commit lands can count the files
+            // as pending and the peer as lacking them both (its reads are not one snapshot).
             return a.stdout.contains("it lacks 2 changes of ours (12 B)") && b.stdout.contains("behind by ")
+                && a.stdout.hasPrefix("folder \(id) (shared): behind\n")
         }
         #expect(told, "alice:\n\(a)\nbob:\n\(b)")
         #expect(a.stdout.hasPrefix("folder \(id) (shared): behind\n"), "\(a)")
