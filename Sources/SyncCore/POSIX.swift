@@ -55,15 +55,18 @@ public enum POSIX {
         _ = try writeSparse(fd, bytes, at: position, path: path)
     }
 
+    /// Whether every byte is zero (false for none).
+    public static func allZeros(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let p = bytes.baseAddress, !bytes.isEmpty else { return false }
+        return p.load(as: UInt8.self) == 0 && memcmp(p, p + 1, bytes.count - 1) == 0
+    }
+
     /// `writeSparse` for a caller that knows the file's offset (`position`): no seek to find it.
     /// Returns whether it ended on skipped zeros (then the file is shorter than its offset until
     /// `endSparse`).
     public static func writeSparse(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at position: Int, path: String) throws -> Bool {
         let block = 4096
-        func zeros(_ at: Int, _ n: Int) -> Bool {
-            let p = bytes.baseAddress! + at
-            return p.load(as: UInt8.self) == 0 && memcmp(p, p + 1, n - 1) == 0
-        }
+        func zeros(_ at: Int, _ n: Int) -> Bool { allZeros(UnsafeRawBufferPointer(rebasing: bytes[at..<(at + n)])) }
         var i = 0, start = 0 // bytes[start..<i] are to be written; a skip is pending after them
         var skipping = 0
         while i < bytes.count {

@@ -1,4 +1,5 @@
 import Foundation
+import SyncCore
 import SyncGit
 
 /// Makes the manifest of content as it streams by (the chunk ids need each chunk whole: the
@@ -44,7 +45,7 @@ final class ManifestBuilder: @unchecked Sendable {
     private var zeroIDs: [Int: [UInt8]] = [:]
 
     private func add(_ chunk: UnsafeRawBufferPointer) {
-        let zeros = chunk.count > 0 && chunk.load(as: UInt8.self) == 0 && memcmp(chunk.baseAddress!, chunk.baseAddress! + 1, chunk.count - 1) == 0
+        let zeros = POSIX.allZeros(chunk)
         if zeros, let id = zeroIDs[chunk.count] {
             chunks.append(ChunkManifest.Chunk(length: chunk.count, id: id))
             return
