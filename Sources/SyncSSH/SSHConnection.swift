@@ -26,10 +26,13 @@ public struct HostKey: Sendable, Equatable {
     public init(type: String, blob: [UInt8]) { self.type = type; self.blob = blob }
 }
 
-/// One SSH connection with one exec channel, over libssh2 in blocking mode. Owns its socket,
-/// session and channel, and frees them on `close()` or `deinit`.
+/// One SSH connection with one exec channel, over libssh2. Owns its socket, session and channel,
+/// and frees them on `close()` or `deinit`. Blocking until the command runs; from then on a
+/// `ChannelPump` thread moves the channel's bytes, until `finish`, `close` or `standardError`.
 public final class SSHConnection {
     public let host: String
+    private let timeoutSeconds: Int
+    private var pump: ChannelPump?
     private var socket: Int32 = -1
     private var session: OpaquePointer?
     private var channel: OpaquePointer?
@@ -42,6 +45,7 @@ public final class SSHConnection {
     /// host key is acceptable (it throws to refuse) before anything else is sent.
     public init(host: String, port: Int, timeoutSeconds: Int = 600, verify: (HostKey) throws -> Void) throws {
         self.host = host
+        self.timeoutSeconds = timeoutSeconds
         guard SSHLibrary.ready else { throw SSHError(host: host, message: "libssh2 failed to initialize") }
         socket = try Self.connect(host: host, port: port)
         guard let s = libssh2_session_init_ex(nil, nil, nil, nil) else {
@@ -90,10 +94,20 @@ public final class SSHConnection {
         guard libssh2_channel_process_startup(ch, "exec", 4, command, UInt32(command.utf8.count)) == 0 else {
             throw SSHError(host: host, message: "the server refused to run a command: \(lastError())")
         }
+        pump = try ChannelPump(session: s, channel: ch, socket: socket, host: host, timeout: Double(timeoutSeconds))
+    }
+
+    /// Ends the pump (after what it was given to send is sent): the session is this thread's again.
+    private func stopPump() {
+        guard let p = pump else { return }
+        p.stop()
+        errorBytes += p.errorBytes.prefix(max(0, 65536 - errorBytes.count))
+        pump = nil
     }
 
     /// Up to `max` bytes of the command's standard output; empty at its end.
     public func read(max: Int) throws -> [UInt8] {
+        if let pump { return try pump.read(max: max) }
         guard let ch = channel else { throw SSHError(host: host, message: "no channel") }
         while true {
             let n = readChannel(ch, max: max)
@@ -106,6 +120,7 @@ public final class SSHConnection {
     /// What the command's standard output holds now, without waiting: nil when nothing is there,
     /// empty at its end.
     public func readAvailable(max: Int) throws -> [UInt8]? {
+        if let pump { return try pump.readAvailable(max: max) }
         guard let s = session, let ch = channel else { throw SSHError(host: host, message: "no channel") }
         libssh2_session_set_blocking(s, 0)
         defer { libssh2_session_set_blocking(s, 1) }
@@ -139,11 +154,13 @@ public final class SSHConnection {
         }
     }
 
-    /// The connection's socket, for poll(2).
-    public var descriptor: Int32 { socket }
+    /// For poll(2): the pump's descriptor that is readable while bytes wait (the socket before
+    /// the command runs).
+    public var descriptor: Int32 { pump?.ready ?? socket }
 
     /// Writes all of `bytes` to the command's standard input.
     public func write(_ bytes: [UInt8]) throws {
+        if let pump { return try pump.write(bytes) }
         guard let ch = channel else { throw SSHError(host: host, message: "no channel") }
         var offset = 0
         while offset < bytes.count {
@@ -160,6 +177,7 @@ public final class SSHConnection {
 
     /// What the command wrote to its standard error so far (read after its output ended).
     public func standardError() -> String {
+        stopPump()
         guard let ch = channel else { return String(decoding: errorBytes, as: UTF8.self) }
         var out = errorBytes
         var buf = [UInt8](repeating: 0, count: 4096)
@@ -176,6 +194,7 @@ public final class SSHConnection {
     /// Sends end-of-file, waits for the command to end and returns its exit status.
     @discardableResult
     public func finish() -> Int32 {
+        stopPump()
         guard let ch = channel else { return -1 }
         _ = libssh2_channel_send_eof(ch)
         _ = libssh2_channel_close(ch)
@@ -185,6 +204,7 @@ public final class SSHConnection {
 
     /// Frees the channel, the session and the socket.
     public func close() {
+        stopPump()
         if let ch = channel { libssh2_channel_free(ch); channel = nil }
         if let s = session {
             _ = libssh2_session_disconnect_ex(s, SSH_DISCONNECT_BY_APPLICATION, "bye", "")

@@ -94,6 +94,34 @@ import Testing
         #expect(stateAfter - stateBefore < 2048, "SYNC_DIR grew from \(stateBefore) to \(stateAfter) KiB")
     }
 
+    /// The dialing side's link has a thread of its own that reads and writes for it: a serving
+    /// side that falls silent after the handshake (its sync-serve stopped) is given up after the
+    /// call timeout, with the host named, not waited for without end.
+    @Test func aPeerThatFallsSilentIsGivenUpAfterTheCallTimeout() throws {
+        let a = try PeerNode(), b = try PeerNode()
+        let (pa, id) = try a.node.folder("shared")
+        _ = try b.join("shared", id: id)
+        try a.allow(b, id)
+        try a.node.sh("cd '\(pa)' && echo one > one.txt")
+        #expect(try a.commit(pa).status == 0)
+        var dialer = Dialer(state: StateDirectory(root: b.node.stateDir))
+        dialer.environment["SYNC_CALL_TIMEOUT"] = "2s"
+        let d = try dialer.dial(RemoteSpec(a.remote(id)))
+        defer { d.connection.close() }
+        let serves = PeerNode.descendants(of: try #require(a.sshd)).filter {
+            ((try? String(contentsOfFile: "/proc/\($0)/cmdline", encoding: .utf8)) ?? "").contains("sync-serve")
+        }
+        #expect(!serves.isEmpty)
+        for p in serves { kill(p, SIGSTOP) }
+        defer { for p in serves { kill(p, SIGCONT) } }
+        let start = Date()
+        var failure: Error?
+        do { _ = try RemoteFolder(session: d.session, folder: id).index(since: 0, limit: 10) } catch { failure = error }
+        let waited = Date().timeIntervalSince(start)
+        #expect("\(failure.map { "\($0)" } ?? "no error")".contains("nothing came for 2 s"))
+        #expect(waited >= 1.5 && waited < 10, "gave up after \(waited) s")
+    }
+
     func stateKiB(_ n: PeerNode) throws -> Int {
         Int(try n.node.sh("du -sk '\(n.node.stateDir)' | cut -f1").stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
     }

@@ -9,7 +9,7 @@ extension SSHConnection: Transport {}
 /// node key authentication, `sync-serve` started (a forced command on the peer), handshake done.
 struct Dialer {
     let state: StateDirectory
-    let environment: [String: String] = ProcessInfo.processInfo.environment
+    var environment: [String: String] = ProcessInfo.processInfo.environment
     var warn: (String) -> Void = { _ in }
     /// For a join: the invite key to log in with (a private key file with its `.pub` beside it),
     /// used instead of the node key and any IdentityFile.
@@ -61,8 +61,7 @@ struct Dialer {
         try connection.authenticate(user: user, privateKey: privateKey,
                                     publicKey: FileManager.default.fileExists(atPath: privateKey + ".pub") ? privateKey + ".pub" : nil)
         try connection.exec("sync-serve")
-        // The call timeout is libssh2's here (its blocking reads give up after it): a poll on the
-        // socket cannot see what libssh2 has already taken from it.
+        // The call timeout is the connection's here: its link thread's reads give up after it.
         let session = Session(link: Link(connection), identity: identity, dialing: true)
         let peer: NodeID
         do { peer = try session.handshake(names: NodeNames(state)) } catch {
