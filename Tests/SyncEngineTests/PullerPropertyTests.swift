@@ -65,11 +65,14 @@ import SyncTestSupport
     static let paths = ["x.txt", "y.txt", "d/z.txt", "d/w.txt"]
 
     /// One pull of `src`'s folder into `dst`, over a socket pair.
-    static func pull(_ dst: Node, from src: Node, prepare: (Puller) -> Void = { _ in }) throws -> PullOutcome {
+    /// `served`, when given, counts the content bytes the serving side sent (on its thread).
+    static func pull(_ dst: Node, from src: Node, served: Counter? = nil, prepare: (Puller) -> Void = { _ in }) throws -> PullOutcome {
         var fds: [Int32] = [0, 0]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0 else { throw SyncError.io(path: "socketpair", operation: "socketpair", errno: errno) }
         let theirFD = fds[1]
-        let box = InviteTests.Box(FolderServer(state: src.state, peer: dst.identity.id))
+        let server = FolderServer(state: src.state, peer: dst.identity.id)
+        if let served { server.onServed = { _, s in if case .content(let n) = s { served.add(n) } } }
+        let box = InviteTests.Box(server)
         let identity = src.identity
         let done = DispatchSemaphore(value: 0)
         Thread {
@@ -88,6 +91,14 @@ import SyncTestSupport
         puller.batchSize = 3 // batches end inside a history: their edges are where pulls go wrong
         prepare(puller)
         return try puller.run()
+    }
+
+    /// A count kept by one thread and read by another once it is done.
+    final class Counter: @unchecked Sendable {
+        private let lock = NSLock()
+        private var total = 0
+        func add(_ n: Int) { lock.lock(); total += n; lock.unlock() }
+        var value: Int { lock.lock(); defer { lock.unlock() }; return total }
     }
 
     /// One step of a history: what a user did on a node, or a pull.

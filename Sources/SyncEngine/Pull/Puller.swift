@@ -59,6 +59,16 @@ public final class Puller {
     static let keptInMemory: Int64 = 16 << 10
     /// The window asked for ahead while the rows before it are applied (see `stage`).
     var ahead: Window?
+    /// The first range of the next row's file, asked for while the file before it came (see
+    /// `askNextAhead`).
+    var nextAhead: NextAhead?
+    /// Files whose first ranges were asked for ahead and read by their rows (for tests).
+    var nextAheadTaken = 0
+    /// The batch's rows in the order they are applied, the one being applied, and the next whose
+    /// application begins with a window of fetching ahead (for `askNextAhead`).
+    var rows: [FileEntry] = []
+    var row = 0
+    var stagedUpTo = 0
     /// Noted temporaries (as `transfers` lines) this pull renamed into place since they were noted,
     /// up to `renamedTransfersKept` of them (a pull of a million files would hold a million
     /// lines: past the bound, the end of the pull tries to unlink the rest as before).
@@ -241,10 +251,15 @@ public final class Puller {
         self.journal = journal
         // Whatever this batch asks ahead is read before any other request goes out, and dropped
         // (read and thrown away) if the batch ends before its rows.
-        remote.beforeRequest = { [unowned self] in try self.collectAhead() }
+        remote.beforeRequest = { [unowned self] in
+            try self.collectAhead()
+            try self.discardNextAhead()
+        }
         defer {
             remote.beforeRequest = nil
             try? discardAhead()
+            try? discardNextAhead()
+            rows = []
             self.journal = nil
             directories.clear()
         }
@@ -301,9 +316,11 @@ public final class Puller {
         if !dryRun { try? FileSystem.writeAtomically(Array(ordered.map { PathQuoting.quote($0.path.rawValue) + "\n" }.joined().utf8),
                                                      to: Self.applyingPath(context.folder), mode: 0o600, durable: false) }
         defer { if !dryRun { unlink(Self.applyingPath(context.folder)) } }
-        var stagedUpTo = 0
+        stagedUpTo = 0
+        rows = ordered
         do {
             for (i, r) in ordered.enumerated() {
+                row = i
                 // Between two rows nothing borrows a directory: those dropped meanwhile are closed.
                 directories.settle()
                 if !dryRun && i == stagedUpTo { stagedUpTo = try stage(ordered, from: i) }

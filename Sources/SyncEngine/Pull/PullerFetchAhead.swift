@@ -202,3 +202,66 @@ extension Puller {
         dirtyDirectories = []
     }
 }
+
+/// The first ranges of a file too large to fetch ahead, asked for before its row is applied.
+struct NextAhead {
+    let path: RelativePath
+    let hash: String
+    /// The requests, with the length each asked for (0: to the end of the file).
+    let ranges: [(id: UInt32, length: Int64)]
+    /// The file's size.
+    let size: Int64
+    /// Where the ranges asked for end.
+    var end: Int64 { ranges.last!.length == 0 ? size : ranges.reduce(0) { $0 + $1.length } }
+}
+
+/// Asking the next file ahead: files too large for windows come one request (or one range) at a
+/// time, and between two of them the peer would wait while this side makes the first durable and
+/// puts it in place. As the last range of a row's file is asked for, the first ranges of the next
+/// row's are asked for too (as many as a transfer keeps in flight), when that row is sure to fetch
+/// its file whole from the peer: a new path whose content this node lacks. The answers wait on the
+/// link (read ahead by the link's thread) until that row reads them; any other request first reads
+/// and drops them (answers come in order), as does the end of the batch.
+extension Puller {
+    func askNextAhead(after r: FileEntry) throws {
+        guard nextAhead == nil, !deferLarge, rows.indices.contains(row), rows[row].path == r.path,
+              row + 1 < rows.count, row + 1 != stagedUpTo else { return }
+        let n = rows[row + 1]
+        guard n.kind == .file, !n.deleted, n.size > Self.stageMaxSize, let hash = n.hash, staged[n.path] == nil,
+              batch.vanishing[hash] == nil else { return }
+        let local = locals[n.path]
+        guard local == nil || local!.deleted, case .take = Reconcile.decide(local: local, remote: n, resolver: me),
+              (try? context.index.files(withHash: hash).isEmpty) == true,
+              let id = try? ObjectID(hex: hash), (try? context.history)?.contains(id) == false else { return }
+        // As many ranges as a transfer keeps in flight (`whole`), in one write.
+        var ranges: [(id: UInt32, length: Int64)] = []
+        var asked: Int64 = 0
+        try remote.session.link.gather {
+            while ranges.count < 2 && asked < n.size {
+                let length = n.size - asked > Self.rangeSize ? Self.rangeSize : 0
+                ranges.append((try remote.requestContent(n.path.rawValue, hash: hash, offset: asked, length: length), length))
+                asked = length > 0 ? asked + length : n.size
+            }
+        }
+        nextAhead = NextAhead(path: n.path, hash: hash, ranges: ranges, size: n.size)
+    }
+
+    /// The ranges asked ahead for `r`, if they are `r`'s (what the link holds before it is read first).
+    func takeNextAhead(_ r: FileEntry) throws -> NextAhead? {
+        guard let a = nextAhead, a.path == r.path, a.hash == r.hash else { return nil }
+        try collectAhead()
+        nextAhead = nil
+        nextAheadTaken += 1
+        return a
+    }
+
+    /// Reads the ranges asked ahead, if any, and drops them.
+    func discardNextAhead() throws {
+        guard let a = nextAhead else { return }
+        nextAhead = nil
+        let sink = try Descriptor(opening: "/dev/null", O_WRONLY)
+        for (id, length) in a.ranges {
+            do { try remote.receiveContent(id, into: sink.raw, limit: length > 0 ? length : a.size) } catch is RemoteError {}
+        }
+    }
+}

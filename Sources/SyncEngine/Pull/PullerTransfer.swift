@@ -43,9 +43,15 @@ extension Puller {
     /// after each, when `shouldYield` says other work waits (a peer's notice), the transfer stops
     /// once the range in flight is in (`Yielded`; what came stays in the temporary file to resume from).
     /// From offset 0, the history blob is written as the bytes come (`tee(for:)`).
+    /// Its first range may have been asked for already, while the row before it came (`askNextAhead`);
+    /// as its last range is asked for, the next row's first one is (the peer sends it while this
+    /// row is made durable and put in place).
     func whole(_ r: FileEntry, offset: Int64, _ fd: Int32) throws -> Bool {
+        let early = offset == 0 ? try takeNextAhead(r) : nil
         guard r.size - offset > Self.rangeSize else {
-            return try receive(try remote.requestContent(r.path.rawValue, hash: r.hash!, offset: offset), r, offset: offset, into: fd)
+            let id = try early?.ranges[0].id ?? remote.requestContent(r.path.rawValue, hash: r.hash!, offset: offset)
+            try askNextAhead(after: r)
+            return try receive(id, r, offset: offset, into: fd)
         }
         // Hashed on a thread of its own, beside the writes, with its history copy written there
         // too (up to max-blob), or its chunk manifest made there (above).
@@ -58,10 +64,17 @@ extension Puller {
             let length = r.size - asked > Self.rangeSize ? Self.rangeSize : 0
             inFlight.append((try remote.requestContent(r.path.rawValue, hash: r.hash!, offset: asked, length: length), length))
             asked = length > 0 ? asked + length : r.size
+            if asked == r.size { try askNextAhead(after: r) }
         }
         // The next range is asked for before the one before it is read: the link never waits a
         // round trip between two. What is asked for is read, whatever happens (answers come in order).
-        try ask()
+        if let early {
+            inFlight = early.ranges
+            asked = early.end
+            if asked == r.size { try askNextAhead(after: r) }
+        } else {
+            try ask()
+        }
         var stop = false, short = false, yielded = false
         var failure: RemoteError?
         while !inFlight.isEmpty {
