@@ -180,6 +180,8 @@ final class ChannelPump: @unchecked Sendable {
         /// it, which may be the other stream's (different sizes would skew its count of the window
         /// the peer has, until the peer waits for an adjustment that never comes).
         var errorBuffer = [UInt8](repeating: 0, count: Self.readSize)
+        /// Whether the last pass found bytes waiting in libssh2 and went round again for them.
+        var lookedAgain = false
         while true {
             condition.lock()
             if stopping { break }
@@ -253,7 +255,15 @@ final class ChannelPump: @unchecked Sendable {
                 condition.broadcast()
                 break
             }
-            if busy { continue }
+            if busy { lookedAgain = false; continue }
+            // A read of one stream takes in from the socket what came for the other (standard
+            // output's end, say, while standard error was read): it waits in libssh2, where no
+            // poll sees it. Once more for it, then a short sleep if it is still not read.
+            if room && owed == .nothing && queued() > 0 {
+                if !lookedAgain { lookedAgain = true; continue }
+                unsure = true
+            }
+            lookedAgain = false
             wait(reading: room, sending: sent < pending.count, owing: owed != .nothing, patience: unsure ? 10 : -1)
         }
         // The lock is held here.
@@ -261,6 +271,13 @@ final class ChannelPump: @unchecked Sendable {
         sending = false
         condition.broadcast()
         condition.unlock()
+    }
+
+    /// The bytes of the channel (either stream) that libssh2 holds read and not yet handed over.
+    private func queued() -> UInt {
+        var available: UInt = 0
+        _ = libssh2_channel_window_read_ex(channel, &available, nil)
+        return available
     }
 
     /// Whether libssh2's last call left a packet half sent (it waits to write to the socket).
