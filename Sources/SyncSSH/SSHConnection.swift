@@ -36,10 +36,8 @@ public final class SSHConnection {
     private var socket: Int32 = -1
     private var session: OpaquePointer?
     private var channel: OpaquePointer?
-    /// What the command wrote to standard error, taken early (see `readAvailable`); at most 64 KiB.
+    /// What the command wrote to standard error, as the pump took it; at most 64 KiB.
     private var errorBytes: [UInt8] = []
-    /// Where reads land before they are handed on (see `readChannel`).
-    private var scratch: [UInt8] = []
 
     /// Connects to `host:port` and completes the key exchange; `verify` decides whether the
     /// host key is acceptable (it throws to refuse) before anything else is sent.
@@ -107,72 +105,28 @@ public final class SSHConnection {
 
     /// Up to `max` bytes of the command's standard output; empty at its end.
     public func read(max: Int) throws -> [UInt8] {
-        if let pump { return try pump.read(max: max) }
-        guard let ch = channel else { throw SSHError(host: host, message: "no channel") }
-        while true {
-            let n = readChannel(ch, max: max)
-            if n == Int(LIBSSH2_ERROR_EAGAIN) { continue }
-            if n < 0 { throw SSHError(host: host, message: "read failed: \(lastError())") }
-            return Array(scratch.prefix(n))
-        }
+        try running().read(max: max)
     }
 
     /// What the command's standard output holds now, without waiting: nil when nothing is there,
     /// empty at its end.
     public func readAvailable(max: Int) throws -> [UInt8]? {
-        if let pump { return try pump.readAvailable(max: max) }
-        guard let s = session, let ch = channel else { throw SSHError(host: host, message: "no channel") }
-        libssh2_session_set_blocking(s, 0)
-        defer { libssh2_session_set_blocking(s, 1) }
-        let n = readChannel(ch, max: max)
-        if n < 0 && n != Int(LIBSSH2_ERROR_EAGAIN) { throw SSHError(host: host, message: "read failed: \(lastError())") }
-        if n > 0 { return Array(scratch.prefix(n)) }
-        // libssh2 reports the end only once no data of the channel is pending, standard error's
-        // too: take that first, or a command that ended with a message would seem silent.
-        takeStandardError(ch)
-        return libssh2_channel_eof(ch) != 0 ? [] : nil
+        try running().readAvailable(max: max)
     }
 
-    /// One read of standard output into `scratch` (kept from call to call: a read of a few
-    /// kilobytes costs no allocation and no clearing of a large buffer); libssh2's return value.
-    private func readChannel(_ ch: OpaquePointer, max: Int) -> Int {
-        if scratch.count < max { scratch = [UInt8](repeating: 0, count: max) }
-        return scratch.withUnsafeMutableBufferPointer { p in
-            p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: max) { libssh2_channel_read_ex(ch, 0, $0, max) }
-        }
-    }
-
-    /// Moves what standard error holds now into `errorBytes` (the session is non-blocking here).
-    private func takeStandardError(_ ch: OpaquePointer) {
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = buf.withUnsafeMutableBufferPointer { p in
-                p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: 4096) { libssh2_channel_read_ex(ch, 1, $0, 4096) }
-            }
-            if n <= 0 { return }
-            if errorBytes.count < 65536 { errorBytes += buf.prefix(min(n, 65536 - errorBytes.count)) }
-        }
+    /// The pump of the running command.
+    private func running() throws -> ChannelPump {
+        guard let pump else { throw SSHError(host: host, message: "no command running") }
+        return pump
     }
 
     /// For poll(2): the pump's descriptor that is readable while bytes wait (the socket before
     /// the command runs).
     public var descriptor: Int32 { pump?.ready ?? socket }
 
-    /// Writes all of `bytes` to the command's standard input.
+    /// Writes all of `bytes` to the command's standard input (queued: the pump sends them).
     public func write(_ bytes: [UInt8]) throws {
-        if let pump { return try pump.write(bytes) }
-        guard let ch = channel else { throw SSHError(host: host, message: "no channel") }
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBufferPointer { p in
-                p.baseAddress!.advanced(by: offset).withMemoryRebound(to: CChar.self, capacity: bytes.count - offset) {
-                    libssh2_channel_write_ex(ch, 0, $0, bytes.count - offset)
-                }
-            }
-            if n == Int(LIBSSH2_ERROR_EAGAIN) { continue }
-            if n < 0 { throw SSHError(host: host, message: "write failed: \(lastError())") }
-            offset += n
-        }
+        try running().write(bytes)
     }
 
     /// What the command wrote to its standard error so far (read after its output ended).
