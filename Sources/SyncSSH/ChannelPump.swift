@@ -148,11 +148,12 @@ final class ChannelPump: @unchecked Sendable {
         outbound += bytes
     }
 
-    /// Waits for what was queued to be sent (unless the link failed), then for the thread to end;
-    /// the session is the caller's again, in blocking mode. Stopping twice does nothing.
-    func stop() {
+    /// Waits up to `draining` seconds (at most the timeout) for what was queued to be sent (unless
+    /// the link failed), then for the thread to end; the session is the caller's again, in
+    /// blocking mode. Stopping twice does nothing.
+    func stop(draining: Double) {
         condition.lock()
-        let deadline = Date(timeIntervalSinceNow: timeout)
+        let deadline = Date(timeIntervalSinceNow: Swift.min(draining, timeout))
         while failure == nil && !stopped && (!outbound.isEmpty || sending) {
             if !condition.wait(until: deadline) { break }
         }

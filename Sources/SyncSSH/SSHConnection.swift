@@ -95,10 +95,11 @@ public final class SSHConnection {
         pump = try ChannelPump(session: s, channel: ch, socket: socket, host: host, timeout: Double(timeoutSeconds))
     }
 
-    /// Ends the pump (after what it was given to send is sent): the session is this thread's again.
-    private func stopPump() {
+    /// Ends the pump, once what it was given to send is sent or `draining` seconds have passed:
+    /// the session is this thread's again.
+    private func stopPump(draining: Double) {
         guard let p = pump else { return }
-        p.stop()
+        p.stop(draining: draining)
         errorBytes += p.errorBytes.prefix(max(0, 65536 - errorBytes.count))
         pump = nil
     }
@@ -131,7 +132,7 @@ public final class SSHConnection {
 
     /// What the command wrote to its standard error so far (read after its output ended).
     public func standardError() -> String {
-        stopPump()
+        stopPump(draining: 0)
         guard let ch = channel else { return String(decoding: errorBytes, as: UTF8.self) }
         var out = errorBytes
         var buf = [UInt8](repeating: 0, count: 4096)
@@ -148,7 +149,7 @@ public final class SSHConnection {
     /// Sends end-of-file, waits for the command to end and returns its exit status.
     @discardableResult
     public func finish() -> Int32 {
-        stopPump()
+        stopPump(draining: .infinity)
         guard let ch = channel else { return -1 }
         _ = libssh2_channel_send_eof(ch)
         _ = libssh2_channel_close(ch)
@@ -158,7 +159,8 @@ public final class SSHConnection {
 
     /// Frees the channel, the session and the socket.
     public func close() {
-        stopPump()
+        // A last frame (a goodbye) goes out if the peer takes it soon; a stuck peer is not waited for.
+        stopPump(draining: 2)
         if let ch = channel { libssh2_channel_free(ch); channel = nil }
         if let s = session {
             _ = libssh2_session_disconnect_ex(s, SSH_DISCONNECT_BY_APPLICATION, "bye", "")
