@@ -321,8 +321,8 @@ final class ChannelPump: @unchecked Sendable {
 
     /// Sleeps until the socket can move what libssh2 waits for (while reading ahead or sending),
     /// a caller pokes, or `patience` ms pass (-1: no limit). Every read went on until libssh2 had
-    /// emptied the socket, so what it already took from there is not left waiting behind a poll.
-    /// With nothing to read or send, the socket is not watched (at its end it is always readable);
+    /// emptied the socket, and what a read of the other stream took in was looked for (`queued`),
+    /// so nothing libssh2 holds is left waiting behind a poll. With nothing to read or send, the socket is not watched (at its end it is always readable);
     /// `owing` a half-sent packet, only its room to write is.
     private func wait(reading: Bool, sending: Bool, owing: Bool, patience: Int32) {
         var events: Int32 = owing ? Int32(POLLOUT) : reading ? Int32(POLLIN) : 0
