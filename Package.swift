@@ -55,7 +55,7 @@ let package = Package(
             "SyncEngine", "SyncCore", "SyncGit", "SyncProtocol", "SyncTestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "EndToEndTests", dependencies: ["SyncCommands", "SyncCore", "SyncEngine", "SyncProtocol", "SyncTestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["SyncCommands", "SyncCore", "SyncEngine", "SyncProtocol", "SyncSSH", "SyncTestSupport"]),
     ] + tools.map { .executableTarget(name: $0, dependencies: ["SyncCommands"]) },
     swiftLanguageModes: [.v6]
 )

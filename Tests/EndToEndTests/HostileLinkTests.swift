@@ -4,6 +4,7 @@ import Testing
 @testable import SyncProtocol
 @testable import SyncCommands
 @testable import SyncEngine
+import SyncSSH
 
 /// A crafted peer over real sshd: a node allowed for a folder dials the other's sync-serve and
 /// sends what no honest node sends. Each link ends (it never hangs), the serving node's disk and
@@ -120,6 +121,83 @@ import Testing
         let waited = Date().timeIntervalSince(start)
         #expect("\(failure.map { "\($0)" } ?? "no error")".contains("nothing came for 2 s"))
         #expect(waited >= 1.5 && waited < 10, "gave up after \(waited) s")
+    }
+
+    /// A session to `a`'s sshd whose command is forced to `command` for a key of its own (a line
+    /// of A's authorized keys outside the block `sync keys` manages): a peer that runs anything at
+    /// all where sync-serve should be. The command runs when this returns.
+    func forced(_ a: PeerNode, _ command: String) throws -> SSHConnection {
+        let key = a.node.base + "/forced_key"
+        #expect(try a.node.sh("rm -f '\(key)' '\(key).pub' && ssh-keygen -q -t ed25519 -N '' -f '\(key)'").status == 0)
+        let line = "command=\"\(command)\" " + (try String(contentsOfFile: key + ".pub", encoding: .utf8))
+        let kept = ((try? String(contentsOfFile: a.authorizedKeys, encoding: .utf8)) ?? "")
+            .split(separator: "\n").filter { !$0.hasPrefix("command=") }.map { $0 + "\n" }.joined()
+        try (kept + line).write(toFile: a.authorizedKeys, atomically: true, encoding: .utf8)
+        let c = try SSHConnection(host: "127.0.0.1", port: a.port, timeoutSeconds: 30) { _ in }
+        try c.authenticate(user: String(cString: getpwuid(getuid())!.pointee.pw_name), privateKey: key, publicKey: key + ".pub")
+        try c.exec("sync-serve")
+        return c
+    }
+
+    /// Everything left of the command's standard output.
+    func drain(_ c: SSHConnection) throws -> [UInt8] {
+        var out: [UInt8] = []
+        while true {
+            let b = try c.read(max: 1 << 20)
+            if b.isEmpty { return out }
+            out += b
+        }
+    }
+
+    /// The dialing side's link thread reads ahead of its caller, but only so far: a peer sending
+    /// faster than the puller takes its bytes is held back by the SSH window once the thread holds
+    /// its bound (`ChannelPump.inboundLimit`, 32 MiB), and every byte still comes, in order, once
+    /// they are taken. Watched from the peer's side: how much its command could write.
+    @Test func aPeerThatSendsFasterThanItIsReadIsHeldBack() throws {
+        let a = try PeerNode()
+        let total = 256 << 20
+        let c = try forced(a, "exec head -c \(total) /dev/zero")
+        defer { c.close() }
+        func written() -> Int? {
+            let head = PeerNode.descendants(of: a.sshd ?? -1).first {
+                ((try? String(contentsOfFile: "/proc/\($0)/cmdline", encoding: .utf8)) ?? "").hasPrefix("head\0")
+            }
+            let io = head.flatMap { try? String(contentsOfFile: "/proc/\($0)/io", encoding: .utf8) } ?? ""
+            return io.split(separator: "\n").first { $0.hasPrefix("wchar:") }.flatMap { Int($0.dropFirst(6).trimmingCharacters(in: .whitespaces)) }
+        }
+        // Nothing is read here until what the peer wrote stops growing for 2 s.
+        var last = -1, since = Date()
+        let held = waitFor(60) {
+            guard let w = written() else { return false }
+            if w != last { last = w; since = Date() }
+            return Date().timeIntervalSince(since) >= 2
+        }
+        #expect(held, "the peer was never held back: it wrote \(last) bytes")
+        #expect(last >= 32 << 20 && last < 80 << 20, "the peer wrote \(last) bytes ahead of a caller that read nothing")
+        var got = 0, zeros = true
+        while true {
+            let b = try c.read(max: 1 << 20)
+            if b.isEmpty { break }
+            got += b.count
+            zeros = zeros && !b.contains { $0 != 0 }
+        }
+        #expect(got == total && zeros)
+        #expect(c.finish() == 0)
+    }
+
+    /// A peer that writes standard error by the megabyte while its output is read: the link thread
+    /// reads standard error too (else the SSH window would close and the output stall behind it),
+    /// keeps its first 64 KiB and drops the rest.
+    @Test func aPeerThatFloodsStandardErrorIsReadOnAndKeptShort() throws {
+        let a = try PeerNode()
+        let c = try forced(a, "head -c 67108864 /dev/zero >&2; echo done")
+        defer { c.close() }
+        let start = Date()
+        #expect(String(decoding: try drain(c), as: UTF8.self) == "done\n")
+        #expect(Date().timeIntervalSince(start) < 25, "the output took \(Date().timeIntervalSince(start)) s")
+        let error = c.standardError()
+        #expect(error.utf8.count == 65536 && !error.utf8.contains { $0 != 0 })
+        #expect(c.finish() == 0)
     }
 
     func stateKiB(_ n: PeerNode) throws -> Int {
