@@ -65,8 +65,11 @@ import SyncTestSupport
     static let paths = ["x.txt", "y.txt", "d/z.txt", "d/w.txt"]
 
     /// One pull of `src`'s folder into `dst`, over a socket pair.
-    /// `served`, when given, counts the content bytes the serving side sent (on its thread).
-    static func pull(_ dst: Node, from src: Node, served: Counter? = nil, prepare: (Puller) -> Void = { _ in }) throws -> PullOutcome {
+    /// `served`, when given, counts the content bytes the serving side sent (on its thread);
+    /// `then`, when given, is called with the pull's result (what it returned or threw) and the
+    /// peer's folder, whose link is still open.
+    static func pull(_ dst: Node, from src: Node, served: Counter? = nil, prepare: (Puller) -> Void = { _ in },
+                     then: ((Result<PullOutcome, Error>, RemoteFolder) throws -> Void)? = nil) throws -> PullOutcome {
         var fds: [Int32] = [0, 0]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0 else { throw SyncError.io(path: "socketpair", operation: "socketpair", errno: errno) }
         let theirFD = fds[1]
@@ -87,10 +90,14 @@ import SyncTestSupport
         let mine = Session(link: Link(FileDescriptorTransport(input: fds[0], output: fds[0])), identity: dst.identity, dialing: true)
         let peer = try mine.handshake()
         defer { try? mine.send(.bye); shutdown(fds[0], Int32(SHUT_RDWR)) }
-        let puller = Puller(context: dst.context, remote: RemoteFolder(session: mine, folder: dst.context.folder.id.rawValue), peer: peer)
+        let remote = RemoteFolder(session: mine, folder: dst.context.folder.id.rawValue)
+        let puller = Puller(context: dst.context, remote: remote, peer: peer)
         puller.batchSize = 3 // batches end inside a history: their edges are where pulls go wrong
         prepare(puller)
-        return try puller.run()
+        guard let then else { return try puller.run() }
+        let result = Result { try puller.run() }
+        try then(result, remote)
+        return try result.get()
     }
 
     /// A count kept by one thread and read by another once it is done.

@@ -29,8 +29,20 @@ public final class RemoteFolder {
     /// Up to `limit` rows changed after `since`.
     public func index(since: Int64, limit: Int) throws -> IndexBatch {
         try beforeRequest?()
+        return try readIndex(requestIndex(since: since, limit: limit), since: since, limit: limit)
+    }
+
+    /// Asks for up to `limit` rows changed after `since` without waiting; `readIndex` reads them.
+    /// Unlike the other requests it does not call `beforeRequest`: the caller asks it behind
+    /// what it asked ahead, and reads it after that.
+    func requestIndex(since: Int64, limit: Int) throws -> UInt32 {
         let id = session.newRequestID()
         try session.send(.indexRequest(id: id, folder: folder, since: since, limit: UInt32(limit)))
+        return id
+    }
+
+    /// Reads the answer to index request `id` (rows after `since`, at most `limit`).
+    func readIndex(_ id: UInt32, since: Int64, limit: Int) throws -> IndexBatch {
         var entries: [WireEntry] = []
         var bytes = 0
         while true {

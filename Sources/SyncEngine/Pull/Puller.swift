@@ -64,6 +64,12 @@ public final class Puller {
     var nextAhead: NextAhead?
     /// Files whose first ranges were asked for ahead and read by their rows (for tests).
     var nextAheadTaken = 0
+    /// The next batch's rows, asked for behind the last window of the batch before (see
+    /// `askIndexAhead`), and where that batch starts while the peer has more (set before a batch is applied).
+    var indexAhead: IndexAhead?
+    var nextSince: Int64?
+    /// Batches whose rows were asked for ahead and taken (for tests).
+    var indexAheadTaken = 0
     /// The batch's rows in the order they are applied, the one being applied, and the next whose
     /// application begins with a window of fetching ahead (for `askNextAhead`).
     var rows: [FileEntry] = []
@@ -132,8 +138,10 @@ public final class Puller {
         var held = false
         deferred = []
         heldForGood = false
+        // However the pull ends, the rows asked ahead are read: the link stays in step.
+        defer { try? discardIndexAhead() }
         while true {
-            var batch = try remote.index(since: since, limit: batchSize)
+            var batch = try indexBatch(since: since)
             if !restarted, let knownEpoch, knownEpoch != batch.epoch, since > 0 {
                 // The peer's index was made anew: its sequence numbers mean something else now.
                 since = 0; restarted = true
@@ -150,6 +158,8 @@ public final class Puller {
             outcome.peerSequence = batch.sequence
             let last = batch.entries.map(\.sequence).max() ?? since
             let upTo = batch.more ? last : max(last, batch.sequence)
+            // The next batch starts there: its rows are asked for behind this batch's last window.
+            nextSince = batch.more ? upTo : nil
             // After a batch left rows for later, the stored sequence stays below them (apply
             // stored it so); later batches are applied but store none.
             if try apply(batch.entries, storing: held ? nil : (epochKey, batch.epoch, seqKey, upTo), last: !batch.more) != nil { held = true }
@@ -164,6 +174,7 @@ public final class Puller {
                 if !deferred.isEmpty && !dryRun && !cancelled() {
                     let rows = deferred
                     deferred = []
+                    nextSince = nil
                     _ = try apply(rows, storing: heldForGood ? nil : (epochKey, batch.epoch, seqKey, upTo), last: true)
                 }
                 break
@@ -253,6 +264,7 @@ public final class Puller {
         // (read and thrown away) if the batch ends before its rows.
         remote.beforeRequest = { [unowned self] in
             try self.collectAhead()
+            try self.readIndexAhead()
             try self.discardNextAhead()
         }
         defer {
