@@ -19,6 +19,11 @@ enum Base32 {
     }
 
     static func isValid(_ s: Substring) -> Bool {
-        s.utf8.allSatisfy { alphabet.contains($0) }
+        s.utf8.allSatisfy(isDigit)
+    }
+
+    /// Whether `b` is one of the alphabet's characters (a to z, 2 to 7).
+    static func isDigit(_ b: UInt8) -> Bool {
+        (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "2") && b <= UInt8(ascii: "7"))
     }
 }

@@ -6,11 +6,14 @@ public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible, C
 
     /// Validates `string`; throws for anything that is not a node id.
     public init(_ string: String) throws {
-        guard string.utf8.count == 52, Base32.isValid(Substring(string)) else {
+        guard string.utf8.count == Self.length, Base32.isValid(Substring(string)) else {
             throw SyncError.malformed("\(string): not a node id")
         }
         rawValue = string
     }
+
+    /// Characters in a node id.
+    static let length = 52
 
     /// The node id of an SSH public key blob (as in `ssh-ed25519 <base64 blob>`).
     public init(publicKeyBlob: [UInt8]) {

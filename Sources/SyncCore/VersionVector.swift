@@ -55,15 +55,42 @@ public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
     /// Parses the storage form; a peer's vector (`fromPeer`) may hold at most `peerMaxNodes`
     /// counters, each at most `peerLimit`.
     public init(parsing s: String, fromPeer: Bool = false) throws {
-        var c: [String: UInt64] = [:]
-        for pair in s.split(separator: ",") {
-            let parts = pair.split(separator: ":")
-            guard parts.count == 2, let n = UInt64(parts[1]), (try? NodeID(String(parts[0]))) != nil,
-                  !fromPeer || (n <= Self.peerLimit && c.count < Self.peerMaxNodes) else {
-                throw SyncError.malformed("\(s.prefix(80)): not a version vector")
-            }
-            c[String(parts[0])] = n
+        var text = s
+        guard let counters = text.withUTF8({ Self.counters(of: $0, fromPeer: fromPeer) }) else {
+            throw SyncError.malformed("\(s.prefix(80)): not a version vector")
         }
-        self.init(c)
+        self.init(counters)
+    }
+
+    /// The counters of the storage form in `bytes` (read byte by byte: every row of a pull has
+    /// one), or nil when it is not one: `node:counter` pairs, a node id and 1 or more decimal
+    /// digits that fit 64 bits, separated by single commas; nothing at all for no counters.
+    private static func counters(of bytes: UnsafeBufferPointer<UInt8>, fromPeer: Bool) -> [String: UInt64]? {
+        var c: [String: UInt64] = [:]
+        let n = bytes.count
+        var i = 0
+        while i < n {
+            if i > 0 {
+                guard bytes[i] == UInt8(ascii: ","), i + 1 < n else { return nil }
+                i += 1
+            }
+            let start = i
+            while i < n && Base32.isDigit(bytes[i]) { i += 1 }
+            guard i - start == NodeID.length, i < n, bytes[i] == UInt8(ascii: ":") else { return nil }
+            let node = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
+            i += 1
+            let digits = i
+            var value: UInt64 = 0
+            while i < n, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") {
+                let (times, o1) = value.multipliedReportingOverflow(by: 10)
+                let (next, o2) = times.addingReportingOverflow(UInt64(bytes[i] - UInt8(ascii: "0")))
+                guard !o1 && !o2 else { return nil }
+                value = next
+                i += 1
+            }
+            guard i > digits, !fromPeer || (value <= peerLimit && c.count < peerMaxNodes) else { return nil }
+            c[node] = value
+        }
+        return c
     }
 }
