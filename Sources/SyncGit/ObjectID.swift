@@ -24,6 +24,9 @@ public struct ObjectID: Hashable, Sendable, CustomStringConvertible {
         return o
     }
 
+    /// The 20 bytes of the id.
+    var raw: [UInt8] { withUnsafeBytes(of: oid.id) { Array($0) } }
+
     /// The first seven digits, as git abbreviates.
     public var short: String { String(hex.prefix(7)) }
     public var description: String { hex }

@@ -103,23 +103,33 @@ public final class PackWriter {
         var hasher = BlobHasher(size: Int64(bytes.count))
         hasher.update(bytes)
         let raw = hasher.digest()
-        let hex = BlobHasher.hex(raw)
-        let id = try ObjectID(hex: hex)
-        if added.contains(hex) || repository.contains(id) { return id }
+        let id = try ObjectID(hex: BlobHasher.hex(raw))
+        try add(bytes, id: id, raw: raw)
+        return id
+    }
+
+    /// Adds `bytes` as the blob `id`, which the caller checked they hash to (content received
+    /// from a peer is hashed as it comes): they are not hashed again.
+    public func add(_ bytes: [UInt8], verified id: ObjectID) throws {
+        try add(bytes, id: id, raw: id.raw)
+    }
+
+    private func add(_ bytes: [UInt8], id: ObjectID, raw: [UInt8]) throws {
+        let hex = id.hex
+        if added.contains(hex) || repository.contains(id) { return }
         added.insert(hex)
         // A few blobs are held as they are: a commit of one edit stays one loose object, not a pack
         // (many small packs would slow every read). Past `fewest`, they go into the pack.
         if held != nil {
             held!.append((bytes, raw))
             heldBytes += bytes.count
-            if held!.count < Self.fewest && heldBytes < 8 << 20 { return id }
+            if held!.count < Self.fewest && heldBytes < 8 << 20 { return }
             let all = held!
             held = nil
             for b in all { try append(b.bytes, id: b.id) }
-            return id
+            return
         }
         try append(bytes, id: raw)
-        return id
     }
 
     /// A pack is written out once its entries reach this size (and a new one begun).

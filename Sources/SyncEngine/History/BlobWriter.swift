@@ -39,10 +39,11 @@ final class BlobWriter: @unchecked Sendable {
         }
     }
 
-    /// Stores `bytes`, the verified content now at `path` (a small file fetched ahead: not read again).
-    func submit(_ path: RelativePath, bytes: [UInt8]) {
+    /// Stores `bytes`, the content now at `path`, checked to be blob `id` as it came (a small file
+    /// fetched ahead: neither read nor hashed again).
+    func submit(_ path: RelativePath, bytes: [UInt8], id: ObjectID) {
         queue.async(group: group) {
-            let result = Result { try self.pack.add(bytes) }
+            let result = Result { try self.pack.add(bytes, verified: id); return id }
             if case .success = result { self.packed.append(path) }
             self.lock.lock()
             self.results[path] = result

@@ -205,8 +205,8 @@ extension Puller {
         afterPlace?(target)
         // Fetched ahead: history lacked it when it was asked for (the blob writer looks again).
         if r.size <= context.folder.config.maxBlob {
-            if let bytes, durable, bytes.count == r.size {
-                blobs?.submit(target, bytes: bytes)
+            if let bytes, durable, bytes.count == r.size, let id = try? ObjectID(hex: hash) {
+                blobs?.submit(target, bytes: bytes, id: id)
             } else if !(try context.history.contains(ObjectID(hex: hash))) {
                 blobs?.submit(target, size: r.size)
             }
