@@ -11,6 +11,8 @@ public enum Beneath {
     /// it opens is kept there (see `DirectoryCache`).
     public static func directory(_ path: RelativePath?, in root: String, create: Bool = false,
                                  cache: DirectoryCache? = nil, made: (RelativePath) -> Void = { _ in }) throws -> Descriptor {
+        // Held for the batch as it is (the common case): lent without splitting the path.
+        if let held = cache?.descriptor(path?.rawValue ?? "") { return Descriptor(borrowing: held) }
         let parts = path?.rawValue.split(separator: "/") ?? []
         var start = 0
         // The walk's current directory; `owned` unless it is the held one it started from.
