@@ -13,7 +13,7 @@ public enum Beneath {
                                  cache: DirectoryCache? = nil, made: (RelativePath) -> Void = { _ in }) throws -> Descriptor {
         // Held for the batch as it is (the common case): lent without splitting the path.
         if let held = cache?.descriptor(path?.rawValue ?? "") { return Descriptor(borrowing: held) }
-        let parts = path?.rawValue.split(separator: "/") ?? []
+        let parts = path?.components ?? []
         var start = 0
         // The walk's current directory; `owned` unless it is the held one it started from.
         var fd: Int32 = -1
@@ -87,9 +87,10 @@ public enum Beneath {
 /// using it: it is closed by `settle`, which the owner calls where no borrowed one is in use
 /// (between two rows of a batch), or by `clear`.
 public final class DirectoryCache {
-    private var held: [String: Int32] = [:]
+    /// By path, told apart by bytes (two names Swift's strings compare equal are two directories).
+    private var held: [RelativePath: Int32] = [:]
     /// Most recently kept last; the oldest is dropped when `limit` is reached.
-    private var order: [String] = []
+    private var order: [RelativePath] = []
     /// Dropped, closed at the next `settle` or `clear`.
     private var retired: [Int32] = []
     public let limit: Int
@@ -98,10 +99,11 @@ public final class DirectoryCache {
     deinit { clear() }
 
     /// The held descriptor of the directory `path` ("" is the root), to borrow, not to close.
-    func descriptor(_ path: String) -> Int32? { held[path] }
+    func descriptor(_ path: String) -> Int32? { held[RelativePath(unchecked: path)] }
 
     /// Holds `fd` (owned from here) as the directory `path`.
     func keep(_ path: String, _ fd: Int32) {
+        let path = RelativePath(unchecked: path)
         if let old = held[path] { retired.append(old) } else { order.append(path) }
         held[path] = fd
         if order.count > limit, let oldest = order.first {
@@ -113,8 +115,7 @@ public final class DirectoryCache {
     /// Drops the directory `path` (nil: the root, which drops everything) and every one below it.
     public func forget(_ path: RelativePath?) {
         guard let path else { return retireAll() }
-        let prefix = path.rawValue + "/"
-        for key in order where key == path.rawValue || key.hasPrefix(prefix) {
+        for key in order where key.isWithin(path) {
             if let fd = held.removeValue(forKey: key) { retired.append(fd) }
         }
         order.removeAll { held[$0] == nil }

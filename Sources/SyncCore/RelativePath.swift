@@ -12,29 +12,59 @@ public struct RelativePath: Hashable, Comparable, Sendable, CustomStringConverti
         rawValue = string
     }
 
+    /// What makes `s` no path inside a folder, or nil. Read on its bytes, as the kernel reads it:
+    /// a '/' that Swift's characters join to a mark before or after it ("a/\u{338}b") still
+    /// separates two components on disk.
     static func problem(_ s: String) -> String? {
-        if s.isEmpty { return "empty" }
-        if s.utf8.first == UInt8(ascii: "/") { return "absolute" }
-        if s.utf8.contains(0) { return "contains NUL" }
-        if s.utf8.count > 4096 { return "longer than 4096 bytes" }
-        for part in s.split(separator: "/", omittingEmptySubsequences: false) {
-            if part.isEmpty { return "empty component" }
-            if part == "." || part == ".." { return "'\(part)' component" }
-            if part.utf8.count > 255 { return "component longer than 255 bytes" }
+        var s = s
+        return s.withUTF8 { b -> String? in
+            if b.isEmpty { return "empty" }
+            if b[0] == UInt8(ascii: "/") { return "absolute" }
+            if b.contains(0) { return "contains NUL" }
+            if b.count > 4096 { return "longer than 4096 bytes" }
+            var start = 0
+            while start <= b.count {
+                var end = start
+                while end < b.count && b[end] != UInt8(ascii: "/") { end += 1 }
+                let n = end - start
+                if n == 0 { return "empty component" }
+                if b[start] == UInt8(ascii: "."), n == 1 || (n == 2 && b[start + 1] == UInt8(ascii: ".")) {
+                    return n == 1 ? "'.' component" : "'..' component"
+                }
+                if n > 255 { return "component longer than 255 bytes" }
+                start = end + 1
+            }
+            return nil
         }
-        return nil
     }
+
+    /// The components, split on '/' bytes (see `problem`).
+    public var components: [String] {
+        rawValue.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Where the last '/' byte is, if any (components are split on bytes; see `problem`).
+    private var lastSlash: String.Index? { rawValue.utf8.lastIndex(of: UInt8(ascii: "/")) }
 
     /// The last component.
     public var name: String {
-        if let i = rawValue.lastIndex(of: "/") { return String(rawValue[rawValue.index(after: i)...]) }
-        return rawValue
+        guard let i = lastSlash else { return rawValue }
+        return String(decoding: rawValue.utf8[rawValue.utf8.index(after: i)...], as: UTF8.self)
     }
 
     /// The enclosing directory, or nil at the folder root.
     public var parent: RelativePath? {
-        guard let i = rawValue.lastIndex(of: "/") else { return nil }
-        return RelativePath(unchecked: String(rawValue[..<i]))
+        guard let i = lastSlash else { return nil }
+        return RelativePath(unchecked: String(decoding: rawValue.utf8[..<i], as: UTF8.self))
+    }
+
+    /// Paths are equal, and hashed, by their bytes, as the file system and the index tell them
+    /// apart: "é" composed and "e" with a combining accent are two files, not one (Swift's strings
+    /// compare them equal).
+    public static func == (a: RelativePath, b: RelativePath) -> Bool { compareBytes(a.rawValue, b.rawValue) == 0 }
+    public func hash(into hasher: inout Hasher) {
+        var s = rawValue
+        s.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
     }
 
     /// Every enclosing directory, outermost first.
@@ -51,7 +81,7 @@ public struct RelativePath: Hashable, Comparable, Sendable, CustomStringConverti
         let u = name.utf8
         let reason: String? =
             u.isEmpty ? "empty component"
-            : (name == "." || name == "..") ? "'\(name)' component"
+            : (u.elementsEqual(".".utf8) || u.elementsEqual("..".utf8)) ? "'\(name)' component"
             : u.contains(UInt8(ascii: "/")) ? "name contains '/'"
             : u.contains(0) ? "contains NUL"
             : u.count > 255 ? "component longer than 255 bytes"
@@ -77,7 +107,10 @@ public struct RelativePath: Hashable, Comparable, Sendable, CustomStringConverti
 
     /// Whether `self` is `other` or lies below it.
     public func isWithin(_ other: RelativePath) -> Bool {
-        rawValue == other.rawValue || rawValue.hasPrefix(other.rawValue + "/")
+        let (me, them) = (rawValue.utf8, other.rawValue.utf8)
+        guard me.starts(with: them) else { return false }
+        let rest = me.dropFirst(them.count)
+        return rest.isEmpty || rest.first == UInt8(ascii: "/")
     }
 
     /// For paths this node recorded itself after checking them (its own index rows, a scan's

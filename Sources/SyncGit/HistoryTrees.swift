@@ -113,7 +113,8 @@ extension HistoryRepository {
     static func ancestors(_ p: String) -> [String] {
         var out: [String] = []
         var s = Substring(p)
-        while let i = s.lastIndex(of: "/") { s = s[..<i]; out.append(String(s)) }
+        // On bytes, as the path's components are (RelativePath.problem).
+        while let i = s.utf8.lastIndex(of: UInt8(ascii: "/")) { s = s[..<i]; out.append(String(s)) }
         return out
     }
 

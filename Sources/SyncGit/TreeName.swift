@@ -46,13 +46,19 @@ enum TreeName {
     /// `path` ('/'-separated) with each component escaped.
     public static func escape(path: String) -> String {
         guard path.utf8.contains(where: mayNeedEscape) else { return path }
-        return path.split(separator: "/", omittingEmptySubsequences: false).map { escape($0) }.joined(separator: "/")
+        return components(path).map { escape($0) }.joined(separator: "/")
     }
 
     /// `path` ('/'-separated, as history stores it) with each component unescaped.
     static func unescape(path: String) -> String {
         guard path.utf8.contains(UInt8(ascii: "%")) else { return path }
-        return path.split(separator: "/", omittingEmptySubsequences: false).map { unescape($0) }.joined(separator: "/")
+        return components(path).map { unescape($0) }.joined(separator: "/")
+    }
+
+    /// `path`'s components, split on '/' bytes (a '/' joined to a mark in one Swift character
+    /// still separates components on disk).
+    private static func components(_ path: String) -> [Substring] {
+        path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map { Substring(String(decoding: $0, as: UTF8.self)) }
     }
 
     /// Whether `name` is one history keeps under the escape.

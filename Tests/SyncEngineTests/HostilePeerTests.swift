@@ -172,6 +172,35 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
         #expect(try f.context.index.entry(RelativePath("liar.txt")) == nil)
     }
 
+    /// A "/" that Swift's characters join to the scalar after it (a combining mark) or before it
+    /// (a prepended one) still separates components on disk: such a path is split on its bytes,
+    /// and through a link it is refused like any other, with nothing written outside.
+    @Test func aSlashJoinedToAMarkStillSeparatesComponents() throws {
+        let f = try Fixture()
+        let outside = f.base + "/outside"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: f.root + "/link", withDestinationPath: outside)
+        try FileManager.default.createSymbolicLink(atPath: f.root + "/p\u{600}", withDestinationPath: outside)
+        _ = try f.commit()
+        let ok = Array("fine\n".utf8)
+        let paths = ["link/\u{338}x", "p\u{600}/y", "link/\u{338}/z", "d/\u{338}", "d/e\u{600}/f"]
+        let result = try pull(f) { h in
+            h.entries = paths.enumerated().map { HostilePeer.entry($1, ok, seq: Int64($0 + 1)) }
+            h.contents = Dictionary(uniqueKeysWithValues: paths.map { ($0, ok) })
+        }
+        let outcome = try result.get()
+        let problems = outcome.problems.map(\.description).joined(separator: "\n")
+        #expect(listing(outside).isEmpty, "\(listing(outside))")
+        for p in ["link/\u{338}x", "p\u{600}/y", "link/\u{338}/z"] {
+            #expect(problems.contains("refused"), "\(p): \(problems)")
+            #expect(try f.context.index.entry(RelativePath(p)) == nil, "\(p)")
+        }
+        // Inside a real directory they are ordinary paths: the file lands below it.
+        #expect(FileManager.default.contents(atPath: f.root + "/d/\u{338}").map(Array.init) == ok)
+        #expect(FileManager.default.contents(atPath: f.root + "/d/e\u{600}/f").map(Array.init) == ok)
+        #expect(try f.context.index.entry(RelativePath("d/\u{338}"))?.hash == HistoryRepository.hash(ok).hex)
+    }
+
     @Test func anOversizedFrameEndsThePullWithNothingHalfWritten() throws {
         let f = try Fixture()
         let content = Array("some content\n".utf8)

@@ -55,7 +55,7 @@ struct FolderWriter {
     /// Whether the first component of `path` that is not a directory is a link (or gone).
     private func blockedByLink(_ path: RelativePath?) -> Bool {
         var walked = root
-        for part in path?.rawValue.split(separator: "/") ?? [] {
+        for part in path?.components ?? [] {
             walked += "/" + part
             var st = stat()
             guard lstat(walked, &st) == 0 else { return true }

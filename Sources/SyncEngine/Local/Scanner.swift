@@ -70,7 +70,7 @@ public struct Scanner: Sendable {
     /// Whether the scan skips `path` (ignored, excluded, or one of our temporary files).
     func skips(_ path: RelativePath, isDirectory: Bool) -> Bool {
         if path.name.hasPrefix(Self.temporaryPrefix) { return true }
-        if excluded.contains(where: { path.rawValue == $0 || path.rawValue.hasPrefix($0 + "/") }) { return true }
+        if excluded.contains(where: { path.isWithin(RelativePath(unchecked: $0)) }) { return true }
         return ignore.isIgnored(path, isDirectory: isDirectory)
     }
 
