@@ -19,10 +19,9 @@ public enum Beneath {
         var fd: Int32 = -1
         var owned = true
         if let cache {
-            for k in stride(from: parts.count, through: 0, by: -1) {
+            // The nearest directory above it that is held: the walk starts there.
+            for k in stride(from: parts.count - 1, through: 0, by: -1) {
                 if let held = cache.descriptor(parts[0..<k].joined(separator: "/")) {
-                    // Held for the batch: lent, not copied (see `DirectoryCache`).
-                    if k == parts.count { return Descriptor(borrowing: held) }
                     fd = held
                     owned = false
                     start = k
