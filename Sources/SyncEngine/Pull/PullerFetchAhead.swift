@@ -288,11 +288,15 @@ extension Puller {
         indexAhead = IndexAhead(since: since, id: try remote.requestIndex(since: since, limit: batchSize))
     }
 
-    /// Reads the rows asked ahead, if they are not read yet.
+    /// Reads the rows asked ahead, if they are not read yet. When the link fails reading them,
+    /// nothing is left to read: the pull's end does not wait on the link a second time.
     func readIndexAhead() throws {
         guard var a = indexAhead, a.answer == nil else { return }
         do { a.answer = .success(try remote.readIndex(a.id, since: a.since, limit: batchSize)) } catch let e as RemoteError {
             a.answer = .failure(e)
+        } catch {
+            indexAhead = nil
+            throw error
         }
         indexAhead = a
     }
