@@ -207,9 +207,10 @@ public final class HistoryRepository: @unchecked Sendable {
         return found.filter { unlink($0) == 0 }
     }
 
-    /// Writes a commit of `tree` on top of `main`, moves `main` to it and returns its id.
+    /// Writes a commit of `tree` on `parent`, moves `updating` (by default `main`; nil: none) to it
+    /// and returns its id.
     public func commit(tree: ObjectID, parent: ObjectID?, message: String, author: String, email: String,
-                       time: Date = Date()) throws -> ObjectID {
+                       time: Date = Date(), updating ref: String? = "refs/heads/main") throws -> ObjectID {
         var sig: UnsafeMutablePointer<git_signature>?
         try GitError.check(git_signature_new(&sig, author, email, git_time_t(time.timeIntervalSince1970), 0), "signature")
         defer { git_signature_free(sig) }
@@ -217,7 +218,7 @@ public final class HistoryRepository: @unchecked Sendable {
         var to = tree.oid
         try GitError.check(git_tree_lookup(&treeObj, repo, &to), "read tree \(tree.short)")
         defer { git_tree_free(treeObj) }
-        return try createCommit(updating: "refs/heads/main", author: sig, committer: sig, message: message,
+        return try createCommit(updating: ref, author: sig, committer: sig, message: message,
                                 tree: treeObj, parent: parent)
     }
 

@@ -40,6 +40,13 @@ public struct WireEntry: Sendable, Equatable {
     }
 }
 
+/// One authored history a side keeps: the node that made it and the commit at its tip.
+public struct HistoryTip: Sendable, Equatable {
+    public var node: String
+    public var commit: String
+    public init(node: String, commit: String) { self.node = node; self.commit = commit }
+}
+
 /// Why a request failed. A folder the peer may not see is `notFound`, exactly as a missing one.
 public enum ErrorCode: UInt8, Sendable {
     case notFound = 1
@@ -85,10 +92,25 @@ public enum Message: Sendable, Equatable {
     /// One-way, never answered: "`folder` is at `sequence` here; my rows after `echoFrom` up to it
     /// came from you", so a side that holds this side's rows up to `echoFrom` holds them all.
     case notice(folder: String, sequence: Int64, echoFrom: Int64)
+    /// "Which authored histories of `folder` do you keep?": answered by `historyTips` (or an error).
+    case historyTipsRequest(id: UInt32, folder: String)
+    case historyTips(id: UInt32, [HistoryTip])
+    /// The commits of `node`'s authored history from its tip back (or from the parent of `below`:
+    /// the next page), newest first, at most `limit`, stopping before `after` (empty: down to the
+    /// first); answered by `historyChain`.
+    case historyChainRequest(id: UInt32, folder: String, node: String, below: String, after: String, limit: UInt32)
+    /// `reachedAfter`: the walk met the commit asked to stop before (false: the chain does not hold
+    /// it, or the limit came first).
+    case historyChain(id: UInt32, commits: [String], reachedAfter: Bool)
+    /// A git pack of these objects of `folder`'s history (as many as fit one answer, from the
+    /// front): answered by `data`... `end`.
+    case objectsRequest(id: UInt32, folder: String, ids: [String])
     case error(id: UInt32, code: ErrorCode, message: String)
     case bye
 
-    public static let protocolVersion: UInt16 = 3
+    public static let protocolVersion: UInt16 = 4
+    /// The most tips, commits or object ids one history message holds.
+    public static let maxHistoryItems = 10_000
 
     /// The request id a message carries, if any.
     public var requestID: UInt32? {
@@ -96,7 +118,9 @@ public enum Message: Sendable, Equatable {
         case .hello, .proof, .bye, .notice: return nil
         case .indexRequest(let id, _, _, _), .entries(let id, _), .indexEnd(let id, _, _, _),
              .contentRequest(let id, _, _, _, _, _), .deltaRequest(let id, _, _, _), .manifestRequest(let id, _, _, _), .data(let id, _),
-             .end(let id), .offer(let id, _, _), .join(let id, _), .subscribe(let id, _, _), .error(let id, _, _):
+             .end(let id), .offer(let id, _, _), .join(let id, _), .subscribe(let id, _, _), .error(let id, _, _),
+             .historyTipsRequest(let id, _), .historyTips(let id, _), .historyChainRequest(let id, _, _, _, _, _),
+             .historyChain(let id, _, _), .objectsRequest(let id, _, _):
             return id
         }
     }
@@ -104,7 +128,8 @@ public enum Message: Sendable, Equatable {
     /// Whether this message starts a request (as opposed to answering one).
     public var isRequest: Bool {
         switch self {
-        case .indexRequest, .contentRequest, .deltaRequest, .manifestRequest, .offer, .join, .subscribe: return true
+        case .indexRequest, .contentRequest, .deltaRequest, .manifestRequest, .offer, .join, .subscribe,
+             .historyTipsRequest, .historyChainRequest, .objectsRequest: return true
         default: return false
         }
     }
@@ -162,6 +187,16 @@ public enum Message: Sendable, Equatable {
             w.u8(32); w.u32(id); w.string(folder); w.i64(since)
         case .notice(let folder, let seq, let echo):
             w.u8(33); w.string(folder); w.i64(seq); w.i64(echo)
+        case .historyTipsRequest(let id, let folder):
+            w.u8(60); w.u32(id); w.string(folder)
+        case .historyTips(let id, let tips):
+            w.u8(61); w.u32(id); w.u32(UInt32(tips.count)); for t in tips { w.string(t.node); w.string(t.commit) }
+        case .historyChainRequest(let id, let folder, let node, let below, let after, let limit):
+            w.u8(62); w.u32(id); w.string(folder); w.string(node); w.string(below); w.string(after); w.u32(limit)
+        case .historyChain(let id, let commits, let reached):
+            w.u8(63); w.u32(id); w.u32(UInt32(commits.count)); for c in commits { w.string(c) }; w.bool(reached)
+        case .objectsRequest(let id, let folder, let ids):
+            w.u8(64); w.u32(id); w.string(folder); w.u32(UInt32(ids.count)); for i in ids { w.string(i) }
         case .error(let id, let code, let message):
             w.u8(40); w.u32(id); w.u8(code.rawValue); w.string(message)
         case .bye:
@@ -213,6 +248,22 @@ public enum Message: Sendable, Equatable {
         case 32: self = .subscribe(id: try r.u32(), folder: try folder(&r), since: try r.i64(in: Limits.sequences, "since"))
         case 33: self = .notice(folder: try folder(&r), sequence: try r.i64(in: Limits.sequences, "sequence"),
                                 echoFrom: try r.i64(in: Limits.sequences, "sequence"))
+        case 60: self = .historyTipsRequest(id: try r.u32(), folder: try folder(&r))
+        case 61:
+            let id = try r.u32()
+            self = .historyTips(id: id, try Self.list(&r) { r in
+                HistoryTip(node: try r.string(max: Limits.maxNameBytes, "node"), commit: try r.string(max: Limits.maxNameBytes, "commit"))
+            })
+        case 62: self = .historyChainRequest(id: try r.u32(), folder: try folder(&r), node: try r.string(max: Limits.maxNameBytes, "node"),
+                                             below: try r.string(max: Limits.maxNameBytes, "commit"),
+                                             after: try r.string(max: Limits.maxNameBytes, "commit"), limit: try r.u32())
+        case 63:
+            let id = try r.u32()
+            let commits = try Self.list(&r) { try $0.string(max: Limits.maxNameBytes, "commit") }
+            self = .historyChain(id: id, commits: commits, reachedAfter: try r.bool())
+        case 64:
+            let id = try r.u32(), f = try folder(&r)
+            self = .objectsRequest(id: id, folder: f, ids: try Self.list(&r) { try $0.string(max: Limits.maxNameBytes, "object id") })
         case 40:
             let id = try r.u32()
             guard let code = ErrorCode(rawValue: try r.u8()) else { throw ProtocolError.malformed("bad error code") }
@@ -221,6 +272,18 @@ public enum Message: Sendable, Equatable {
         default: throw ProtocolError.malformed("unknown message type \(type)")
         }
         try r.end()
+    }
+}
+
+extension Message {
+    /// A count, then that many items, at most `maxHistoryItems`.
+    fileprivate static func list<T>(_ r: inout WireReader, _ item: (inout WireReader) throws -> T) throws -> [T] {
+        let n = try r.u32()
+        guard n <= maxHistoryItems else { throw ProtocolError.malformed("a list of \(n) items (at most \(maxHistoryItems))") }
+        var out: [T] = []
+        out.reserveCapacity(Int(n))
+        for _ in 0..<n { out.append(try item(&r)) }
+        return out
     }
 }
 
