@@ -23,6 +23,10 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
     var offsets: [String: [Int64]] = [:]
     /// A content request from this offset is answered `changed` (the file changed here meanwhile).
     var refuseOffset: Int64?
+    /// The authored histories it says it keeps (none by default), and what answers the history
+    /// requests after that (nothing: an error).
+    var tips: [HistoryTip] = []
+    var historyAnswer: ((Message, Session) throws -> Void)?
     struct Cut: Error {}
     let transport: FileDescriptorTransport
 
@@ -67,6 +71,11 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
             try session.send(.end(id: id))
         case .offer(let id, _, _):
             try session.send(.end(id: id))
+        case .historyTipsRequest(let id, _):
+            try session.send(.historyTips(id: id, tips))
+        case .historyChainRequest(let id, _, _, _, _, _), .objectsRequest(let id, _, _):
+            guard let historyAnswer else { return try session.send(.error(id: id, code: .notFound, message: "none")) }
+            try historyAnswer(request, session)
         default:
             break
         }

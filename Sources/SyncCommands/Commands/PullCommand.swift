@@ -146,6 +146,7 @@ public struct PullCommand: ToolCommand {
             }
             display.clear()
             for p in outcome.problems { warn("sync-pull: folder \(folder.id): \(p)") }
+            for p in outcome.history.problems { warn("sync-pull: folder \(folder.id): \(p)") }
             if outcome.peerSequence == 0 {
                 warn("sync-pull: host \(dialed.name): folder \(folder.id): the peer has recorded nothing yet (run sync commit FOLDER, or sync up, there)")
             }

@@ -155,27 +155,89 @@ public struct HistoryQueries {
         return out
     }
 
-    /// Every version of the file at `path` that history keeps, newest first: one per commit that
-    /// changed it (a deletion included).
+    /// Every version of the file at `path` that history keeps, newest first: one per commit of
+    /// this node's history that changed it (a deletion included), and one per change of it that
+    /// another node made, from that node's authored history fetched from peers (`HistoryFetch`).
+    /// A version a pull brought that is also in its maker's history is listed once, from there:
+    /// with the time it was made rather than the time it came.
     public func versions(of path: RelativePath) throws -> [FileVersion] {
+        let own = try localVersions(of: path)
+        let others = try peerVersions(of: path)
+        guard !others.isEmpty else { return own }
+        let made = Set(others.map { "\($0.node) \($0.blob ?? "-")" })
+        let merged = own.filter { v in
+            guard v.pulledFrom != nil, v.madeOn.count == 1 else { return true }
+            return !made.contains("\(v.madeOn[0]) \(v.blob ?? "-")")
+        } + others
+        return Self.newestFirst(merged)
+    }
+
+    /// By time, newest first; versions of the same second stay in the order given (each list comes
+    /// newest first already, and commit times have whole seconds).
+    static func newestFirst(_ versions: [FileVersion]) -> [FileVersion] {
+        versions.enumerated().sorted { a, b in a.element.time != b.element.time ? a.element.time > b.element.time : a.offset < b.offset }.map(\.element)
+    }
+
+    /// The versions of `path` in the authored histories of other nodes kept here (their chains,
+    /// and copies kept aside when a chain was rewritten), each change once (same node, content and
+    /// time), newest first.
+    func peerVersions(of path: RelativePath) throws -> [FileVersion] {
+        var out: [FileVersion] = []
+        var seen = Set<String>()
+        try wrap {
+            for chain in try repo.sideChains() where chain.name.hasPrefix("refs/peers/") {
+                var found: [FileVersion] = []
+                defer { out += found.reversed() }
+                let node = String(chain.name.dropFirst("refs/peers/".count).prefix { $0 != "/" })
+                var before: (id: ObjectID, mode: HistoryRepository.Mode?)??
+                // Oldest first: each commit against the one below it.
+                for c in try repo.chain(from: chain.tip).reversed() {
+                    let now = try repo.entry(inTree: c.tree, path: path.rawValue)
+                    let previous = before ?? nil
+                    before = .some(now)
+                    guard now?.id != previous?.id || now?.mode != previous?.mode else { continue }
+                    // A change the node made, not one it applied between two of its own.
+                    let parsed = Self.parse(message: c.message)
+                    let listed = parsed.changes.contains { $0.path == path.rawValue || $0.from == path.rawValue }
+                    guard listed || (parsed.count ?? 0) > parsed.changes.count else { continue }
+                    guard seen.insert("\(node) \(now?.id.hex ?? "-") \(Int(c.time.timeIntervalSince1970))").inserted else { continue }
+                    let status = parsed.changes.first(where: { $0.path == path.rawValue || $0.from == path.rawValue })?.status.rawValue
+                        ?? (now == nil ? "D" : previous == nil ? "A" : "M")
+                    found.append(try version(c.id.hex, time: c.time, node: node, status: status, entry: now, pulledFrom: node, madeOn: [node], path: path))
+                }
+            }
+        }
+        return Self.newestFirst(out)
+    }
+
+    /// One version as `sync versions` lists it: `entry` is what the commit holds at `path`.
+    private func version(_ commit: String, time: Date, node: String, status: String, entry: (id: ObjectID, mode: HistoryRepository.Mode?)?,
+                         pulledFrom: String?, madeOn: [String], path: RelativePath) throws -> FileVersion {
+        guard let (id, mode) = entry else {
+            return FileVersion(commit: commit, time: time, node: node, status: "D", blob: nil, size: nil, kept: "deleted",
+                               pulledFrom: pulledFrom, madeOn: madeOn)
+        }
+        if mode == .directory {
+            throw SyncError.refused("\(path): a directory; sync versions lists the versions of one file (sync log lists a directory's changes)")
+        }
+        let size = try repo.blobSize(id)
+        if let ptr = try largePointer(id) {
+            return FileVersion(commit: commit, time: time, node: node, status: status, blob: ptr.id, size: ptr.size,
+                               kept: try source(of: ptr) == nil ? "pointer" : "versions", pulledFrom: pulledFrom, madeOn: madeOn)
+        }
+        return FileVersion(commit: commit, time: time, node: node, status: status, blob: id.hex, size: size,
+                           kept: mode == .symlink ? "link" : "history", pulledFrom: pulledFrom, madeOn: madeOn)
+    }
+
+    /// The versions of `path` in this node's own history (`main`), newest first.
+    func localVersions(of path: RelativePath) throws -> [FileVersion] {
         try log(path: path).map { e in
             try wrap {
                 let commit = try ObjectID(hex: e.commit)
-                guard let (id, mode) = try repo.entry(inCommit: commit, path: path.rawValue) else {
-                    return FileVersion(commit: e.commit, time: e.time, node: e.node, status: "D", blob: nil, size: nil, kept: "deleted",
-                                       pulledFrom: e.pulledFrom, madeOn: e.madeOn)
-                }
-                if mode == .directory {
-                    throw SyncError.refused("\(path): a directory; sync versions lists the versions of one file (sync log lists a directory's changes)")
-                }
+                let entry = try repo.entry(inCommit: commit, path: path.rawValue)
                 let status = e.changes.first(where: { $0.path == path.rawValue || $0.from == path.rawValue })?.status.rawValue ?? "M"
-                let size = try repo.blobSize(id)
-                if let ptr = try largePointer(id) {
-                    return FileVersion(commit: e.commit, time: e.time, node: e.node, status: status, blob: ptr.id, size: ptr.size,
-                                       kept: try source(of: ptr) == nil ? "pointer" : "versions", pulledFrom: e.pulledFrom, madeOn: e.madeOn)
-                }
-                return FileVersion(commit: e.commit, time: e.time, node: e.node, status: status, blob: id.hex, size: size,
-                                   kept: mode == .symlink ? "link" : "history", pulledFrom: e.pulledFrom, madeOn: e.madeOn)
+                return try version(e.commit, time: e.time, node: e.node, status: status, entry: entry,
+                                   pulledFrom: e.pulledFrom, madeOn: e.madeOn, path: path)
             }
         }
     }

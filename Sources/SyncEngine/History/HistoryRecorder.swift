@@ -32,12 +32,25 @@ struct HistoryRecorder {
         }
     }
 
-    /// Commits the snapshot's tree on its head; `trailers` go after the message's own.
-    func commit(_ s: Snapshot, changes: [Change], sequence: Int64, trailers: String = "") throws -> ObjectID {
+    /// Commits the snapshot's tree on its head; `trailers` go after the message's own. Changes made
+    /// on this node (`authored`) are also committed on this node's authored chain first
+    /// (`refs/authored`, which peers fetch): the same tree, message and time on the chain's tip, so
+    /// that while no pull comes between two local commits, the two commits are one object. A crash
+    /// between the two leaves the chain one commit ahead, and the next scan commits the change
+    /// again on both: the chain then holds the same tree twice, which reads as no change.
+    func commit(_ s: Snapshot, changes: [Change], sequence: Int64, trailers: String = "", authored: Bool = false) throws -> ObjectID {
         let node = try context.state.identity().id
         let message = Self.message(changes: changes, folder: context.folder.id, node: node, sequence: sequence) + trailers
+        let time = Date()
         return try git {
-            try context.history.commit(tree: s.tree, parent: s.head, message: message, author: node.short, email: "\(node.short)@sync")
+            let history = try context.history
+            if authored {
+                let tip = try history.reference(HistoryRepository.authoredRef)
+                let a = try history.commit(tree: s.tree, parent: tip, message: message, author: node.short, email: "\(node.short)@sync",
+                                           time: time, updating: nil)
+                try history.setReference(HistoryRepository.authoredRef, to: a, expected: tip, why: "authored", sync: false)
+            }
+            return try history.commit(tree: s.tree, parent: s.head, message: message, author: node.short, email: "\(node.short)@sync", time: time)
         }
     }
 

@@ -24,8 +24,10 @@ public final class Pruner {
 
     public func run(_ retention: Retention, now: Date = Date(), dryRun: Bool) throws -> PruneReport {
         let folder = context.folder
+        // No history fetch adds objects while what stays is worked out and the rest removed.
+        let fetchLock = dryRun ? nil : try FileLock(path: HistoryFetch.lockPath(folder))
         let lock = dryRun ? nil : try context.lockForWriting()
-        defer { _ = lock }
+        defer { _ = lock; _ = fetchLock }
         let history = try context.history
         var report = PruneReport(dryRun: dryRun)
         do {
@@ -35,27 +37,21 @@ public final class Pruner {
             try history.log { commits.append($0); return true }
             report.versionsBefore = commits.count
 
-            var sizes: [Int64]?
-            if retention.maxSize != nil {
-                var trees = Set<ObjectID>(), blobs = Set<ObjectID>()
-                sizes = try commits.enumerated().map { i, c in
-                    progress?("sizing", i + 1, commits.count)
-                    var added: Int64 = 0
-                    try history.walkNew(tree: c.tree, seenTrees: &trees, seenBlobs: &blobs, tree: { _, _ in true }) { blob, _ in
-                        added += try history.objectSize(blob)
-                    }
-                    return added
-                }
-            }
-            let keep = RetentionRule.keep(times: commits.map(\.time), sizes: sizes, retention: retention, now: now)
+            let keep = try keeping(commits, retention, now: now)
             report.versionsAfter = keep.filter { $0 }.count
+            // The chains beside main (this node's authored one, other nodes' ones) by the same rule.
+            let side = try history.sideChains().map { ref in
+                let chain = try history.chain(from: ref.tip)
+                return SideChain(ref: ref.name, tip: ref.tip, commits: chain, keep: try keeping(chain, retention, now: now))
+            }
+            let sideDrops = side.contains { $0.keep.contains(false) }
 
             // What stays reaches these blobs; the large files' pointers among them keep their versions.
             // (Only walked when something needs it: a dry run's count, or a version store to prune.)
             let stored = storedVersions()
             var keptTrees = Set<ObjectID>(), keptBlobs = Set<ObjectID>()
             if dryRun || !stored.isEmpty {
-                for (c, k) in zip(commits, keep) where k {
+                for (c, k) in zip(commits, keep) + side.flatMap({ zip($0.commits, $0.keep) }) where k {
                     try history.walkNew(tree: c.tree, seenTrees: &keptTrees, seenBlobs: &keptBlobs, tree: { _, _ in true }, blob: { _, _ in })
                 }
             }
@@ -67,14 +63,14 @@ public final class Pruner {
                         report.contentBytesFreed += try history.objectSize(blob)
                     }
                 }
-            } else if report.versionsAfter == report.versionsBefore && history.packCount() < Self.packsBeforeRepack {
+            } else if report.versionsAfter == report.versionsBefore && !sideDrops && history.packCount() < Self.packsBeforeRepack {
                 // Nothing to drop: what was recorded since the last pack goes into one more pack,
                 // unless packs have piled up.
                 try history.packRecent(looseAbove: Self.packLimit)
                 try history.markRewritten() // handles that do not look for new packs open anew
                 try afterStep?("objects")
             } else {
-                try rewrite(commits, keep: keep)
+                try rewrite(commits, keep: keep, side: side)
             }
             if !dryRun { report.diskAfter = history.diskUsage() }
             // Old versions of large files that no kept version points to any more.
@@ -90,11 +86,37 @@ public final class Pruner {
         return report
     }
 
-    /// Keeps the versions `keep` says of `commits` (newest first), in the crash-safe order above.
-    private func rewrite(_ commits: [HistoryRepository.Commit], keep: [Bool]) throws {
+    /// A chain beside main, its commits newest first, and which of them stay.
+    struct SideChain {
+        let ref: String
+        let tip: ObjectID
+        let commits: [HistoryRepository.Commit]
+        let keep: [Bool]
+    }
+
+    /// Which of `commits` (newest first) the retention keeps.
+    private func keeping(_ commits: [HistoryRepository.Commit], _ retention: Retention, now: Date) throws -> [Bool] {
         let history = try context.history
-        // (1) The new chain, oldest first: a kept version whose older neighbours went is copied
-        // onto the copy of the kept one before it, saying how many changes it now stands for.
+        var sizes: [Int64]?
+        if retention.maxSize != nil {
+            var trees = Set<ObjectID>(), blobs = Set<ObjectID>()
+            sizes = try commits.enumerated().map { i, c in
+                progress?("sizing", i + 1, commits.count)
+                var added: Int64 = 0
+                try history.walkNew(tree: c.tree, seenTrees: &trees, seenBlobs: &blobs, tree: { _, _ in true }) { blob, _ in
+                    added += try history.objectSize(blob)
+                }
+                return added
+            }
+        }
+        return RetentionRule.keep(times: commits.map(\.time), sizes: sizes, retention: retention, now: now)
+    }
+
+    /// The chain that keeps the versions `keep` says of `commits` (newest first), oldest first: a
+    /// kept version whose older neighbours went is copied onto the copy of the kept one before it,
+    /// saying how many changes it now stands for. Writes commits, moves no reference.
+    private func kept(_ commits: [HistoryRepository.Commit], keep: [Bool]) throws -> [ObjectID] {
+        let history = try context.history
         var parent: ObjectID?
         var chain: [ObjectID] = []
         var folded = 0
@@ -110,18 +132,36 @@ public final class Pruner {
             folded = 0
             chain.append(parent!)
         }
+        return chain
+    }
+
+    /// Keeps the versions `keep` says of `commits` (newest first), and of each chain beside main, in
+    /// the crash-safe order above.
+    private func rewrite(_ commits: [HistoryRepository.Commit], keep: [Bool], side: [SideChain]) throws {
+        let history = try context.history
+        // (1) The new chains.
+        let chain = try kept(commits, keep: keep)
+        let sideKept = try side.map { try kept($0.commits, keep: $0.keep) }
         try afterStep?("commits")
         let oldHead = commits.first?.id
-        let pack = try history.writePack(commits: chain, looseAbove: Self.packLimit) { done, total in
+        let pack = try history.writePack(commits: chain + sideKept.flatMap { $0 }, looseAbove: Self.packLimit) { done, total in
             self.progress?("packing", done, total)
         }
         try afterStep?("pack")
-        // (2) Main moves, (3) others reopen, (4) the rest goes.
+        // (2) Main and the chains beside it move, (3) others reopen, (4) the rest goes.
         if let newHead = chain.last, newHead != oldHead {
             try history.moveMain(to: newHead, expected: oldHead)
             // The index names the last commit it recorded: the same one, rewritten.
             if let recorded = try context.index.meta(MetaKey.commit), recorded == oldHead?.hex {
                 try context.index.setMeta(MetaKey.commit, newHead.hex)
+            }
+        }
+        for (s, new) in zip(side, sideKept) {
+            // A chain that keeps nothing goes (its commits then go with the objects).
+            if let tip = new.last {
+                if tip != s.tip { try history.setReference(s.ref, to: tip, expected: s.tip, why: "prune") }
+            } else {
+                try history.removeReference(s.ref)
             }
         }
         try afterStep?("main")

@@ -195,6 +195,15 @@ public final class FolderServer: RequestHandler {
             try? context(f).index.noteSeen(by: peer.rawValue, upTo: since)
             subscriptions[f.id] = (f, since)
             try session.send(.end(id: id))
+        case .historyTipsRequest(let id, let folder):
+            guard let f = authorized(folder) else { return try notFound(id, folder, session) }
+            try serveTips(id, try context(f), session)
+        case .historyChainRequest(let id, let folder, let node, let below, let after, let limit):
+            guard let f = authorized(folder) else { return try notFound(id, folder, session) }
+            try serveChain(id, try context(f), node: node, below: below, after: after, limit: limit, session)
+        case .objectsRequest(let id, let folder, let ids):
+            guard let f = authorized(folder) else { return try notFound(id, folder, session) }
+            try serveObjects(id, try context(f), ids, session)
         case .join(let id, let folder):
             // Only a link opened with an invite key may ask this (InviteHandler).
             try notFound(id, folder, session)
@@ -204,7 +213,7 @@ public final class FolderServer: RequestHandler {
     }
 
     /// The one answer for a folder that is missing or that the peer may not see.
-    private func notFound(_ id: UInt32, _ folder: String, _ session: Session) throws {
+    func notFound(_ id: UInt32, _ folder: String, _ session: Session) throws {
         // Not even the folder id is echoed: the bytes are the same whatever was asked.
         try session.send(.error(id: id, code: .notFound, message: "not found"))
     }

@@ -394,6 +394,7 @@ public final class LinkLoop {
             $0.peerAt = max($0.peerAt ?? 0, outcome.peerSequence)
         }
         for p in outcome.problems { log.warning("folder \(folder.id): \(p)") }
+        for p in outcome.history.problems { log.warning("folder \(folder.id): \(p)") }
         if outcome.held || puller.deferredLarge {
             // Big files left for later by a pull that made way for a notice come next, at once.
             retries[folder.id] = (folder, Date().addingTimeInterval(puller.deferredLarge && !outcome.held ? 0 : 2), nil)

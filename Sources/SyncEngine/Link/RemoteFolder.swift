@@ -105,6 +105,57 @@ public final class RemoteFolder {
         }
     }
 
+    /// The authored histories the peer keeps of the folder: node and tip, as sent (unchecked).
+    func historyTips() throws -> [HistoryTip] {
+        try beforeRequest?()
+        let id = session.newRequestID()
+        try session.send(.historyTipsRequest(id: id, folder: folder))
+        switch try session.next(for: id) {
+        case .historyTips(_, let tips): return tips
+        case .error(_, let code, let message): throw RemoteError(code: code, message: message)
+        default: throw ProtocolError.unexpected("in a history tips answer")
+        }
+    }
+
+    /// A page of `node`'s authored chain, newest first: from its tip, or below `below`, stopping
+    /// before `after`; at most `limit` commits (more is a broken answer).
+    func historyChain(node: String, below: String, after: String, limit: Int) throws -> (commits: [String], reachedAfter: Bool) {
+        try beforeRequest?()
+        let id = session.newRequestID()
+        try session.send(.historyChainRequest(id: id, folder: folder, node: node, below: below, after: after, limit: UInt32(limit)))
+        switch try session.next(for: id) {
+        case .historyChain(_, let commits, let reached):
+            guard commits.count <= limit else { throw ProtocolError.malformed("more commits than asked for") }
+            return (commits, reached)
+        case .error(_, let code, let message): throw RemoteError(code: code, message: message)
+        default: throw ProtocolError.unexpected("in a history chain answer")
+        }
+    }
+
+    /// Asks for a pack of the objects `ids` names and hands its bytes to `take` as they come; an
+    /// answer above `limit` bytes breaks the link (nothing of it is kept: see `IncomingPack`).
+    func objects(_ ids: [String], limit: Int64, take: ([UInt8]) throws -> Void) throws {
+        try beforeRequest?()
+        let id = session.newRequestID()
+        try session.send(.objectsRequest(id: id, folder: folder, ids: ids))
+        var total: Int64 = 0
+        // A pack that `take` refuses is read to its end all the same: the link stays in step.
+        var failure: Error?
+        while true {
+            switch try session.next(for: id) {
+            case .data(_, let piece):
+                total += Int64(piece.count)
+                guard total <= limit else { throw ProtocolError.malformed("a pack larger than \(limit) bytes") }
+                if failure == nil { do { try take(piece) } catch { failure = error } }
+            case .end:
+                if let failure { throw failure }
+                return
+            case .error(_, let code, let message): throw RemoteError(code: code, message: message)
+            default: throw ProtocolError.unexpected("in a pack answer")
+            }
+        }
+    }
+
     /// Sends the librsync signature in `signatureFD` and writes the peer's delta to `fd`.
     public func delta(_ path: String, hash: String, signature signatureFD: Int32, into fd: Int32, limit: Int64,
                       progress: ([UInt8]) throws -> Void = { _ in }) throws {

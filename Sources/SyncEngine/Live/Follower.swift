@@ -120,7 +120,7 @@ extension FolderServer {
             let outcome: PullOutcome
             do { outcome = try Puller(context: context, remote: RemoteFolder(session: session, folder: folder.id.rawValue), peer: peer).run() }
             catch { log.warning("folder \(folder.id): pull from \(peer.short) on its offer failed: \(error)"); throw error }
-            let problems = outcome.problems.map { "folder \(folder.id): \($0)" }
+            let problems = outcome.problems.map { "folder \(folder.id): \($0)" } + outcome.history.problems.map { "folder \(folder.id): \($0)" }
             for p in problems { log.warning("\(p)") }
             log.info("folder \(folder.id): pulled from \(peer.short) on its offer: \(outcome.changeCount) changes, \(outcome.filesFetched) files fetched, now at \(outcome.sequence) here")
             if outcome.sequence > before { try? NoticeBoard(state).post(folder.id, sequence: outcome.sequence) }

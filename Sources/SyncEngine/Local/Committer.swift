@@ -295,7 +295,7 @@ public struct Committer {
         let sequence = try context.index.sequence() + Int64(changes.count)
         var commitID = snapshot.head
         if snapshot.head == nil || snapshot.changed {
-            commitID = try recorder.commit(snapshot, changes: shown, sequence: sequence)
+            commitID = try recorder.commit(snapshot, changes: shown, sequence: sequence, authored: true)
         }
         try beforeRecord?()
         let first = try context.index.sequence() + 1

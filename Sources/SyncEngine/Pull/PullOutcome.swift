@@ -23,6 +23,8 @@ public struct PullOutcome: Sendable {
     /// Of those, the files made of local chunks and fetched ones (`Puller.chunked`).
     public var filesFromChunks = 0
     public var contentBytes: Int64 = 0
+    /// The authored histories fetched after the rows (see `HistoryFetch`).
+    public var history = HistoryFetchOutcome()
     /// Index rows recorded here, and how many of them are not the peer's rows as it sent them
     /// (conflicts, merges, local changes found on the way): a pull with none of those only
     /// repeats the peer's own rows, which the peer need not be told of.

@@ -183,7 +183,22 @@ public final class Puller {
         // Every row of the peer is in: what earlier transfers left to resume is superseded.
         if !dryRun && !held && !cancelled() { try dropTransfers() }
         outcome.sequence = try index.sequence()
+        if !dryRun && !cancelled() { try fetchHistory() }
         return outcome
+    }
+
+    /// The peer's authored histories, after its rows (see `HistoryFetch`). What goes wrong there
+    /// is told and the pull stands, unless the link broke (a peer that breaks the protocol).
+    func fetchHistory() throws {
+        do {
+            outcome.history = try HistoryFetch(context: context, remote: remote, me: me).run()
+        } catch let e as ProtocolError {
+            throw e
+        } catch let e as RemoteError {
+            outcome.history.problems.append("history: the peer answered: \(e.message)")
+        } catch {
+            outcome.history.problems.append("history: \(error)")
+        }
     }
 
     /// Where this node notes the temporaries of pulls (a transfer kept to resume, `.sync-tmp-<content

@@ -1,0 +1,72 @@
+import Foundation
+import SyncCore
+import SyncGit
+import SyncProtocol
+
+/// The history requests a peer may make of a folder it may see (authorized by `FolderServer.serve`
+/// before these run): which authored chains this node keeps, a page of one chain, and a pack of
+/// named objects of the folder's history.
+extension FolderServer {
+    /// The most commits one chain answer holds.
+    static let chainPage = 5000
+    /// The content one pack answer holds at most (the first object always goes in; a history
+    /// blob is at most `history.max-blob`).
+    static let packContent: Int64 = 32 << 20
+
+    /// This node's authored chain and every other node's it keeps.
+    func serveTips(_ id: UInt32, _ context: FolderContext, _ session: Session) throws {
+        let history = try context.history
+        try history.reopenIfRewritten()
+        var tips: [HistoryTip] = []
+        if let own = try history.reference(HistoryRepository.authoredRef) {
+            tips.append(HistoryTip(node: try state.identity().id.rawValue, commit: own.hex))
+        }
+        for c in try history.peerChains() where tips.count < Message.maxHistoryItems {
+            tips.append(HistoryTip(node: c.node, commit: c.tip.hex))
+        }
+        try session.send(.historyTips(id: id, tips))
+    }
+
+    /// A page of `node`'s chain, newest first.
+    func serveChain(_ id: UInt32, _ context: FolderContext, node: String, below: String, after: String, limit: UInt32,
+                    _ session: Session) throws {
+        guard let n = try? NodeID(node), (below.isEmpty || (try? ObjectID(hex: below)) != nil),
+              (after.isEmpty || (try? ObjectID(hex: after)) != nil) else {
+            return try session.send(.error(id: id, code: .badRequest, message: "bad history request"))
+        }
+        let history = try context.history
+        try history.reopenIfRewritten()
+        let ref = n == (try state.identity().id) ? HistoryRepository.authoredRef : HistoryRepository.peerRef(n.rawValue)
+        guard let tip = try history.reference(ref) else {
+            return try session.send(.error(id: id, code: .notFound, message: "no history of \(n.short) here"))
+        }
+        let page = Swift.min(Swift.max(Int(limit), 1), Self.chainPage)
+        do {
+            let (commits, reached) = try history.chain(from: tip, below: below.isEmpty ? nil : try ObjectID(hex: below),
+                                                       after: after.isEmpty ? nil : try ObjectID(hex: after), limit: page)
+            try session.send(.historyChain(id: id, commits: commits.map(\.hex), reachedAfter: reached))
+        } catch let e as GitError {
+            try session.send(.error(id: id, code: .failed, message: "history of \(n.short): \(e.message)"))
+        }
+    }
+
+    /// A pack of the objects asked for (as many as `packContent` holds, from the front).
+    func serveObjects(_ id: UInt32, _ context: FolderContext, _ ids: [String], _ session: Session) throws {
+        guard let wanted = try? ids.map({ try ObjectID(hex: $0) }), !wanted.isEmpty else {
+            return try session.send(.error(id: id, code: .badRequest, message: "bad object ids"))
+        }
+        let history = try context.history
+        try history.reopenIfRewritten()
+        let pack: [UInt8]
+        do { pack = try history.pack(of: wanted, maxBytes: Self.packContent).bytes } catch let e as GitError {
+            return try session.send(.error(id: id, code: .failed, message: "pack: \(e.message)"))
+        }
+        var at = 0
+        while at < pack.count {
+            let n = Swift.min(Frame.chunkSize, pack.count - at)
+            try session.send(.data(id: id, Array(pack[at..<(at + n)])))
+            at += n
+        }
+        try session.send(.end(id: id))
+    }
+}

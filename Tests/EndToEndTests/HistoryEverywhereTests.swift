@@ -1,0 +1,48 @@
+import Foundation
+import Testing
+
+/// Every node's authored history reaches every other node, over real sshd, relayed by nodes in
+/// between: `sync versions` lists every version made anywhere, and each comes back.
+@Suite(.serialized, .enabled(if: PeerNode.available)) struct HistoryEverywhereTests {
+    /// A, B and C in a chain (A and C never meet): C is away while A saves a file ten times and B
+    /// pulls once; back, C pulls B and lists all ten versions, made on A, each one readable.
+    @Test func versionsMadeOnANodeReachANodeThatNeverMeetsIt() throws {
+        let a = try PeerNode(), b = try PeerNode(), c = try PeerNode()
+        let (pa, id) = try a.node.folder("f")
+        _ = try b.join("f", id: id)
+        let pc = try c.join("f", id: id)
+        for (x, y) in [(a, b), (b, a), (b, c), (c, b)] { try x.allow(y, id) }
+        let aID = try a.node.run("sync-keys", ["id"]).lines[0]
+        func text(_ i: Int) -> String { String(repeating: "version \(i)\n", count: i) }
+        for i in 1...10 {
+            try a.node.write(pa + "/notes.txt", text(i))
+            #expect(try a.commit(pa).status == 0)
+        }
+        // B was away too: one pull brings the last version into its folder and all ten into its history.
+        let pulled = try b.pull(a, id, ["--no-offer"])
+        #expect(pulled.status == 0 && !pulled.stderr.contains("history"), "\(pulled)")
+        #expect(try c.pull(b, id, ["--no-offer"]).status == 0)
+        #expect(try String(contentsOfFile: pc + "/notes.txt", encoding: .utf8) == text(10))
+
+        let listed = try c.node.run("sync-versions", ["--json", pc + "/notes.txt"])
+        #expect(listed.status == 0, "\(listed)")
+        let versions = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]] ?? []
+        #expect(versions.count == 10, "\(listed.stdout)")
+        #expect(versions.allSatisfy { ($0["madeOn"] as? [String]) == [aID] && ($0["recoverable"] as? Bool) == true }, "\(listed.stdout)")
+        // Newest first: sizes fall, and each version reads back as A saved it.
+        for (n, v) in versions.enumerated() {
+            let i = 10 - n
+            #expect((v["size"] as? Int) == text(i).utf8.count)
+            let shown = try c.node.run("sync-show", ["--folder", id, "\(v["commit"] as? String ?? ""):notes.txt"])
+            #expect(shown.status == 0 && shown.stdout == text(i), "version \(i): \(shown)")
+        }
+        // The plain lines say where each was made.
+        let lines = try c.node.run("sync-versions", [pc + "/notes.txt"]).lines
+        #expect(lines.count == 10 && lines.allSatisfy { $0.hasSuffix("\thistory (made on \(aID.prefix(8)))") }, "\(lines)")
+        // And A's history as C keeps it is whole to plain git.
+        let fsck = try c.node.git(id, "fsck --no-dangling")
+        #expect(fsck.status == 0, "\(fsck)")
+        let refs = try c.node.git(id, "for-each-ref --format=%\\(refname\\)")
+        #expect(refs.stdout.contains("refs/peers/\(aID)/authored"), "\(refs)")
+    }
+}
