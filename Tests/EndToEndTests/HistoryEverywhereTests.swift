@@ -28,6 +28,7 @@ import Testing
         #expect(listed.status == 0, "\(listed)")
         let versions = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]] ?? []
         #expect(versions.count == 10, "\(listed.stdout)")
+        guard versions.count == 10 else { return }
         #expect(versions.allSatisfy { ($0["madeOn"] as? [String]) == [aID] && ($0["recoverable"] as? Bool) == true }, "\(listed.stdout)")
         // Newest first: sizes fall, and each version reads back as A saved it.
         for (n, v) in versions.enumerated() {
@@ -36,9 +37,14 @@ import Testing
             let shown = try c.node.run("sync-show", ["--folder", id, "\(v["commit"] as? String ?? ""):notes.txt"])
             #expect(shown.status == 0 && shown.stdout == text(i), "version \(i): \(shown)")
         }
+        // An old version made on A comes back on C as a change of C's own.
+        let third = versions[7]["commit"] as? String ?? ""
+        let restored = try c.node.run("sync-restore", ["--at", third, pc + "/notes.txt"])
+        #expect(restored.status == 0, "\(restored)")
+        #expect(try String(contentsOfFile: pc + "/notes.txt", encoding: .utf8) == text(3))
         // The plain lines say where each was made.
         let lines = try c.node.run("sync-versions", [pc + "/notes.txt"]).lines
-        #expect(lines.count == 10 && lines.allSatisfy { $0.hasSuffix("\thistory (made on \(aID.prefix(8)))") }, "\(lines)")
+        #expect(lines.count == 11 && lines.dropFirst().allSatisfy { $0.hasSuffix("\thistory (made on \(aID.prefix(8)))") }, "\(lines)")
         // And A's history as C keeps it is whole to plain git.
         let fsck = try c.node.git(id, "fsck --no-dangling")
         #expect(fsck.status == 0, "\(fsck)")

@@ -10,7 +10,11 @@ public struct VersionsCommand: ToolCommand {
         abstract: "List every version of a file that history keeps.",
         discussion: """
             Newest first, one line per recorded change of the file at PATH (in the folder around it, or \
-            in --folder), its deletions included. Any version listed as `history`, `versions` or `link` \
+            in --folder), its deletions included: the changes this node's history holds, and the changes \
+            other nodes made, from their authored histories, which each pull fetches from the peer \
+            (relayed: a node never met directly is listed too; refs/peers/NODE/authored in history.git). \
+            A version a pull brought here and that is also in the history of the node that made it is \
+            listed once, at the time it was made. Any version listed as `history`, `versions` or `link` \
             comes back with sync restore --at COMMIT PATH, or is printed by sync show COMMIT:PATH.
             """)
     public static let manual = Manual(
