@@ -6,6 +6,7 @@ let tools = [
     "sync", "sync-init", "sync-folders", "sync-config", "sync-watch", "sync-commit",
     "sync-log", "sync-show", "sync-restore", "sync-status", "sync-keys", "sync-serve", "sync-pull",
     "sync-conflicts", "sync-join", "sync-versions", "sync-diff", "sync-notify", "sync-peer", "sync-daemon", "sync-confirm", "sync-prune", "sync-forget",
+    "sync-history",
 ]
 
 let package = Package(

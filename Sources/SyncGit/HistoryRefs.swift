@@ -22,24 +22,6 @@ extension HistoryRepository {
         return ObjectID(oid)
     }
 
-    /// The other nodes whose authored chains this history keeps, with their tips.
-    public func peerChains() throws -> [(node: String, tip: ObjectID)] {
-        var out: [(String, ObjectID)] = []
-        var it: OpaquePointer?
-        try GitError.check(git_reference_iterator_glob_new(&it, repo, Self.peersPrefix + "*"), "list \(Self.peersPrefix)")
-        defer { git_reference_iterator_free(it) }
-        var ref: OpaquePointer?
-        while git_reference_next(&ref, it) == 0 {
-            defer { git_reference_free(ref) }
-            guard let cname = git_reference_name(ref), let target = git_reference_target(ref) else { continue }
-            let name = String(cString: cname)
-            let parts = name.dropFirst(Self.peersPrefix.count).split(separator: "/", omittingEmptySubsequences: false)
-            guard parts.count == 2, parts[1] == "authored" else { continue }
-            out.append((String(parts[0]), ObjectID(target.pointee)))
-        }
-        return out.sorted { $0.0 < $1.0 }
-    }
-
     /// The chains beside `main`: this node's authored chain and every reference under
     /// `refs/peers/` (other nodes' chains, and those kept aside when they were rewritten).
     public func sideChains() throws -> [(name: String, tip: ObjectID)] {
@@ -67,14 +49,6 @@ extension HistoryRepository {
             next = c.parents.first
         }
         return out
-    }
-
-    /// Every commit a reference of this history starts from: `main`, this node's authored chain
-    /// and the chains of other nodes.
-    public func allTips() throws -> [ObjectID] {
-        var tips = [try head(), try reference(Self.authoredRef)].compactMap { $0 }
-        tips += try peerChains().map(\.tip)
-        return tips
     }
 
     /// Points `name` at `new` if it still points at `expected` (nil: if it does not exist); with

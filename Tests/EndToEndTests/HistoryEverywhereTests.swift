@@ -52,3 +52,61 @@ import Testing
         #expect(refs.stdout.contains("refs/peers/\(aID)/authored"), "\(refs)")
     }
 }
+
+extension HistoryEverywhereTests {
+    /// A's history is deleted, reset back, and corrupted in turn: each time A goes on committing
+    /// and B on pulling, `sync history repair` brings A's versions back from B, and git fsck is clean.
+    @Test func aNodeWhoseHistoryIsLostRewrittenOrCorruptSyncsOnAndRepairsIt() throws {
+        let a = try PeerNode(), b = try PeerNode()
+        let (pa, id) = try a.node.folder("f")
+        let pb = try b.join("f", id: id)
+        try a.allow(b, id)
+        try b.allow(a, id)
+        let history = a.node.historyDirectory(id)
+        var saved = 0
+        func save() throws {
+            saved += 1
+            try a.node.write(pa + "/notes.txt", String(repeating: "save \(saved)\n", count: saved))
+            let r = try a.commit(pa)
+            #expect(r.status == 0, "save \(saved): \(r)")
+        }
+        func syncsAndRepairs(_ what: String) throws {
+            try save()
+            let pulled = try b.pull(a, id, ["--no-offer"])
+            #expect(pulled.status == 0, "\(what): \(pulled)")
+            #expect(try String(contentsOfFile: pb + "/notes.txt", encoding: .utf8) == String(repeating: "save \(saved)\n", count: saved), "\(what)")
+            let repaired = try a.node.run("sync-history", ["repair", id, b.remote(id)])
+            #expect(repaired.status == 0 && repaired.lines.last?.contains("are kept as refs/peers/") == true, "\(what): \(repaired)")
+            // Every save made on A, once each, each readable.
+            let listed = try a.node.run("sync-versions", ["--json", pa + "/notes.txt"])
+            let versions = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]] ?? []
+            #expect(versions.compactMap { $0["size"] as? Int } == (1...saved).reversed().map { 7 * $0 + ($0 >= 10 ? $0 : 0) },
+                    "\(what): \(listed.stdout)")
+            #expect(versions.allSatisfy { ($0["recoverable"] as? Bool) == true && ($0["madeOn"] as? [String]) == [] }, "\(what): \(listed.stdout)")
+            let fsck = try a.node.git(id, "fsck --no-dangling")
+            #expect(fsck.status == 0, "\(what): \(fsck)")
+        }
+        for _ in 1...3 { try save() }
+        #expect(try b.pull(a, id, ["--no-offer"]).status == 0)
+
+        // Deleted (the daemon is not running): the next commit starts a new history, and says so.
+        try a.node.sh("rm -rf '\(history)'")
+        try syncsAndRepairs("history.git deleted")
+        #expect(FileManager.default.fileExists(atPath: history + "/HEAD"))
+
+        // Two more saves, which B pulls; then main reset two commits back, as git reset or a
+        // rebase that drops commits leaves it.
+        try save()
+        try save()
+        #expect(try b.pull(a, id, ["--no-offer"]).status == 0)
+        let reset = try a.node.git(id, "update-ref refs/heads/main main~2")
+        #expect(reset.status == 0, "\(reset)")
+        try syncsAndRepairs("main reset back")
+
+        // The last commit's tree corrupt on disk.
+        let tree = try a.node.git(id, "rev-parse 'main^{tree}'").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let object = history + "/objects/" + tree.prefix(2) + "/" + tree.dropFirst(2)
+        try a.node.sh("chmod u+w '\(object)' && printf garbage > '\(object)'")
+        try syncsAndRepairs("a corrupt tree")
+    }
+}

@@ -47,7 +47,7 @@ import Testing
         let second = try PullerPropertyTests.pull(b, from: a)
         #expect(second.history.commits == 1 && second.history.objects == 1, "\(second.history)")
         let again = try PullerPropertyTests.pull(b, from: a)
-        #expect(again.history == HistoryFetchOutcome())
+        #expect(again.history.chains == 0 && again.history.objects == 0 && again.history.offered == 1, "\(again.history)")
 
         // C gets A's history from B, and lists every version made on A once.
         let relayed = try PullerPropertyTests.pull(c, from: b)
@@ -130,7 +130,7 @@ import Testing
             peer.historyAnswer = { try answer($0, $1, d) }
         }
         #expect(try Self.objects(f.context.folder.historyPath) == before, "objects stored from a bad answer")
-        #expect(try f.context.history.peerChains().isEmpty)
+        #expect(try f.context.history.sideChains().isEmpty)
         return (result, f, d)
     }
 
@@ -197,7 +197,7 @@ import Testing
         }
         let outcome = try result.get()
         #expect(outcome.history.problems.contains { $0.contains("does not sit on") }, "\(outcome.history)")
-        #expect(try f.context.history.peerChains().isEmpty)
+        #expect(try f.context.history.sideChains().isEmpty)
     }
 
     @Test func aPackLargerThanItsBoundBreaksTheLinkAndStoresNothing() throws {
@@ -221,10 +221,28 @@ import Testing
         let base = base()
         defer { try? FileManager.default.removeItem(atPath: base) }
         for bad in [HistoryTip(node: "../../heads/main", commit: String(repeating: "a", count: 40)),
+                    HistoryTip(node: String(repeating: "q", count: 52) + "/was/../../heads", commit: String(repeating: "a", count: 40)),
                     HistoryTip(node: String(repeating: "q", count: 52), commit: "HEAD")] {
-            let (result, _, _) = try hostilePull(base + "/\(bad.commit.count)", tips: { _, _ in [bad] }) { _, _, _ in }
+            let (result, _, _) = try hostilePull(base + "/" + UUID().uuidString, tips: { _, _ in [bad] }) { _, _, _ in }
             #expect(throws: ProtocolError.self) { try result.get() }
         }
+    }
+
+    @Test func chainNamesAreANodeAndAtMostOneCommit() throws {
+        let node = String(repeating: "q", count: 52), commit = String(repeating: "a", count: 40)
+        let me = try NodeID(String(repeating: "m", count: 52))
+        #expect(ChainName(wire: node)?.fetchedRef() == "refs/peers/\(node)/authored")
+        #expect(ChainName(wire: "\(node)/was/\(commit)")?.fetchedRef() == "refs/peers/\(node)/was/\(commit)")
+        for bad in ["", "..", "\(node)/", "\(node)/authored", "\(node)/was", "\(node)/was/\(commit)/x", "\(node)/was/../../x",
+                    "\(node)/was/\(commit.uppercased())", "../\(node)", String(repeating: "q", count: 51)] {
+            #expect(ChainName(wire: bad) == nil, "\(bad)")
+        }
+        // This node's own chain is refs/authored when served, and goes beside it when fetched back.
+        #expect(ChainName(wire: me.rawValue)?.ref(me: me) == HistoryRepository.authoredRef)
+        #expect(ChainName(wire: me.rawValue)?.fetchedRef() == HistoryRepository.peerRef(me.rawValue))
+        #expect(ChainName(ref: HistoryRepository.authoredRef, me: me)?.wire == me.rawValue)
+        #expect(ChainName(ref: "refs/peers/\(node)/was/\(commit)", me: me)?.wire == "\(node)/was/\(commit)")
+        #expect(ChainName(ref: "refs/heads/main", me: me) == nil)
     }
 
     // MARK: Helpers

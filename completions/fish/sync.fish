@@ -26,5 +26,6 @@ complete -c sync -f -n '__fish_use_subcommand' -a daemon -d 'Keep every folder i
 complete -c sync -f -n '__fish_use_subcommand' -a confirm -d 'Let a change that the deletion guard held back go to peers.'
 complete -c sync -f -n '__fish_use_subcommand' -a prune -d 'Expire old versions from a folder\'s history and repack what stays.'
 complete -c sync -f -n '__fish_use_subcommand' -a forget -d 'Stop syncing a folder on this node, keeping its files.'
-complete -c sync -f -n '__fish_seen_subcommand_from help' -a 'init folders config watch commit log show restore status keys pull serve conflicts join versions diff notify peer daemon confirm prune forget up'
+complete -c sync -f -n '__fish_use_subcommand' -a history -d 'Repair a folder\'s history from the copies its peers keep.'
+complete -c sync -f -n '__fish_seen_subcommand_from help' -a 'init folders config watch commit log show restore status keys pull serve conflicts join versions diff notify peer daemon confirm prune forget history up'
 complete -c sync -n 'not __fish_use_subcommand; and not __fish_seen_subcommand_from help' -a '(__sync_delegate)'

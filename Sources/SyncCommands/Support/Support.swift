@@ -45,6 +45,7 @@ public enum Toolkit {
         LogCommand.self, ShowCommand.self, RestoreCommand.self, StatusCommand.self, KeysCommand.self,
         PullCommand.self, ServeCommand.self, ConflictsCommand.self, JoinCommand.self, VersionsCommand.self, DiffCommand.self,
         NotifyCommand.self, PeerCommand.self, DaemonCommand.self, ConfirmCommand.self, PruneCommand.self, ForgetCommand.self,
+        HistoryCommand.self,
     ]
     public static let version = "0.1.0"
 }

@@ -28,9 +28,38 @@ public final class FolderContext: @unchecked Sendable {
                 opened = h
                 return h
             } catch let e as GitError {
-                throw SyncError.history(path: folder.historyPath, message: e.description)
+                // Not there, or not a repository any more: history starts anew (the next commit
+                // records the folder as it is first; `sync history repair` brings back this node's
+                // versions that peers keep). What was there is moved aside, never deleted.
+                guard let h = try? recreateHistory(after: e) else {
+                    throw SyncError.history(path: folder.historyPath, message: e.description)
+                }
+                opened = h
+                return h
             }
         }
+    }
+
+    /// A new, empty history in place of one that cannot be opened (missing, or not a repository),
+    /// under a lock of its own (the caller may hold the folder lock); what was at its path is moved
+    /// to `history.broken-<time>` beside it.
+    private func recreateHistory(after error: GitError) throws -> HistoryRepository {
+        let lock = try FileLock(path: folder.directory + "/history-create.lock")
+        defer { _ = lock }
+        // Another process may have made it meanwhile.
+        if let h = try? HistoryRepository(openAt: folder.historyPath) { return h }
+        var st = stat()
+        var aside: String?
+        if lstat(folder.historyPath, &st) == 0 {
+            let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
+            aside = folder.directory + "/history.broken-" + stamp
+            guard rename(folder.historyPath, aside!) == 0 else { throw SyncError.io(path: folder.historyPath, operation: "move aside", errno: errno) }
+        }
+        let h = try HistoryRepository.create(at: folder.historyPath, worktree: folder.root)
+        HistoryRecorder.warn("folder \(folder.id): history could not be opened (\(error.message)); "
+            + (aside.map { "what was there is kept as \($0); " } ?? "")
+            + "a new history starts with the folder as it is (sync history repair \(folder.id) brings back this node's versions from its peers)")
+        return h
     }
 
     /// Opens the history anew if a prune rewrote it since it was opened here (not opened yet:

@@ -7,6 +7,8 @@ import SyncProtocol
 public struct HistoryFetchOutcome: Sendable, Equatable {
     /// Chains that moved, commits and objects that came, and the bytes of their packs.
     public var chains = 0
+    /// Chains the peer keeps that this fetch looked at (moved or not).
+    public var offered = 0
     public var commits = 0
     public var objects = 0
     public var bytes: Int64 = 0
@@ -23,7 +25,7 @@ public struct HistoryFetchOutcome: Sendable, Equatable {
 /// node's history was pruned or rewritten), the one held stays, under
 /// `refs/peers/<node>/was/<tip>`, so that what one node does to its history takes nothing from
 /// another's. A peer's tip that is behind the one held is ignored.
-final class HistoryFetch {
+public final class HistoryFetch {
     let context: FolderContext
     let remote: RemoteFolder
     let me: NodeID
@@ -37,8 +39,22 @@ final class HistoryFetch {
     /// content in one, or one object of at most `history.max-blob`.
     var packLimit: Int64 { max(FolderServer.packContent, context.folder.config.maxBlob) * 2 + (1 << 20) }
 
+    /// Only this node's chain (nil: every chain but this node's own, which is fetched only to
+    /// repair this node's history: `repair`).
+    var only: NodeID?
+
     init(context: FolderContext, remote: RemoteFolder, me: NodeID) {
         self.context = context; self.remote = remote; self.me = me
+    }
+
+    /// Fetches the copy the peer keeps of this node's own authored chain into
+    /// `refs/peers/<this node>/authored`: this node's versions that its own history lost (deleted,
+    /// rewritten, corrupt) are kept here again, listed by `sync versions` and readable.
+    public static func repair(context: FolderContext, remote: RemoteFolder) throws -> HistoryFetchOutcome {
+        let me = try context.state.identity().id
+        let fetch = HistoryFetch(context: context, remote: remote, me: me)
+        fetch.only = me
+        return try fetch.run()
     }
 
     /// Where a fetch notes that it started: a fetch cut short leaves trees whose entries did not all
@@ -55,14 +71,15 @@ final class HistoryFetch {
         let history = try context.history
         try history.reopenIfRewritten()
         for tip in tips {
-            guard let node = try? NodeID(tip.node), let id = try? ObjectID(hex: tip.commit) else {
-                throw ProtocolError.malformed("a history tip that is not a node id and a commit id")
+            guard let name = ChainName(wire: tip.node), let id = try? ObjectID(hex: tip.commit) else {
+                throw ProtocolError.malformed("a history tip that is not a chain name and a commit id")
             }
-            if node == me { continue }
-            do { try fetch(node, tip: id, history) } catch let e as Refused {
-                outcome.problems.append("history of \(node.short): \(e.message)")
+            if let only { guard name.node == only else { continue } } else if name.node == me { continue }
+            outcome.offered += 1
+            do { try fetch(name, tip: id, history) } catch let e as Refused {
+                outcome.problems.append("history of \(name.node.short): \(e.message)")
             } catch let e as GitError {
-                outcome.problems.append("history of \(node.short): \(e.description)")
+                outcome.problems.append("history of \(name.node.short): \(e.description)")
             }
         }
         return outcome
@@ -71,8 +88,9 @@ final class HistoryFetch {
     /// A peer's answer that does not hold together: this chain stays as it was.
     struct Refused: Error { let message: String }
 
-    private func fetch(_ node: NodeID, tip: ObjectID, _ history: HistoryRepository) throws {
-        let ref = HistoryRepository.peerRef(node.rawValue)
+    private func fetch(_ name: ChainName, tip: ObjectID, _ history: HistoryRepository) throws {
+        let node = name.node
+        let ref = name.fetchedRef()
         let have = try history.reference(ref)
         if have == tip { return }
         // Behind what is held here (another peer relayed a newer one): nothing to take.
@@ -81,7 +99,7 @@ final class HistoryFetch {
         var chain: [ObjectID] = []
         var reached = false
         while true {
-            let page = try remote.historyChain(node: node.rawValue, below: chain.last?.hex ?? "", after: have?.hex ?? "", limit: chainPage)
+            let page = try remote.historyChain(node: name.wire, below: chain.last?.hex ?? "", after: have?.hex ?? "", limit: chainPage)
             guard let ids = try? page.commits.map({ try ObjectID(hex: $0) }) else { throw Refused(message: "a commit id that is not one") }
             chain += ids
             guard chain.count <= Self.maxChain else { throw Refused(message: "a chain longer than \(Self.maxChain) commits") }
@@ -89,14 +107,14 @@ final class HistoryFetch {
             if ids.count < chainPage { break }
         }
         guard let newTip = chain.first else { return }
-        if have != nil && !reached {
+        let aside = have.map { ChainName(node: node, was: $0).fetchedRef() }
+        if let aside, !reached {
             // Not a descendant of the chain held here: keep that one aside, whole.
-            outcome.problems.append("history of \(node.short) was rewritten there; the copy held here is kept as \(ref.replacingOccurrences(of: "/authored", with: "/was/"))\(have!.short)")
+            outcome.problems.append("history of \(node.short) was rewritten there; the copy held here is kept as \(aside)")
         }
         try fetchObjects(chain: chain, below: reached ? have : nil, history)
-        if let have, !reached {
-            try history.setReference(HistoryRepository.peerRef(node.rawValue).replacingOccurrences(of: "/authored", with: "/was/\(have.hex)"),
-                                     to: have, expected: nil, why: "kept", sync: true)
+        if let have, let aside, !reached, try history.reference(aside) == nil {
+            try history.setReference(aside, to: have, expected: nil, why: "kept", sync: true)
         }
         try history.setReference(ref, to: newTip, expected: have, why: "fetched", sync: true)
         outcome.chains += 1

@@ -165,10 +165,21 @@ public struct HistoryQueries {
         let others = try peerVersions(of: path)
         guard !others.isEmpty else { return own }
         let made = Set(others.map { "\($0.node) \($0.blob ?? "-")" })
-        let merged = own.filter { v in
+        // This node's own versions that a repair brought back from a peer (`HistoryFetch.repair`)
+        // and that its history still holds: listed once, from its history.
+        let me = try context.state.identity().id.rawValue
+        let held = Set(own.filter { $0.pulledFrom == nil }.map { "\($0.blob ?? "-") \(Int($0.time.timeIntervalSince1970))" })
+        var merged = own.filter { v in
             guard v.pulledFrom != nil, v.madeOn.count == 1 else { return true }
             return !made.contains("\(v.madeOn[0]) \(v.blob ?? "-")")
-        } + others
+        } + others.filter { $0.node != me || !held.contains("\($0.blob ?? "-") \(Int($0.time.timeIntervalSince1970))") }
+        // A history started anew records the folder as it was (`Sync-Seed`): not a version of its
+        // own when the same content is listed as made somewhere.
+        let seeds = try Set(own.filter { try repo.commit(ObjectID(hex: $0.commit)).message.contains("\nSync-Seed: ") }.map(\.commit))
+        if !seeds.isEmpty {
+            let blobs = merged.filter { !seeds.contains($0.commit) }.compactMap(\.blob)
+            merged.removeAll { seeds.contains($0.commit) && $0.blob.map(blobs.contains) == true }
+        }
         return Self.newestFirst(merged)
     }
 
@@ -178,12 +189,25 @@ public struct HistoryQueries {
         versions.enumerated().sorted { a, b in a.element.time != b.element.time ? a.element.time > b.element.time : a.offset < b.offset }.map(\.element)
     }
 
+    /// How many commits of this node's own authored chain a repair keeps here (0: none).
+    public func repairedChainLength() throws -> Int {
+        try wrap {
+            let prefix = "refs/peers/\(try context.state.identity().id.rawValue)/"
+            var commits = Set<ObjectID>()
+            for c in try repo.sideChains() where c.name.hasPrefix(prefix) {
+                commits.formUnion(try repo.chain(from: c.tip, after: nil, limit: Int.max).commits)
+            }
+            return commits.count
+        }
+    }
+
     /// The versions of `path` in the authored histories of other nodes kept here (their chains,
     /// and copies kept aside when a chain was rewritten), each change once (same node, content and
     /// time), newest first.
     func peerVersions(of path: RelativePath) throws -> [FileVersion] {
         var out: [FileVersion] = []
         var seen = Set<String>()
+        let me = try context.state.identity().id.rawValue
         try wrap {
             for chain in try repo.sideChains() where chain.name.hasPrefix("refs/peers/") {
                 var found: [FileVersion] = []
@@ -203,7 +227,10 @@ public struct HistoryQueries {
                     guard seen.insert("\(node) \(now?.id.hex ?? "-") \(Int(c.time.timeIntervalSince1970))").inserted else { continue }
                     let status = parsed.changes.first(where: { $0.path == path.rawValue || $0.from == path.rawValue })?.status.rawValue
                         ?? (now == nil ? "D" : previous == nil ? "A" : "M")
-                    found.append(try version(c.id.hex, time: c.time, node: node, status: status, entry: now, pulledFrom: node, madeOn: [node], path: path))
+                    // This node's own, brought back by a repair, reads as made here.
+                    let mine = node == me
+                    found.append(try version(c.id.hex, time: c.time, node: node, status: status, entry: now,
+                                             pulledFrom: mine ? nil : node, madeOn: mine ? [] : [node], path: path))
                 }
             }
         }

@@ -23,9 +23,26 @@ struct HistoryRecorder {
     func snapshot(applying updates: [HistoryRepository.Update], live: Set<RelativePath>) throws -> Snapshot {
         try git {
             let history = try context.history
-            let head = try history.head()
-            let base = try head.map { try history.commit($0).tree }
-            var tree = try history.tree(from: base, applying: updates)
+            var head = try history.head()
+            if head == nil, try !context.index.entries(since: 0, limit: 1).isEmpty {
+                // A history made anew (lost, or unreadable: see FolderContext) under an index that
+                // holds files: it starts with the folder as the index has it, so that the next
+                // commits are not missing everything they did not change.
+                head = try seed(history, parent: nil, why: "history started anew")
+            }
+            var base = try head.map { try history.commit($0).tree }
+            var tree: ObjectID
+            do { tree = try history.tree(from: base, applying: updates) } catch let e as GitError where head != nil {
+                // The last commit's tree cannot be read (an object lost or corrupt): history goes on
+                // from the folder as the index has it, on top of what was there.
+                let moved = base.map { history.quarantineUnreadableTrees(from: $0) } ?? []
+                Self.warn("folder \(context.folder.id): the last commit of history cannot be read (\(e.message)); "
+                    + (moved.isEmpty ? "" : "\(moved.count) unreadable objects moved to \(history.path)/sync-corrupt; ")
+                    + "recording the folder as it is on top of it")
+                head = try seed(history, parent: head, why: "the last commit could not be read")
+                base = try history.commit(head!).tree
+                tree = try history.tree(from: base, applying: updates)
+            }
             let empty = try Self.emptyDirectories(live, missingFrom: tree, history)
             if !empty.isEmpty { tree = try history.tree(from: tree, applying: empty) }
             return Snapshot(head: head, base: base, tree: tree, emptyDirectories: empty)
@@ -52,6 +69,57 @@ struct HistoryRecorder {
             }
             return try history.commit(tree: s.tree, parent: s.head, message: message, author: node.short, email: "\(node.short)@sync", time: time)
         }
+    }
+
+    /// Commits the folder as the index records it, on `parent`: each live file whose content on
+    /// disk still has its recorded id (read beneath the folder, never through a link), large files
+    /// as pointers, links by their targets. A file that changed since is left to the next scan.
+    /// Returns the commit, which `main` now names.
+    private func seed(_ history: HistoryRepository, parent: ObjectID?, why: String) throws -> ObjectID {
+        let maxBlob = context.folder.config.maxBlob
+        var updates: [HistoryRepository.Update] = []
+        var since: Int64 = 0
+        var skipped = 0
+        while true {
+            let rows = try context.index.entries(since: since, limit: 5000)
+            guard let last = rows.last else { break }
+            since = last.sequence
+            for e in rows where !e.deleted {
+                switch e.kind {
+                case .directory: continue
+                case .symlink:
+                    updates.append(.upsert(path: e.path.rawValue, id: try history.writeBlob(Array((e.symlinkTarget ?? "").utf8)), mode: .symlink))
+                case .file:
+                    guard let hash = e.hash else { continue }
+                    let mode: HistoryRepository.Mode = e.executable ? .executable : .file
+                    if e.size > maxBlob {
+                        updates.append(.upsert(path: e.path.rawValue, id: try history.writeBlob(LargeFilePointer(id: hash, size: e.size).bytes), mode: mode))
+                        continue
+                    }
+                    if let id = try? ObjectID(hex: hash), history.contains(id) {
+                        updates.append(.upsert(path: e.path.rawValue, id: id, mode: mode))
+                        continue
+                    }
+                    guard let fd = try? Beneath.openForReading(e.path, in: context.folder.root),
+                          let id = try? history.writeBlob(fromFile: "/proc/self/fd/\(fd.raw)"), id.hex == hash else {
+                        skipped += 1
+                        continue
+                    }
+                    updates.append(.upsert(path: e.path.rawValue, id: id, mode: mode))
+                }
+            }
+        }
+        let tree = try history.tree(from: nil, applying: updates)
+        let node = try context.state.identity().id
+        let message = "sync: \(updates.count) files as they are (\(why))\n\n"
+            + (skipped > 0 ? "\(skipped) files changed since they were recorded are left to the next scan.\n\n" : "")
+            + "Sync-Folder: \(context.folder.id)\nSync-Node: \(node)\nSync-Seed: \(why)\n"
+        return try history.commit(tree: tree, parent: parent, message: message, author: node.short, email: "\(node.short)@sync")
+    }
+
+    /// A warning on standard error (a pipeline's goes to the daemon's log): history was made anew.
+    static func warn(_ line: String) {
+        FileHandle.standardError.write(Data(("sync: " + line + "\n").utf8))
     }
 
     /// Whether the entry at `path` in the tree `tree` is an empty tree.

@@ -13,32 +13,29 @@ extension FolderServer {
     /// blob is at most `history.max-blob`).
     static let packContent: Int64 = 32 << 20
 
-    /// This node's authored chain and every other node's it keeps.
+    /// This node's authored chain and every other chain it keeps (other nodes', and copies kept
+    /// aside when one was rewritten).
     func serveTips(_ id: UInt32, _ context: FolderContext, _ session: Session) throws {
         let history = try context.history
         try history.reopenIfRewritten()
-        var tips: [HistoryTip] = []
-        if let own = try history.reference(HistoryRepository.authoredRef) {
-            tips.append(HistoryTip(node: try state.identity().id.rawValue, commit: own.hex))
-        }
-        for c in try history.peerChains() where tips.count < Message.maxHistoryItems {
-            tips.append(HistoryTip(node: c.node, commit: c.tip.hex))
+        let me = try state.identity().id
+        let tips = try history.sideChains().prefix(Message.maxHistoryItems).compactMap { c in
+            ChainName(ref: c.name, me: me).map { HistoryTip(node: $0.wire, commit: c.tip.hex) }
         }
         try session.send(.historyTips(id: id, tips))
     }
 
-    /// A page of `node`'s chain, newest first.
+    /// A page of a chain, newest first.
     func serveChain(_ id: UInt32, _ context: FolderContext, node: String, below: String, after: String, limit: UInt32,
                     _ session: Session) throws {
-        guard let n = try? NodeID(node), (below.isEmpty || (try? ObjectID(hex: below)) != nil),
+        guard let name = ChainName(wire: node), (below.isEmpty || (try? ObjectID(hex: below)) != nil),
               (after.isEmpty || (try? ObjectID(hex: after)) != nil) else {
             return try session.send(.error(id: id, code: .badRequest, message: "bad history request"))
         }
         let history = try context.history
         try history.reopenIfRewritten()
-        let ref = n == (try state.identity().id) ? HistoryRepository.authoredRef : HistoryRepository.peerRef(n.rawValue)
-        guard let tip = try history.reference(ref) else {
-            return try session.send(.error(id: id, code: .notFound, message: "no history of \(n.short) here"))
+        guard let tip = try history.reference(name.ref(me: try state.identity().id)) else {
+            return try session.send(.error(id: id, code: .notFound, message: "no history of \(name.node.short) here"))
         }
         let page = Swift.min(Swift.max(Int(limit), 1), Self.chainPage)
         do {
@@ -46,7 +43,7 @@ extension FolderServer {
                                                        after: after.isEmpty ? nil : try ObjectID(hex: after), limit: page)
             try session.send(.historyChain(id: id, commits: commits.map(\.hex), reachedAfter: reached))
         } catch let e as GitError {
-            try session.send(.error(id: id, code: .failed, message: "history of \(n.short): \(e.message)"))
+            try session.send(.error(id: id, code: .failed, message: "history of \(name.node.short): \(e.message)"))
         }
     }
 

@@ -1,0 +1,3 @@
+import SyncCommands
+
+HistoryCommand.main()
