@@ -7,7 +7,7 @@ public struct GitError: Error, CustomStringConvertible, Sendable {
     public let code: Int32
     public var description: String { "\(operation): \(message)" }
 
-    var isNotFound: Bool { code == GIT_ENOTFOUND.rawValue }
+    public var isNotFound: Bool { code == GIT_ENOTFOUND.rawValue }
 
     static func check(_ rc: Int32, _ operation: @autoclosure () -> String) throws {
         guard rc < 0 else { return }

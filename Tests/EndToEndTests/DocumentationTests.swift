@@ -31,7 +31,7 @@ import Testing
             return try Node.execute("/bin/bash", ["-c", script, "_", line], environment: [:], stdin: nil, timeout: 30)
                 .stdout.trimmingCharacters(in: .newlines)
         }
-        #expect(try complete("sync log -") == "--json -h --help -n --max-count --since --until")
+        #expect(try complete("sync log -") == "--all --json -h --help -n --max-count --since --until")
         #expect(try complete("sync up --st") == "--stop-timeout")
         #expect(try complete("sync u").split(separator: " ").contains("up"))
         #expect(try complete("sync peer a") == "add")

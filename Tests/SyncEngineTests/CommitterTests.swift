@@ -40,24 +40,26 @@ import Testing
     }
 
     /// The history is opened when something is to be recorded: a scan that finds nothing does
-    /// not depend on it (nor pay libgit2's start), and one that finds a change names it when it
-    /// cannot be opened.
+    /// not depend on it (nor pay libgit2's start). One that finds a change and cannot open it
+    /// (not a repository any more) moves it aside, whole, and records in a new one, which starts
+    /// with the folder as the index has it: syncing never depends on the history.
     @Test func aScanThatFindsNothingLeavesTheHistoryUnopened() throws {
         let f = try Fixture()
         try f.writeSettled("a")
         _ = try f.commit()
         let head = f.context.folder.historyPath + "/HEAD"
         try FileManager.default.moveItem(atPath: head, toPath: head + ".away")
-        defer { try? FileManager.default.moveItem(atPath: head + ".away", toPath: head) }
         let context = try FolderContext(f.context.folder, state: f.state)
         #expect(try Committer(context).commit() == nil)
+        #expect(FileManager.default.fileExists(atPath: head + ".away"), "history touched by a scan that found nothing")
         try f.writeSettled("b")
-        do {
-            _ = try Committer(context).commit()
-            Issue.record("a change was recorded without a history")
-        } catch let SyncError.history(path, _) {
-            #expect(path == f.context.folder.historyPath)
-        }
+        #expect(try f.lines(Committer(context).commit()) == ["A b"])
+        let aside = try FileManager.default.contentsOfDirectory(atPath: f.context.folder.directory).filter { $0.hasPrefix("history.broken-") }
+        #expect(aside.count == 1 && FileManager.default.fileExists(atPath: f.context.folder.directory + "/" + (aside.first ?? "") + "/HEAD.away"))
+        let history = try context.history
+        let newHead = try #require(try history.head())
+        #expect(try history.entry(inCommit: newHead, path: "a") != nil && history.entry(inCommit: newHead, path: "b") != nil)
+        #expect(try history.commit(newHead).parents.count == 1, "the folder as it was, then the change")
     }
 
     @Test func keepsTheExecutableBitAndNothingElseOfTheMode() throws {

@@ -59,6 +59,13 @@ import Testing
             let blob = try c.context.history.blob(ObjectID(hex: v.blob!))
             #expect(blob == Array("x version \(6 - n)\n".utf8))
         }
+        // Every node's changes: A's six, once each (C's own pulled commit is one of them).
+        let all = try HistoryQueries(c.context).logAll()
+        #expect(all.count == 6 && all.allSatisfy { $0.madeOn == [a.identity.id.rawValue] && $0.changes.map(\.line) == ["M x.txt"] || $0.changes.map(\.line) == ["A x.txt"] },
+                "\(all.map(\.line))")
+        #expect(try HistoryQueries(c.context).logAll(path: RelativePath("x.txt"), limit: 4).count == 4)
+        #expect(try HistoryQueries(c.context).logAll(path: RelativePath("y.txt")).isEmpty)
+        #expect(try HistoryQueries(c.context).log().count == 1)
     }
 
     @Test func aChainOnlyMovesForwardAndARewrittenOneIsKeptAside() throws {
@@ -103,6 +110,47 @@ import Testing
         let versions = try HistoryQueries(FolderContext(b.context.folder, state: b.state)).versions(of: RelativePath("z.txt"))
         #expect(versions.count == 3, "\(versions.map(\.line))")
         for v in versions { #expect(history.contains(try ObjectID(hex: v.blob!))) }
+        let fsck = try Self.git(b.context.folder.historyPath, "fsck --no-dangling")
+        #expect(fsck.status == 0, "\(fsck.output)")
+
+        // Fewer of other nodes' versions than of this node's: history.peers.keep-last alone.
+        try save(b, "own.txt", "b 1\n")
+        try save(b, "own.txt", "b 2\n")
+        var folder = try b.state.folder(b.context.folder.id.rawValue)
+        try folder.config.set("history.peers.keep-last", "1")
+        try folder.saveConfig()
+        let context = try FolderContext(try b.state.folder(folder.id.rawValue), state: b.state)
+        _ = try Pruner(context).run(Retention(context.folder.config), dryRun: false)
+        #expect(try context.history.chain(from: context.history.reference(ref)!).count == 1)
+        #expect(try HistoryQueries(context).versions(of: RelativePath("own.txt")).count == 2)
+        #expect(try HistoryQueries(context).versions(of: RelativePath("z.txt")).map(\.size) == [4])
+    }
+
+    /// A prune stopped as a crash would, before and after its new pack, and after main moved but
+    /// before the chains beside it did: every reference still reads whole (old packs go only after
+    /// every reference moved), and the next prune finishes the job.
+    @Test func aPruneCutShortLeavesEveryChainWhole() throws {
+        let base = base()
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let (a, b, _) = try nodes(base)
+        for i in 1...6 { try save(a, "z.txt", "z \(i)\n") }
+        for i in 1...4 { try save(b, "w.txt", "w \(i)\n") }
+        _ = try PullerPropertyTests.pull(b, from: a)
+        for step in ["commits", "pack", "main"] {
+            let pruner = Pruner(b.context)
+            pruner.afterStep = { if $0 == step { throw SyncError.refused("cut at \(step)") } }
+            #expect(throws: SyncError.self) { try pruner.run(Retention(keepLast: 2), dryRun: false) }
+            let fsck = try Self.git(b.context.folder.historyPath, "fsck --no-dangling")
+            #expect(fsck.status == 0, "cut at \(step): \(fsck.output)")
+            for chain in try HistoryRepository(openAt: b.context.folder.historyPath).sideChains() {
+                let log = try Self.git(b.context.folder.historyPath, "log --format=%H \(chain.name)")
+                #expect(log.status == 0, "cut at \(step): \(chain.name)")
+            }
+        }
+        _ = try Pruner(b.context).run(Retention(keepLast: 2), dryRun: false)
+        let history = try HistoryRepository(openAt: b.context.folder.historyPath)
+        #expect(try history.chain(from: history.reference(HistoryRepository.peerRef(a.identity.id.rawValue))!).count == 2)
+        #expect(try history.chain(from: history.reference(HistoryRepository.authoredRef)!).count == 2)
         let fsck = try Self.git(b.context.folder.historyPath, "fsck --no-dangling")
         #expect(fsck.status == 0, "\(fsck.output)")
     }

@@ -136,7 +136,7 @@ final class FabricatedHistory {
 
     struct Crash: Error {}
 
-    @Test(arguments: ["commits", "pack", "main", "stamp", "objects"])
+    @Test(arguments: ["commits", "pack", "main", "chains", "stamp", "objects"])
     func aPruneStoppedAfterAnyStepLeavesTheOldOrTheNewHistoryWhole(_ step: String) throws {
         let h = try FabricatedHistory(count: 300)
         let before = try h.trees()

@@ -78,7 +78,7 @@ end
 
 complete -c 'sync-config' -f
 complete -c 'sync-config' -n '__sync-config_should_offer_completions_for_positional "sync-config" -eq 1' -fa '(__sync-config_complete_directories)'
-complete -c 'sync-config' -n '__sync-config_should_offer_completions_for_positional "sync-config" -eq 2' -fka 'path name ignore paused debounce.quiet debounce.max history.max-blob history.keep-within history.keep-last history.max-size history.thin history.prune-every tombstones.keep-within guard.deletions guard.min-deletions peer'
+complete -c 'sync-config' -n '__sync-config_should_offer_completions_for_positional "sync-config" -eq 2' -fka 'path name ignore paused debounce.quiet debounce.max history.max-blob history.keep-within history.keep-last history.max-size history.thin history.peers.keep-within history.peers.keep-last history.peers.max-size history.peers.thin history.prune-every tombstones.keep-within guard.deletions guard.min-deletions peer'
 complete -c 'sync-config' -n '__sync-config_should_offer_completions_for_flags_or_options "sync-config" add' -l 'add' -d 'Add VALUE to a repeatable key instead of replacing it.'
 complete -c 'sync-config' -n '__sync-config_should_offer_completions_for_flags_or_options "sync-config" unset' -l 'unset' -d 'Remove the key (only VALUE, when given).'
 complete -c 'sync-config' -n '__sync-config_should_offer_completions_for_flags_or_options "sync-config" h help' -s 'h' -l 'help' -d 'Show help information.'

@@ -20,7 +20,7 @@ function __sync-log_parse_tokens -S
     set -l unparsed_tokens (__sync-log_tokens -pc)
     switch $unparsed_tokens[1]
     case 'sync-log'
-        __sync-log_parse_subcommand 2 'n/max-count=' 'since=' 'until=' 'json' 'h/help'
+        __sync-log_parse_subcommand 2 'n/max-count=' 'since=' 'until=' 'all' 'json' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
             __sync-log_parse_subcommand -r 1 
@@ -82,6 +82,7 @@ complete -c 'sync-log' -n '__sync-log_should_offer_completions_for_positional "s
 complete -c 'sync-log' -n '__sync-log_should_offer_completions_for_flags_or_options "sync-log" max-count n' -s 'n' -l 'max-count' -d 'Show at most this many changes.' -rfka ''
 complete -c 'sync-log' -n '__sync-log_should_offer_completions_for_flags_or_options "sync-log" since' -l 'since' -d 'Only changes recorded at or after TIME.' -rfka ''
 complete -c 'sync-log' -n '__sync-log_should_offer_completions_for_flags_or_options "sync-log" until' -l 'until' -d 'Only changes recorded at or before TIME.' -rfka ''
+complete -c 'sync-log' -n '__sync-log_should_offer_completions_for_flags_or_options "sync-log" all' -l 'all' -d 'Every node\'s changes, from the authored histories kept here, by the time they were made.'
 complete -c 'sync-log' -n '__sync-log_should_offer_completions_for_flags_or_options "sync-log" json' -l 'json' -d 'Print JSON.'
 complete -c 'sync-log' -n '__sync-log_should_offer_completions_for_flags_or_options "sync-log" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'sync-log' -n '__sync-log_should_offer_completions_for_positional "sync-log" -eq 3' -fa 'help' -d 'Show subcommand help information.'

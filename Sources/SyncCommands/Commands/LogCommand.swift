@@ -13,7 +13,11 @@ public struct LogCommand: ToolCommand {
             working directory, or the only folder; a PATH limits the list to changes of that path or below it. \
             A single argument that is not a folder is taken as a PATH. --since and --until keep the changes \
             recorded in that span (bounds included; TIME is ISO 8601, `YYYY-MM-DD[ HH:MM[:SS]]` local time, \
-            `@EPOCH`, `now`, `yesterday`, or `N UNIT ago` with UNIT s, m, h, d, w or a word: `3 min ago`, `2 days ago`).
+            `@EPOCH`, `now`, `yesterday`, or `N UNIT ago` with UNIT s, m, h, d, w or a word: `3 min ago`, `2 days ago`). \
+            With --all, the changes of every node, interleaved by the time each was made: this node's own, \
+            and every change of the other nodes' authored histories that pulls fetched (relayed ones \
+            included; see sync versions), each once; a change a pull recorded is listed from there \
+            instead, unless the history of a node that made it is not kept here.
             """)
     public static let manual = Manual(
         output: """
@@ -32,6 +36,7 @@ public struct LogCommand: ToolCommand {
         examples: [("sync log", "the history of the folder around the working directory"),
                    ("sync log ~/Documents notes/todo.txt", "the changes of one file"),
                    ("sync log --json -n 5 ~/Documents", "the last five changes, for scripts"),
+                   ("sync log --all ~/Documents", "every node's changes, as each was made"),
                    ("sync log --since '2 d ago' --until '1 d ago' ~/Documents", "what changed the day before yesterday")],
         seeAlso: ["sync-show", "sync-versions", "sync-restore", "sync-commit"])
 
@@ -49,6 +54,9 @@ public struct LogCommand: ToolCommand {
 
     @Option(help: "Only changes recorded at or before TIME.")
     var until: String?
+
+    @Flag(help: "Every node's changes, from the authored histories kept here, by the time they were made.")
+    var all = false
 
     @Flag(help: "Print JSON.")
     var json = false
@@ -68,9 +76,10 @@ public struct LogCommand: ToolCommand {
         try reporting("sync-log") {
             let state = StateDirectory.fromEnvironment()
             let (f, rel) = try folderAndPath(folder, path, state: state)
-            let entries = try HistoryQueries(FolderContext(f, state: state)).log(path: rel, limit: count,
-                                                                                  since: since.flatMap { parseTime($0) },
-                                                                                  until: until.flatMap { parseTime($0) })
+            let queries = try HistoryQueries(FolderContext(f, state: state))
+            let (from, to) = (since.flatMap { parseTime($0) }, until.flatMap { parseTime($0) })
+            let entries = all ? try queries.logAll(path: rel, limit: count, since: from, until: to)
+                              : try queries.log(path: rel, limit: count, since: from, until: to)
             let named = LogEntry.named(entries, names: NodeNames(state))
             if json { emit(try SyncCommands.json(named)) } else { named.forEach { emit($0.line) } }
         }

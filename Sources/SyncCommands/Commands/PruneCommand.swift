@@ -11,7 +11,11 @@ public struct PruneCommand: ToolCommand {
         discussion: """
             Drops the versions (recorded changes) that the folder's retention expires, rewriting this \
             node's history only (each node's history is its own), then writes one new pack of what stays \
-            and removes every other object. A version goes as soon as any bound set expires it; the newest \
+            and removes every other object. The authored histories of other nodes that pulls fetched \
+            (refs/peers/NODE/..., see sync versions) are pruned too, each chain on its own, by the same \
+            bounds, or by the history.peers.keep-within, history.peers.keep-last, history.peers.max-size \
+            and history.peers.thin settings where they are set (other than `same`), for a user who wants \
+            less of other nodes' versions than of this node's. A version goes as soon as any bound set expires it; the newest \
             never goes. The bounds come from the folder's settings, each overridable here: \
             history.keep-within (age), history.keep-last (count), history.max-size (newest versions stay \
             while their content, each distinct content once, adds up to at most SIZE) and history.thin \

@@ -31,7 +31,9 @@ public final class FolderContext: @unchecked Sendable {
                 // Not there, or not a repository any more: history starts anew (the next commit
                 // records the folder as it is first; `sync history repair` brings back this node's
                 // versions that peers keep). What was there is moved aside, never deleted.
-                guard let h = try? recreateHistory(after: e) else {
+                // Only then: a failure to open for any other reason (out of descriptors, say) is
+                // passed on, and the history is left where it is.
+                guard e.isNotFound, let h = try? recreateHistory(after: e) else {
                     throw SyncError.history(path: folder.historyPath, message: e.description)
                 }
                 opened = h

@@ -155,6 +155,55 @@ public struct HistoryQueries {
         return out
     }
 
+    /// Every node's changes, newest first: this node's own (its history's), and every change of
+    /// the authored chains of other nodes kept here (`HistoryFetch`), each once, at the time it was
+    /// made. A commit a pull recorded stays only when some node it names as the maker has no chain
+    /// here (its changes are not listed otherwise). `path`, `since`, `until` and `limit` as `log`.
+    public func logAll(path: RelativePath? = nil, limit: Int? = nil, since: Date? = nil, until: Date? = nil) throws -> [LogEntry] {
+        let me = try context.state.identity().id.rawValue
+        let chains = try wrap { try repo.sideChains() }.filter { $0.name.hasPrefix("refs/peers/") }
+        let chainNodes = Set(chains.map { String($0.name.dropFirst("refs/peers/".count).prefix { $0 != "/" }) })
+        func key(_ e: LogEntry) -> String { "\(e.node) \(e.sequence ?? -1) \(Int(e.time.timeIntervalSince1970))" }
+        var out = try log(path: path, since: since, until: until).filter { e in
+            e.pulledFrom == nil || e.madeOn.isEmpty || !e.madeOn.allSatisfy(chainNodes.contains)
+        }
+        var seen = Set(out.map(key))
+        try wrap {
+            for chain in chains {
+                let node = String(chain.name.dropFirst("refs/peers/".count).prefix { $0 != "/" })
+                for c in try repo.chain(from: chain.tip) {
+                    let seconds = c.time.timeIntervalSince1970
+                    if let since, seconds < since.timeIntervalSince1970.rounded(.down) { continue }
+                    if let until, seconds > until.timeIntervalSince1970.rounded(.down) { continue }
+                    var e = LogEntry(c)
+                    if node != me { e.pulledFrom = node; e.madeOn = [node] }
+                    guard !seen.contains(key(e)) else { continue }
+                    if let path {
+                        let parsed = Self.parse(message: c.message)
+                        var changes = parsed.changes.filter { $0.touches(path) }
+                        if changes.isEmpty, (parsed.count ?? 0) > parsed.changes.count {
+                            // The message lists the first thousand changes only: the trees tell.
+                            let now = try repo.entry(inTree: c.tree, path: path.rawValue)
+                            let before = try c.parents.first.flatMap { try repo.entry(inCommit: $0, path: path.rawValue) }
+                            if now?.id != before?.id || now?.mode != before?.mode {
+                                changes = [Change(status: now == nil ? .deleted : before == nil ? .added : .modified, path: path.rawValue)]
+                            }
+                        }
+                        guard !changes.isEmpty else { continue }
+                        e = LogEntry(commit: e.commit, sequence: e.sequence, time: e.time, node: e.node, changes: changes,
+                                     changeCount: changes.count, pulledFrom: e.pulledFrom, madeOn: e.madeOn)
+                    }
+                    seen.insert(key(e))
+                    out.append(e)
+                }
+            }
+        }
+        let sorted = out.enumerated().sorted { a, b in
+            a.element.time != b.element.time ? a.element.time > b.element.time : a.offset < b.offset
+        }.map(\.element)
+        return limit.map { Array(sorted.prefix($0)) } ?? sorted
+    }
+
     /// Every version of the file at `path` that history keeps, newest first: one per commit of
     /// this node's history that changed it (a deletion included), and one per change of it that
     /// another node made, from that node's authored history fetched from peers (`HistoryFetch`).

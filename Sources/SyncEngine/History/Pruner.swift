@@ -12,7 +12,7 @@ public final class Pruner {
     public let context: FolderContext
     /// Reports a phase and its progress (done, total).
     public var progress: ((String, Int, Int) -> Void)?
-    /// Called after each step that changes the disk (`commits`, `pack`, `main`, `stamp`, `objects`);
+    /// Called after each step that changes the disk (`commits`, `pack`, `main`, `chains`, `stamp`, `objects`);
     /// a test throws here to stop a prune as a crash would.
     var afterStep: ((String) throws -> Void)?
     /// Blobs above this stay loose objects: a pack builder holds each object whole in memory.
@@ -39,10 +39,13 @@ public final class Pruner {
 
             let keep = try keeping(commits, retention, now: now)
             report.versionsAfter = keep.filter { $0 }.count
-            // The chains beside main (this node's authored one, other nodes' ones) by the same rule.
+            // The chains beside main: this node's authored one by the same rule, other nodes' ones
+            // by the history.peers.* settings where set.
+            let peers = retention.forPeers(context.folder.config)
             let side = try history.sideChains().map { ref in
                 let chain = try history.chain(from: ref.tip)
-                return SideChain(ref: ref.name, tip: ref.tip, commits: chain, keep: try keeping(chain, retention, now: now))
+                let rule = ref.name.hasPrefix("refs/peers/") ? peers : retention
+                return SideChain(ref: ref.name, tip: ref.tip, commits: chain, keep: try keeping(chain, rule, now: now))
             }
             let sideDrops = side.contains { $0.keep.contains(false) }
 
@@ -156,6 +159,7 @@ public final class Pruner {
                 try context.index.setMeta(MetaKey.commit, newHead.hex)
             }
         }
+        try afterStep?("main")
         for (s, new) in zip(side, sideKept) {
             // A chain that keeps nothing goes (its commits then go with the objects).
             if let tip = new.last {
@@ -164,7 +168,7 @@ public final class Pruner {
                 try history.removeReference(s.ref)
             }
         }
-        try afterStep?("main")
+        try afterStep?("chains")
         try history.markRewritten()
         try afterStep?("stamp")
         if let pack { try history.removeObjects(exceptPack: pack.name, keepLoose: pack.loose) }

@@ -35,6 +35,20 @@ public struct Retention: Sendable, Equatable {
     }
 }
 
+extension Retention {
+    /// The retention for other nodes' authored histories kept here: this one, with each bound a
+    /// `history.peers.*` setting gives (other than `same`) in its place.
+    public func forPeers(_ config: FolderConfig) -> Retention {
+        var r = self
+        func set(_ key: String) -> String? { config.value("history.peers." + key).flatMap { $0 == "same" ? nil : $0 } }
+        if let v = set("keep-within") { r.keepWithin = Units.duration(v) }
+        if let v = set("keep-last") { r.keepLast = Int(v) }
+        if let v = set("max-size") { r.maxSize = Units.size(v) }
+        if let v = set("thin") { r.thin = v == "staggered" }
+        return r
+    }
+}
+
 /// Which versions a retention keeps: a pure function of their times (and content sizes).
 enum RetentionRule {
     /// Staggered thinning's slot of a version made at `time`, seen at `now`: younger than an hour,
