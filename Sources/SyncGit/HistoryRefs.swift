@@ -42,13 +42,19 @@ extension HistoryRepository {
     /// The commits of the first-parent chain from `tip`, newest first.
     public func chain(from tip: ObjectID) throws -> [Commit] {
         var out: [Commit] = []
+        try walkChain(from: tip) { out.append($0); return true }
+        return out
+    }
+
+    /// Each commit of the first-parent chain from `tip`, newest first, one at a time (none is
+    /// kept); stop by returning false.
+    public func walkChain(from tip: ObjectID, _ body: (Commit) throws -> Bool) throws {
         var next: ObjectID? = tip
         while let id = next {
             let c = try commit(id)
-            out.append(c)
+            guard try body(c) else { return }
             next = c.parents.first
         }
-        return out
     }
 
     /// Points `name` at `new` if it still points at `expected` (nil: if it does not exist); with

@@ -252,38 +252,55 @@ public struct HistoryQueries {
 
     /// The versions of `path` in the authored histories of other nodes kept here (their chains,
     /// and copies kept aside when a chain was rewritten), each change once (same node, content and
-    /// time), newest first.
+    /// time), newest first. Each chain is walked once, newest first, without keeping it: a commit
+    /// whose message does not name the path (and lists all its changes) is passed over without a
+    /// look at its tree.
     func peerVersions(of path: RelativePath) throws -> [FileVersion] {
         var out: [FileVersion] = []
         var seen = Set<String>()
         let me = try context.state.identity().id.rawValue
+        let names = [PathQuoting.quote(path.rawValue), Change.renameQuote(path.rawValue)]
         try wrap {
             for chain in try repo.sideChains() where chain.name.hasPrefix("refs/peers/") {
-                var found: [FileVersion] = []
-                defer { out += found.reversed() }
                 let node = String(chain.name.dropFirst("refs/peers/".count).prefix { $0 != "/" })
-                var before: (id: ObjectID, mode: HistoryRepository.Mode?)??
-                // Oldest first: each commit against the one below it.
-                for c in try repo.chain(from: chain.tip).reversed() {
+                try repo.walkChain(from: chain.tip) { c in
+                    let parsed: (changes: [Change], count: Int?, sequence: Int64?, node: String?, pulledFrom: String?, madeOn: [String])
+                    if names.contains(where: { c.message.contains($0) }) {
+                        parsed = Self.parse(message: c.message)
+                    } else {
+                        // Not named: not changed here, unless the message lists only some of its changes.
+                        let summary = c.message.prefix { $0 != "\n" }
+                        guard let n = Int(summary.dropFirst(6).prefix { $0.isNumber }), n > Self.listedChanges(c.message) else { return true }
+                        parsed = Self.parse(message: c.message)
+                    }
+                    let listed = parsed.changes.first { $0.path == path.rawValue || $0.from == path.rawValue }
+                    guard listed != nil || (parsed.count ?? 0) > parsed.changes.count else { return true }
                     let now = try repo.entry(inTree: c.tree, path: path.rawValue)
-                    let previous = before ?? nil
-                    before = .some(now)
-                    guard now?.id != previous?.id || now?.mode != previous?.mode else { continue }
-                    // A change the node made, not one it applied between two of its own.
-                    let parsed = Self.parse(message: c.message)
-                    let listed = parsed.changes.contains { $0.path == path.rawValue || $0.from == path.rawValue }
-                    guard listed || (parsed.count ?? 0) > parsed.changes.count else { continue }
-                    guard seen.insert("\(node) \(now?.id.hex ?? "-") \(Int(c.time.timeIntervalSince1970))").inserted else { continue }
-                    let status = parsed.changes.first(where: { $0.path == path.rawValue || $0.from == path.rawValue })?.status.rawValue
-                        ?? (now == nil ? "D" : previous == nil ? "A" : "M")
+                    let before = try c.parents.first.flatMap { try repo.entry(inCommit: $0, path: path.rawValue) }
+                    guard now?.id != before?.id || now?.mode != before?.mode else { return true }
+                    guard seen.insert("\(node) \(now?.id.hex ?? "-") \(Int(c.time.timeIntervalSince1970))").inserted else { return true }
+                    let status = listed?.status.rawValue ?? (now == nil ? "D" : before == nil ? "A" : "M")
                     // This node's own, brought back by a repair, reads as made here.
                     let mine = node == me
-                    found.append(try version(c.id.hex, time: c.time, node: node, status: status, entry: now,
-                                             pulledFrom: mine ? nil : node, madeOn: mine ? [] : [node], path: path))
+                    out.append(try version(c.id.hex, time: c.time, node: node, status: status, entry: now,
+                                           pulledFrom: mine ? nil : node, madeOn: mine ? [] : [node], path: path))
+                    return true
                 }
             }
         }
         return Self.newestFirst(out)
+    }
+
+    /// How many change lines a commit message lists (`HistoryRecorder.message`: after the summary
+    /// and a blank line, up to the next blank line).
+    static func listedChanges(_ message: String) -> Int {
+        var n = 0
+        var inList = false
+        for line in message.split(separator: "\n", omittingEmptySubsequences: false).dropFirst() {
+            if line.isEmpty { if inList { break }; inList = true; continue }
+            if inList { n += 1 }
+        }
+        return n
     }
 
     /// One version as `sync versions` lists it: `entry` is what the commit holds at `path`.
