@@ -54,6 +54,10 @@ public final class FolderIndex: Sendable {
                     CREATE INDEX IF NOT EXISTS files_sequence ON files(sequence);
                     CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
                     CREATE TABLE IF NOT EXISTS manifests (hash TEXT PRIMARY KEY, manifest BLOB NOT NULL);
+                    CREATE TABLE IF NOT EXISTS chain_tips (chain TEXT PRIMARY KEY, tip TEXT NOT NULL);
+                    CREATE TABLE IF NOT EXISTS chain_changes (
+                        chain TEXT NOT NULL, path TEXT NOT NULL, commit_id TEXT NOT NULL, time INTEGER NOT NULL, status TEXT NOT NULL);
+                    CREATE INDEX IF NOT EXISTS chain_changes_path ON chain_changes(path);
                     INSERT OR IGNORE INTO meta(key, value) VALUES ('sequence', '0');
                     """)
                 try db.execute(sql: "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
@@ -228,6 +232,59 @@ public final class FolderIndex: Sendable {
                 DELETE FROM manifests WHERE NOT EXISTS
                     (SELECT 1 FROM files WHERE files.hash = manifests.hash AND deleted = 0 AND kind = 'file')
                 """)
+        } }
+    }
+
+    /// One change a commit of an authored chain lists (`path` empty: the commit changed more than
+    /// its message lists; its trees tell).
+    public struct ChainChange: Sendable, Equatable {
+        public let chain: String
+        public let path: String
+        public let commit: String
+        public let time: Int64
+        public let status: String
+        public init(chain: String, path: String, commit: String, time: Int64, status: String) {
+            self.chain = chain; self.path = path; self.commit = commit; self.time = time; self.status = status
+        }
+    }
+
+    /// The tip of each authored chain whose changes `chainChanges` holds (a cache of history: it is
+    /// checked against the chains' references before use, and made again when they moved).
+    public func chainTips() throws -> [String: String] {
+        try wrap { try queue.read { db in
+            Dictionary(try Row.fetchAll(db, sql: "SELECT chain, tip FROM chain_tips").map { ($0["chain"] as String, $0["tip"] as String) },
+                       uniquingKeysWith: { a, _ in a })
+        } }
+    }
+
+    /// Records `changes` of `chain` (oldest first), now at `tip` (after the ones held, or in their
+    /// place with `replacing`), in one transaction.
+    public func noteChain(_ chain: String, tip: String, changes: [ChainChange], replacing: Bool) throws {
+        try wrap { try queue.write { db in
+            if replacing { try db.execute(sql: "DELETE FROM chain_changes WHERE chain = ?", arguments: [chain]) }
+            let insert = try db.cachedStatement(sql: "INSERT INTO chain_changes(chain, path, commit_id, time, status) VALUES (?, ?, ?, ?, ?)")
+            for c in changes { try insert.execute(arguments: [c.chain, c.path, c.commit, c.time, c.status]) }
+            try db.execute(sql: "INSERT OR REPLACE INTO chain_tips(chain, tip) VALUES (?, ?)", arguments: [chain, tip])
+        } }
+    }
+
+    /// Forgets the chains not in `keep`.
+    public func keepChains(_ keep: Set<String>) throws {
+        try wrap { try queue.write { db in
+            for chain in try String.fetchAll(db, sql: "SELECT chain FROM chain_tips") where !keep.contains(chain) {
+                try db.execute(sql: "DELETE FROM chain_changes WHERE chain = ?", arguments: [chain])
+                try db.execute(sql: "DELETE FROM chain_tips WHERE chain = ?", arguments: [chain])
+            }
+        } }
+    }
+
+    /// The recorded changes of `path` (and the commits that changed more than they list), newest first.
+    public func chainChanges(of path: String) throws -> [ChainChange] {
+        try wrap { try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT chain, path, commit_id, time, status FROM chain_changes WHERE path = ? OR path = '' ORDER BY time DESC, rowid DESC",
+                             arguments: [path]).map {
+                ChainChange(chain: $0["chain"], path: $0["path"], commit: $0["commit_id"], time: $0["time"], status: $0["status"])
+            }
         } }
     }
 

@@ -70,6 +70,15 @@ public final class HistoryFetch {
         defer { _ = lock }
         let history = try context.history
         try history.reopenIfRewritten()
+        // Packs another process installed since this handle looked (a fetch over another link of
+        // `sync up`): without a look, objects here would be taken for missing, and a chain this
+        // node holds further for one rewritten.
+        history.refreshObjects()
+        // A fetch cut short (killed) leaves its mark: this whole fetch then reads every tree it
+        // meets, and only a fetch that took every chain it was offered lifts the mark.
+        checkAll = FileManager.default.fileExists(atPath: unfinishedMark)
+        var whole = true
+        defer { if whole { try? FileManager.default.removeItem(atPath: unfinishedMark) } }
         for tip in tips {
             guard let name = ChainName(wire: tip.node), let id = try? ObjectID(hex: tip.commit) else {
                 throw ProtocolError.malformed("a history tip that is not a chain name and a commit id")
@@ -77,11 +86,18 @@ public final class HistoryFetch {
             if let only { guard name.node == only else { continue } } else if name.node == me { continue }
             outcome.offered += 1
             do { try fetch(name, tip: id, history) } catch let e as Refused {
+                whole = false
                 outcome.problems.append("history of \(name.node.short): \(e.message)")
             } catch let e as GitError {
+                whole = false
                 outcome.problems.append("history of \(name.node.short): \(e.description)")
+            } catch {
+                whole = false
+                throw error
             }
         }
+        // What `sync versions` reads of the chains, made now rather than at its first use.
+        if outcome.chains > 0 { try? HistoryQueries(context).refreshChainChanges() }
         return outcome
     }
 
@@ -123,8 +139,10 @@ public final class HistoryFetch {
 
     /// Brings every object the chain's commits reach that is not here, then checks that each commit
     /// sits on the next (the last on `below`, or on nothing).
+    /// Whether every tree met is read, not only those that came (see `run`).
+    private var checkAll = false
+
     private func fetchObjects(chain: [ObjectID], below: ObjectID?, _ history: HistoryRepository) throws {
-        let checkAll = FileManager.default.fileExists(atPath: unfinishedMark)
         var seen = Set<ObjectID>()
         var wanted: [ObjectID] = []
         var parents: [ObjectID: [ObjectID]] = [:]
@@ -179,6 +197,5 @@ public final class HistoryFetch {
                 throw Refused(message: "commit \(c.short) does not sit on the commit before it in the chain")
             }
         }
-        try? FileManager.default.removeItem(atPath: unfinishedMark)
     }
 }

@@ -252,55 +252,60 @@ public struct HistoryQueries {
 
     /// The versions of `path` in the authored histories of other nodes kept here (their chains,
     /// and copies kept aside when a chain was rewritten), each change once (same node, content and
-    /// time), newest first. Each chain is walked once, newest first, without keeping it: a commit
-    /// whose message does not name the path (and lists all its changes) is passed over without a
-    /// look at its tree.
+    /// time), newest first. Read from the changes each chain's commits list, kept in index.db
+    /// (`refreshChainChanges`): only the commits that changed the path are read.
     func peerVersions(of path: RelativePath) throws -> [FileVersion] {
+        try refreshChainChanges()
         var out: [FileVersion] = []
         var seen = Set<String>()
         let me = try context.state.identity().id.rawValue
-        let names = [PathQuoting.quote(path.rawValue), Change.renameQuote(path.rawValue)]
         try wrap {
-            for chain in try repo.sideChains() where chain.name.hasPrefix("refs/peers/") {
-                let node = String(chain.name.dropFirst("refs/peers/".count).prefix { $0 != "/" })
-                try repo.walkChain(from: chain.tip) { c in
-                    let parsed: (changes: [Change], count: Int?, sequence: Int64?, node: String?, pulledFrom: String?, madeOn: [String])
-                    if names.contains(where: { c.message.contains($0) }) {
-                        parsed = Self.parse(message: c.message)
-                    } else {
-                        // Not named: not changed here, unless the message lists only some of its changes.
-                        let summary = c.message.prefix { $0 != "\n" }
-                        guard let n = Int(summary.dropFirst(6).prefix { $0.isNumber }), n > Self.listedChanges(c.message) else { return true }
-                        parsed = Self.parse(message: c.message)
-                    }
-                    let listed = parsed.changes.first { $0.path == path.rawValue || $0.from == path.rawValue }
-                    guard listed != nil || (parsed.count ?? 0) > parsed.changes.count else { return true }
-                    let now = try repo.entry(inTree: c.tree, path: path.rawValue)
-                    let before = try c.parents.first.flatMap { try repo.entry(inCommit: $0, path: path.rawValue) }
-                    guard now?.id != before?.id || now?.mode != before?.mode else { return true }
-                    guard seen.insert("\(node) \(now?.id.hex ?? "-") \(Int(c.time.timeIntervalSince1970))").inserted else { return true }
-                    let status = listed?.status.rawValue ?? (now == nil ? "D" : before == nil ? "A" : "M")
-                    // This node's own, brought back by a repair, reads as made here.
-                    let mine = node == me
-                    out.append(try version(c.id.hex, time: c.time, node: node, status: status, entry: now,
-                                           pulledFrom: mine ? nil : node, madeOn: mine ? [] : [node], path: path))
-                    return true
-                }
+            for row in try context.index.chainChanges(of: path.rawValue) {
+                let node = String(row.chain.dropFirst("refs/peers/".count).prefix { $0 != "/" })
+                let c = try repo.commit(try ObjectID(hex: row.commit))
+                let now = try repo.entry(inTree: c.tree, path: path.rawValue)
+                let before = try c.parents.first.flatMap { try repo.entry(inCommit: $0, path: path.rawValue) }
+                guard now?.id != before?.id || now?.mode != before?.mode else { continue }
+                guard seen.insert("\(node) \(now?.id.hex ?? "-") \(Int(c.time.timeIntervalSince1970))").inserted else { continue }
+                let status = row.path.isEmpty ? (now == nil ? "D" : before == nil ? "A" : "M") : row.status
+                // This node's own, brought back by a repair, reads as made here.
+                let mine = node == me
+                out.append(try version(c.id.hex, time: c.time, node: node, status: status, entry: now,
+                                       pulledFrom: mine ? nil : node, madeOn: mine ? [] : [node], path: path))
             }
         }
         return Self.newestFirst(out)
     }
 
-    /// How many change lines a commit message lists (`HistoryRecorder.message`: after the summary
-    /// and a blank line, up to the next blank line).
-    static func listedChanges(_ message: String) -> Int {
-        var n = 0
-        var inList = false
-        for line in message.split(separator: "\n", omittingEmptySubsequences: false).dropFirst() {
-            if line.isEmpty { if inList { break }; inList = true; continue }
-            if inList { n += 1 }
+    /// Brings the changes of other nodes' chains kept in index.db up to the chains' references:
+    /// the commits a chain gained since its tip there (all of it when the chain was rewritten), each
+    /// change its message lists (a commit that lists only some: one row that says so), and chains
+    /// that are gone forgotten. A cache of history, checked against it at each use.
+    public func refreshChainChanges() throws {
+        let chains = try wrap { try repo.sideChains() }.filter { $0.name.hasPrefix("refs/peers/") }
+        let cached = try context.index.chainTips()
+        for chain in chains where cached[chain.name] != chain.tip.hex {
+            var changes: [FolderIndex.ChainChange] = []
+            var reached = false
+            let old = cached[chain.name]
+            try wrap {
+                try repo.walkChain(from: chain.tip) { c in
+                    if c.id.hex == old { reached = true; return false }
+                    let parsed = Self.parse(message: c.message)
+                    let time = Int64(c.time.timeIntervalSince1970)
+                    func row(_ path: String, _ status: String) -> FolderIndex.ChainChange {
+                        FolderIndex.ChainChange(chain: chain.name, path: path, commit: c.id.hex, time: time, status: status)
+                    }
+                    var rows = parsed.changes.map { row($0.path, $0.status.rawValue) } + parsed.changes.compactMap { ch in ch.from.map { row($0, ch.status.rawValue) } }
+                    if (parsed.count ?? 0) > parsed.changes.count { rows.append(row("", "")) }
+                    changes += rows
+                    return true
+                }
+            }
+            // Oldest first: later rows are newer, which the reading order relies on for ties.
+            try context.index.noteChain(chain.name, tip: chain.tip.hex, changes: changes.reversed(), replacing: !reached)
         }
-        return n
+        try context.index.keepChains(Set(chains.map(\.name)))
     }
 
     /// One version as `sync versions` lists it: `entry` is what the commit holds at `path`.

@@ -18,6 +18,8 @@ extension FolderServer {
     func serveTips(_ id: UInt32, _ context: FolderContext, _ session: Session) throws {
         let history = try context.history
         try history.reopenIfRewritten()
+        // A fetch starts here: what other processes stored since this link's handle looked is served too.
+        history.refreshObjects()
         let me = try state.identity().id
         let tips = try history.sideChains().prefix(Message.maxHistoryItems).compactMap { c in
             ChainName(ref: c.name, me: me).map { HistoryTip(node: $0.wire, commit: c.tip.hex) }
