@@ -199,7 +199,7 @@ public final class IncomingPack {
     }
 
     /// The ids a pack index (version 2) lists.
-    static func ids(ofIndex path: String) throws -> [ObjectID] {
+    public static func ids(ofIndex path: String) throws -> [ObjectID] {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw GitError(operation: "read \(path)", message: "cannot be read", code: -1)
         }

@@ -57,9 +57,12 @@ public final class HistoryFetch {
         return try fetch.run()
     }
 
-    /// Where a fetch notes that it started: a fetch cut short leaves trees whose entries did not all
-    /// come, so the next one checks every tree it meets instead of trusting those it finds here.
-    var unfinishedMark: String { context.folder.directory + "/history-fetch.unfinished" }
+    /// The packs fetches installed whose trees are not known to be whole yet, a name a line: a pack
+    /// is noted before it is installed, and the note goes once every tree of the noted packs has
+    /// every entry here. A fetch cut short leaves trees whose entries did not all come; those are
+    /// read, not trusted, when met (every other tree here is whole: this node's writers write a
+    /// tree after what it names, and a fetch installs nothing it did not note).
+    var untrustedPacks: String { context.folder.directory + "/history-fetch.untrusted" }
     static func lockPath(_ folder: Folder) -> String { folder.directory + "/history-fetch.lock" }
 
     func run() throws -> HistoryFetchOutcome {
@@ -74,11 +77,9 @@ public final class HistoryFetch {
         // `sync up`): without a look, objects here would be taken for missing, and a chain this
         // node holds further for one rewritten.
         history.refreshObjects()
-        // A fetch cut short (killed) leaves its mark: this whole fetch then reads every tree it
-        // meets, and only a fetch that took every chain it was offered lifts the mark.
-        checkAll = FileManager.default.fileExists(atPath: unfinishedMark)
+        untrusted = loadUntrusted(history)
         var whole = true
-        defer { if whole { try? FileManager.default.removeItem(atPath: unfinishedMark) } }
+        defer { if whole { try? settleUntrusted(history) } }
         for tip in tips {
             guard let name = ChainName(wire: tip.node), let id = try? ObjectID(hex: tip.commit) else {
                 throw ProtocolError.malformed("a history tip that is not a chain name and a commit id")
@@ -139,19 +140,52 @@ public final class HistoryFetch {
 
     /// Brings every object the chain's commits reach that is not here, then checks that each commit
     /// sits on the next (the last on `below`, or on nothing).
-    /// Whether every tree met is read, not only those that came (see `run`).
-    private var checkAll = false
+    /// The objects of packs noted in `untrustedPacks` (see there).
+    private var untrusted = Set<ObjectID>()
+
+    private func noted() -> [String] {
+        ((try? String(contentsOfFile: untrustedPacks, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    private func loadUntrusted(_ history: HistoryRepository) -> Set<ObjectID> {
+        var ids = Set<ObjectID>()
+        for name in noted() where name.allSatisfy({ $0.isHexDigit }) {
+            ids.formUnion((try? IncomingPack.ids(ofIndex: history.path + "/objects/pack/pack-\(name).idx")) ?? [])
+        }
+        return ids
+    }
+
+    /// Notes a pack before it is installed (synced: a crash after the install keeps the note).
+    private func note(_ name: String) throws {
+        let line = name + "\n"
+        let fd = open(untrustedPacks, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw SyncError.io(path: untrustedPacks, operation: "open", errno: errno) }
+        defer { close(fd) }
+        try POSIX.writeAll(fd, Array(line.utf8), path: untrustedPacks)
+        guard fsync(fd) == 0 else { throw SyncError.io(path: untrustedPacks, operation: "fsync", errno: errno) }
+    }
+
+    /// Lifts the note when every tree of the noted packs now has all its entries here (those
+    /// this fetch brought always do; a cut one's are filled by a later fetch that meets them).
+    private func settleUntrusted(_ history: HistoryRepository) throws {
+        guard FileManager.default.fileExists(atPath: untrustedPacks) else { return }
+        history.refreshObjects()
+        for id in loadUntrusted(history) where history.header(id)?.kind == .tree {
+            for e in try history.children(ofTree: id) where !history.contains(e.id) { return }
+        }
+        try FileManager.default.removeItem(atPath: untrustedPacks)
+    }
 
     private func fetchObjects(chain: [ObjectID], below: ObjectID?, _ history: HistoryRepository) throws {
         var seen = Set<ObjectID>()
         var wanted: [ObjectID] = []
         var parents: [ObjectID: [ObjectID]] = [:]
-        // Objects here already are whole below (written whole by this node, or by a fetch that
-        // finished) unless a fetch was cut short: then each tree met is read here too.
+        // Objects here already are whole below, except the trees of packs a fetch cut short
+        // installed (`untrustedPacks`): those are read here too.
         func want(_ id: ObjectID, tree: Bool) throws {
             guard seen.insert(id).inserted else { return }
             if !history.contains(id) { wanted.append(id); return }
-            guard checkAll, tree else { return }
+            guard tree, untrusted.contains(id) else { return }
             for e in try history.children(ofTree: id) { try want(e.id, tree: e.isTree) }
         }
         for c in chain.reversed() {
@@ -164,7 +198,6 @@ public final class HistoryFetch {
                 try want(c, tree: false)
             }
         }
-        if !wanted.isEmpty { FileManager.default.createFile(atPath: unfinishedMark, contents: nil) }
         while !wanted.isEmpty {
             let batch = Array(wanted.prefix(idsPerRequest))
             let pack = try history.incomingPack(limit: packLimit)
@@ -173,6 +206,7 @@ public final class HistoryFetch {
             let asked = Set(batch)
             guard received.allSatisfy({ asked.contains($0.id) }) else { throw Refused(message: "a pack with objects not asked for") }
             guard !received.isEmpty else { throw Refused(message: "the peer lacks object \(batch[0].short)") }
+            try note(pack.name!)
             try history.install(pack)
             outcome.objects += received.count
             outcome.bytes += pack.bytes
