@@ -60,24 +60,26 @@ extension HistoryRepository {
         }
     }
 
-    /// Moves every loose tree below `root` (itself included) that cannot be read into
-    /// `sync-corrupt/` (kept, not deleted), so that writing the same tree again stores it anew;
-    /// returns their ids. Trees that read are walked; a corrupt packed tree stays (nothing to move).
+    /// The trees below `root` (itself included) that cannot be read, lost or corrupt; those that
+    /// are loose objects are moved into `sync-corrupt/` (kept, not deleted), so that writing the
+    /// same tree again stores it anew. Trees that read are walked; a corrupt packed tree stays.
     public func quarantineUnreadableTrees(from root: ObjectID) -> [ObjectID] {
-        var moved: [ObjectID] = []
+        var unreadable: [ObjectID] = []
         var seen = Set<ObjectID>()
         func visit(_ id: ObjectID) {
             guard seen.insert(id).inserted else { return }
             guard let children = try? children(ofTree: id) else {
+                unreadable.append(id)
+                guard access(looseFile(id), F_OK) == 0 else { return }
                 let dir = path + "/sync-corrupt"
                 try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                if rename(looseFile(id), dir + "/" + id.hex) == 0 { moved.append(id) }
+                _ = rename(looseFile(id), dir + "/" + id.hex)
                 return
             }
             for c in children where c.isTree { visit(c.id) }
         }
         visit(root)
-        return moved
+        return unreadable
     }
 
     /// Where packs from peers are indexed and checked before they join history.

@@ -32,12 +32,14 @@ struct HistoryRecorder {
             }
             var base = try head.map { try history.commit($0).tree }
             var tree: ObjectID
-            do { tree = try history.tree(from: base, applying: updates) } catch let e as GitError where head != nil {
-                // The last commit's tree cannot be read (an object lost or corrupt): history goes on
-                // from the folder as the index has it, on top of what was there.
-                let moved = base.map { history.quarantineUnreadableTrees(from: $0) } ?? []
+            do { tree = try history.tree(from: base, applying: updates) } catch let e as GitError where base != nil {
+                // The last commit's tree cannot be read (a loose tree lost or corrupt): history goes
+                // on from the folder as the index has it, on top of what was there. Any other
+                // failure (the updates themselves, say) is the caller's, as it was.
+                let unreadable = history.quarantineUnreadableTrees(from: base!)
+                guard !unreadable.isEmpty else { throw e }
                 Self.warn("folder \(context.folder.id): the last commit of history cannot be read (\(e.message)); "
-                    + (moved.isEmpty ? "" : "\(moved.count) unreadable objects moved to \(history.path)/sync-corrupt; ")
+                    + "\(unreadable.count) trees lost or corrupt (those on disk moved to \(history.path)/sync-corrupt); "
                     + "recording the folder as it is on top of it")
                 head = try seed(history, parent: head, why: "the last commit could not be read")
                 base = try history.commit(head!).tree

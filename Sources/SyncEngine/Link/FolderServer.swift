@@ -160,14 +160,7 @@ public final class FolderServer: RequestHandler {
             guard let kept = try index.manifest(for: hash).flatMap({ ChunkManifest(decoding: $0, size: size) }), kept.form == .kept else {
                 return try session.send(.error(id: id, code: .failed, message: "\(path): no chunk manifest here"))
             }
-            let manifest = kept.encoded(.sent)
-            var at = 0
-            while at < manifest.count {
-                let n = Swift.min(Frame.chunkSize, manifest.count - at)
-                try session.send(.data(id: id, Array(manifest[at..<(at + n)])))
-                at += n
-            }
-            try session.send(.end(id: id))
+            try sendAnswer(id, kept.encoded(.sent), session)
         case .offer(let id, let folder, _):
             guard let f = authorized(folder) else {
                 return try notFound(id, folder, session)
@@ -210,6 +203,17 @@ public final class FolderServer: RequestHandler {
         default:
             throw ProtocolError.unexpected("not a request")
         }
+    }
+
+    /// An answer held whole in memory (a manifest, a pack): `data` frames of at most a chunk, then `end`.
+    func sendAnswer(_ id: UInt32, _ bytes: [UInt8], _ session: Session) throws {
+        var at = 0
+        while at < bytes.count {
+            let n = Swift.min(Frame.chunkSize, bytes.count - at)
+            try session.send(.data(id: id, Array(bytes[at..<(at + n)])))
+            at += n
+        }
+        try session.send(.end(id: id))
     }
 
     /// The one answer for a folder that is missing or that the peer may not see.

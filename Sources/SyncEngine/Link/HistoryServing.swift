@@ -60,12 +60,6 @@ extension FolderServer {
         do { pack = try history.pack(of: wanted, maxBytes: Self.packContent).bytes } catch let e as GitError {
             return try session.send(.error(id: id, code: .failed, message: "pack: \(e.message)"))
         }
-        var at = 0
-        while at < pack.count {
-            let n = Swift.min(Frame.chunkSize, pack.count - at)
-            try session.send(.data(id: id, Array(pack[at..<(at + n)])))
-            at += n
-        }
-        try session.send(.end(id: id))
+        try sendAnswer(id, pack, session)
     }
 }
