@@ -287,43 +287,23 @@ import Testing
         try save(d, "x", "two\n")
         let tip = try d.context.history.reference(HistoryRepository.authoredRef)!
         // First, a peer that serves D's chain and cuts the link at the third pack (the blobs).
-        signal(SIGPIPE, SIG_IGN)
-        var fds: [Int32] = [0, 0]
-        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
-        let theirFD = fds[1]
-        let theirs = FileDescriptorTransport(input: theirFD, output: theirFD)
-        let hostile = HostilePeer(transport: theirs)
-        hostile.tips = [HistoryTip(node: d.identity.id.rawValue, commit: tip.hex)]
         let packs = Counter()
-        hostile.historyAnswer = { m, s in
-            switch m {
-            case .historyChainRequest(let id, _, _, _, _, _):
-                let chain = try d.context.history.chain(from: tip).map(\.id.hex)
-                try s.send(.historyChain(id: id, commits: chain, reachedAfter: false))
-            case .objectsRequest(let id, _, let ids):
-                packs.n += 1
-                if packs.n == 3 { throw HostilePeer.Cut() }
-                try s.send(.data(id: id, try d.context.history.pack(of: ids.map { try ObjectID(hex: $0) }, maxBytes: 1 << 20).bytes))
-                try s.send(.end(id: id))
-            default: break
+        let cut = try HostilePeerTests().pull(f.context, identity: f.identity, base: base) { hostile in
+            hostile.tips = [HistoryTip(node: d.identity.id.rawValue, commit: tip.hex)]
+            hostile.historyAnswer = { m, s in
+                switch m {
+                case .historyChainRequest(let id, _, _, _, _, _):
+                    let chain = try d.context.history.chain(from: tip).map(\.id.hex)
+                    try s.send(.historyChain(id: id, commits: chain, reachedAfter: false))
+                case .objectsRequest(let id, _, let ids):
+                    packs.n += 1
+                    if packs.n == 3 { throw HostilePeer.Cut() }
+                    try s.send(.data(id: id, try d.context.history.pack(of: ids.map { try ObjectID(hex: $0) }, maxBytes: 1 << 20).bytes))
+                    try s.send(.end(id: id))
+                default: break
+                }
             }
         }
-        let peerIdentity = try NodeIdentity.loadOrCreate(in: base + "/hostile-node")
-        let done = DispatchSemaphore(value: 0)
-        Thread {
-            let s = Session(link: Link(theirs), identity: peerIdentity, dialing: false)
-            s.handler = hostile
-            _ = try? s.handshake()
-            try? s.serveUntilClosed()
-            close(theirFD)
-            done.signal()
-        }.start()
-        let mine = Session(link: Link(FileDescriptorTransport(input: fds[0], output: fds[0])), identity: f.identity, dialing: true)
-        let peer = try mine.handshake()
-        let cut = Result { try Puller(context: f.context, remote: RemoteFolder(session: mine, folder: f.context.folder.id.rawValue), peer: peer).run() }
-        shutdown(fds[0], Int32(SHUT_RDWR))
-        done.wait()
-        close(fds[0])
         #expect(throws: ProtocolError.self) { try cut.get() }
         #expect(packs.n == 3)
         #expect(try f.context.history.sideChains().isEmpty)

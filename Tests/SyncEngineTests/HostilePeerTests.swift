@@ -98,6 +98,13 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
 
     func pull(_ f: Fixture, _ configure: (HostilePeer) -> Void, seen: (HostilePeer) -> Void,
               prepare: (Puller) -> Void = { _ in }) throws -> Result<PullOutcome, Error> {
+        try pull(f.context, identity: try f.state.identity(), base: f.base, configure, seen: seen, prepare: prepare)
+    }
+
+    /// A pull into `context` (a node of identity `identity`; the peer's key goes in `base`) from a
+    /// `configure`d hostile peer.
+    func pull(_ context: FolderContext, identity: NodeIdentity, base: String, _ configure: (HostilePeer) -> Void,
+              seen: (HostilePeer) -> Void = { _ in }, prepare: (Puller) -> Void = { _ in }) throws -> Result<PullOutcome, Error> {
         signal(SIGPIPE, SIG_IGN) // a peer that drops the link must not kill the test process
         var fds: [Int32] = [0, 0]
         #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
@@ -105,7 +112,7 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
         let theirs = FileDescriptorTransport(input: theirFD, output: theirFD)
         let hostile = HostilePeer(transport: theirs)
         configure(hostile)
-        let theirIdentity = try NodeIdentity.loadOrCreate(in: f.base + "/hostile-node")
+        let theirIdentity = try NodeIdentity.loadOrCreate(in: base + "/hostile-node")
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {
             let s = Session(link: Link(theirs), identity: theirIdentity, dialing: false)
@@ -117,9 +124,9 @@ final class HostilePeer: RequestHandler, @unchecked Sendable {
         }
         thread.start()
         let mine = Session(link: Link(FileDescriptorTransport(input: fds[0], output: fds[0])),
-                           identity: try f.state.identity(), dialing: true)
+                           identity: identity, dialing: true)
         let peer = try mine.handshake()
-        let puller = Puller(context: f.context, remote: RemoteFolder(session: mine, folder: f.context.folder.id.rawValue), peer: peer)
+        let puller = Puller(context: context, remote: RemoteFolder(session: mine, folder: context.folder.id.rawValue), peer: peer)
         prepare(puller)
         let result = Result { try puller.run() }
         try? mine.send(.bye)

@@ -138,8 +138,6 @@ public final class HistoryFetch {
         outcome.commits += chain.count
     }
 
-    /// Brings every object the chain's commits reach that is not here, then checks that each commit
-    /// sits on the next (the last on `below`, or on nothing).
     /// The objects of packs noted in `untrustedPacks` (see there).
     private var untrusted = Set<ObjectID>()
 
@@ -157,12 +155,9 @@ public final class HistoryFetch {
 
     /// Notes a pack before it is installed (synced: a crash after the install keeps the note).
     private func note(_ name: String) throws {
-        let line = name + "\n"
-        let fd = open(untrustedPacks, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw SyncError.io(path: untrustedPacks, operation: "open", errno: errno) }
-        defer { close(fd) }
-        try POSIX.writeAll(fd, Array(line.utf8), path: untrustedPacks)
-        guard fsync(fd) == 0 else { throw SyncError.io(path: untrustedPacks, operation: "fsync", errno: errno) }
+        let fd = try Descriptor(opening: untrustedPacks, O_WRONLY | O_CREAT | O_APPEND, mode: 0o644)
+        try POSIX.writeAll(fd.raw, Array((name + "\n").utf8), path: untrustedPacks)
+        guard fsync(fd.raw) == 0 else { throw SyncError.io(path: untrustedPacks, operation: "fsync", errno: errno) }
     }
 
     /// Lifts the note when every tree of the noted packs now has all its entries here (those
@@ -176,6 +171,8 @@ public final class HistoryFetch {
         try FileManager.default.removeItem(atPath: untrustedPacks)
     }
 
+    /// Brings every object the chain's commits reach that is not here, then checks that each commit
+    /// sits on the next (the last on `below`, or on nothing).
     private func fetchObjects(chain: [ObjectID], below: ObjectID?, _ history: HistoryRepository) throws {
         var seen = Set<ObjectID>()
         var wanted: [ObjectID] = []

@@ -125,25 +125,47 @@ public struct HistoryQueries {
 
     private var repo: HistoryRepository { get throws { try context.history } }
 
+    /// Whether `time` lies between `since` and `until`, bounds included, in whole seconds (as
+    /// commit times are).
+    static func within(_ time: Date, since: Date?, until: Date?) -> Bool {
+        let t = time.timeIntervalSince1970
+        if let since, t < since.timeIntervalSince1970.rounded(.down) { return false }
+        if let until, t > until.timeIntervalSince1970.rounded(.down) { return false }
+        return true
+    }
+
+    typealias Entry = (id: ObjectID, mode: HistoryRepository.Mode?)
+
+    /// What commit `c` did to `path` against its first parent, read off their trees: nil when nothing.
+    private func treeChange(_ c: HistoryRepository.Commit, at path: RelativePath) throws -> (now: Entry?, before: Entry?, status: Change.Status)? {
+        let now = try repo.entry(inTree: c.tree, path: path.rawValue)
+        let before = try c.parents.first.flatMap { try repo.entry(inCommit: $0, path: path.rawValue) }
+        if now?.id == before?.id && now?.mode == before?.mode { return nil }
+        return (now, before, now == nil ? .deleted : before == nil ? .added : .modified)
+    }
+
+    /// The chains of other nodes kept here (their authored ones, copies kept aside, and this
+    /// node's own fetched back by a repair), each with the node that made it.
+    private func peerChains() throws -> [(ref: String, tip: ObjectID, node: String)] {
+        let me = try context.state.identity().id
+        return try wrap { try repo.sideChains() }.compactMap { c in
+            guard c.name != HistoryRepository.authoredRef, let name = ChainName(ref: c.name, me: me) else { return nil }
+            return (c.name, c.tip, name.node.rawValue)
+        }
+    }
+
     /// Commits newest first; with `path`, only those that changed it (or anything below it).
     /// `since` and `until` (inclusive) keep only commits made in that span.
     public func log(path: RelativePath? = nil, limit: Int? = nil, since: Date? = nil, until: Date? = nil) throws -> [LogEntry] {
         var out: [LogEntry] = []
         try wrap {
             try repo.log { c in
-                // Commit times have whole seconds: compare in whole seconds, bounds included.
-                if let since, c.time.timeIntervalSince1970 < since.timeIntervalSince1970.rounded(.down) { return true }
-                if let until, c.time.timeIntervalSince1970 > until.timeIntervalSince1970.rounded(.down) { return true }
+                guard Self.within(c.time, since: since, until: until) else { return true }
                 if let path {
                     let parsed = Self.parse(message: c.message)
-                    var changes = parsed.changes
-                    let now = try repo.entry(inTree: c.tree, path: path.rawValue)
-                    let before = try c.parents.first.flatMap { try repo.entry(inCommit: $0, path: path.rawValue) }
-                    if now?.id == before?.id && now?.mode == before?.mode { return true }
-                    changes = changes.filter { $0.touches(path) }
-                    if changes.isEmpty {
-                        changes = [Change(status: now == nil ? .deleted : before == nil ? .added : .modified, path: path.rawValue)]
-                    }
+                    guard let change = try treeChange(c, at: path) else { return true }
+                    var changes = parsed.changes.filter { $0.touches(path) }
+                    if changes.isEmpty { changes = [Change(status: change.status, path: path.rawValue)] }
                     out.append(LogEntry(commit: c.id.hex, sequence: parsed.sequence, time: c.time, node: parsed.node ?? c.author,
                                         changes: changes, changeCount: changes.count, pulledFrom: parsed.pulledFrom, madeOn: parsed.madeOn))
                 } else {
@@ -161,8 +183,8 @@ public struct HistoryQueries {
     /// here (its changes are not listed otherwise). `path`, `since`, `until` and `limit` as `log`.
     public func logAll(path: RelativePath? = nil, limit: Int? = nil, since: Date? = nil, until: Date? = nil) throws -> [LogEntry] {
         let me = try context.state.identity().id.rawValue
-        let chains = try wrap { try repo.sideChains() }.filter { $0.name.hasPrefix("refs/peers/") }
-        let chainNodes = Set(chains.map { String($0.name.dropFirst("refs/peers/".count).prefix { $0 != "/" }) })
+        let chains = try peerChains()
+        let chainNodes = Set(chains.map(\.node))
         func key(_ e: LogEntry) -> String { "\(e.node) \(e.sequence ?? -1) \(Int(e.time.timeIntervalSince1970))" }
         var out = try log(path: path, since: since, until: until).filter { e in
             e.pulledFrom == nil || e.madeOn.isEmpty || !e.madeOn.allSatisfy(chainNodes.contains)
@@ -170,24 +192,17 @@ public struct HistoryQueries {
         var seen = Set(out.map(key))
         try wrap {
             for chain in chains {
-                let node = String(chain.name.dropFirst("refs/peers/".count).prefix { $0 != "/" })
-                for c in try repo.chain(from: chain.tip) {
-                    let seconds = c.time.timeIntervalSince1970
-                    if let since, seconds < since.timeIntervalSince1970.rounded(.down) { continue }
-                    if let until, seconds > until.timeIntervalSince1970.rounded(.down) { continue }
+                let node = chain.node
+                for c in try repo.chain(from: chain.tip) where Self.within(c.time, since: since, until: until) {
                     var e = LogEntry(c)
                     if node != me { e.pulledFrom = node; e.madeOn = [node] }
                     guard !seen.contains(key(e)) else { continue }
                     if let path {
                         let parsed = Self.parse(message: c.message)
                         var changes = parsed.changes.filter { $0.touches(path) }
-                        if changes.isEmpty, (parsed.count ?? 0) > parsed.changes.count {
+                        if changes.isEmpty, (parsed.count ?? 0) > parsed.changes.count, let change = try treeChange(c, at: path) {
                             // The message lists the first thousand changes only: the trees tell.
-                            let now = try repo.entry(inTree: c.tree, path: path.rawValue)
-                            let before = try c.parents.first.flatMap { try repo.entry(inCommit: $0, path: path.rawValue) }
-                            if now?.id != before?.id || now?.mode != before?.mode {
-                                changes = [Change(status: now == nil ? .deleted : before == nil ? .added : .modified, path: path.rawValue)]
-                            }
+                            changes = [Change(status: change.status, path: path.rawValue)]
                         }
                         guard !changes.isEmpty else { continue }
                         e = LogEntry(commit: e.commit, sequence: e.sequence, time: e.time, node: e.node, changes: changes,
@@ -241,9 +256,9 @@ public struct HistoryQueries {
     /// How many commits of this node's own authored chain a repair keeps here (0: none).
     public func repairedChainLength() throws -> Int {
         try wrap {
-            let prefix = "refs/peers/\(try context.state.identity().id.rawValue)/"
+            let me = try context.state.identity().id.rawValue
             var commits = Set<ObjectID>()
-            for c in try repo.sideChains() where c.name.hasPrefix(prefix) {
+            for c in try peerChains() where c.node == me {
                 commits.formUnion(try repo.chain(from: c.tip, after: nil, limit: Int.max).commits)
             }
             return commits.count
@@ -258,19 +273,18 @@ public struct HistoryQueries {
         try refreshChainChanges()
         var out: [FileVersion] = []
         var seen = Set<String>()
-        let me = try context.state.identity().id.rawValue
+        let identity = try context.state.identity().id
+        let me = identity.rawValue
         try wrap {
             for row in try context.index.chainChanges(of: path.rawValue) {
-                let node = String(row.chain.dropFirst("refs/peers/".count).prefix { $0 != "/" })
+                guard let node = ChainName(ref: row.chain, me: identity)?.node.rawValue else { continue }
                 let c = try repo.commit(try ObjectID(hex: row.commit))
-                let now = try repo.entry(inTree: c.tree, path: path.rawValue)
-                let before = try c.parents.first.flatMap { try repo.entry(inCommit: $0, path: path.rawValue) }
-                guard now?.id != before?.id || now?.mode != before?.mode else { continue }
-                guard seen.insert("\(node) \(now?.id.hex ?? "-") \(Int(c.time.timeIntervalSince1970))").inserted else { continue }
-                let status = row.path.isEmpty ? (now == nil ? "D" : before == nil ? "A" : "M") : row.status
+                guard let change = try treeChange(c, at: path) else { continue }
+                guard seen.insert("\(node) \(change.now?.id.hex ?? "-") \(Int(c.time.timeIntervalSince1970))").inserted else { continue }
+                let status = row.path.isEmpty ? change.status.rawValue : row.status
                 // This node's own, brought back by a repair, reads as made here.
                 let mine = node == me
-                out.append(try version(c.id.hex, time: c.time, node: node, status: status, entry: now,
+                out.append(try version(c.id.hex, time: c.time, node: node, status: status, entry: change.now,
                                        pulledFrom: mine ? nil : node, madeOn: mine ? [] : [node], path: path))
             }
         }
@@ -282,19 +296,19 @@ public struct HistoryQueries {
     /// change its message lists (a commit that lists only some: one row that says so), and chains
     /// that are gone forgotten. A cache of history, checked against it at each use.
     public func refreshChainChanges() throws {
-        let chains = try wrap { try repo.sideChains() }.filter { $0.name.hasPrefix("refs/peers/") }
+        let chains = try peerChains()
         let cached = try context.index.chainTips()
-        for chain in chains where cached[chain.name] != chain.tip.hex {
+        for chain in chains where cached[chain.ref] != chain.tip.hex {
             var changes: [FolderIndex.ChainChange] = []
             var reached = false
-            let old = cached[chain.name]
+            let old = cached[chain.ref]
             try wrap {
                 try repo.walkChain(from: chain.tip) { c in
                     if c.id.hex == old { reached = true; return false }
                     let parsed = Self.parse(message: c.message)
                     let time = Int64(c.time.timeIntervalSince1970)
                     func row(_ path: String, _ status: String) -> FolderIndex.ChainChange {
-                        FolderIndex.ChainChange(chain: chain.name, path: path, commit: c.id.hex, time: time, status: status)
+                        FolderIndex.ChainChange(chain: chain.ref, path: path, commit: c.id.hex, time: time, status: status)
                     }
                     var rows = parsed.changes.map { row($0.path, $0.status.rawValue) } + parsed.changes.compactMap { ch in ch.from.map { row($0, ch.status.rawValue) } }
                     if (parsed.count ?? 0) > parsed.changes.count { rows.append(row("", "")) }
@@ -303,9 +317,9 @@ public struct HistoryQueries {
                 }
             }
             // Oldest first: later rows are newer, which the reading order relies on for ties.
-            try context.index.noteChain(chain.name, tip: chain.tip.hex, changes: changes.reversed(), replacing: !reached)
+            try context.index.noteChain(chain.ref, tip: chain.tip.hex, changes: changes.reversed(), replacing: !reached)
         }
-        try context.index.keepChains(Set(chains.map(\.name)))
+        try context.index.keepChains(Set(chains.map(\.ref)))
     }
 
     /// One version as `sync versions` lists it: `entry` is what the commit holds at `path`.

@@ -44,7 +44,7 @@ public final class Pruner {
             let peers = retention.forPeers(context.folder.config)
             let side = try history.sideChains().map { ref in
                 let chain = try history.chain(from: ref.tip)
-                let rule = ref.name.hasPrefix("refs/peers/") ? peers : retention
+                let rule = ref.name == HistoryRepository.authoredRef ? retention : peers
                 return SideChain(ref: ref.name, tip: ref.tip, commits: chain, keep: try keeping(chain, rule, now: now))
             }
             let sideDrops = side.contains { $0.keep.contains(false) }
