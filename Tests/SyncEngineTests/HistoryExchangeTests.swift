@@ -320,6 +320,24 @@ import Testing
 
     final class Counter: @unchecked Sendable { var n = 0 }
 
+    /// Versions of the same second (commit times have whole seconds) go by their node's sequence:
+    /// this node's versions listed from its history and from a repaired copy of its chain (which
+    /// come as two lists) in the order it made them.
+    @Test func versionsOfOneSecondGoByTheirNodesSequence() {
+        let t = Date(timeIntervalSince1970: 1_800_000_000)
+        func v(_ seq: Int64, _ node: String = "m", at time: Date) -> FileVersion {
+            var x = FileVersion(commit: "c\(seq)\(node)", time: time, node: node, status: "M", blob: "b\(seq)", size: seq, kept: "history")
+            x.sequence = seq
+            return x
+        }
+        let fromHistory = [v(7, at: t.addingTimeInterval(1)), v(4, at: t), v(1, at: t)]
+        let fromRepair = [v(6, at: t), v(5, at: t), v(3, at: t), v(2, at: t)]
+        #expect(HistoryQueries.newestFirst(fromHistory + fromRepair).map(\.size) == [7, 6, 5, 4, 3, 2, 1])
+        // Another node's of the same second keep their own order, apart from this node's.
+        let other = [v(9, "a", at: t), v(8, "a", at: t)]
+        #expect(HistoryQueries.newestFirst(fromHistory + other).map(\.commit) == ["c7m", "c9a", "c8a", "c4m", "c1m"])
+    }
+
     @Test func chainNamesAreANodeAndAtMostOneCommit() throws {
         let node = String(repeating: "q", count: 52), commit = String(repeating: "a", count: 40)
         let me = try NodeID(String(repeating: "m", count: 52))

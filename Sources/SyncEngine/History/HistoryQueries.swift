@@ -96,6 +96,9 @@ public struct FileVersion: Sendable, Encodable {
     public var pulledFromName: String? = nil
     public var madeOn: [String] = []
     public var madeOnNames: [String?] = []
+    /// The sequence its commit names (`Sync-Sequence`: the order of the changes of `node`, which
+    /// times in whole seconds do not tell apart); not printed.
+    var sequence: Int64?
     /// Whether `sync restore` and `sync show` can bring this version back.
     public var recoverable: Bool { kept != "pointer" && kept != "deleted" }
 
@@ -247,10 +250,17 @@ public struct HistoryQueries {
         return Self.newestFirst(merged)
     }
 
-    /// By time, newest first; versions of the same second stay in the order given (each list comes
-    /// newest first already, and commit times have whole seconds).
+    /// By time, newest first. Commit times have whole seconds: versions of the same second go by
+    /// the node that recorded them, then by its sequence, newest first (this node's own, listed
+    /// from its history and from a repaired copy, in the order it made them), then in the order given.
     static func newestFirst(_ versions: [FileVersion]) -> [FileVersion] {
-        versions.enumerated().sorted { a, b in a.element.time != b.element.time ? a.element.time > b.element.time : a.offset < b.offset }.map(\.element)
+        versions.enumerated().sorted { a, b in
+            let (x, y) = (a.element, b.element)
+            if x.time != y.time { return x.time > y.time }
+            if x.node != y.node { return x.node < y.node }
+            if x.sequence != y.sequence { return (x.sequence ?? -1) > (y.sequence ?? -1) }
+            return a.offset < b.offset
+        }.map(\.element)
     }
 
     /// How many commits of this node's own authored chain a repair keeps here (0: none).
@@ -284,8 +294,10 @@ public struct HistoryQueries {
                 let status = row.path.isEmpty ? change.status.rawValue : row.status
                 // This node's own, brought back by a repair, reads as made here.
                 let mine = node == me
-                out.append(try version(c.id.hex, time: c.time, node: node, status: status, entry: change.now,
-                                       pulledFrom: mine ? nil : node, madeOn: mine ? [] : [node], path: path))
+                var v = try version(c.id.hex, time: c.time, node: node, status: status, entry: change.now,
+                                    pulledFrom: mine ? nil : node, madeOn: mine ? [] : [node], path: path)
+                v.sequence = Self.parse(message: c.message).sequence
+                out.append(v)
             }
         }
         return Self.newestFirst(out)
@@ -348,8 +360,10 @@ public struct HistoryQueries {
                 let commit = try ObjectID(hex: e.commit)
                 let entry = try repo.entry(inCommit: commit, path: path.rawValue)
                 let status = e.changes.first(where: { $0.path == path.rawValue || $0.from == path.rawValue })?.status.rawValue ?? "M"
-                return try version(e.commit, time: e.time, node: e.node, status: status, entry: entry,
-                                   pulledFrom: e.pulledFrom, madeOn: e.madeOn, path: path)
+                var v = try version(e.commit, time: e.time, node: e.node, status: status, entry: entry,
+                                    pulledFrom: e.pulledFrom, madeOn: e.madeOn, path: path)
+                v.sequence = e.sequence
+                return v
             }
         }
     }
